@@ -1,0 +1,360 @@
+/*
+ * jktcp — a userspace TCP/IP stack over any pipe that carries raw IP packets.
+ *
+ * Conventions (the whole API follows them):
+ *  - Every type is opaque and every name starts with jktcp_ / JKTCP_.
+ *  - Functions return 0 (or a byte count) on success and a negative errno
+ *    value on failure: -EINVAL, -ENOMEM, -EAGAIN, -ETIMEDOUT, -ECONNREFUSED,
+ *    -ECONNRESET, -EPIPE, -ENOTCONN, ... jktcp_strerror() describes them.
+ *  - Timeouts are in milliseconds: < 0 waits forever, 0 never waits.
+ *    A wait that runs out returns -EAGAIN (as a socket with SO_RCVTIMEO
+ *    does); -ETIMEDOUT always means the *connection* timed out
+ *    (connect not answered, retransmissions exhausted).
+ *  - No global state, no callbacks required: every object hangs off the
+ *    adapter it was created from.
+ *
+ * Objects and lifetimes:
+ *   jktcp_transport  carries raw IPv4/IPv6 frames (fd, caller functions or a
+ *                    packet port). Handed to an adapter, which then owns it.
+ *   jktcp_adapter    one TCP/IP endpoint: one transport, a local and a peer
+ *                    address, every connection and timer. Single-threaded:
+ *                    only one thread may call into an adapter (and its
+ *                    connections and listeners) at a time.
+ *   jktcp_conn       one TCP connection of an adapter. Valid from connect or
+ *                    accept until jktcp_conn_close / jktcp_conn_abort.
+ *   jktcp_listener   accepts connections the peer opens to a local port.
+ *   jktcp_port       an in-memory packet pipe for hosts that have frames but
+ *                    no fd. Thread-safe.
+ *
+ * The adapter does nothing on its own: it moves when a call drives it
+ * (jktcp_adapter_poll, or any blocking conn call, which polls while waiting).
+ */
+#ifndef JKTCP_H
+#define JKTCP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define JKTCP_API __attribute__((visibility("default")))
+#else
+#define JKTCP_API
+#endif
+
+#define JKTCP_VERSION_MAJOR 0
+#define JKTCP_VERSION_MINOR 1
+#define JKTCP_VERSION_PATCH 0
+
+typedef struct jktcp_transport jktcp_transport;
+typedef struct jktcp_adapter jktcp_adapter;
+typedef struct jktcp_conn jktcp_conn;
+typedef struct jktcp_listener jktcp_listener;
+typedef struct jktcp_port jktcp_port;
+
+/* "jktcp 0.1.0". Static storage. */
+JKTCP_API const char *jktcp_version(void);
+
+/* Text for a return code (positive or negative errno, or 0). Static storage. */
+JKTCP_API const char *jktcp_strerror(int err);
+
+/* ------------------------------------------------------------------------ */
+/* Transports                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* How frames sit on a file descriptor. */
+enum {
+    /* Bytes back to back; each frame's length comes from its IPv4 total
+     * length / IPv6 payload length (CDTunnel over TLS, a Unix stream socket).
+     * Reads may split or coalesce frames in any way. */
+    JKTCP_FRAMING_STREAM = 1,
+    /* One frame per read()/write() (TUN device, SOCK_SEQPACKET, SOCK_DGRAM). */
+    JKTCP_FRAMING_PACKET = 2,
+};
+
+/* Transport flags (jktcp_transport_set_flags). */
+enum {
+    /* Stream framing only: allow several frames in one write call. Off by
+     * default because iOS's CDTunnel forwarder drops or corrupts coalesced
+     * writes; turn on for peers that take a byte stream as a byte stream. */
+    JKTCP_TRANSPORT_COALESCE = 1u << 0,
+    /* Close the fd when the transport is freed (default: the caller keeps it). */
+    JKTCP_TRANSPORT_CLOSE_FD = 1u << 1,
+};
+
+/*
+ * A transport over a file descriptor. The fd is switched to non-blocking
+ * mode. framing is JKTCP_FRAMING_STREAM or JKTCP_FRAMING_PACKET.
+ * Returns 0 or -EINVAL / -ENOMEM.
+ */
+JKTCP_API int jktcp_transport_fd(int fd, int framing, jktcp_transport **out);
+
+/* Same, with separate read and write fds (a pair of pipes, stdin/stdout). */
+JKTCP_API int jktcp_transport_fd2(int rfd, int wfd, int framing, jktcp_transport **out);
+
+/*
+ * Caller-supplied I/O (e.g. a TLS library). All functions are called from
+ * the thread that drives the adapter.
+ */
+typedef struct jktcp_io_ops {
+    /* Non-blocking read. Return bytes read, 0 at end of stream, -EAGAIN when
+     * nothing is ready, another negative errno on failure. With packet
+     * framing each call returns exactly one frame. */
+    ssize_t (*read)(void *ctx, void *buf, size_t len);
+    /* Write. Return bytes written (stream framing may write part of a
+     * buffer), -EAGAIN when it would block, negative errno on failure.
+     * With packet framing a call carries exactly one frame. */
+    ssize_t (*write)(void *ctx, const void *buf, size_t len);
+    /* Optional; called once when the transport is freed. */
+    void (*close)(void *ctx);
+    /* A file descriptor that polls readable whenever read() may return data
+     * (for a TLS library: the socket) and writable when write() may make
+     * progress. Required: jktcp never spins. Hosts without an fd use a
+     * jktcp_port instead. Because buffered input (TLS records) may sit
+     * behind a readable fd, jktcp calls read() until it returns -EAGAIN on
+     * every wake-up. */
+    int poll_fd;
+} jktcp_io_ops;
+
+/* A transport over caller functions; ops is copied. */
+JKTCP_API int jktcp_transport_ops(const jktcp_io_ops *ops, void *ctx, int framing,
+                                  jktcp_transport **out);
+
+/* Set JKTCP_TRANSPORT_* flags (replaces the previous set). Before handing
+ * the transport to an adapter. */
+JKTCP_API int jktcp_transport_set_flags(jktcp_transport *t, unsigned flags);
+
+/* Free a transport that was never handed to an adapter. */
+JKTCP_API void jktcp_transport_free(jktcp_transport *t);
+
+/*
+ * Packet port: an in-memory pipe of frames for hosts without an fd (FFI
+ * users, VPN extensions, simulators). The host pushes frames that arrived
+ * for jktcp and pulls frames jktcp wants sent. All port calls are
+ * thread-safe. Memory is bounded: each direction holds at most
+ * queue_bytes (0 = default 4 MiB) of frames.
+ */
+JKTCP_API int jktcp_port_new(size_t queue_bytes, jktcp_port **out);
+
+/* A transport reading from / writing to the port (one per port). */
+JKTCP_API int jktcp_port_transport(jktcp_port *port, jktcp_transport **out);
+
+/* Queue one inbound frame (copied). Returns 0, -EAGAIN if the inbound queue
+ * is full, -EMSGSIZE if len is 0 or larger than 65575, -EPIPE after close. */
+JKTCP_API int jktcp_port_push(jktcp_port *port, const void *frame, size_t len);
+
+/* Take one outbound frame. Returns its length, -EAGAIN if none arrived within
+ * timeout_ms, -EMSGSIZE if cap is too small (the frame stays queued),
+ * -EPIPE once the port is closed and drained. */
+JKTCP_API ssize_t jktcp_port_pull(jktcp_port *port, void *buf, size_t cap, int timeout_ms);
+
+/* An fd that polls readable while outbound frames wait to be pulled. */
+JKTCP_API int jktcp_port_pull_fd(jktcp_port *port);
+
+/* Close the port: the adapter's transport sees end of stream, blocked pulls
+ * return -EPIPE. */
+JKTCP_API void jktcp_port_close(jktcp_port *port);
+
+/* Release the host's reference. The port is freed when its transport is too. */
+JKTCP_API void jktcp_port_free(jktcp_port *port);
+
+/* ------------------------------------------------------------------------ */
+/* Adapter                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Create an adapter. local_ip and peer_ip are text, both IPv4
+ * ("198.18.0.2") or both IPv6 ("fd00::2"). The adapter takes ownership of
+ * the transport (also on failure). Returns 0, -EINVAL, -ENOMEM.
+ */
+JKTCP_API int jktcp_adapter_new(jktcp_transport *transport, const char *local_ip,
+                                const char *peer_ip, jktcp_adapter **out);
+
+/* Abort every connection (RST), free everything, including the transport. */
+JKTCP_API void jktcp_adapter_free(jktcp_adapter *a);
+
+/* Largest IP frame jktcp sends (default 1500; 576..65535 for IPv4,
+ * 1280..65535 for IPv6). Segments are sized to fit it; set it to a USB
+ * forwarder's limit (e.g. 8192) to cap frames. Applies to new connections. */
+JKTCP_API int jktcp_adapter_set_mtu(jktcp_adapter *a, unsigned mtu);
+
+/* Cap on the MSS advertised and used (0 = derived from the MTU only). */
+JKTCP_API int jktcp_adapter_set_mss(jktcp_adapter *a, unsigned mss);
+
+/* Adapter options (jktcp_adapter_set_option); apply to connections created
+ * afterwards unless noted. */
+typedef enum jktcp_option {
+    JKTCP_OPT_SNDBUF = 1,         /* send buffer bytes, default 4 MiB */
+    JKTCP_OPT_RCVBUF,             /* receive buffer = max window, default 4 MiB */
+    JKTCP_OPT_NODELAY,            /* 1 = Nagle off (default 1) */
+    JKTCP_OPT_DELACK_US,          /* delayed-ACK limit in us, default 1000; 0 = ACK at once */
+    JKTCP_OPT_CONGESTION,         /* 1 = NewReno congestion control (default), 0 = off */
+    JKTCP_OPT_TIMEWAIT_MS,        /* TIME_WAIT length, default 1000 */
+    JKTCP_OPT_KEEPALIVE_MS,       /* idle time before keepalive probes, 0 = off (default) */
+    JKTCP_OPT_RTO_MIN_MS,         /* default 200 */
+    JKTCP_OPT_RTO_MAX_MS,         /* default 60000 */
+    JKTCP_OPT_RTO_INIT_MS,        /* initial RTO (SYN), default 1000 */
+    JKTCP_OPT_MAX_RETRIES,        /* retransmissions before -ETIMEDOUT, default 10 */
+    JKTCP_OPT_SACK,               /* 1 = offer/use SACK (default) */
+    JKTCP_OPT_TIMESTAMPS,         /* 1 = offer/use timestamps (default) */
+    JKTCP_OPT_MAX_CONNS,          /* connections per adapter, default 4096 */
+    JKTCP_OPT_OOO_RANGES,         /* out-of-order ranges kept, default 32 (max 64) */
+} jktcp_option;
+
+JKTCP_API int jktcp_adapter_set_option(jktcp_adapter *a, jktcp_option opt, long value);
+JKTCP_API int jktcp_adapter_get_option(jktcp_adapter *a, jktcp_option opt, long *value);
+
+/*
+ * Replace the clock (microseconds, monotonic) — for simulations and tests.
+ * With a custom clock the adapter never sleeps: poll processes what is
+ * ready and returns.
+ */
+JKTCP_API int jktcp_adapter_set_clock(jktcp_adapter *a, uint64_t (*now_us)(void *ctx), void *ctx);
+
+/* Write every frame in and out to a pcap file (LINKTYPE_RAW, Wireshark
+ * opens it). NULL stops capturing. May be called at any time. */
+JKTCP_API int jktcp_adapter_pcap(jktcp_adapter *a, const char *path);
+
+/*
+ * Drive the adapter once: wait up to timeout_ms for input or the next timer,
+ * then process all ready input, due timers and pending output.
+ * Returns 0, or a negative errno once the transport has failed
+ * (-EPIPE at end of stream, -EPROTO if a stream transport lost framing,
+ * or the transport's own error).
+ */
+JKTCP_API int jktcp_adapter_poll(jktcp_adapter *a, int timeout_ms);
+
+/* Drive the adapter until every closed connection has delivered its data
+ * and finished closing (or timeout_ms runs out: -EAGAIN). */
+JKTCP_API int jktcp_adapter_flush(jktcp_adapter *a, int timeout_ms);
+
+/* The fd the adapter waits on (poll it readable, then call
+ * jktcp_adapter_poll(a, 0)) and the time until its next timer, in ms
+ * (-1 = none). For embedding in an event loop. */
+JKTCP_API int jktcp_adapter_fd(jktcp_adapter *a);
+JKTCP_API int jktcp_adapter_timeout(jktcp_adapter *a);
+
+typedef struct jktcp_stats {
+    uint64_t frames_in, frames_out;
+    uint64_t bytes_in, bytes_out;
+    uint64_t drop_short;      /* truncated headers */
+    uint64_t drop_version;    /* not IPv4/IPv6, or the other family */
+    uint64_t drop_length;     /* lengths inconsistent with the frame */
+    uint64_t drop_checksum;   /* IPv4 header or TCP checksum wrong */
+    uint64_t drop_fragment;   /* IP fragments */
+    uint64_t drop_options;    /* malformed TCP options / data offset */
+    uint64_t drop_address;    /* not from our peer or not to us */
+    uint64_t ignored_proto;   /* valid frames that are not TCP (UDP, ICMP) */
+    uint64_t drop_no_conn;    /* TCP for no connection (answered with RST) */
+    uint64_t drop_invalid;    /* out-of-window / unacceptable segments */
+    uint64_t rst_sent;
+    uint64_t retransmits;
+    uint64_t conns_active;
+    uint64_t conns_opened;
+} jktcp_stats;
+
+JKTCP_API int jktcp_adapter_stats(jktcp_adapter *a, jktcp_stats *out);
+
+/* ------------------------------------------------------------------------ */
+/* Connections                                                              */
+/* ------------------------------------------------------------------------ */
+
+typedef enum jktcp_state {
+    JKTCP_CLOSED = 0,
+    JKTCP_LISTEN,
+    JKTCP_SYN_SENT,
+    JKTCP_SYN_RCVD,
+    JKTCP_ESTABLISHED,
+    JKTCP_FIN_WAIT_1,
+    JKTCP_FIN_WAIT_2,
+    JKTCP_CLOSING,
+    JKTCP_TIME_WAIT,
+    JKTCP_CLOSE_WAIT,
+    JKTCP_LAST_ACK,
+} jktcp_state;
+
+JKTCP_API const char *jktcp_state_name(int state);
+
+/*
+ * Open a connection to the peer's port from a random free ephemeral port.
+ * Blocks (driving the adapter) until established, refused, or timeout_ms.
+ * With timeout_ms == 0 returns -EINPROGRESS at once with *out set; poll the
+ * adapter and check jktcp_conn_info() state / jktcp_conn_error().
+ * Returns 0, -ECONNREFUSED (RST), -ETIMEDOUT (no answer within timeout_ms
+ * or the SYN retries; the connection is then freed), -EINVAL, -EMFILE.
+ */
+JKTCP_API int jktcp_conn_connect(jktcp_adapter *a, uint16_t port, int timeout_ms,
+                                 jktcp_conn **out);
+
+/*
+ * Read up to len bytes. Returns bytes read (> 0), 0 once the peer closed
+ * and every byte was read, -EAGAIN when nothing arrived within timeout_ms,
+ * -ECONNRESET (peer reset), -ETIMEDOUT (retransmissions exhausted),
+ * -ENOTCONN (not yet connected), or the transport's error.
+ */
+JKTCP_API ssize_t jktcp_conn_read(jktcp_conn *c, void *buf, size_t len, int timeout_ms);
+
+/*
+ * Queue bytes for sending. Blocks until all of buf is queued or timeout_ms
+ * runs out; returns the bytes queued (> 0) or -EAGAIN if none could be.
+ * -EPIPE after shutdown/close of the write side, -ECONNRESET, -ETIMEDOUT.
+ */
+JKTCP_API ssize_t jktcp_conn_write(jktcp_conn *c, const void *buf, size_t len, int timeout_ms);
+
+/* Send FIN after every queued byte; reading goes on (half-close). */
+JKTCP_API int jktcp_conn_shutdown(jktcp_conn *c);
+
+/* Graceful close: queued data is still delivered, then FIN; the handle is
+ * released at once and the adapter finishes the close on later polls
+ * (see jktcp_adapter_flush). Unread received data is discarded; if any was
+ * pending the peer gets a RST, as from a kernel socket. */
+JKTCP_API int jktcp_conn_close(jktcp_conn *c);
+
+/* Send RST, drop everything, release the handle. */
+JKTCP_API int jktcp_conn_abort(jktcp_conn *c);
+
+/* The connection's pending error (0 if none), e.g. -ECONNREFUSED. */
+JKTCP_API int jktcp_conn_error(jktcp_conn *c);
+
+typedef struct jktcp_info {
+    int state;                 /* jktcp_state */
+    uint16_t local_port, remote_port;
+    uint64_t bytes_sent;       /* payload bytes acknowledged by the peer */
+    uint64_t bytes_received;   /* payload bytes delivered in order */
+    uint64_t bytes_queued;     /* in the send buffer, not yet acknowledged */
+    uint64_t bytes_readable;   /* in the receive buffer, not yet read */
+    uint32_t srtt_us, rttvar_us, rto_us;
+    uint32_t retransmits;
+    uint32_t mss;              /* effective send MSS */
+    uint32_t cwnd, ssthresh;   /* bytes */
+    uint32_t snd_wnd, rcv_wnd; /* bytes, after scaling */
+    uint8_t snd_wscale, rcv_wscale;
+    uint8_t sack, timestamps;  /* negotiated */
+} jktcp_info;
+
+JKTCP_API int jktcp_conn_info(jktcp_conn *c, jktcp_info *out);
+
+/* ------------------------------------------------------------------------ */
+/* Listening                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* Accept connections the peer opens to local port. backlog bounds both the
+ * half-open and the not-yet-accepted queue (<= 0: 128). -EADDRINUSE if the
+ * port already listens. */
+JKTCP_API int jktcp_adapter_listen(jktcp_adapter *a, uint16_t port, int backlog,
+                                   jktcp_listener **out);
+
+/* Wait for an established connection. -EAGAIN on timeout. */
+JKTCP_API int jktcp_listener_accept(jktcp_listener *l, int timeout_ms, jktcp_conn **out);
+
+/* Stop listening; connections not yet accepted are reset. */
+JKTCP_API void jktcp_listener_close(jktcp_listener *l);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* JKTCP_H */

@@ -1,0 +1,119 @@
+/* Packet codec: IPv4/IPv6 + TCP parsing and building. Pure functions, no
+ * allocation; parsing never reads outside [frame, frame + len). */
+#ifndef JK_PACKET_H
+#define JK_PACKET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#define JK_MAX_FRAME 65575u /* IPv6: 40-byte header + 65535 payload */
+
+/* TCP flags */
+#define JK_FIN 0x01
+#define JK_SYN 0x02
+#define JK_RST 0x04
+#define JK_PSH 0x08
+#define JK_ACK 0x10
+#define JK_URG 0x20
+#define JK_ECE 0x40
+#define JK_CWR 0x80
+
+#define JK_IPPROTO_TCP 6
+
+struct jk_addr {
+    uint8_t family; /* 4 or 6 */
+    uint8_t a[16];  /* IPv4 uses a[0..3] */
+};
+
+struct jk_sack_block {
+    uint32_t left, right;
+};
+
+#define JK_MAX_SACK 4
+
+struct jk_tcp_opts {
+    bool has_mss, has_wscale, sack_ok, has_ts;
+    uint16_t mss;
+    uint8_t wscale;
+    uint32_t tsval, tsecr;
+    uint8_t nsack;
+    struct jk_sack_block sack[JK_MAX_SACK];
+};
+
+/* A parsed (or to-be-built) TCP segment. */
+struct jk_seg {
+    struct jk_addr src, dst;
+    uint16_t sport, dport;
+    uint32_t seq, ack;
+    uint8_t flags;
+    uint16_t wnd; /* raw header value, unscaled */
+    uint16_t urp;
+    struct jk_tcp_opts opt;
+    const uint8_t *payload; /* into the frame (parse only) */
+    uint32_t len;           /* payload length */
+    uint8_t ttl;            /* hop limit to send with (build); 0 = 64 */
+};
+
+/* Result of jk_parse_frame. Values >= JK_PARSE_DROP_FIRST are drops. */
+enum jk_parse {
+    JK_PARSE_TCP = 0,       /* valid TCP segment, seg filled */
+    JK_PARSE_OTHER_PROTO,   /* valid IP frame, not TCP (UDP, ICMP...) */
+    JK_PARSE_DROP_FIRST,
+    JK_PARSE_SHORT = JK_PARSE_DROP_FIRST, /* shorter than the headers */
+    JK_PARSE_VERSION,       /* IP version not 4 or 6 */
+    JK_PARSE_LENGTH,        /* header/total lengths inconsistent with frame */
+    JK_PARSE_CHECKSUM,      /* IPv4 header or TCP checksum mismatch */
+    JK_PARSE_FRAGMENT,      /* IPv4 MF/offset or IPv6 fragment header */
+    JK_PARSE_OPTIONS,       /* bad TCP data offset or option lengths */
+};
+
+/*
+ * Parse one IP frame. Trailing bytes after the IP total length are
+ * ignored (len may exceed it). IPv6 extension headers hop-by-hop,
+ * routing, destination options are skipped; a fragment header gives
+ * JK_PARSE_FRAGMENT. Unknown TCP options are skipped; SACK blocks beyond
+ * JK_MAX_SACK are ignored.
+ */
+enum jk_parse jk_parse_frame(const uint8_t *frame, size_t len, struct jk_seg *seg);
+
+/*
+ * Length of the IP frame starting at buf, from its header, given `avail`
+ * bytes: > 0 the frame length, 0 when more bytes are needed to know,
+ * -1 when the bytes cannot start a frame (bad version, IPv4 total length
+ * < 20, IPv6 payload length 0 / jumbogram).
+ */
+long jk_frame_length(const uint8_t *buf, size_t avail);
+
+/* Bytes of TCP options jk_build_segment will write for seg->opt (multiple of 4). */
+size_t jk_tcp_opts_len(const struct jk_tcp_opts *o);
+
+/* Header bytes (IP + TCP + options) for seg. */
+size_t jk_header_len(const struct jk_seg *seg);
+
+/*
+ * Build a complete frame (IP header, TCP header with options, payload
+ * gathered from iov, checksums) into buf. src/dst families must match.
+ * Returns the frame length, or 0 if it does not fit in cap.
+ */
+size_t jk_build_segment(uint8_t *buf, size_t cap, const struct jk_seg *seg,
+                        const struct iovec *iov, int iovcnt);
+
+/* Internet checksum helpers (exposed for tests). */
+uint32_t jk_csum_add(uint32_t sum, const void *data, size_t len);
+uint16_t jk_csum_fold(uint32_t sum);
+
+/* Sequence-number arithmetic modulo 2^32 (RFC 9293 §3.4). */
+static inline bool seq_lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
+static inline bool seq_le(uint32_t a, uint32_t b) { return (int32_t)(a - b) <= 0; }
+static inline bool seq_gt(uint32_t a, uint32_t b) { return (int32_t)(a - b) > 0; }
+static inline bool seq_ge(uint32_t a, uint32_t b) { return (int32_t)(a - b) >= 0; }
+static inline uint32_t seq_max(uint32_t a, uint32_t b) { return seq_gt(a, b) ? a : b; }
+static inline uint32_t seq_min(uint32_t a, uint32_t b) { return seq_lt(a, b) ? a : b; }
+
+/* Address helpers. */
+int jk_addr_parse(const char *text, struct jk_addr *out); /* 0 or -EINVAL */
+bool jk_addr_eq(const struct jk_addr *x, const struct jk_addr *y);
+
+#endif
