@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 /*
- * Receive one frame. On 1, *frame/*len point into the transport's own
+ * Receive one frame. On 1, *frame and *len point into the transport's own
  * buffer, valid until the next jk_transport_recv call. Returns 0 when no
  * complete frame is ready (the caller then waits on jk_transport_poll_fd),
  * -EPIPE at end of stream, -EPROTO if a stream lost framing (a header

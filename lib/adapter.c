@@ -1,0 +1,654 @@
+/*
+ * The adapter: one transport, one local and one peer address, every
+ * connection and timer. It demultiplexes arriving frames to connections,
+ * keeps a min-heap of connection deadlines (no fixed tick: an idle adapter
+ * sleeps until the next deadline), and runs the output pass that lets every
+ * connection with something to say emit segments into the transport.
+ *
+ * One step of the loop (jk_adapter_step):
+ *   input  — drain every ready frame (batched: an output pass every
+ *            JK_BATCH frames, so ACKs cover several segments);
+ *   timers — fire what is due;
+ *   output — queued RSTs, then every dirty connection, then a transport
+ *            flush. A busy transport stops the pass; it resumes when the
+ *            fd polls writable.
+ */
+#include "adapter.h"
+
+#include "pcap.h"
+#include "transport.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#define JK_BATCH 64
+#define EPHEMERAL_LO 49152u
+#define EPHEMERAL_N 16384u
+
+static uint64_t mono_us(void *ctx)
+{
+    (void)ctx;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+uint64_t jk_now(struct jktcp_adapter *a)
+{
+    uint64_t t = a->clock(a->clock_ctx);
+    if (t > a->now)
+        a->now = t;
+    return a->now;
+}
+
+uint32_t jk_random(struct jktcp_adapter *a)
+{
+    /* xorshift32: unpredictability is not needed on a private link, only
+     * distinct ISNs and ports; seeded from getrandom() */
+    uint32_t x = a->rng;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return a->rng = x;
+}
+
+/* ------------------------------------------------------------------ */
+/* Connection table                                                   */
+/* ------------------------------------------------------------------ */
+
+static uint32_t bucket_of(uint16_t lport, uint16_t rport)
+{
+    uint32_t k = ((uint32_t)lport << 16 | rport) * 2654435761u;
+    return k >> (32 - 12);
+}
+
+struct jktcp_conn *jk_adapter_lookup(struct jktcp_adapter *a, uint16_t lport, uint16_t rport)
+{
+    for (struct jktcp_conn *c = a->buckets[bucket_of(lport, rport)]; c; c = c->hnext)
+        if (c->lport == lport && c->rport == rport)
+            return c;
+    return NULL;
+}
+
+static void unhash(struct jktcp_conn *c)
+{
+    if (!c->hashed)
+        return;
+    struct jktcp_conn **pp = &c->a->buckets[bucket_of(c->lport, c->rport)];
+    while (*pp && *pp != c)
+        pp = &(*pp)->hnext;
+    if (*pp)
+        *pp = c->hnext;
+    c->hashed = false;
+    if (c->ephemeral) {
+        uint32_t i = c->lport - EPHEMERAL_LO;
+        c->a->eph_used[i / 64] &= ~(1ull << (i % 64));
+    }
+}
+
+static bool ephemeral_in_use(struct jktcp_adapter *a, uint16_t port)
+{
+    uint32_t i = port - EPHEMERAL_LO;
+    return a->eph_used[i / 64] >> (i % 64) & 1;
+}
+
+static int pick_port(struct jktcp_adapter *a, uint16_t rport, uint16_t *out)
+{
+    uint32_t start = jk_random(a) % EPHEMERAL_N;
+    for (uint32_t n = 0; n < EPHEMERAL_N; n++) {
+        uint16_t p = (uint16_t)(EPHEMERAL_LO + (start + n) % EPHEMERAL_N);
+        if (!ephemeral_in_use(a, p) && !jk_adapter_lookup(a, p, rport)) {
+            *out = p;
+            return 0;
+        }
+    }
+    return -EADDRNOTAVAIL;
+}
+
+struct jktcp_conn *jk_adapter_new_conn(struct jktcp_adapter *a, uint16_t lport, uint16_t rport,
+                                       bool ephemeral, int *err)
+{
+    if (a->nconns >= a->max_conns) {
+        *err = -EMFILE;
+        return NULL;
+    }
+    if (ephemeral && (*err = pick_port(a, rport, &lport)) < 0)
+        return NULL;
+    struct jktcp_conn *c = calloc(1, sizeof *c);
+    if (!c || (*err = jk_tcp_init_conn(c, a, lport, rport)) < 0) {
+        free(c);
+        if (!c)
+            *err = -ENOMEM;
+        return NULL;
+    }
+    c->ephemeral = ephemeral;
+    if (ephemeral) {
+        uint32_t i = lport - EPHEMERAL_LO;
+        a->eph_used[i / 64] |= 1ull << (i % 64);
+    }
+    uint32_t b = bucket_of(lport, rport);
+    c->hnext = a->buckets[b];
+    a->buckets[b] = c;
+    c->hashed = true;
+    c->all_next = a->all;
+    if (a->all)
+        a->all->all_prev = c;
+    a->all = c;
+    a->nconns++;
+    a->st.conns_opened++;
+    a->st.conns_active++;
+    return c;
+}
+
+static void free_conn(struct jktcp_conn *c)
+{
+    struct jktcp_adapter *a = c->a;
+    unhash(c);
+    jk_heap_remove(a, c);
+    if (c->all_prev)
+        c->all_prev->all_next = c->all_next;
+    else
+        a->all = c->all_next;
+    if (c->all_next)
+        c->all_next->all_prev = c->all_prev;
+    a->nconns--;
+    jk_tcp_free_buffers(c);
+    free(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* Timer heap (min-heap on conn->deadline)                            */
+/* ------------------------------------------------------------------ */
+
+static void heap_swap(struct jktcp_adapter *a, int i, int j)
+{
+    struct jktcp_conn *t = a->heap[i];
+    a->heap[i] = a->heap[j];
+    a->heap[j] = t;
+    a->heap[i]->heap_idx = i;
+    a->heap[j]->heap_idx = j;
+}
+
+static void heap_up(struct jktcp_adapter *a, int i)
+{
+    while (i > 0 && a->heap[(i - 1) / 2]->deadline > a->heap[i]->deadline) {
+        heap_swap(a, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+}
+
+static void heap_down(struct jktcp_adapter *a, int i)
+{
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, m = i;
+        if (l < a->heap_len && a->heap[l]->deadline < a->heap[m]->deadline)
+            m = l;
+        if (r < a->heap_len && a->heap[r]->deadline < a->heap[m]->deadline)
+            m = r;
+        if (m == i)
+            return;
+        heap_swap(a, i, m);
+        i = m;
+    }
+}
+
+void jk_heap_remove(struct jktcp_adapter *a, struct jktcp_conn *c)
+{
+    int i = c->heap_idx;
+    if (i < 0)
+        return;
+    a->heap_len--;
+    if (i != a->heap_len) {
+        a->heap[i] = a->heap[a->heap_len];
+        a->heap[i]->heap_idx = i;
+        heap_down(a, i);
+        heap_up(a, i);
+    }
+    c->heap_idx = -1;
+}
+
+static int heap_reserve(struct jktcp_adapter *a)
+{
+    if (a->heap_len < a->heap_cap)
+        return 0;
+    int cap = a->heap_cap ? a->heap_cap * 2 : 64;
+    struct jktcp_conn **h = realloc(a->heap, (size_t)cap * sizeof *h);
+    if (!h)
+        return -ENOMEM;
+    a->heap = h;
+    a->heap_cap = cap;
+    return 0;
+}
+
+void jk_adapter_update_timer(struct jktcp_conn *c)
+{
+    struct jktcp_adapter *a = c->a;
+    uint64_t d = c->state == JKTCP_CLOSED ? 0 : jk_tcp_deadline(c);
+    c->deadline = d;
+    if (!d) {
+        jk_heap_remove(a, c);
+        return;
+    }
+    if (c->heap_idx < 0) {
+        if (heap_reserve(a) < 0)
+            return; /* keeps the old deadline; retried on next update */
+        c->heap_idx = a->heap_len;
+        a->heap[a->heap_len++] = c;
+    }
+    heap_up(a, c->heap_idx);
+    heap_down(a, c->heap_idx);
+}
+
+/* ------------------------------------------------------------------ */
+/* Events from the state machine                                      */
+/* ------------------------------------------------------------------ */
+
+void jk_adapter_mark_dirty(struct jktcp_conn *c)
+{
+    struct jktcp_adapter *a = c->a;
+    if (c->dirty)
+        return;
+    c->dirty = true;
+    c->dirty_next = NULL;
+    if (a->dirty_tail)
+        a->dirty_tail->dirty_next = c;
+    else
+        a->dirty_head = c;
+    a->dirty_tail = c;
+}
+
+void jk_adapter_conn_closed(struct jktcp_conn *c)
+{
+    struct jktcp_adapter *a = c->a;
+    unhash(c);
+    jk_heap_remove(a, c);
+    if (a->st.conns_active)
+        a->st.conns_active--;
+    struct jktcp_listener *l = c->listener;
+    if (l && !c->queued) { /* a half-open connection died */
+        l->pending--;
+        c->listener = NULL;
+        c->user_released = true;
+    }
+    if (c->user_released) {
+        jk_tcp_free_buffers(c);
+        jk_adapter_mark_dirty(c); /* freed by the output pass */
+    }
+    if (a->on_conn_event)
+        a->on_conn_event(a, c);
+}
+
+void jk_adapter_established(struct jktcp_conn *c)
+{
+    struct jktcp_listener *l = c->listener;
+    if (!l)
+        return;
+    c->queued = true;
+    c->user_released = false; /* the accept queue holds it now */
+    c->acc_next = NULL;
+    if (l->acc_tail)
+        l->acc_tail->acc_next = c;
+    else
+        l->acc_head = c;
+    l->acc_tail = c;
+    if (c->a->on_conn_event)
+        c->a->on_conn_event(c->a, c);
+}
+
+void jk_adapter_release(struct jktcp_conn *c)
+{
+    c->user_released = true;
+    if (c->state == JKTCP_CLOSED) {
+        if (c->dirty)
+            jk_tcp_free_buffers(c); /* the output pass frees the rest */
+        else
+            free_conn(c);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Output                                                             */
+/* ------------------------------------------------------------------ */
+
+int jk_adapter_send_frame(struct jktcp_adapter *a, const uint8_t *frame, size_t len)
+{
+    if (a->err)
+        return a->err;
+    int r = jk_transport_send(a->t, frame, len);
+    if (r == -EAGAIN) {
+        a->tx_blocked = true;
+        return r;
+    }
+    if (r < 0) {
+        jk_adapter_fail(a, r);
+        return r;
+    }
+    if (a->pcap)
+        jk_pcap_write(a->pcap, frame, len);
+    a->st.frames_out++;
+    a->st.bytes_out += len;
+    return 0;
+}
+
+void jk_adapter_queue_rst(struct jktcp_adapter *a, const struct jk_rst *r)
+{
+    if (a->nrst < JK_RST_QUEUE)
+        a->rstq[a->nrst++] = *r; /* beyond that: unsolicited, safe to drop */
+}
+
+void jk_adapter_reset_for(struct jktcp_adapter *a, const struct jk_seg *s)
+{
+    struct jk_rst r = {s->dport, s->sport, 0, 0, JK_RST};
+    if (s->flags & JK_RST)
+        return;
+    if (s->flags & JK_ACK) {
+        r.seq = s->ack;
+    } else {
+        r.ack = s->seq + s->len + ((s->flags & JK_SYN) ? 1 : 0) + ((s->flags & JK_FIN) ? 1 : 0);
+        r.flags |= JK_ACK;
+    }
+    jk_adapter_queue_rst(a, &r);
+}
+
+static int send_rsts(struct jktcp_adapter *a)
+{
+    int i = 0, r = 0;
+    for (; i < a->nrst; i++) {
+        struct jk_seg s;
+        memset(&s, 0, sizeof s);
+        s.src = a->local;
+        s.dst = a->peer;
+        s.sport = a->rstq[i].sport;
+        s.dport = a->rstq[i].dport;
+        s.seq = a->rstq[i].seq;
+        s.ack = a->rstq[i].ack;
+        s.flags = a->rstq[i].flags;
+        size_t n = jk_build_segment(a->txbuf, JK_MAX_FRAME, &s, NULL, 0);
+        if (n && (r = jk_adapter_send_frame(a, a->txbuf, n)) < 0)
+            break;
+        a->st.rst_sent++;
+    }
+    memmove(a->rstq, a->rstq + i, (size_t)(a->nrst - i) * sizeof a->rstq[0]);
+    a->nrst -= i;
+    return r;
+}
+
+/* Let every dirty connection emit. Returns -EAGAIN if the transport
+ * filled up (the remaining connections stay dirty). */
+int jk_adapter_output(struct jktcp_adapter *a)
+{
+    int r = send_rsts(a);
+    while (r == 0 && a->dirty_head) {
+        struct jktcp_conn *c = a->dirty_head;
+        if (c->state != JKTCP_CLOSED && (r = jk_tcp_output(c)) == -EAGAIN)
+            break;
+        r = 0;
+        a->dirty_head = c->dirty_next;
+        if (!a->dirty_head)
+            a->dirty_tail = NULL;
+        c->dirty = false;
+        if (c->state == JKTCP_CLOSED) {
+            jk_heap_remove(a, c);
+            if (c->user_released)
+                free_conn(c);
+        } else {
+            jk_adapter_update_timer(c);
+        }
+    }
+    if (a->err)
+        return a->err;
+    int f = jk_transport_flush(a->t);
+    if (f < 0 && f != -EAGAIN)
+        jk_adapter_fail(a, f);
+    if (r == -EAGAIN || f == -EAGAIN) {
+        a->tx_blocked = true;
+        return -EAGAIN;
+    }
+    a->tx_blocked = false;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Input                                                              */
+/* ------------------------------------------------------------------ */
+
+static void count_drop(struct jktcp_adapter *a, enum jk_parse p)
+{
+    switch (p) {
+    case JK_PARSE_SHORT: a->st.drop_short++; break;
+    case JK_PARSE_VERSION: a->st.drop_version++; break;
+    case JK_PARSE_LENGTH: a->st.drop_length++; break;
+    case JK_PARSE_CHECKSUM: a->st.drop_checksum++; break;
+    case JK_PARSE_FRAGMENT: a->st.drop_fragment++; break;
+    case JK_PARSE_OPTIONS: a->st.drop_options++; break;
+    default: a->st.ignored_proto++; break;
+    }
+}
+
+static struct jktcp_listener *find_listener(struct jktcp_adapter *a, uint16_t port)
+{
+    for (struct jktcp_listener *l = a->listeners; l; l = l->next)
+        if (l->port == port)
+            return l;
+    return NULL;
+}
+
+static void passive_open(struct jktcp_adapter *a, struct jktcp_listener *l, const struct jk_seg *s)
+{
+    int err = 0;
+    if (l->pending >= l->backlog) {
+        jk_adapter_reset_for(a, s); /* refuse rather than grow */
+        return;
+    }
+    struct jktcp_conn *c = jk_adapter_new_conn(a, l->port, s->sport, false, &err);
+    if (!c) {
+        jk_adapter_reset_for(a, s);
+        return;
+    }
+    c->listener = l;
+    c->user_released = true; /* nobody holds a half-open connection */
+    l->pending++;
+    jk_tcp_accept_syn(c, s);
+}
+
+static void input_frame(struct jktcp_adapter *a, const uint8_t *frame, size_t len)
+{
+    struct jk_seg s;
+    a->st.frames_in++;
+    a->st.bytes_in += len;
+    if (a->pcap)
+        jk_pcap_write(a->pcap, frame, len);
+    enum jk_parse p = jk_parse_frame(frame, len, &s);
+    if (p != JK_PARSE_TCP) {
+        count_drop(a, p);
+        return;
+    }
+    if (s.src.family != a->local.family) {
+        a->st.drop_version++;
+        return;
+    }
+    if (!jk_addr_eq(&s.src, &a->peer) || !jk_addr_eq(&s.dst, &a->local)) {
+        a->st.drop_address++;
+        return;
+    }
+    struct jktcp_conn *c = jk_adapter_lookup(a, s.dport, s.sport);
+    if (c) {
+        jk_tcp_input(c, &s);
+        return;
+    }
+    struct jktcp_listener *l = find_listener(a, s.dport);
+    if (l && (s.flags & (JK_SYN | JK_ACK | JK_RST)) == JK_SYN) {
+        passive_open(a, l, &s);
+        return;
+    }
+    a->st.drop_no_conn++;
+    jk_adapter_reset_for(a, &s);
+}
+
+/* Drain ready input. Returns frames processed or a negative errno. */
+static int drain_input(struct jktcp_adapter *a)
+{
+    int n = 0;
+    for (;;) {
+        const uint8_t *frame;
+        size_t len;
+        int r = jk_transport_recv(a->t, &frame, &len);
+        if (r == 0)
+            return n;
+        if (r < 0) {
+            jk_adapter_fail(a, r);
+            return r;
+        }
+        jk_now(a);
+        input_frame(a, frame, len);
+        if (++n % JK_BATCH == 0)
+            jk_adapter_output(a);
+    }
+}
+
+static int run_timers(struct jktcp_adapter *a)
+{
+    int n = 0;
+    uint64_t now = jk_now(a);
+    while (a->heap_len && a->heap[0]->deadline <= now) {
+        struct jktcp_conn *c = a->heap[0];
+        jk_heap_remove(a, c);
+        jk_tcp_timers(c);
+        if (c->state != JKTCP_CLOSED)
+            jk_adapter_mark_dirty(c); /* output pass re-arms its timer */
+        n++;
+    }
+    return n;
+}
+
+void jk_adapter_fail(struct jktcp_adapter *a, int err)
+{
+    if (a->err)
+        return;
+    a->err = err;
+    for (struct jktcp_conn *c = a->all; c; c = c->all_next) {
+        if (c->state == JKTCP_CLOSED)
+            continue;
+        c->err = c->err ? c->err : err;
+        c->state = JKTCP_CLOSED;
+        c->t_rto = c->t_delack = c->t_persist = c->t_keepalive = c->t_close = 0;
+        jk_adapter_conn_closed(c);
+    }
+}
+
+int jk_adapter_step(struct jktcp_adapter *a)
+{
+    int n = 0, r;
+    if (a->err)
+        return a->err;
+    jk_now(a);
+    if ((r = drain_input(a)) > 0)
+        n += r;
+    n += run_timers(a);
+    jk_adapter_output(a);
+    return a->err ? a->err : n;
+}
+
+/* Milliseconds until the next timer (rounded up), -1 if none. */
+int jk_adapter_next_timeout(struct jktcp_adapter *a)
+{
+    if (a->dirty_head && !a->tx_blocked)
+        return 0;
+    if (!a->heap_len)
+        return -1;
+    uint64_t now = jk_now(a), d = a->heap[0]->deadline;
+    if (d <= now)
+        return 0;
+    uint64_t ms = (d - now + 999) / 1000;
+    return ms > 60000 ? 60000 : (int)ms;
+}
+
+int jk_adapter_wait(struct jktcp_adapter *a, int timeout_ms)
+{
+    int t = jk_adapter_next_timeout(a);
+    if (timeout_ms >= 0 && (t < 0 || timeout_ms < t))
+        t = timeout_ms;
+    if (a->custom_clock || t == 0)
+        return 0;
+    struct pollfd p = {jk_transport_poll_fd(a->t), jk_transport_poll_events(a->t), 0};
+    if (a->tx_blocked)
+        p.events |= POLLOUT;
+    int r = poll(&p, 1, t);
+    return r < 0 ? -errno : r;
+}
+
+/* ------------------------------------------------------------------ */
+/* Lifecycle                                                          */
+/* ------------------------------------------------------------------ */
+
+static void default_cfg(struct jk_cfg *cfg)
+{
+    cfg->sndbuf = 4u << 20;
+    cfg->rcvbuf = 4u << 20;
+    cfg->delack_us = 1000;
+    cfg->timewait_us = 1000000;
+    cfg->keepalive_us = 0;
+    cfg->rto_min_us = 200000;
+    cfg->rto_max_us = 60000000;
+    cfg->rto_init_us = 1000000;
+    cfg->max_retries = 10;
+    cfg->max_ooo = 32;
+    cfg->nodelay = true;
+    cfg->congestion = true;
+    cfg->sack = true;
+    cfg->timestamps = true;
+}
+
+int jk_adapter_create(jktcp_transport *t, const char *local_ip, const char *peer_ip,
+                      struct jktcp_adapter **out)
+{
+    struct jktcp_adapter *a = calloc(1, sizeof *a);
+    if (!a)
+        return -ENOMEM;
+    a->t = t;
+    if (jk_addr_parse(local_ip, &a->local) < 0 || jk_addr_parse(peer_ip, &a->peer) < 0 ||
+        a->local.family != a->peer.family) {
+        free(a);
+        return -EINVAL;
+    }
+    a->txbuf = malloc(JK_MAX_FRAME);
+    if (!a->txbuf) {
+        free(a);
+        return -ENOMEM;
+    }
+    a->mtu = 1500;
+    a->max_conns = 4096;
+    default_cfg(&a->cfg);
+    a->clock = mono_us;
+    if (getrandom(&a->rng, sizeof a->rng, 0) != sizeof a->rng || !a->rng)
+        a->rng = (uint32_t)mono_us(NULL) | 1;
+    jk_now(a);
+    *out = a;
+    return 0;
+}
+
+void jk_adapter_destroy(struct jktcp_adapter *a)
+{
+    for (struct jktcp_conn *c = a->all; c; c = c->all_next)
+        if (c->state != JKTCP_CLOSED)
+            jk_tcp_abort(c, true);
+    if (!a->err)
+        send_rsts(a);
+    jk_transport_flush(a->t);
+    while (a->all)
+        free_conn(a->all);
+    while (a->listeners) {
+        struct jktcp_listener *l = a->listeners;
+        a->listeners = l->next;
+        free(l);
+    }
+    jk_pcap_close(a->pcap);
+    jktcp_transport_free(a->t);
+    free(a->heap);
+    free(a->txbuf);
+    free(a);
+}

@@ -1,0 +1,29 @@
+/* Adapter internals shared by adapter.c (table, timers, loop) and the
+ * public API files (api.c, conn.c). */
+#ifndef JK_ADAPTER_H
+#define JK_ADAPTER_H
+
+#include "tcp.h"
+
+int jk_adapter_create(jktcp_transport *t, const char *local_ip, const char *peer_ip,
+                      struct jktcp_adapter **out);
+void jk_adapter_destroy(struct jktcp_adapter *a);
+
+uint64_t jk_now(struct jktcp_adapter *a);
+struct jktcp_conn *jk_adapter_lookup(struct jktcp_adapter *a, uint16_t lport, uint16_t rport);
+struct jktcp_conn *jk_adapter_new_conn(struct jktcp_adapter *a, uint16_t lport, uint16_t rport,
+                                       bool ephemeral, int *err);
+void jk_heap_remove(struct jktcp_adapter *a, struct jktcp_conn *c);
+/* The transport failed: every connection fails with err. */
+void jk_adapter_fail(struct jktcp_adapter *a, int err);
+
+/* One pass: drain input, fire timers, emit output. Returns the number of
+ * frames and timers processed, or the adapter's error. Never blocks. */
+int jk_adapter_step(struct jktcp_adapter *a);
+int jk_adapter_output(struct jktcp_adapter *a);
+/* Block in poll() until input, writability or the next timer, at most
+ * timeout_ms (< 0: no limit but the timers). Never sleeps with a custom clock. */
+int jk_adapter_wait(struct jktcp_adapter *a, int timeout_ms);
+int jk_adapter_next_timeout(struct jktcp_adapter *a);
+
+#endif

@@ -1,0 +1,368 @@
+/* Public adapter API: creation, options, polling, stats, listeners,
+ * plus jktcp_version / jktcp_strerror. */
+#include "adapter.h"
+#include "pcap.h"
+#include "transport.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+JKTCP_API const char *jktcp_version(void)
+{
+    return "jktcp 0.1.0";
+}
+
+JKTCP_API const char *jktcp_strerror(int err)
+{
+    if (err < 0)
+        err = -err;
+    switch (err) {
+    case 0: return "success";
+    case EINVAL: return "invalid argument";
+    case ENOMEM: return "out of memory";
+    case EAGAIN: return "would block / wait timed out";
+    case ETIMEDOUT: return "connection timed out";
+    case ECONNREFUSED: return "connection refused";
+    case ECONNRESET: return "connection reset by peer";
+    case EPIPE: return "broken pipe (write side closed, or transport at end of stream)";
+    case ENOTCONN: return "not connected";
+    case EINPROGRESS: return "connection in progress";
+    case EMFILE: return "too many connections";
+    case EADDRINUSE: return "port already in use";
+    case EADDRNOTAVAIL: return "no free ephemeral port";
+    case EPROTO: return "transport lost framing";
+    case EMSGSIZE: return "frame too large";
+    case EBADF: return "bad handle";
+    case EBUSY: return "busy";
+    case ENOBUFS: return "no buffer space";
+    case EIO: return "I/O error";
+    case ESHUTDOWN: return "handle stopped";
+    case ECANCELED: return "cancelled";
+    default: return strerror(err);
+    }
+}
+
+JKTCP_API const char *jktcp_state_name(int state)
+{
+    static const char *const names[] = {
+        "CLOSED",   "LISTEN",     "SYN_SENT", "SYN_RCVD",  "ESTABLISHED", "FIN_WAIT_1",
+        "FIN_WAIT_2", "CLOSING", "TIME_WAIT", "CLOSE_WAIT", "LAST_ACK",
+    };
+    if (state < 0 || state >= (int)(sizeof names / sizeof names[0]))
+        return "UNKNOWN";
+    return names[state];
+}
+
+JKTCP_API int jktcp_adapter_new(jktcp_transport *t, const char *local_ip, const char *peer_ip,
+                                jktcp_adapter **out)
+{
+    if (!t)
+        return -EINVAL;
+    if (!out) {
+        jktcp_transport_free(t);
+        return -EINVAL;
+    }
+    int r = jk_adapter_create(t, local_ip, peer_ip, out);
+    if (r < 0)
+        jktcp_transport_free(t);
+    return r;
+}
+
+JKTCP_API void jktcp_adapter_free(jktcp_adapter *a)
+{
+    if (a)
+        jk_adapter_destroy(a);
+}
+
+JKTCP_API int jktcp_adapter_set_mtu(jktcp_adapter *a, unsigned mtu)
+{
+    if (!a)
+        return -EINVAL;
+    unsigned lo = a->local.family == 4 ? 576 : 1280;
+    if (mtu < lo || mtu > 65535)
+        return -EINVAL;
+    a->mtu = mtu;
+    return 0;
+}
+
+JKTCP_API int jktcp_adapter_set_mss(jktcp_adapter *a, unsigned mss)
+{
+    if (!a || (mss && (mss < 64 || mss > 65535)))
+        return -EINVAL;
+    a->mss_cap = mss;
+    return 0;
+}
+
+static int check_range(long v, long lo, long hi)
+{
+    return v < lo || v > hi ? -EINVAL : 0;
+}
+
+JKTCP_API int jktcp_adapter_set_option(jktcp_adapter *a, jktcp_option opt, long v)
+{
+    if (!a)
+        return -EINVAL;
+    struct jk_cfg *c = &a->cfg;
+    switch (opt) {
+    case JKTCP_OPT_SNDBUF:
+        if (check_range(v, 4096, 1L << 30))
+            return -EINVAL;
+        c->sndbuf = (uint32_t)v;
+        return 0;
+    case JKTCP_OPT_RCVBUF:
+        if (check_range(v, 4096, 1L << 30))
+            return -EINVAL;
+        c->rcvbuf = (uint32_t)v;
+        return 0;
+    case JKTCP_OPT_NODELAY: c->nodelay = v != 0; return 0;
+    case JKTCP_OPT_CONGESTION: c->congestion = v != 0; return 0;
+    case JKTCP_OPT_SACK: c->sack = v != 0; return 0;
+    case JKTCP_OPT_TIMESTAMPS: c->timestamps = v != 0; return 0;
+    case JKTCP_OPT_DELACK_US:
+        if (check_range(v, 0, 500000))
+            return -EINVAL;
+        c->delack_us = (uint32_t)v;
+        return 0;
+    case JKTCP_OPT_TIMEWAIT_MS:
+        if (check_range(v, 0, 240000))
+            return -EINVAL;
+        c->timewait_us = (uint32_t)v * 1000;
+        return 0;
+    case JKTCP_OPT_KEEPALIVE_MS:
+        if (check_range(v, 0, 7200000))
+            return -EINVAL;
+        c->keepalive_us = (uint32_t)v * 1000;
+        return 0;
+    case JKTCP_OPT_RTO_MIN_MS:
+        if (check_range(v, 1, 60000))
+            return -EINVAL;
+        c->rto_min_us = (uint32_t)v * 1000;
+        return 0;
+    case JKTCP_OPT_RTO_MAX_MS:
+        if (check_range(v, 1, 600000))
+            return -EINVAL;
+        c->rto_max_us = (uint32_t)v * 1000;
+        return 0;
+    case JKTCP_OPT_RTO_INIT_MS:
+        if (check_range(v, 1, 60000))
+            return -EINVAL;
+        c->rto_init_us = (uint32_t)v * 1000;
+        return 0;
+    case JKTCP_OPT_MAX_RETRIES:
+        if (check_range(v, 1, 100))
+            return -EINVAL;
+        c->max_retries = (uint32_t)v;
+        return 0;
+    case JKTCP_OPT_MAX_CONNS:
+        if (check_range(v, 1, 1L << 20))
+            return -EINVAL;
+        a->max_conns = (uint32_t)v;
+        return 0;
+    case JKTCP_OPT_OOO_RANGES:
+        if (check_range(v, 1, JK_MAX_OOO))
+            return -EINVAL;
+        c->max_ooo = (uint32_t)v;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+JKTCP_API int jktcp_adapter_get_option(jktcp_adapter *a, jktcp_option opt, long *v)
+{
+    if (!a || !v)
+        return -EINVAL;
+    const struct jk_cfg *c = &a->cfg;
+    switch (opt) {
+    case JKTCP_OPT_SNDBUF: *v = c->sndbuf; return 0;
+    case JKTCP_OPT_RCVBUF: *v = c->rcvbuf; return 0;
+    case JKTCP_OPT_NODELAY: *v = c->nodelay; return 0;
+    case JKTCP_OPT_CONGESTION: *v = c->congestion; return 0;
+    case JKTCP_OPT_SACK: *v = c->sack; return 0;
+    case JKTCP_OPT_TIMESTAMPS: *v = c->timestamps; return 0;
+    case JKTCP_OPT_DELACK_US: *v = c->delack_us; return 0;
+    case JKTCP_OPT_TIMEWAIT_MS: *v = c->timewait_us / 1000; return 0;
+    case JKTCP_OPT_KEEPALIVE_MS: *v = c->keepalive_us / 1000; return 0;
+    case JKTCP_OPT_RTO_MIN_MS: *v = c->rto_min_us / 1000; return 0;
+    case JKTCP_OPT_RTO_MAX_MS: *v = c->rto_max_us / 1000; return 0;
+    case JKTCP_OPT_RTO_INIT_MS: *v = c->rto_init_us / 1000; return 0;
+    case JKTCP_OPT_MAX_RETRIES: *v = c->max_retries; return 0;
+    case JKTCP_OPT_MAX_CONNS: *v = a->max_conns; return 0;
+    case JKTCP_OPT_OOO_RANGES: *v = c->max_ooo; return 0;
+    }
+    return -EINVAL;
+}
+
+JKTCP_API int jktcp_adapter_set_clock(jktcp_adapter *a, uint64_t (*now_us)(void *), void *ctx)
+{
+    if (!a || !now_us)
+        return -EINVAL;
+    a->clock = now_us;
+    a->clock_ctx = ctx;
+    a->custom_clock = true;
+    a->now = 0;
+    jk_now(a);
+    return 0;
+}
+
+JKTCP_API int jktcp_adapter_pcap(jktcp_adapter *a, const char *path)
+{
+    if (!a)
+        return -EINVAL;
+    struct jk_pcap *p = NULL;
+    if (path) {
+        int r = jk_pcap_open(path, &p);
+        if (r < 0)
+            return r;
+    }
+    jk_pcap_close(a->pcap);
+    a->pcap = p;
+    return 0;
+}
+
+JKTCP_API int jktcp_adapter_poll(jktcp_adapter *a, int timeout_ms)
+{
+    if (!a)
+        return -EINVAL;
+    int n = jk_adapter_step(a);
+    if (n != 0)
+        return n < 0 ? n : 0;
+    if (timeout_ms != 0) {
+        int r = jk_adapter_wait(a, timeout_ms);
+        if (r < 0 && r != -EINTR)
+            return r;
+        n = jk_adapter_step(a);
+    }
+    return n < 0 ? n : 0;
+}
+
+static bool all_flushed(jktcp_adapter *a)
+{
+    for (struct jktcp_conn *c = a->all; c; c = c->all_next)
+        if (!jk_tcp_flushed(c))
+            return false;
+    return a->nrst == 0;
+}
+
+JKTCP_API int jktcp_adapter_flush(jktcp_adapter *a, int timeout_ms)
+{
+    if (!a)
+        return -EINVAL;
+    uint64_t deadline = jk_now(a) + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms) * 1000;
+    for (;;) {
+        int r = jk_adapter_step(a);
+        if (r < 0)
+            return r;
+        if (all_flushed(a))
+            return 0;
+        uint64_t now = jk_now(a);
+        if (timeout_ms == 0 || a->custom_clock || (timeout_ms > 0 && now >= deadline))
+            return -EAGAIN;
+        int wait = timeout_ms < 0 ? -1 : (int)((deadline - now + 999) / 1000);
+        jk_adapter_wait(a, wait);
+    }
+}
+
+JKTCP_API int jktcp_adapter_fd(jktcp_adapter *a)
+{
+    return a ? jk_transport_poll_fd(a->t) : -EINVAL;
+}
+
+JKTCP_API int jktcp_adapter_timeout(jktcp_adapter *a)
+{
+    return a ? jk_adapter_next_timeout(a) : -EINVAL;
+}
+
+JKTCP_API int jktcp_adapter_stats(jktcp_adapter *a, jktcp_stats *out)
+{
+    if (!a || !out)
+        return -EINVAL;
+    *out = a->st;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Listeners                                                          */
+/* ------------------------------------------------------------------ */
+
+JKTCP_API int jktcp_adapter_listen(jktcp_adapter *a, uint16_t port, int backlog,
+                                   jktcp_listener **out)
+{
+    if (!a || !out || port == 0)
+        return -EINVAL;
+    if (a->err)
+        return a->err;
+    for (struct jktcp_listener *l = a->listeners; l; l = l->next)
+        if (l->port == port)
+            return -EADDRINUSE;
+    struct jktcp_listener *l = calloc(1, sizeof *l);
+    if (!l)
+        return -ENOMEM;
+    l->a = a;
+    l->port = port;
+    l->backlog = backlog > 0 ? backlog : 128;
+    l->next = a->listeners;
+    a->listeners = l;
+    *out = l;
+    return 0;
+}
+
+struct jktcp_conn *jk_listener_pop(struct jktcp_listener *l)
+{
+    struct jktcp_conn *c = l->acc_head;
+    if (!c)
+        return NULL;
+    l->acc_head = c->acc_next;
+    if (!l->acc_head)
+        l->acc_tail = NULL;
+    l->pending--;
+    c->listener = NULL;
+    c->queued = false;
+    return c;
+}
+
+JKTCP_API int jktcp_listener_accept(jktcp_listener *l, int timeout_ms, jktcp_conn **out)
+{
+    if (!l || !out)
+        return -EINVAL;
+    struct jktcp_adapter *a = l->a;
+    uint64_t deadline = jk_now(a) + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms) * 1000;
+    for (;;) {
+        int r = jk_adapter_step(a);
+        if ((*out = jk_listener_pop(l)))
+            return 0;
+        if (r < 0)
+            return r;
+        uint64_t now = jk_now(a);
+        if (timeout_ms == 0 || a->custom_clock || (timeout_ms > 0 && now >= deadline))
+            return -EAGAIN;
+        jk_adapter_wait(a, timeout_ms < 0 ? -1 : (int)((deadline - now + 999) / 1000));
+    }
+}
+
+JKTCP_API void jktcp_listener_close(jktcp_listener *l)
+{
+    if (!l)
+        return;
+    struct jktcp_adapter *a = l->a;
+    for (struct jktcp_conn *c = a->all, *next; c; c = next) {
+        next = c->all_next;
+        if (c->listener != l)
+            continue;
+        c->listener = NULL;
+        if (c->queued) {
+            c->queued = false;
+            jk_tcp_abort(c, true);
+            jk_adapter_release(c);
+        } else {
+            jk_tcp_abort(c, true); /* half-open: already released */
+        }
+    }
+    struct jktcp_listener **pp = &a->listeners;
+    while (*pp && *pp != l)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = l->next;
+    free(l);
+    jk_adapter_output(a);
+}

@@ -1,0 +1,222 @@
+/* Public connection API for the single-threaded adapter. Every blocking
+ * call drives the adapter (jk_adapter_step / jk_adapter_wait) until its
+ * condition holds or its timeout runs out. */
+#include "adapter.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_IO (1u << 30) /* larger requests are served in parts */
+
+typedef bool (*cond_fn)(struct jktcp_conn *c);
+
+/* Drive the adapter until cond(c) holds. 0, -EAGAIN on timeout, or the
+ * adapter's error. */
+static int drive_until(struct jktcp_conn *c, cond_fn cond, int timeout_ms)
+{
+    struct jktcp_adapter *a = c->a;
+    uint64_t deadline = jk_now(a) + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms) * 1000;
+    for (;;) {
+        int r = jk_adapter_step(a);
+        if (cond(c))
+            return 0;
+        if (r < 0)
+            return r;
+        uint64_t now = jk_now(a);
+        if (timeout_ms == 0 || a->custom_clock || (timeout_ms > 0 && now >= deadline))
+            return -EAGAIN;
+        jk_adapter_wait(a, timeout_ms < 0 ? -1 : (int)((deadline - now + 999) / 1000));
+    }
+}
+
+static bool connect_done(struct jktcp_conn *c)
+{
+    return c->state != JKTCP_SYN_SENT && c->state != JKTCP_SYN_RCVD;
+}
+
+JKTCP_API int jktcp_conn_connect(jktcp_adapter *a, uint16_t port, int timeout_ms,
+                                 jktcp_conn **out)
+{
+    int err = 0;
+    if (!a || !out || port == 0)
+        return -EINVAL;
+    *out = NULL;
+    if (a->err)
+        return a->err;
+    jk_now(a);
+    struct jktcp_conn *c = jk_adapter_new_conn(a, 0, port, true, &err);
+    if (!c)
+        return err;
+    jk_tcp_connect(c);
+    jk_adapter_output(a);
+    if (timeout_ms == 0) {
+        *out = c;
+        return -EINPROGRESS;
+    }
+    int r = drive_until(c, connect_done, timeout_ms);
+    if (r == 0 && c->state != JKTCP_CLOSED) {
+        *out = c;
+        return 0;
+    }
+    if (r == 0 || r == -EAGAIN)
+        r = c->err ? c->err : -ETIMEDOUT;
+    jk_tcp_abort(c, false);
+    jk_adapter_release(c);
+    return r;
+}
+
+static bool readable(struct jktcp_conn *c)
+{
+    return (c->rcv.buf && jk_ring_used(&c->rcv) > 0) || c->fin_rcvd || c->err ||
+           c->state == JKTCP_CLOSED;
+}
+
+JKTCP_API ssize_t jktcp_conn_read(jktcp_conn *c, void *buf, size_t len, int timeout_ms)
+{
+    if (!c || (!buf && len))
+        return -EINVAL;
+    if (len == 0)
+        return 0;
+    if (len > MAX_IO)
+        len = MAX_IO;
+    int r = drive_until(c, readable, timeout_ms);
+    if (c->rcv.buf && jk_ring_used(&c->rcv) > 0) {
+        uint32_t n = jk_ring_read(&c->rcv, buf, (uint32_t)len);
+        jk_tcp_app_read(c);
+        jk_adapter_output(c->a);
+        return n;
+    }
+    if (c->fin_rcvd)
+        return 0;
+    if (c->err)
+        return c->err;
+    if (c->state == JKTCP_CLOSED)
+        return -ENOTCONN;
+    return r;
+}
+
+static bool writable(struct jktcp_conn *c)
+{
+    return c->err || c->state == JKTCP_CLOSED || c->fin_queued ||
+           (c->snd.buf && jk_ring_free_space(&c->snd) > 0);
+}
+
+static int write_error(struct jktcp_conn *c)
+{
+    if (c->err)
+        return c->err;
+    if (c->fin_queued)
+        return -EPIPE;
+    if (c->state == JKTCP_CLOSED)
+        return -ENOTCONN;
+    return 0;
+}
+
+JKTCP_API ssize_t jktcp_conn_write(jktcp_conn *c, const void *buf, size_t len, int timeout_ms)
+{
+    if (!c || (!buf && len))
+        return -EINVAL;
+    int e = write_error(c);
+    if (e)
+        return e;
+    if (len == 0)
+        return 0;
+    if (len > MAX_IO)
+        len = MAX_IO;
+    size_t done = 0;
+    uint64_t deadline = jk_now(c->a) + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms) * 1000;
+    for (;;) {
+        uint32_t n = jk_ring_write(&c->snd, (const uint8_t *)buf + done, (uint32_t)(len - done));
+        if (n) {
+            done += n;
+            jk_adapter_mark_dirty(c);
+            jk_adapter_output(c->a);
+        }
+        if (done == len)
+            return (ssize_t)done;
+        int left = -1;
+        if (timeout_ms >= 0) {
+            uint64_t now = jk_now(c->a);
+            left = now >= deadline ? 0 : (int)((deadline - now + 999) / 1000);
+        }
+        int r = left == 0 ? -EAGAIN : drive_until(c, writable, left);
+        if ((e = write_error(c)))
+            return done ? (ssize_t)done : e;
+        if (r < 0)
+            return done ? (ssize_t)done : r;
+    }
+}
+
+JKTCP_API int jktcp_conn_shutdown(jktcp_conn *c)
+{
+    if (!c)
+        return -EINVAL;
+    if (c->state == JKTCP_CLOSED)
+        return c->err ? c->err : -ENOTCONN;
+    jk_tcp_shutdown(c);
+    jk_adapter_output(c->a);
+    return 0;
+}
+
+JKTCP_API int jktcp_conn_close(jktcp_conn *c)
+{
+    if (!c)
+        return -EINVAL;
+    struct jktcp_adapter *a = c->a;
+    if (c->state == JKTCP_SYN_SENT)
+        jk_tcp_abort(c, false);
+    else if (c->state != JKTCP_CLOSED && c->rcv.buf && jk_ring_used(&c->rcv) > 0)
+        jk_tcp_abort(c, true); /* unread data: RST, as a kernel socket does */
+    else if (c->state != JKTCP_CLOSED)
+        jk_tcp_shutdown(c);
+    if (c->state == JKTCP_FIN_WAIT_2)
+        c->t_close = jk_now(a) + JK_FIN_WAIT2_US;
+    jk_adapter_release(c);
+    jk_adapter_output(a);
+    return 0;
+}
+
+JKTCP_API int jktcp_conn_abort(jktcp_conn *c)
+{
+    if (!c)
+        return -EINVAL;
+    struct jktcp_adapter *a = c->a;
+    jk_tcp_abort(c, true);
+    jk_adapter_release(c);
+    jk_adapter_output(a);
+    return 0;
+}
+
+JKTCP_API int jktcp_conn_error(jktcp_conn *c)
+{
+    return c ? c->err : -EINVAL;
+}
+
+JKTCP_API int jktcp_conn_info(jktcp_conn *c, jktcp_info *o)
+{
+    if (!c || !o)
+        return -EINVAL;
+    memset(o, 0, sizeof *o);
+    o->state = c->state;
+    o->local_port = c->lport;
+    o->remote_port = c->rport;
+    o->bytes_sent = c->bytes_acked;
+    o->bytes_received = c->bytes_delivered;
+    o->bytes_queued = c->snd.buf ? jk_ring_used(&c->snd) : 0;
+    o->bytes_readable = c->rcv.buf ? jk_ring_used(&c->rcv) : 0;
+    o->srtt_us = c->srtt_us;
+    o->rttvar_us = c->rttvar_us;
+    o->rto_us = c->rto_us;
+    o->retransmits = c->retransmits;
+    o->mss = c->smss;
+    o->cwnd = c->cwnd;
+    o->ssthresh = c->ssthresh;
+    o->snd_wnd = c->snd_wnd;
+    o->rcv_wnd = c->rcv_adv - c->rcv_nxt;
+    o->snd_wscale = c->snd_wscale;
+    o->rcv_wscale = c->rcv_wscale;
+    o->sack = c->sack_ok;
+    o->timestamps = c->ts_ok;
+    return 0;
+}

@@ -1,0 +1,1177 @@
+/*
+ * The TCP state machine (RFC 9293) of one connection: segment arrival,
+ * segment emission, timers. No I/O of its own: frames go out through
+ * jk_adapter_send_frame, and the adapter decides when to call us.
+ *
+ * Sequence space bookkeeping:
+ *   send:    snd_una <= snd_nxt <= snd_max; the send ring holds the data
+ *            bytes [snd_buf_seq, snd_buf_seq + used). snd_nxt is rewound
+ *            to snd_una on a retransmission timeout (go-back-N, skipping
+ *            what the peer has SACKed).
+ *   receive: the receive ring's tail is rcv_nxt; out-of-order bytes are
+ *            stored in place beyond the tail and tracked in ooo[], so
+ *            reassembly needs no extra memory and the window is simply
+ *            the ring's free space.
+ */
+#include "tcp.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NOW(c) ((c)->a->now)
+
+static uint32_t min_u32(uint32_t x, uint32_t y) { return x < y ? x : y; }
+static uint32_t max_u32(uint32_t x, uint32_t y) { return x > y ? x : y; }
+
+static bool synchronized(int state)
+{
+    return state >= JKTCP_ESTABLISHED;
+}
+
+static uint32_t snd_data_end(struct jktcp_conn *c)
+{
+    return c->snd_buf_seq + jk_ring_used(&c->snd);
+}
+
+static uint32_t ip_header_len(const struct jktcp_adapter *a)
+{
+    return a->local.family == 4 ? 20 : 40;
+}
+
+/* ------------------------------------------------------------------ */
+/* Setup                                                              */
+/* ------------------------------------------------------------------ */
+
+static uint8_t wscale_for(uint32_t rcvbuf)
+{
+    uint8_t s = 0;
+    while (s < 14 && (65535u << s) < rcvbuf)
+        s++;
+    return s;
+}
+
+static uint16_t mss_for_mtu(const struct jktcp_adapter *a)
+{
+    uint32_t m = a->mtu - ip_header_len(a) - 20;
+    if (a->mss_cap && a->mss_cap < m)
+        m = a->mss_cap;
+    return (uint16_t)(m > 65535 ? 65535 : m);
+}
+
+int jk_tcp_init_conn(struct jktcp_conn *c, struct jktcp_adapter *a, uint16_t lport, uint16_t rport)
+{
+    int r;
+    c->a = a;
+    c->cfg = a->cfg;
+    c->heap_idx = -1;
+    c->lport = lport;
+    c->rport = rport;
+    c->state = JKTCP_CLOSED;
+    if ((r = jk_ring_init(&c->snd, c->cfg.sndbuf)) < 0)
+        return r;
+    if ((r = jk_ring_init(&c->rcv, c->cfg.rcvbuf)) < 0) {
+        jk_ring_free(&c->snd);
+        return r;
+    }
+    c->iss = jk_random(a);
+    c->ts_offset = jk_random(a);
+    c->snd_una = c->snd_nxt = c->snd_max = c->iss;
+    c->snd_buf_seq = c->iss + 1;
+    c->recover = c->iss;
+    c->local_mss = mss_for_mtu(a);
+    c->rcv_wscale = wscale_for(c->rcv.size);
+    c->rto_us = c->cfg.rto_init_us;
+    c->ssthresh = UINT32_MAX;
+    c->last_rx_us = a->now;
+    return 0;
+}
+
+void jk_tcp_free_buffers(struct jktcp_conn *c)
+{
+    jk_ring_free(&c->snd);
+    jk_ring_free(&c->rcv);
+}
+
+/* Effective payload per segment, once the handshake fixed the options. */
+static void set_smss(struct jktcp_conn *c)
+{
+    uint32_t m = min_u32(c->peer_mss, c->local_mss);
+    if (c->ts_ok)
+        m -= 12;
+    c->smss = (uint16_t)max_u32(m, 64);
+    if (!c->cfg.congestion) {
+        c->cwnd = UINT32_MAX;
+    } else {
+        c->cwnd = 10u * c->smss; /* RFC 6928 initial window */
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Windows                                                            */
+/* ------------------------------------------------------------------ */
+
+uint32_t jk_tcp_rcv_window(struct jktcp_conn *c)
+{
+    if (!c->rcv.buf)
+        return 0;
+    return jk_ring_free_space(&c->rcv);
+}
+
+/* The window field we would put in a segment, and the edge it implies. */
+static uint16_t window_field(struct jktcp_conn *c, bool syn)
+{
+    uint32_t w = jk_tcp_rcv_window(c);
+    if (syn)
+        return (uint16_t)min_u32(w, 65535);
+    return (uint16_t)min_u32(w >> c->rcv_wscale, 65535);
+}
+
+/* ------------------------------------------------------------------ */
+/* Emission                                                           */
+/* ------------------------------------------------------------------ */
+
+static void fill_options(struct jktcp_conn *c, struct jk_seg *s)
+{
+    struct jk_tcp_opts *o = &s->opt;
+    bool syn = s->flags & JK_SYN;
+    bool passive = syn && (s->flags & JK_ACK);
+    if (syn) {
+        o->has_mss = true;
+        o->mss = c->local_mss;
+        if (!passive || c->ws_ok) {
+            o->has_wscale = true;
+            o->wscale = c->rcv_wscale;
+        }
+        o->sack_ok = passive ? c->sack_ok : c->cfg.sack;
+    }
+    if ((syn && !passive) ? c->cfg.timestamps : c->ts_ok) {
+        o->has_ts = true;
+        o->tsval = (uint32_t)(NOW(c) / 1000) + c->ts_offset;
+        o->tsecr = c->ts_recent;
+    }
+    if (!syn && c->sack_ok && c->nooo > 0) {
+        int n = c->nooo < JK_MAX_SACK ? c->nooo : JK_MAX_SACK;
+        for (int i = 0; i < n; i++)
+            o->sack[i] = (struct jk_sack_block){c->ooo[i].start, c->ooo[i].end};
+        o->nsack = (uint8_t)n;
+    }
+}
+
+/*
+ * Build and send one segment carrying up to len data bytes starting at
+ * seq (from the send ring). Returns the data bytes sent (the MTU may cut
+ * len), or a negative errno (-EAGAIN: transport busy, nothing sent).
+ */
+static long emit(struct jktcp_conn *c, uint8_t flags, uint32_t seq, uint32_t len)
+{
+    struct jktcp_adapter *a = c->a;
+    struct jk_seg s;
+    struct iovec iov[2];
+    int iovcnt = 0, r;
+
+    memset(&s, 0, sizeof s);
+    s.src = a->local;
+    s.dst = a->peer;
+    s.sport = c->lport;
+    s.dport = c->rport;
+    s.seq = seq;
+    s.flags = flags;
+    s.ack = (flags & JK_ACK) ? c->rcv_nxt : 0;
+    s.wnd = (flags & JK_RST) ? 0 : window_field(c, flags & JK_SYN);
+    if (!(flags & JK_RST))
+        fill_options(c, &s);
+    size_t hdr = jk_header_len(&s);
+    if (len > a->mtu - hdr)
+        len = (uint32_t)(a->mtu - hdr);
+    if (len && (flags & JK_FIN) && seq + len != snd_data_end(c))
+        s.flags = flags &= (uint8_t)~JK_FIN; /* cut short: FIN goes later */
+    if (len) {
+        uint32_t pos = atomic_load_explicit(&c->snd.head, memory_order_relaxed) +
+                       (seq - c->snd_buf_seq);
+        iovcnt = jk_ring_iov(&c->snd, pos, len, iov);
+    }
+    size_t n = jk_build_segment(a->txbuf, JK_MAX_FRAME, &s, iov, iovcnt);
+    if (n == 0)
+        return -EINVAL;
+    if ((r = jk_adapter_send_frame(a, a->txbuf, n)) < 0)
+        return r;
+    if (flags & JK_ACK) {
+        uint32_t w = s.wnd;
+        c->rcv_adv = c->rcv_nxt + ((flags & JK_SYN) ? w : w << c->rcv_wscale);
+        c->ack_now = false;
+        c->segs_unacked = 0;
+        c->t_delack = 0;
+    }
+    return len | ((long)(flags & JK_FIN) << 32);
+}
+
+static void arm_rto(struct jktcp_conn *c)
+{
+    if (!c->t_rto)
+        c->t_rto = NOW(c) + c->rto_us;
+}
+
+/* Note what a successful emission of [seq, seq+len(+syn/fin)) did. */
+static void sent_range(struct jktcp_conn *c, uint32_t seq, uint32_t len, bool synfin)
+{
+    uint32_t end = seq + len + (synfin ? 1 : 0);
+    bool rexmit = seq_lt(seq, c->snd_max);
+    if (rexmit) {
+        c->retransmits++;
+        c->a->st.retransmits++;
+        if (c->rtt_timing && seq_le(seq, c->rtt_seq) && seq_gt(end, c->rtt_seq))
+            c->rtt_timing = false; /* Karn: never time a retransmitted byte */
+    } else if (!c->rtt_timing && end != seq) {
+        c->rtt_timing = true;
+        c->rtt_seq = seq;
+        c->rtt_start = NOW(c);
+    }
+    if (seq_gt(end, c->snd_max))
+        c->snd_max = end;
+    if (end != seq)
+        arm_rto(c);
+}
+
+static int send_syn(struct jktcp_conn *c)
+{
+    uint8_t flags = c->state == JKTCP_SYN_SENT ? JK_SYN : (JK_SYN | JK_ACK);
+    long r = emit(c, flags, c->iss, 0);
+    if (r < 0)
+        return (int)r;
+    c->snd_nxt = c->iss + 1;
+    sent_range(c, c->iss, 0, true);
+    return 0;
+}
+
+/* Skip bytes at snd_nxt that the peer has already SACKed. */
+static void skip_sacked(struct jktcp_conn *c)
+{
+    for (int i = 0; i < c->npeer_sack; i++) {
+        struct jk_range *r = &c->peer_sack[i];
+        if (seq_le(r->start, c->snd_nxt) && seq_lt(c->snd_nxt, r->end))
+            c->snd_nxt = seq_min(r->end, c->snd_max);
+    }
+}
+
+static uint32_t next_sacked_start(struct jktcp_conn *c, uint32_t from)
+{
+    uint32_t best = c->snd_max;
+    for (int i = 0; i < c->npeer_sack; i++)
+        if (seq_gt(c->peer_sack[i].start, from) && seq_lt(c->peer_sack[i].start, best))
+            best = c->peer_sack[i].start;
+    return best;
+}
+
+static void arm_persist(struct jktcp_conn *c)
+{
+    if (c->t_persist || c->t_rto)
+        return;
+    uint64_t iv = (uint64_t)c->rto_us << min_u32(c->persist_backoff, 16);
+    if (iv > c->cfg.rto_max_us)
+        iv = c->cfg.rto_max_us;
+    c->t_persist = NOW(c) + iv;
+}
+
+/* Send new data, retransmissions after a timeout, and the FIN. */
+static int send_data(struct jktcp_conn *c)
+{
+    for (;;) {
+        uint32_t end = snd_data_end(c);
+        skip_sacked(c);
+        uint32_t avail = seq_lt(c->snd_nxt, end) ? end - c->snd_nxt : 0;
+        uint32_t flight = c->snd_nxt - c->snd_una;
+        uint32_t wnd = min_u32(c->snd_wnd, c->cwnd);
+        uint32_t usable = wnd > flight ? wnd - flight : 0;
+        uint32_t len = min_u32(min_u32(avail, c->smss), usable);
+        /* retransmitting after RTO: stop before the next SACKed block */
+        if (seq_lt(c->snd_nxt, c->snd_max))
+            len = min_u32(len, next_sacked_start(c, c->snd_nxt) - c->snd_nxt);
+        bool fin = c->fin_queued && c->snd_nxt + len == end &&
+                   (!c->fin_sent || seq_lt(c->snd_nxt, c->snd_max));
+        if (avail && !len) {
+            if (c->snd_wnd <= flight && flight == 0)
+                arm_persist(c);
+            if (!fin)
+                break;
+        }
+        if (!len && !fin)
+            break;
+        if (len && len < c->smss && len == avail && !c->cfg.nodelay && flight && !fin)
+            break; /* Nagle */
+        uint8_t flags = JK_ACK | (fin ? JK_FIN : 0);
+        if (len && c->snd_nxt + len == end)
+            flags |= JK_PSH;
+        long r = emit(c, flags, c->snd_nxt, len);
+        if (r < 0)
+            return (int)r;
+        uint32_t sent = (uint32_t)r;
+        bool fin_out = r >> 32;
+        uint32_t seq = c->snd_nxt;
+        c->snd_nxt = seq + sent + (fin_out ? 1 : 0);
+        if (fin_out) {
+            c->fin_sent = true;
+            c->fin_snd_seq = seq + sent;
+        }
+        sent_range(c, seq, sent, fin_out);
+    }
+    return 0;
+}
+
+int jk_tcp_output(struct jktcp_conn *c)
+{
+    int r = 0;
+    switch (c->state) {
+    case JKTCP_CLOSED:
+    case JKTCP_LISTEN:
+        return 0;
+    case JKTCP_SYN_SENT:
+    case JKTCP_SYN_RCVD:
+        if (c->snd_nxt == c->iss)
+            r = send_syn(c);
+        return r;
+    case JKTCP_TIME_WAIT:
+        break;
+    default:
+        if ((r = send_data(c)) < 0)
+            return r;
+    }
+    if (c->ack_now) {
+        long e = emit(c, JK_ACK, c->snd_nxt, 0);
+        if (e < 0)
+            return (int)e;
+    }
+    return 0;
+}
+
+/* Retransmit one segment at seq right now (fast retransmit, SACK holes). */
+static void retransmit_at(struct jktcp_conn *c, uint32_t seq)
+{
+    uint32_t end = snd_data_end(c);
+    uint32_t len = seq_lt(seq, end) ? min_u32(end - seq, c->smss) : 0;
+    len = min_u32(len, next_sacked_start(c, seq) - seq);
+    bool fin = c->fin_sent && seq + len == c->fin_snd_seq;
+    if (!len && !fin)
+        return;
+    long r = emit(c, JK_ACK | (fin ? JK_FIN : 0), seq, len);
+    if (r < 0)
+        return; /* busy: the RTO will cover it */
+    sent_range(c, seq, (uint32_t)r, r >> 32);
+    c->rexmit_hi = seq + (uint32_t)r;
+}
+
+/* ------------------------------------------------------------------ */
+/* Closing                                                            */
+/* ------------------------------------------------------------------ */
+
+static void to_closed(struct jktcp_conn *c, int err)
+{
+    if (err && !c->err)
+        c->err = err;
+    c->state = JKTCP_CLOSED;
+    c->t_rto = c->t_delack = c->t_persist = c->t_keepalive = c->t_close = 0;
+    c->ack_now = false;
+    jk_adapter_conn_closed(c);
+}
+
+static void to_time_wait(struct jktcp_conn *c)
+{
+    c->state = JKTCP_TIME_WAIT;
+    c->t_rto = c->t_persist = c->t_keepalive = 0;
+    c->t_close = NOW(c) + max_u32(c->cfg.timewait_us, 1);
+}
+
+void jk_tcp_abort(struct jktcp_conn *c, bool send_rst)
+{
+    if (send_rst && synchronized(c->state) && c->state != JKTCP_TIME_WAIT) {
+        struct jk_rst rst = {c->lport, c->rport, c->snd_nxt, c->rcv_nxt, JK_RST | JK_ACK};
+        jk_adapter_queue_rst(c->a, &rst);
+    }
+    if (c->state != JKTCP_CLOSED)
+        to_closed(c, 0);
+}
+
+void jk_tcp_shutdown(struct jktcp_conn *c)
+{
+    if (c->fin_queued)
+        return;
+    c->fin_queued = true;
+    if (c->state == JKTCP_ESTABLISHED)
+        c->state = JKTCP_FIN_WAIT_1;
+    else if (c->state == JKTCP_CLOSE_WAIT)
+        c->state = JKTCP_LAST_ACK;
+    jk_adapter_mark_dirty(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* Opening                                                            */
+/* ------------------------------------------------------------------ */
+
+void jk_tcp_connect(struct jktcp_conn *c)
+{
+    c->state = JKTCP_SYN_SENT;
+    c->peer_mss = c->a->local.family == 4 ? 536 : 1220;
+    jk_adapter_mark_dirty(c);
+}
+
+static void take_syn_options(struct jktcp_conn *c, const struct jk_seg *s, bool we_offered_all)
+{
+    const struct jk_tcp_opts *o = &s->opt;
+    c->peer_mss = o->has_mss && o->mss ? o->mss : (c->a->local.family == 4 ? 536 : 1220);
+    c->ws_ok = o->has_wscale && we_offered_all;
+    c->snd_wscale = c->ws_ok ? (o->wscale > 14 ? 14 : o->wscale) : 0;
+    if (!c->ws_ok)
+        c->rcv_wscale = 0;
+    c->sack_ok = o->sack_ok && c->cfg.sack;
+    c->ts_ok = o->has_ts && c->cfg.timestamps;
+    if (c->ts_ok)
+        c->ts_recent = o->tsval;
+    c->irs = s->seq;
+    c->rcv_nxt = s->seq + 1;
+    c->rcv_adv = c->rcv_nxt;
+    set_smss(c);
+}
+
+void jk_tcp_accept_syn(struct jktcp_conn *c, const struct jk_seg *syn)
+{
+    c->state = JKTCP_SYN_RCVD;
+    take_syn_options(c, syn, true);
+    c->snd_wnd = syn->wnd; /* SYN windows are never scaled */
+    c->snd_wl1 = syn->seq;
+    c->snd_wl2 = c->iss;
+    c->last_rx_us = NOW(c);
+    jk_adapter_mark_dirty(c);
+}
+
+static void update_rtt(struct jktcp_conn *c, uint32_t sample)
+{
+    if (sample == 0)
+        sample = 1;
+    if (!c->srtt_us) {
+        c->srtt_us = sample;
+        c->rttvar_us = sample / 2;
+    } else {
+        uint32_t d = c->srtt_us > sample ? c->srtt_us - sample : sample - c->srtt_us;
+        c->rttvar_us = (3 * c->rttvar_us + d) / 4;
+        c->srtt_us = (7 * c->srtt_us + sample) / 8;
+    }
+    uint64_t rto = (uint64_t)c->srtt_us + max_u32(1000, 4 * c->rttvar_us);
+    if (rto < c->cfg.rto_min_us)
+        rto = c->cfg.rto_min_us;
+    if (rto > c->cfg.rto_max_us)
+        rto = c->cfg.rto_max_us;
+    c->rto_us = (uint32_t)rto;
+}
+
+static void became_established(struct jktcp_conn *c)
+{
+    c->state = JKTCP_ESTABLISHED;
+    c->retries = 0;
+    c->t_rto = 0;
+    if (c->fin_queued)
+        c->state = JKTCP_FIN_WAIT_1;
+    if (c->cfg.keepalive_us)
+        c->t_keepalive = NOW(c) + c->cfg.keepalive_us;
+}
+
+/* SYN_SENT: RFC 9293 §3.10.7.3 */
+static void input_syn_sent(struct jktcp_conn *c, const struct jk_seg *s)
+{
+    bool has_ack = s->flags & JK_ACK;
+    if (has_ack && (seq_le(s->ack, c->iss) || seq_gt(s->ack, c->snd_max))) {
+        if (!(s->flags & JK_RST))
+            jk_adapter_reset_for(c->a, s);
+        return;
+    }
+    if (s->flags & JK_RST) {
+        if (has_ack)
+            to_closed(c, -ECONNREFUSED);
+        return;
+    }
+    if (!(s->flags & JK_SYN))
+        return;
+    take_syn_options(c, s, true);
+    c->snd_wnd = (uint32_t)s->wnd; /* unscaled in a SYN */
+    c->snd_wl1 = s->seq;
+    c->snd_wl2 = s->ack;
+    c->max_snd_wnd = c->snd_wnd;
+    if (!has_ack) { /* simultaneous open */
+        c->state = JKTCP_SYN_RCVD;
+        c->snd_nxt = c->iss; /* resend our SYN as SYN-ACK */
+        jk_adapter_mark_dirty(c);
+        return;
+    }
+    c->snd_una = s->ack;
+    if (c->rtt_timing) {
+        update_rtt(c, (uint32_t)(NOW(c) - c->rtt_start));
+        c->rtt_timing = false;
+    }
+    became_established(c);
+    c->ack_now = true;
+    jk_adapter_mark_dirty(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* Receiving: acceptability, RST/SYN checks                            */
+/* ------------------------------------------------------------------ */
+
+/* RFC 9293 §3.10.7.4 first check, with the zero-window allowance for
+ * ACKs. May trim the segment to the window. */
+static bool acceptable(struct jktcp_conn *c, struct jk_seg *s)
+{
+    uint32_t wnd = jk_tcp_rcv_window(c);
+    uint32_t seglen = s->len + ((s->flags & JK_SYN) ? 1 : 0) + ((s->flags & JK_FIN) ? 1 : 0);
+    uint32_t nxt = c->rcv_nxt;
+    if (seglen == 0) {
+        if (wnd == 0)
+            return s->seq == nxt;
+        return seq_le(nxt, s->seq) && seq_lt(s->seq, nxt + wnd);
+    }
+    if (wnd == 0) {
+        if (s->seq != nxt)
+            return false;
+        s->len = 0; /* keep the ACK, drop the data */
+        s->flags &= (uint8_t)~(JK_FIN | JK_SYN);
+        return true;
+    }
+    bool start_in = seq_le(nxt, s->seq) && seq_lt(s->seq, nxt + wnd);
+    bool end_in = seq_le(nxt, s->seq + seglen - 1) && seq_lt(s->seq + seglen - 1, nxt + wnd);
+    return start_in || end_in;
+}
+
+/* Cut data before rcv_nxt and beyond the window. */
+static void trim(struct jktcp_conn *c, struct jk_seg *s)
+{
+    if (s->flags & JK_SYN) { /* SYN already processed: drop it */
+        s->flags &= (uint8_t)~JK_SYN;
+        s->seq++;
+    }
+    if (seq_lt(s->seq, c->rcv_nxt)) {
+        uint32_t cut = c->rcv_nxt - s->seq;
+        if (cut >= s->len) {
+            if (cut > s->len) /* the FIN too is old */
+                s->flags &= (uint8_t)~JK_FIN;
+            cut = s->len;
+        }
+        s->payload += cut;
+        s->len -= cut;
+        s->seq += cut;
+    }
+    uint32_t wnd = jk_tcp_rcv_window(c);
+    uint32_t room = c->rcv_nxt + wnd - s->seq;
+    if (s->len > room) {
+        s->len = room;
+        s->flags &= (uint8_t)~JK_FIN;
+    }
+}
+
+static void got_reset(struct jktcp_conn *c)
+{
+    switch (c->state) {
+    case JKTCP_SYN_RCVD:
+        to_closed(c, -ECONNREFUSED);
+        break;
+    case JKTCP_ESTABLISHED:
+    case JKTCP_FIN_WAIT_1:
+    case JKTCP_FIN_WAIT_2:
+    case JKTCP_CLOSE_WAIT:
+        to_closed(c, -ECONNRESET);
+        break;
+    default:
+        to_closed(c, 0);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Receiving: ACK processing                                          */
+/* ------------------------------------------------------------------ */
+
+static void add_range(struct jk_range *v, int *n, int max, uint32_t start, uint32_t end,
+                      bool front)
+{
+    /* absorb every range overlapping or touching [start, end) */
+    for (int i = 0; i < *n;) {
+        if (seq_le(v[i].start, end) && seq_le(start, v[i].end)) {
+            start = seq_min(start, v[i].start);
+            end = seq_max(end, v[i].end);
+            memmove(&v[i], &v[i + 1], (size_t)(*n - i - 1) * sizeof *v);
+            (*n)--;
+        } else {
+            i++;
+        }
+    }
+    if (*n == max) {
+        if (front)
+            (*n)--; /* forget the oldest */
+        else
+            return;
+    }
+    if (front) {
+        memmove(&v[1], &v[0], (size_t)*n * sizeof *v);
+        v[0] = (struct jk_range){start, end};
+    } else {
+        v[*n] = (struct jk_range){start, end};
+    }
+    (*n)++;
+}
+
+static void take_peer_sack(struct jktcp_conn *c, const struct jk_seg *s)
+{
+    if (!c->sack_ok)
+        return;
+    for (int i = 0; i < s->opt.nsack; i++) {
+        uint32_t l = s->opt.sack[i].left, r = s->opt.sack[i].right;
+        /* only blocks inside data we actually sent and that is unacked */
+        if (!seq_lt(l, r) || !seq_gt(l, c->snd_una) || seq_gt(r, c->snd_max))
+            continue;
+        add_range(c->peer_sack, &c->npeer_sack, JK_MAX_PEER_SACK, l, r, false);
+    }
+}
+
+static void prune_peer_sack(struct jktcp_conn *c)
+{
+    for (int i = 0; i < c->npeer_sack;) {
+        struct jk_range *r = &c->peer_sack[i];
+        if (seq_le(r->end, c->snd_una)) {
+            memmove(r, r + 1, (size_t)(c->npeer_sack - i - 1) * sizeof *r);
+            c->npeer_sack--;
+        } else {
+            if (seq_lt(r->start, c->snd_una))
+                r->start = c->snd_una;
+            i++;
+        }
+    }
+}
+
+static uint32_t highest_sacked(struct jktcp_conn *c)
+{
+    uint32_t h = c->snd_una;
+    for (int i = 0; i < c->npeer_sack; i++)
+        h = seq_max(h, c->peer_sack[i].end);
+    return h;
+}
+
+/* The first unSACKed byte at or after from, below the highest SACKed. */
+static bool next_hole(struct jktcp_conn *c, uint32_t from, uint32_t *hole)
+{
+    uint32_t hi = highest_sacked(c);
+    uint32_t s = seq_max(from, c->snd_una);
+    bool moved = true;
+    while (moved) {
+        moved = false;
+        for (int i = 0; i < c->npeer_sack; i++)
+            if (seq_le(c->peer_sack[i].start, s) && seq_lt(s, c->peer_sack[i].end)) {
+                s = c->peer_sack[i].end;
+                moved = true;
+            }
+    }
+    *hole = s;
+    return seq_lt(s, hi);
+}
+
+static void retransmit_next_hole(struct jktcp_conn *c)
+{
+    uint32_t hole;
+    if (c->npeer_sack && next_hole(c, c->rexmit_hi, &hole))
+        retransmit_at(c, hole);
+}
+
+static uint32_t flight_size(struct jktcp_conn *c)
+{
+    return c->snd_max - c->snd_una;
+}
+
+static void enter_recovery(struct jktcp_conn *c)
+{
+    uint32_t fs = flight_size(c);
+    if (c->cfg.congestion) {
+        c->ssthresh = max_u32(fs / 2, 2u * c->smss);
+        c->cwnd = c->ssthresh + 3u * c->smss;
+    }
+    c->recover = c->snd_max;
+    c->in_recovery = true;
+    c->rexmit_hi = c->snd_una;
+    retransmit_at(c, c->snd_una);
+}
+
+static void on_dupack(struct jktcp_conn *c)
+{
+    c->dupacks++;
+    if (c->in_recovery) {
+        if (c->cfg.congestion)
+            c->cwnd += c->smss;
+        retransmit_next_hole(c);
+    } else if (c->dupacks == 3 && seq_ge(c->snd_una, c->recover)) {
+        enter_recovery(c); /* RFC 6582 §3.2: not again for the same loss */
+    }
+    jk_adapter_mark_dirty(c);
+}
+
+static void grow_cwnd(struct jktcp_conn *c, uint32_t acked)
+{
+    if (!c->cfg.congestion)
+        return;
+    if (c->cwnd < c->ssthresh) {
+        c->cwnd += acked; /* slow start, byte counting (our ACKs may stretch) */
+    } else {
+        c->cwnd_acc += acked;
+        if (c->cwnd_acc >= c->cwnd) {
+            c->cwnd_acc -= c->cwnd;
+            c->cwnd += c->smss;
+        }
+    }
+    uint32_t cap = c->max_snd_wnd + 16u * c->smss;
+    if (c->cwnd > cap && cap > c->max_snd_wnd)
+        c->cwnd = cap; /* no point growing far past what the peer allows */
+}
+
+static void on_new_ack(struct jktcp_conn *c, uint32_t ack)
+{
+    uint32_t acked = ack - c->snd_una;
+    uint32_t end = snd_data_end(c);
+    uint32_t data_acked = seq_lt(c->snd_buf_seq, seq_min(ack, end))
+                              ? seq_min(ack, end) - c->snd_buf_seq
+                              : 0;
+    if (data_acked) {
+        jk_ring_consume(&c->snd, data_acked);
+        c->snd_buf_seq += data_acked;
+        c->bytes_acked += data_acked;
+    }
+    c->snd_una = ack;
+    if (seq_lt(c->snd_nxt, ack))
+        c->snd_nxt = ack;
+    if (c->rtt_timing && seq_gt(ack, c->rtt_seq)) {
+        update_rtt(c, (uint32_t)(NOW(c) - c->rtt_start));
+        c->rtt_timing = false;
+    }
+    c->retries = 0;
+    c->persist_backoff = 0;
+    c->dupacks = 0;
+    prune_peer_sack(c);
+    if (c->in_recovery) {
+        if (seq_ge(ack, c->recover)) { /* full ACK: leave recovery */
+            c->in_recovery = false;
+            if (c->cfg.congestion)
+                c->cwnd = min_u32(c->ssthresh, max_u32(flight_size(c), c->smss) + c->smss);
+        } else { /* partial ACK: the next hole is lost too (RFC 6582) */
+            if (c->cfg.congestion)
+                c->cwnd = c->cwnd > acked ? c->cwnd - acked + c->smss : c->smss;
+            c->rexmit_hi = seq_max(c->rexmit_hi, ack);
+            uint32_t hole;
+            if (c->npeer_sack && next_hole(c, c->rexmit_hi, &hole))
+                retransmit_at(c, hole);
+            else
+                retransmit_at(c, ack);
+        }
+    } else {
+        grow_cwnd(c, acked);
+    }
+    c->t_rto = 0;
+    if (c->snd_una != c->snd_max)
+        arm_rto(c);
+}
+
+static void update_send_window(struct jktcp_conn *c, const struct jk_seg *s)
+{
+    if (seq_lt(c->snd_wl1, s->seq) || (c->snd_wl1 == s->seq && seq_le(c->snd_wl2, s->ack))) {
+        uint32_t old = c->snd_wnd;
+        c->snd_wnd = (uint32_t)s->wnd << c->snd_wscale;
+        c->snd_wl1 = s->seq;
+        c->snd_wl2 = s->ack;
+        if (c->snd_wnd > c->max_snd_wnd)
+            c->max_snd_wnd = c->snd_wnd;
+        if (c->snd_wnd > old) {
+            c->t_persist = 0;
+            jk_adapter_mark_dirty(c);
+        }
+    }
+}
+
+static bool our_fin_acked(struct jktcp_conn *c)
+{
+    return c->fin_sent && seq_gt(c->snd_una, c->fin_snd_seq);
+}
+
+/* Returns false when the segment must be dropped (or the conn closed). */
+static bool process_ack(struct jktcp_conn *c, const struct jk_seg *s)
+{
+    if (c->state == JKTCP_SYN_RCVD) {
+        if (!seq_gt(s->ack, c->snd_una) || seq_gt(s->ack, c->snd_max)) {
+            jk_adapter_reset_for(c->a, s);
+            return false;
+        }
+        c->snd_una = s->ack;
+        if (c->rtt_timing) {
+            update_rtt(c, (uint32_t)(NOW(c) - c->rtt_start));
+            c->rtt_timing = false;
+        }
+        c->snd_wnd = (uint32_t)s->wnd << c->snd_wscale;
+        c->max_snd_wnd = c->snd_wnd;
+        c->snd_wl1 = s->seq;
+        c->snd_wl2 = s->ack;
+        became_established(c);
+        jk_adapter_established(c);
+        jk_adapter_mark_dirty(c);
+    }
+    if (seq_gt(s->ack, c->snd_max)) { /* acks data never sent */
+        c->ack_now = true;
+        jk_adapter_mark_dirty(c);
+        return false;
+    }
+    if (seq_lt(s->ack, c->snd_una - c->max_snd_wnd - 1)) { /* RFC 5961 §5.2 */
+        c->ack_now = true;
+        jk_adapter_mark_dirty(c);
+        return false;
+    }
+    uint32_t old_wnd = c->snd_wnd;
+    take_peer_sack(c, s);
+    if (seq_gt(s->ack, c->snd_una)) {
+        on_new_ack(c, s->ack);
+        jk_adapter_mark_dirty(c);
+    } else if (s->ack == c->snd_una && s->len == 0 && !(s->flags & (JK_SYN | JK_FIN)) &&
+               ((uint32_t)s->wnd << c->snd_wscale) == old_wnd && c->snd_max != c->snd_una) {
+        on_dupack(c);
+    }
+    update_send_window(c, s);
+    switch (c->state) {
+    case JKTCP_FIN_WAIT_1:
+        if (our_fin_acked(c)) {
+            c->state = JKTCP_FIN_WAIT_2;
+            if (c->user_released)
+                c->t_close = NOW(c) + JK_FIN_WAIT2_US;
+        }
+        break;
+    case JKTCP_CLOSING:
+        if (our_fin_acked(c))
+            to_time_wait(c);
+        break;
+    case JKTCP_LAST_ACK:
+        if (our_fin_acked(c)) {
+            to_closed(c, 0);
+            return false;
+        }
+        break;
+    default:
+        break;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* Receiving: data and FIN                                            */
+/* ------------------------------------------------------------------ */
+
+static void pull_in_order(struct jktcp_conn *c)
+{
+    bool moved = true;
+    while (moved) {
+        moved = false;
+        for (int i = 0; i < c->nooo; i++) {
+            struct jk_range *r = &c->ooo[i];
+            if (seq_le(r->start, c->rcv_nxt)) {
+                if (seq_gt(r->end, c->rcv_nxt)) {
+                    uint32_t n = r->end - c->rcv_nxt;
+                    jk_ring_produce(&c->rcv, n);
+                    c->rcv_nxt += n;
+                    c->bytes_delivered += n;
+                }
+                memmove(r, r + 1, (size_t)(c->nooo - i - 1) * sizeof *r);
+                c->nooo--;
+                moved = true;
+                break;
+            }
+        }
+    }
+}
+
+static void take_data(struct jktcp_conn *c, const struct jk_seg *s)
+{
+    uint32_t tail = atomic_load_explicit(&c->rcv.tail, memory_order_relaxed);
+    if (s->seq == c->rcv_nxt) {
+        jk_ring_put_at(&c->rcv, tail, s->payload, s->len);
+        jk_ring_produce(&c->rcv, s->len);
+        c->rcv_nxt += s->len;
+        c->bytes_delivered += s->len;
+        if (c->nooo) {
+            pull_in_order(c);
+            c->ack_now = true; /* a hole filled: tell the sender now */
+        }
+        if (++c->segs_unacked >= 2 || !c->cfg.delack_us)
+            c->ack_now = true;
+        else if (!c->t_delack)
+            c->t_delack = NOW(c) + c->cfg.delack_us;
+    } else {
+        int max = (int)c->cfg.max_ooo;
+        bool merges = false;
+        for (int i = 0; i < c->nooo; i++)
+            if (seq_le(c->ooo[i].start, s->seq + s->len) && seq_le(s->seq, c->ooo[i].end))
+                merges = true;
+        if (c->nooo < max || merges) {
+            jk_ring_put_at(&c->rcv, tail + (s->seq - c->rcv_nxt), s->payload, s->len);
+            add_range(c->ooo, &c->nooo, max, s->seq, s->seq + s->len, true);
+        }
+        c->ack_now = true; /* duplicate ACK with SACK for the sender */
+    }
+}
+
+static void take_fin(struct jktcp_conn *c)
+{
+    c->rcv_nxt++;
+    c->fin_rcvd = true;
+    c->fin_pending = false;
+    c->ack_now = true;
+    switch (c->state) {
+    case JKTCP_ESTABLISHED:
+        c->state = JKTCP_CLOSE_WAIT;
+        c->t_keepalive = 0;
+        break;
+    case JKTCP_FIN_WAIT_1:
+        if (our_fin_acked(c))
+            to_time_wait(c);
+        else
+            c->state = JKTCP_CLOSING;
+        break;
+    case JKTCP_FIN_WAIT_2:
+        to_time_wait(c);
+        break;
+    default:
+        break;
+    }
+}
+
+static bool receiving(int state)
+{
+    return state == JKTCP_ESTABLISHED || state == JKTCP_FIN_WAIT_1 || state == JKTCP_FIN_WAIT_2;
+}
+
+static void process_text(struct jktcp_conn *c, const struct jk_seg *s)
+{
+    if (!receiving(c->state) || c->fin_rcvd)
+        return; /* data after the peer's FIN is ignored (RFC 9293) */
+    if (s->len) {
+        if (c->user_released) { /* nobody will ever read it: like Linux, reset */
+            jk_tcp_abort(c, true);
+            return;
+        }
+        take_data(c, s);
+    }
+    if (s->flags & JK_FIN) {
+        uint32_t fin_seq = s->seq + s->len;
+        if (fin_seq == c->rcv_nxt) {
+            take_fin(c);
+        } else {
+            c->fin_pending = true;
+            c->fin_rcv_seq = fin_seq;
+            c->ack_now = true;
+        }
+    } else if (c->fin_pending && c->fin_rcv_seq == c->rcv_nxt) {
+        take_fin(c);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Segment arrival                                                    */
+/* ------------------------------------------------------------------ */
+
+static void challenge_ack(struct jktcp_conn *c)
+{
+    c->ack_now = true;
+    jk_adapter_mark_dirty(c);
+}
+
+void jk_tcp_input(struct jktcp_conn *c, const struct jk_seg *seg)
+{
+    struct jk_seg s = *seg;
+    c->last_rx_us = NOW(c);
+    c->ka_probes = 0;
+    if (c->state == JKTCP_SYN_SENT) {
+        input_syn_sent(c, &s);
+        return;
+    }
+    if (c->state == JKTCP_CLOSED || c->state == JKTCP_LISTEN)
+        return;
+    if (c->state == JKTCP_SYN_RCVD && (s.flags & JK_SYN) && !(s.flags & JK_ACK) &&
+        s.seq == c->irs) { /* our SYN-ACK was lost: send it again */
+        c->snd_nxt = c->iss;
+        jk_adapter_mark_dirty(c);
+        return;
+    }
+    if (!acceptable(c, &s)) {
+        c->a->st.drop_invalid++;
+        if (!(s.flags & JK_RST))
+            challenge_ack(c);
+        if (c->state == JKTCP_TIME_WAIT && (s.flags & JK_FIN))
+            c->t_close = NOW(c) + max_u32(c->cfg.timewait_us, 1);
+        return;
+    }
+    if (s.flags & JK_RST) { /* RFC 5961 §3.2 */
+        if (s.seq == c->rcv_nxt)
+            got_reset(c);
+        else
+            challenge_ack(c);
+        return;
+    }
+    if (s.flags & JK_SYN) { /* RFC 5961 §4.2 */
+        challenge_ack(c);
+        return;
+    }
+    if (!(s.flags & JK_ACK))
+        return;
+    /* RFC 7323: remember the timestamp to echo, from in-sequence segments */
+    if (c->ts_ok && s.opt.has_ts && seq_le(s.seq, c->rcv_nxt))
+        c->ts_recent = s.opt.tsval;
+    trim(c, &s);
+    if (!process_ack(c, &s))
+        return;
+    if (c->state == JKTCP_TIME_WAIT) {
+        if (s.flags & JK_FIN)
+            challenge_ack(c);
+        return;
+    }
+    process_text(c, &s);
+    if (c->state == JKTCP_CLOSED)
+        return;
+    if (c->ack_now || c->t_delack)
+        jk_adapter_mark_dirty(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* Application events                                                 */
+/* ------------------------------------------------------------------ */
+
+/* After the app read: open the window if that is worth a segment
+ * (receiver-side silly window avoidance, RFC 9293 §3.8.6.2.2). */
+void jk_tcp_app_read(struct jktcp_conn *c)
+{
+    if (!receiving(c->state) || c->fin_rcvd)
+        return;
+    uint32_t now_edge = c->rcv_nxt + ((jk_tcp_rcv_window(c) >> c->rcv_wscale) << c->rcv_wscale);
+    uint32_t grow = seq_gt(now_edge, c->rcv_adv) ? now_edge - c->rcv_adv : 0;
+    uint32_t thresh = min_u32(c->rcv.size / 2, 2u * c->local_mss);
+    uint32_t adv_wnd = c->rcv_adv - c->rcv_nxt;
+    if (grow >= thresh || (adv_wnd < c->local_mss && grow > 0)) {
+        c->ack_now = true;
+        jk_adapter_mark_dirty(c);
+    }
+}
+
+bool jk_tcp_flushed(struct jktcp_conn *c)
+{
+    if (c->state == JKTCP_CLOSED || c->state == JKTCP_TIME_WAIT)
+        return true;
+    if (c->user_released)
+        return false;
+    if (c->state == JKTCP_SYN_SENT || c->state == JKTCP_SYN_RCVD)
+        return true;
+    return c->snd.buf == NULL || (jk_ring_used(&c->snd) == 0 &&
+                                  (!c->fin_queued || our_fin_acked(c)));
+}
+
+/* ------------------------------------------------------------------ */
+/* Timers                                                             */
+/* ------------------------------------------------------------------ */
+
+static void on_rto(struct jktcp_conn *c)
+{
+    c->t_rto = 0;
+    if (c->snd_una == c->snd_max && c->state != JKTCP_SYN_SENT && c->state != JKTCP_SYN_RCVD)
+        return;
+    if (++c->retries > c->cfg.max_retries) {
+        bool rst = synchronized(c->state);
+        c->err = -ETIMEDOUT;
+        jk_tcp_abort(c, rst);
+        return;
+    }
+    c->rto_us = (uint32_t)min_u32(c->rto_us * 2 > c->rto_us ? c->rto_us * 2 : UINT32_MAX,
+                                  c->cfg.rto_max_us);
+    if (c->cfg.congestion && synchronized(c->state)) {
+        c->ssthresh = max_u32(flight_size(c) / 2, 2u * c->smss);
+        c->cwnd = c->smss;
+        c->cwnd_acc = 0;
+    }
+    c->in_recovery = false;
+    c->recover = c->snd_max;
+    c->dupacks = 0;
+    c->rtt_timing = false;
+    c->npeer_sack = 0; /* the receiver may have reneged (RFC 2018 §8) */
+    c->snd_nxt = synchronized(c->state) ? c->snd_una : c->iss;
+    jk_adapter_mark_dirty(c);
+}
+
+static void send_probe(struct jktcp_conn *c)
+{
+    /* seq = snd_una - 1: outside the window, so the peer must answer with
+     * an ACK carrying its current window, and no data is consumed */
+    if (emit(c, JK_ACK, c->snd_una - 1, 0) < 0)
+        c->ack_now = true;
+}
+
+static void on_persist(struct jktcp_conn *c)
+{
+    c->t_persist = 0;
+    if (c->snd_wnd != 0 || jk_ring_used(&c->snd) == 0)
+        return;
+    if (++c->persist_backoff > c->cfg.max_retries + 6 &&
+        NOW(c) - c->last_rx_us > (uint64_t)c->cfg.rto_max_us * 2) {
+        c->err = -ETIMEDOUT;
+        jk_tcp_abort(c, true);
+        return;
+    }
+    send_probe(c);
+    arm_persist(c);
+}
+
+static void on_keepalive(struct jktcp_conn *c)
+{
+    uint64_t idle = NOW(c) - c->last_rx_us;
+    c->t_keepalive = 0;
+    if (c->state != JKTCP_ESTABLISHED)
+        return;
+    if (idle < c->cfg.keepalive_us && c->ka_probes == 0) {
+        c->t_keepalive = c->last_rx_us + c->cfg.keepalive_us;
+        return;
+    }
+    if (++c->ka_probes > JK_KEEPALIVE_PROBES) {
+        c->err = -ETIMEDOUT;
+        jk_tcp_abort(c, true);
+        return;
+    }
+    send_probe(c);
+    c->t_keepalive = NOW(c) + max_u32(c->cfg.keepalive_us / 4, 1000);
+}
+
+void jk_tcp_timers(struct jktcp_conn *c)
+{
+    uint64_t now = NOW(c);
+    if (c->t_close && c->t_close <= now) {
+        c->t_close = 0;
+        to_closed(c, c->state == JKTCP_TIME_WAIT ? 0 : -ETIMEDOUT);
+        return;
+    }
+    if (c->t_delack && c->t_delack <= now) {
+        c->t_delack = 0;
+        c->ack_now = true;
+    }
+    if (c->t_rto && c->t_rto <= now)
+        on_rto(c);
+    if (c->state == JKTCP_CLOSED)
+        return;
+    if (c->t_persist && c->t_persist <= now)
+        on_persist(c);
+    if (c->state == JKTCP_CLOSED)
+        return;
+    if (c->t_keepalive && c->t_keepalive <= now)
+        on_keepalive(c);
+    if (c->state != JKTCP_CLOSED)
+        jk_adapter_mark_dirty(c);
+}
+
+uint64_t jk_tcp_deadline(const struct jktcp_conn *c)
+{
+    uint64_t d = 0;
+    const uint64_t t[] = {c->t_rto, c->t_delack, c->t_persist, c->t_keepalive, c->t_close};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (t[i] && (!d || t[i] < d))
+            d = t[i];
+    return d;
+}

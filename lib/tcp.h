@@ -1,0 +1,170 @@
+/* Internal types shared by the TCP state machine (tcp.c), the adapter
+ * (adapter.c: demux, timers, I/O loop) and the public conn API (conn.c). */
+#ifndef JK_TCP_H
+#define JK_TCP_H
+
+#include "jktcp.h"
+#include "packet.h"
+#include "ring.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define JK_MAX_OOO 64       /* out-of-order ranges kept per connection */
+#define JK_MAX_PEER_SACK 8  /* peer SACK ranges remembered (scoreboard) */
+#define JK_HASH_BUCKETS 4096
+#define JK_RST_QUEUE 32     /* resets owed to segments for no connection */
+#define JK_KEEPALIVE_PROBES 9
+#define JK_FIN_WAIT2_US (30u * 1000000u) /* orphaned FIN_WAIT_2 lifetime */
+
+/* Per-connection settings, copied from the adapter when it is created. */
+struct jk_cfg {
+    uint32_t sndbuf, rcvbuf;
+    uint32_t delack_us, timewait_us, keepalive_us;
+    uint32_t rto_min_us, rto_max_us, rto_init_us;
+    uint32_t max_retries, max_ooo;
+    bool nodelay, congestion, sack, timestamps;
+};
+
+struct jk_range {
+    uint32_t start, end; /* [start, end) in sequence space */
+};
+
+struct jktcp_conn {
+    struct jktcp_adapter *a;
+    struct jktcp_conn *hnext;            /* hash chain (by ports) */
+    struct jktcp_conn *all_next, *all_prev;
+    struct jktcp_conn *dirty_next;       /* adapter's output list */
+    struct jktcp_listener *listener;     /* passive, until accepted */
+    struct jktcp_conn *acc_next;         /* listener's accept queue */
+    int heap_idx;                        /* -1 when not in the timer heap */
+    uint64_t deadline;                   /* earliest armed timer, 0 = none */
+    bool dirty, hashed, user_released, queued, ephemeral;
+
+    struct jk_cfg cfg;
+    int state;
+    int err;        /* sticky error reported to the user */
+    uint16_t lport, rport;
+
+    /* send side: the ring holds [snd_buf_seq, snd_buf_seq + used) */
+    struct jk_ring snd;
+    uint32_t iss, snd_una, snd_nxt, snd_max, snd_buf_seq;
+    uint32_t snd_wnd, snd_wl1, snd_wl2, max_snd_wnd;
+    uint16_t peer_mss;  /* from the peer's MSS option */
+    uint16_t local_mss; /* what we advertise */
+    uint16_t smss;      /* payload bytes per segment (options excluded) */
+    uint8_t snd_wscale, rcv_wscale;
+    bool ws_ok, sack_ok, ts_ok;
+    bool fin_queued, fin_sent;
+    uint32_t fin_snd_seq;
+    uint32_t cwnd, ssthresh, recover;
+    uint32_t dupacks, cwnd_acc, rexmit_hi;
+    bool in_recovery;
+    struct jk_range peer_sack[JK_MAX_PEER_SACK];
+    int npeer_sack;
+
+    /* receive side: ring tail is rcv_nxt's data position */
+    struct jk_ring rcv;
+    uint32_t irs, rcv_nxt, rcv_adv;
+    struct jk_range ooo[JK_MAX_OOO]; /* most recent first */
+    int nooo;
+    bool fin_rcvd, fin_pending; /* pending: FIN seen out of order */
+    uint32_t fin_rcv_seq;
+    uint32_t ts_recent, ts_offset;
+
+    /* ACK state */
+    bool ack_now;
+    uint32_t segs_unacked;
+
+    /* timers, absolute microseconds, 0 = off */
+    uint64_t t_rto, t_delack, t_persist, t_keepalive, t_close;
+    uint32_t srtt_us, rttvar_us, rto_us;
+    uint32_t retries, persist_backoff, ka_probes;
+    bool rtt_timing;
+    uint32_t rtt_seq;
+    uint64_t rtt_start, last_rx_us;
+
+    /* statistics */
+    uint64_t bytes_acked, bytes_delivered;
+    uint32_t retransmits;
+};
+
+struct jktcp_listener {
+    struct jktcp_adapter *a;
+    struct jktcp_listener *next;
+    uint16_t port;
+    int backlog, pending; /* pending = half-open + not accepted */
+    struct jktcp_conn *acc_head, *acc_tail;
+};
+
+struct jk_rst {
+    uint16_t sport, dport;
+    uint32_t seq, ack;
+    uint8_t flags;
+};
+
+struct jktcp_adapter {
+    jktcp_transport *t;
+    struct jk_addr local, peer;
+    uint32_t mtu, mss_cap, max_conns;
+    struct jk_cfg cfg;
+    uint64_t (*clock)(void *);
+    void *clock_ctx;
+    bool custom_clock;
+    uint64_t now;
+    struct jk_pcap *pcap;
+    int err; /* transport failure, sticky */
+    bool tx_blocked;
+
+    struct jktcp_conn *buckets[JK_HASH_BUCKETS];
+    struct jktcp_conn *all;
+    struct jktcp_conn *dirty_head, *dirty_tail;
+    struct jktcp_conn **heap;
+    int heap_len, heap_cap;
+    struct jktcp_listener *listeners;
+    uint32_t nconns;
+
+    struct jk_rst rstq[JK_RST_QUEUE];
+    int nrst;
+
+    jktcp_stats st;
+    uint32_t rng;
+    uint8_t *txbuf; /* one frame, reused for every segment we build */
+    uint64_t eph_used[16384 / 64]; /* ephemeral ports taken */
+    /* optional hook: a connection changed state (the threaded handle
+     * uses it to wake waiters) */
+    void (*on_conn_event)(struct jktcp_adapter *, struct jktcp_conn *);
+    void *owner;
+};
+
+/* tcp.c: the state machine */
+int jk_tcp_init_conn(struct jktcp_conn *c, struct jktcp_adapter *a, uint16_t lport,
+                     uint16_t rport);
+void jk_tcp_free_buffers(struct jktcp_conn *c);
+void jk_tcp_connect(struct jktcp_conn *c);
+void jk_tcp_accept_syn(struct jktcp_conn *c, const struct jk_seg *syn);
+void jk_tcp_input(struct jktcp_conn *c, const struct jk_seg *seg);
+/* Emit what is due. Returns 0, or -EAGAIN when the transport is busy. */
+int jk_tcp_output(struct jktcp_conn *c);
+void jk_tcp_timers(struct jktcp_conn *c);
+void jk_tcp_shutdown(struct jktcp_conn *c);
+void jk_tcp_abort(struct jktcp_conn *c, bool send_rst);
+void jk_tcp_app_read(struct jktcp_conn *c); /* the app consumed receive data */
+uint32_t jk_tcp_rcv_window(struct jktcp_conn *c);
+uint64_t jk_tcp_deadline(const struct jktcp_conn *c);
+bool jk_tcp_flushed(struct jktcp_conn *c); /* nothing left to deliver */
+
+/* adapter.c services used by tcp.c */
+uint32_t jk_random(struct jktcp_adapter *a);
+/* Send one built frame: pcap, stats, transport. 0 or -EAGAIN / error. */
+int jk_adapter_send_frame(struct jktcp_adapter *a, const uint8_t *frame, size_t len);
+void jk_adapter_mark_dirty(struct jktcp_conn *c);
+void jk_adapter_conn_closed(struct jktcp_conn *c); /* reached CLOSED */
+void jk_adapter_established(struct jktcp_conn *c); /* passive open done */
+/* Answer a segment for no connection with a RST (RFC 9293 §3.10.7.1). */
+void jk_adapter_reset_for(struct jktcp_adapter *a, const struct jk_seg *seg);
+void jk_adapter_queue_rst(struct jktcp_adapter *a, const struct jk_rst *r);
+void jk_adapter_update_timer(struct jktcp_conn *c);
+void jk_adapter_release(struct jktcp_conn *c); /* free if closed and released */
+
+#endif
