@@ -22,7 +22,11 @@
  *                    connections and listeners) at a time.
  *   jktcp_conn       one TCP connection of an adapter. Valid from connect or
  *                    accept until jktcp_conn_close / jktcp_conn_abort.
- *   jktcp_listener   accepts connections the peer opens to a local port.
+ *   jktcp_conn_listener  accepts connections the peer opens to a local port
+ *                    (single-threaded adapter API).
+ *   jktcp_handle     the adapter moved onto its own I/O thread; thread-safe.
+ *   jktcp_stream     a connection of a handle: thread-safe, reference-counted.
+ *   jktcp_listener   accepts connections of a handle as streams.
  *   jktcp_port       an in-memory packet pipe for hosts that have frames but
  *                    no fd. Thread-safe.
  *
@@ -53,6 +57,9 @@ extern "C" {
 typedef struct jktcp_transport jktcp_transport;
 typedef struct jktcp_adapter jktcp_adapter;
 typedef struct jktcp_conn jktcp_conn;
+typedef struct jktcp_conn_listener jktcp_conn_listener;
+typedef struct jktcp_handle jktcp_handle;
+typedef struct jktcp_stream jktcp_stream;
 typedef struct jktcp_listener jktcp_listener;
 typedef struct jktcp_port jktcp_port;
 
@@ -255,6 +262,7 @@ typedef struct jktcp_stats {
     uint64_t retransmits;
     uint64_t conns_active;
     uint64_t conns_opened;
+    uint64_t io_wakeups;      /* threaded handle: I/O thread loop iterations */
 } jktcp_stats;
 
 JKTCP_API int jktcp_adapter_stats(jktcp_adapter *a, jktcp_stats *out);
@@ -343,16 +351,109 @@ JKTCP_API int jktcp_conn_info(jktcp_conn *c, jktcp_info *out);
 /* ------------------------------------------------------------------------ */
 
 /* Accept connections the peer opens to local port. backlog bounds both the
- * half-open and the not-yet-accepted queue (<= 0: 128). -EADDRINUSE if the
- * port already listens. */
+ * half-open and the not-yet-accepted queue (<= 0: 128); SYNs beyond it are
+ * answered with RST. -EADDRINUSE if the port already listens. */
 JKTCP_API int jktcp_adapter_listen(jktcp_adapter *a, uint16_t port, int backlog,
-                                   jktcp_listener **out);
+                                   jktcp_conn_listener **out);
 
-/* Wait for an established connection. -EAGAIN on timeout. */
-JKTCP_API int jktcp_listener_accept(jktcp_listener *l, int timeout_ms, jktcp_conn **out);
+/* Wait (driving the adapter) for an established connection. -EAGAIN on timeout. */
+JKTCP_API int jktcp_adapter_accept(jktcp_conn_listener *l, int timeout_ms, jktcp_conn **out);
 
 /* Stop listening; connections not yet accepted are reset. */
+JKTCP_API void jktcp_adapter_unlisten(jktcp_conn_listener *l);
+
+/* ------------------------------------------------------------------------ */
+/* Threaded handle                                                          */
+/* ------------------------------------------------------------------------ */
+/*
+ * jktcp_handle_start moves an adapter onto a new background I/O thread.
+ * From then on the adapter is driven only by that thread (the adapter and
+ * conn functions above return -EBUSY for it) and callers use handles,
+ * streams and listeners, from any number of threads at once:
+ *
+ *   caller --write--> stream send ring --> I/O thread --> segments --> transport
+ *   caller <--read--- stream recv ring <-- I/O thread <-- segments <-- transport
+ *   caller --commands (connect, listen, close, ...)--> wait-free queue --> I/O thread
+ *
+ * Data never passes through a lock shared with the I/O thread: each stream
+ * has a single-producer/single-consumer send ring and receive ring. The
+ * receive ring's free space is the advertised window and the send ring's
+ * size is the send buffer, so a slow reader closes the window and a slow
+ * peer blocks writers: memory stays bounded.
+ *
+ * Streams are reference-counted pointers. A thread that calls into a
+ * stream must own a reference for the duration of the call (the one
+ * returned by connect/accept, or one taken with jktcp_stream_ref). After
+ * jktcp_stream_close / jktcp_stream_abort, or after the handle closed,
+ * calls through a still-held reference fail with -EBADF / -ESHUTDOWN and
+ * never touch freed memory; the memory goes when the last reference does.
+ * (We chose counted pointers over integer ids resolved through a table:
+ * no lookup on the data path, and bindings map them 1:1 onto their own
+ * reference-counted objects.)
+ */
+
+/* Start the I/O thread. The handle owns the adapter from now on (it is
+ * freed by jktcp_handle_close). Returns 0, -EINVAL, -ENOMEM, -EBUSY. */
+JKTCP_API int jktcp_handle_start(jktcp_adapter *a, jktcp_handle **out);
+
+/*
+ * Stop the I/O thread and free the adapter. Queued data of closed streams
+ * is given up to linger_ms to be delivered (< 0: default 1000 ms, 0: none);
+ * then every connection is reset, every blocked call returns -ESHUTDOWN,
+ * and later calls through still-held stream references return -ESHUTDOWN.
+ * Call once; the handle pointer is invalid afterwards.
+ */
+JKTCP_API int jktcp_handle_close(jktcp_handle *h, int linger_ms);
+
+/* Open a stream to the peer's port. Blocks up to timeout_ms (< 0: the SYN
+ * retries decide). 0, -ECONNREFUSED, -ETIMEDOUT, -ESHUTDOWN, -EMFILE, ... */
+JKTCP_API int jktcp_handle_connect(jktcp_handle *h, uint16_t port, int timeout_ms,
+                                   jktcp_stream **out);
+
+JKTCP_API int jktcp_handle_listen(jktcp_handle *h, uint16_t port, int backlog,
+                                  jktcp_listener **out);
+/* Wait for an accepted stream. -EAGAIN on timeout, -EBADF after close. */
+JKTCP_API int jktcp_listener_accept(jktcp_listener *l, int timeout_ms, jktcp_stream **out);
+/* Stop listening; wakes blocked accepts (-EBADF); not-yet-accepted
+ * connections are reset. The listener pointer is invalid afterwards
+ * once no accept is inside it. */
 JKTCP_API void jktcp_listener_close(jktcp_listener *l);
+
+/* Write every frame in and out to a pcap file (NULL stops). */
+JKTCP_API int jktcp_handle_pcap(jktcp_handle *h, const char *path);
+/* Adapter counters, plus io_wakeups: I/O thread loop iterations. */
+JKTCP_API int jktcp_handle_stats(jktcp_handle *h, jktcp_stats *out);
+
+/* Read: bytes (> 0), 0 at end of stream, -EAGAIN (nothing within
+ * timeout_ms), -ECONNRESET, -ETIMEDOUT, -EBADF (stream closed),
+ * -ESHUTDOWN (handle closed). Concurrent readers are serialised. */
+JKTCP_API ssize_t jktcp_stream_read(jktcp_stream *s, void *buf, size_t len, int timeout_ms);
+/* Write: bytes accepted into the send buffer (> 0; fewer than len only if
+ * timeout_ms ran out), -EAGAIN, -EPIPE (after shutdown), -ECONNRESET, ...
+ * Concurrent writers are serialised: one call's bytes are never
+ * interleaved with another's unless it returns short. */
+JKTCP_API ssize_t jktcp_stream_write(jktcp_stream *s, const void *buf, size_t len, int timeout_ms);
+/* Write all of buf, waiting as needed (timeout applies to the whole call).
+ * Returns len, or a negative errno (some bytes may have been queued). */
+JKTCP_API ssize_t jktcp_stream_write_all(jktcp_stream *s, const void *buf, size_t len,
+                                         int timeout_ms);
+/* FIN after all queued data; reading goes on. */
+JKTCP_API int jktcp_stream_shutdown(jktcp_stream *s);
+/* Graceful close and release of the caller's reference: queued data is
+ * still delivered, then FIN. Every thread blocked on the stream wakes with
+ * -EBADF. */
+JKTCP_API int jktcp_stream_close(jktcp_stream *s);
+/* Reset the connection and release the caller's reference. */
+JKTCP_API int jktcp_stream_abort(jktcp_stream *s);
+JKTCP_API int jktcp_stream_info(jktcp_stream *s, jktcp_info *out);
+/* Take / drop a reference. unref never closes the connection gracefully
+ * by itself: dropping the last reference of a stream nobody closed closes
+ * it (graceful), like a socket closed at exit. */
+JKTCP_API jktcp_stream *jktcp_stream_ref(jktcp_stream *s);
+JKTCP_API void jktcp_stream_unref(jktcp_stream *s);
+/* An fd (eventfd) that polls readable while the stream has data, end of
+ * stream or an error: for epoll, libuv, asyncio. Owned by the stream. */
+JKTCP_API int jktcp_stream_poll_fd(jktcp_stream *s);
 
 #ifdef __cplusplus
 }

@@ -26,6 +26,7 @@
 #include <time.h>
 
 #define JK_BATCH 64
+#define JK_STEP_FRAMES 1024
 #define EPHEMERAL_LO 49152u
 #define EPHEMERAL_N 16384u
 
@@ -268,23 +269,21 @@ void jk_adapter_conn_closed(struct jktcp_conn *c)
     jk_heap_remove(a, c);
     if (a->st.conns_active)
         a->st.conns_active--;
-    struct jktcp_listener *l = c->listener;
+    struct jktcp_conn_listener *l = c->listener;
     if (l && !c->queued) { /* a half-open connection died */
         l->pending--;
         c->listener = NULL;
         c->user_released = true;
     }
-    if (c->user_released) {
+    if (c->user_released)
         jk_tcp_free_buffers(c);
-        jk_adapter_mark_dirty(c); /* freed by the output pass */
-    }
-    if (a->on_conn_event)
-        a->on_conn_event(a, c);
+    jk_adapter_mark_dirty(c); /* the output pass reports it, and frees it
+                                 once released */
 }
 
 void jk_adapter_established(struct jktcp_conn *c)
 {
-    struct jktcp_listener *l = c->listener;
+    struct jktcp_conn_listener *l = c->listener;
     if (!l)
         return;
     c->queued = true;
@@ -295,18 +294,15 @@ void jk_adapter_established(struct jktcp_conn *c)
     else
         l->acc_head = c;
     l->acc_tail = c;
-    if (c->a->on_conn_event)
-        c->a->on_conn_event(c->a, c);
+    jk_adapter_mark_dirty(c);
 }
 
 void jk_adapter_release(struct jktcp_conn *c)
 {
     c->user_released = true;
     if (c->state == JKTCP_CLOSED) {
-        if (c->dirty)
-            jk_tcp_free_buffers(c); /* the output pass frees the rest */
-        else
-            free_conn(c);
+        jk_tcp_free_buffers(c);
+        jk_adapter_mark_dirty(c); /* the output pass frees the rest */
     }
 }
 
@@ -391,13 +387,14 @@ int jk_adapter_output(struct jktcp_adapter *a)
         if (!a->dirty_head)
             a->dirty_tail = NULL;
         c->dirty = false;
-        if (c->state == JKTCP_CLOSED) {
+        if (c->state == JKTCP_CLOSED)
             jk_heap_remove(a, c);
-            if (c->user_released)
-                free_conn(c);
-        } else {
+        else
             jk_adapter_update_timer(c);
-        }
+        if (a->on_conn_event)
+            a->on_conn_event(a, c); /* may release c: then it is dirty again */
+        if (c->state == JKTCP_CLOSED && c->user_released && !c->dirty)
+            free_conn(c);
     }
     if (a->err)
         return a->err;
@@ -429,18 +426,18 @@ static void count_drop(struct jktcp_adapter *a, enum jk_parse p)
     }
 }
 
-static struct jktcp_listener *find_listener(struct jktcp_adapter *a, uint16_t port)
+static struct jktcp_conn_listener *find_listener(struct jktcp_adapter *a, uint16_t port)
 {
-    for (struct jktcp_listener *l = a->listeners; l; l = l->next)
+    for (struct jktcp_conn_listener *l = a->listeners; l; l = l->next)
         if (l->port == port)
             return l;
     return NULL;
 }
 
-static void passive_open(struct jktcp_adapter *a, struct jktcp_listener *l, const struct jk_seg *s)
+static void passive_open(struct jktcp_adapter *a, struct jktcp_conn_listener *l, const struct jk_seg *s)
 {
     int err = 0;
-    if (l->pending >= l->backlog) {
+    if (l->pending + atomic_load(&l->handed) >= l->backlog) {
         jk_adapter_reset_for(a, s); /* refuse rather than grow */
         return;
     }
@@ -480,7 +477,7 @@ static void input_frame(struct jktcp_adapter *a, const uint8_t *frame, size_t le
         jk_tcp_input(c, &s);
         return;
     }
-    struct jktcp_listener *l = find_listener(a, s.dport);
+    struct jktcp_conn_listener *l = find_listener(a, s.dport);
     if (l && (s.flags & (JK_SYN | JK_ACK | JK_RST)) == JK_SYN) {
         passive_open(a, l, &s);
         return;
@@ -489,11 +486,18 @@ static void input_frame(struct jktcp_adapter *a, const uint8_t *frame, size_t le
     jk_adapter_reset_for(a, &s);
 }
 
-/* Drain ready input. Returns frames processed or a negative errno. */
+/* Drain ready input, at most JK_STEP_FRAMES frames so the caller gets
+ * to its own work (commands) in time. Returns frames processed or a
+ * negative errno; a->input_more says whether the cap was hit. */
 static int drain_input(struct jktcp_adapter *a)
 {
     int n = 0;
+    a->input_more = false;
     for (;;) {
+        if (n == JK_STEP_FRAMES) {
+            a->input_more = true;
+            return n;
+        }
         const uint8_t *frame;
         size_t len;
         int r = jk_transport_recv(a->t, &frame, &len);
@@ -556,7 +560,7 @@ int jk_adapter_step(struct jktcp_adapter *a)
 /* Milliseconds until the next timer (rounded up), -1 if none. */
 int jk_adapter_next_timeout(struct jktcp_adapter *a)
 {
-    if (a->dirty_head && !a->tx_blocked)
+    if ((a->dirty_head && !a->tx_blocked) || a->input_more)
         return 0;
     if (!a->heap_len)
         return -1;
@@ -642,7 +646,7 @@ void jk_adapter_destroy(struct jktcp_adapter *a)
     while (a->all)
         free_conn(a->all);
     while (a->listeners) {
-        struct jktcp_listener *l = a->listeners;
+        struct jktcp_conn_listener *l = a->listeners;
         a->listeners = l->next;
         free(l);
     }

@@ -26,4 +26,12 @@ int jk_adapter_output(struct jktcp_adapter *a);
 int jk_adapter_wait(struct jktcp_adapter *a, int timeout_ms);
 int jk_adapter_next_timeout(struct jktcp_adapter *a);
 
+/* Internal forms of public calls, for the I/O thread (no owner check). */
+int jktcp_adapter_listen_internal(struct jktcp_adapter *a, uint16_t port, int backlog,
+                                  struct jktcp_conn_listener **out);
+void jk_adapter_unlisten_internal(struct jktcp_conn_listener *l);
+struct jktcp_conn *jk_listener_pop(struct jktcp_conn_listener *l);
+int jk_adapter_set_pcap(struct jktcp_adapter *a, const char *path);
+int jk_conn_info_internal(struct jktcp_conn *c, jktcp_info *out);
+
 #endif

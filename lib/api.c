@@ -75,10 +75,18 @@ JKTCP_API void jktcp_adapter_free(jktcp_adapter *a)
         jk_adapter_destroy(a);
 }
 
+/* Once a handle owns the adapter only its I/O thread may touch it. */
+#define CHECK_ADAPTER(a)                                                                   \
+    do {                                                                                   \
+        if (!(a))                                                                          \
+            return -EINVAL;                                                                \
+        if ((a)->owner)                                                                    \
+            return -EBUSY;                                                                 \
+    } while (0)
+
 JKTCP_API int jktcp_adapter_set_mtu(jktcp_adapter *a, unsigned mtu)
 {
-    if (!a)
-        return -EINVAL;
+    CHECK_ADAPTER(a);
     unsigned lo = a->local.family == 4 ? 576 : 1280;
     if (mtu < lo || mtu > 65535)
         return -EINVAL;
@@ -88,7 +96,8 @@ JKTCP_API int jktcp_adapter_set_mtu(jktcp_adapter *a, unsigned mtu)
 
 JKTCP_API int jktcp_adapter_set_mss(jktcp_adapter *a, unsigned mss)
 {
-    if (!a || (mss && (mss < 64 || mss > 65535)))
+    CHECK_ADAPTER(a);
+    if (mss && (mss < 64 || mss > 65535))
         return -EINVAL;
     a->mss_cap = mss;
     return 0;
@@ -101,8 +110,7 @@ static int check_range(long v, long lo, long hi)
 
 JKTCP_API int jktcp_adapter_set_option(jktcp_adapter *a, jktcp_option opt, long v)
 {
-    if (!a)
-        return -EINVAL;
+    CHECK_ADAPTER(a);
     struct jk_cfg *c = &a->cfg;
     switch (opt) {
     case JKTCP_OPT_SNDBUF:
@@ -170,7 +178,8 @@ JKTCP_API int jktcp_adapter_set_option(jktcp_adapter *a, jktcp_option opt, long 
 
 JKTCP_API int jktcp_adapter_get_option(jktcp_adapter *a, jktcp_option opt, long *v)
 {
-    if (!a || !v)
+    CHECK_ADAPTER(a);
+    if (!v)
         return -EINVAL;
     const struct jk_cfg *c = &a->cfg;
     switch (opt) {
@@ -195,7 +204,8 @@ JKTCP_API int jktcp_adapter_get_option(jktcp_adapter *a, jktcp_option opt, long 
 
 JKTCP_API int jktcp_adapter_set_clock(jktcp_adapter *a, uint64_t (*now_us)(void *), void *ctx)
 {
-    if (!a || !now_us)
+    CHECK_ADAPTER(a);
+    if (!now_us)
         return -EINVAL;
     a->clock = now_us;
     a->clock_ctx = ctx;
@@ -207,8 +217,12 @@ JKTCP_API int jktcp_adapter_set_clock(jktcp_adapter *a, uint64_t (*now_us)(void 
 
 JKTCP_API int jktcp_adapter_pcap(jktcp_adapter *a, const char *path)
 {
-    if (!a)
-        return -EINVAL;
+    CHECK_ADAPTER(a);
+    return jk_adapter_set_pcap(a, path);
+}
+
+int jk_adapter_set_pcap(struct jktcp_adapter *a, const char *path)
+{
     struct jk_pcap *p = NULL;
     if (path) {
         int r = jk_pcap_open(path, &p);
@@ -222,8 +236,7 @@ JKTCP_API int jktcp_adapter_pcap(jktcp_adapter *a, const char *path)
 
 JKTCP_API int jktcp_adapter_poll(jktcp_adapter *a, int timeout_ms)
 {
-    if (!a)
-        return -EINVAL;
+    CHECK_ADAPTER(a);
     int n = jk_adapter_step(a);
     if (n != 0)
         return n < 0 ? n : 0;
@@ -246,8 +259,7 @@ static bool all_flushed(jktcp_adapter *a)
 
 JKTCP_API int jktcp_adapter_flush(jktcp_adapter *a, int timeout_ms)
 {
-    if (!a)
-        return -EINVAL;
+    CHECK_ADAPTER(a);
     uint64_t deadline = jk_now(a) + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms) * 1000;
     for (;;) {
         int r = jk_adapter_step(a);
@@ -265,17 +277,20 @@ JKTCP_API int jktcp_adapter_flush(jktcp_adapter *a, int timeout_ms)
 
 JKTCP_API int jktcp_adapter_fd(jktcp_adapter *a)
 {
-    return a ? jk_transport_poll_fd(a->t) : -EINVAL;
+    CHECK_ADAPTER(a);
+    return jk_transport_poll_fd(a->t);
 }
 
 JKTCP_API int jktcp_adapter_timeout(jktcp_adapter *a)
 {
-    return a ? jk_adapter_next_timeout(a) : -EINVAL;
+    CHECK_ADAPTER(a);
+    return jk_adapter_next_timeout(a);
 }
 
 JKTCP_API int jktcp_adapter_stats(jktcp_adapter *a, jktcp_stats *out)
 {
-    if (!a || !out)
+    CHECK_ADAPTER(a);
+    if (!out)
         return -EINVAL;
     *out = a->st;
     return 0;
@@ -286,16 +301,23 @@ JKTCP_API int jktcp_adapter_stats(jktcp_adapter *a, jktcp_stats *out)
 /* ------------------------------------------------------------------ */
 
 JKTCP_API int jktcp_adapter_listen(jktcp_adapter *a, uint16_t port, int backlog,
-                                   jktcp_listener **out)
+                                   jktcp_conn_listener **out)
 {
-    if (!a || !out || port == 0)
+    CHECK_ADAPTER(a);
+    return jktcp_adapter_listen_internal(a, port, backlog, out);
+}
+
+int jktcp_adapter_listen_internal(struct jktcp_adapter *a, uint16_t port, int backlog,
+                                  struct jktcp_conn_listener **out)
+{
+    if (!out || port == 0)
         return -EINVAL;
     if (a->err)
         return a->err;
-    for (struct jktcp_listener *l = a->listeners; l; l = l->next)
+    for (struct jktcp_conn_listener *l = a->listeners; l; l = l->next)
         if (l->port == port)
             return -EADDRINUSE;
-    struct jktcp_listener *l = calloc(1, sizeof *l);
+    struct jktcp_conn_listener *l = calloc(1, sizeof *l);
     if (!l)
         return -ENOMEM;
     l->a = a;
@@ -307,7 +329,7 @@ JKTCP_API int jktcp_adapter_listen(jktcp_adapter *a, uint16_t port, int backlog,
     return 0;
 }
 
-struct jktcp_conn *jk_listener_pop(struct jktcp_listener *l)
+struct jktcp_conn *jk_listener_pop(struct jktcp_conn_listener *l)
 {
     struct jktcp_conn *c = l->acc_head;
     if (!c)
@@ -321,11 +343,13 @@ struct jktcp_conn *jk_listener_pop(struct jktcp_listener *l)
     return c;
 }
 
-JKTCP_API int jktcp_listener_accept(jktcp_listener *l, int timeout_ms, jktcp_conn **out)
+JKTCP_API int jktcp_adapter_accept(jktcp_conn_listener *l, int timeout_ms, jktcp_conn **out)
 {
     if (!l || !out)
         return -EINVAL;
     struct jktcp_adapter *a = l->a;
+    if (a->owner)
+        return -EBUSY;
     uint64_t deadline = jk_now(a) + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms) * 1000;
     for (;;) {
         int r = jk_adapter_step(a);
@@ -340,10 +364,14 @@ JKTCP_API int jktcp_listener_accept(jktcp_listener *l, int timeout_ms, jktcp_con
     }
 }
 
-JKTCP_API void jktcp_listener_close(jktcp_listener *l)
+JKTCP_API void jktcp_adapter_unlisten(jktcp_conn_listener *l)
 {
-    if (!l)
-        return;
+    if (l && !l->a->owner)
+        jk_adapter_unlisten_internal(l);
+}
+
+void jk_adapter_unlisten_internal(struct jktcp_conn_listener *l)
+{
     struct jktcp_adapter *a = l->a;
     for (struct jktcp_conn *c = a->all, *next; c; c = next) {
         next = c->all_next;
@@ -358,7 +386,7 @@ JKTCP_API void jktcp_listener_close(jktcp_listener *l)
             jk_tcp_abort(c, true); /* half-open: already released */
         }
     }
-    struct jktcp_listener **pp = &a->listeners;
+    struct jktcp_conn_listener **pp = &a->listeners;
     while (*pp && *pp != l)
         pp = &(*pp)->next;
     if (*pp)

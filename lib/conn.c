@@ -41,6 +41,8 @@ JKTCP_API int jktcp_conn_connect(jktcp_adapter *a, uint16_t port, int timeout_ms
     int err = 0;
     if (!a || !out || port == 0)
         return -EINVAL;
+    if (a->owner)
+        return -EBUSY;
     *out = NULL;
     if (a->err)
         return a->err;
@@ -76,6 +78,8 @@ JKTCP_API ssize_t jktcp_conn_read(jktcp_conn *c, void *buf, size_t len, int time
 {
     if (!c || (!buf && len))
         return -EINVAL;
+    if (c->a->owner)
+        return -EBUSY;
     if (len == 0)
         return 0;
     if (len > MAX_IO)
@@ -117,6 +121,8 @@ JKTCP_API ssize_t jktcp_conn_write(jktcp_conn *c, const void *buf, size_t len, i
 {
     if (!c || (!buf && len))
         return -EINVAL;
+    if (c->a->owner)
+        return -EBUSY;
     int e = write_error(c);
     if (e)
         return e;
@@ -152,6 +158,8 @@ JKTCP_API int jktcp_conn_shutdown(jktcp_conn *c)
 {
     if (!c)
         return -EINVAL;
+    if (c->a->owner)
+        return -EBUSY;
     if (c->state == JKTCP_CLOSED)
         return c->err ? c->err : -ENOTCONN;
     jk_tcp_shutdown(c);
@@ -163,6 +171,8 @@ JKTCP_API int jktcp_conn_close(jktcp_conn *c)
 {
     if (!c)
         return -EINVAL;
+    if (c->a->owner)
+        return -EBUSY;
     struct jktcp_adapter *a = c->a;
     if (c->state == JKTCP_SYN_SENT)
         jk_tcp_abort(c, false);
@@ -172,6 +182,7 @@ JKTCP_API int jktcp_conn_close(jktcp_conn *c)
         jk_tcp_shutdown(c);
     if (c->state == JKTCP_FIN_WAIT_2)
         c->t_close = jk_now(a) + JK_FIN_WAIT2_US;
+    jk_adapter_mark_dirty(c); /* re-arm its timers */
     jk_adapter_release(c);
     jk_adapter_output(a);
     return 0;
@@ -181,6 +192,8 @@ JKTCP_API int jktcp_conn_abort(jktcp_conn *c)
 {
     if (!c)
         return -EINVAL;
+    if (c->a->owner)
+        return -EBUSY;
     struct jktcp_adapter *a = c->a;
     jk_tcp_abort(c, true);
     jk_adapter_release(c);
@@ -190,13 +203,22 @@ JKTCP_API int jktcp_conn_abort(jktcp_conn *c)
 
 JKTCP_API int jktcp_conn_error(jktcp_conn *c)
 {
-    return c ? c->err : -EINVAL;
+    if (!c)
+        return -EINVAL;
+    return c->a->owner ? -EBUSY : c->err;
 }
 
 JKTCP_API int jktcp_conn_info(jktcp_conn *c, jktcp_info *o)
 {
     if (!c || !o)
         return -EINVAL;
+    if (c->a->owner)
+        return -EBUSY;
+    return jk_conn_info_internal(c, o);
+}
+
+int jk_conn_info_internal(struct jktcp_conn *c, jktcp_info *o)
+{
     memset(o, 0, sizeof *o);
     o->state = c->state;
     o->local_port = c->lport;

@@ -5,7 +5,289 @@
 #include <errno.h>
 #include <string.h>
 
+/* Byte-wise access: frames are unaligned and in network order. */
 static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+
+static uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void wr16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+static void wr32(uint8_t *p, uint32_t v)
+{
+    wr16(p, (uint16_t)(v >> 16));
+    wr16(p + 2, (uint16_t)v);
+}
+
+/* ---------------------------------------------------------------- checksum */
+
+/*
+ * Sums are kept as host integers whose 16-bit words have network meaning
+ * (the RFC 1071 example sums to 0xddf2 on any host), so callers can add
+ * pseudo-header fields such as `6 + tcp_len` directly. Internally the bulk
+ * is summed in native byte order, which is legal because the ones'
+ * complement sum commutes with byte swapping (RFC 1071 §2(B)); only the
+ * folded 16-bit result is swapped.
+ */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+static uint16_t to_net_order(uint16_t v) { return (uint16_t)(v << 8 | v >> 8); }
+#else
+static uint16_t to_net_order(uint16_t v) { return v; }
+#endif
+
+static uint16_t fold64(uint64_t s)
+{
+    s = (s & 0xffffffffu) + (s >> 32);
+    s = (s & 0xffffffffu) + (s >> 32);
+    s = (s & 0xffffu) + (s >> 16);
+    s = (s & 0xffffu) + (s >> 16);
+    return (uint16_t)s;
+}
+
+static uint64_t load64(const uint8_t *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8); /* unaligned-safe; compiles to one load */
+    return w;
+}
+
+/* Adding the 32-bit halves into a 64-bit accumulator keeps every carry
+ * without add-with-carry, which C cannot express. */
+static uint64_t split(uint64_t w) { return (w & 0xffffffffu) + (w >> 32); }
+
+/* Native-order sum of n <= 1 GiB bytes, few enough that neither accumulator wraps. */
+static uint64_t sum_block(const uint8_t *p, size_t n)
+{
+    uint64_t a = 0, b = 0; /* two chains for instruction-level parallelism */
+    for (; n >= 32; p += 32, n -= 32) {
+        a += split(load64(p)) + split(load64(p + 8));
+        b += split(load64(p + 16)) + split(load64(p + 24));
+    }
+    for (; n >= 8; p += 8, n -= 8)
+        a += split(load64(p));
+    if (n) {
+        /* Zero padding keeps an odd last byte the high byte of its word. */
+        uint64_t t = 0;
+        memcpy(&t, p, n);
+        b += split(t);
+    }
+    return (uint64_t)fold64(a) + fold64(b);
+}
+
+/*
+ * Chaining: each chunk is summed as if it started at an even offset of the
+ * checksummed data, and an odd length is padded with one zero byte. So only
+ * the last chunk of a chain may have an odd length.
+ */
+uint32_t jk_csum_add(uint32_t sum, const void *data, size_t len)
+{
+    const size_t block = (size_t)1 << 30;
+    const uint8_t *p = data;
+    uint64_t acc = to_net_order(fold64(sum));
+    while (len > block) {
+        acc = fold64(acc + sum_block(p, block));
+        p += block;
+        len -= block;
+    }
+    acc += sum_block(p, len);
+    return to_net_order(fold64(acc));
+}
+
+/* Folds to 16 bits and complements: the value to store in the header, and
+ * 0 when summing data that includes a correct checksum. */
+uint16_t jk_csum_fold(uint32_t sum) { return (uint16_t)~fold64(sum); }
+
+/* ----------------------------------------------------------------- parsing */
+
+#define TCP_HDR 20
+#define IP4_HDR 20
+#define IP6_HDR 40
+#define MAX_OPTS 40
+
+/* Where the TCP bytes of a frame are, once the IP layer has been checked. */
+struct l4 {
+    const uint8_t *tcp;
+    size_t len;
+    uint32_t pseudo; /* pseudo-header checksum without the TCP bytes */
+};
+
+static enum jk_parse parse_ip4(const uint8_t *f, size_t len, struct l4 *l4)
+{
+    if (len < IP4_HDR)
+        return JK_PARSE_SHORT;
+    size_t ihl = (size_t)(f[0] & 0x0f) * 4, total = rd16(f + 2);
+    if (ihl < IP4_HDR)
+        return JK_PARSE_LENGTH;
+    if (ihl > len)
+        return JK_PARSE_SHORT;
+    if (total < ihl || total > len)
+        return JK_PARSE_LENGTH;
+    if (jk_csum_fold(jk_csum_add(0, f, ihl)) != 0)
+        return JK_PARSE_CHECKSUM;
+    if (rd16(f + 6) & 0x3fff) /* MF or a fragment offset */
+        return JK_PARSE_FRAGMENT;
+    if (f[9] != JK_IPPROTO_TCP)
+        return JK_PARSE_OTHER_PROTO;
+    l4->tcp = f + ihl;
+    l4->len = total - ihl;
+    l4->pseudo = jk_csum_add(0, f + 12, 8) + JK_IPPROTO_TCP + (uint32_t)l4->len;
+    return JK_PARSE_TCP;
+}
+
+/* Extension headers that share the (next header, 8-octet length) layout. */
+static bool ip6_skippable(uint8_t nh) { return nh == 0 || nh == 43 || nh == 60; }
+
+static enum jk_parse parse_ip6(const uint8_t *f, size_t len, struct l4 *l4)
+{
+    if (len < IP6_HDR)
+        return JK_PARSE_SHORT;
+    size_t end = IP6_HDR + (size_t)rd16(f + 4), off = IP6_HDR;
+    if (end > len)
+        return JK_PARSE_LENGTH;
+    uint8_t nh = f[6];
+    while (ip6_skippable(nh)) {
+        if (end - off < 8) /* every extension header is at least 8 bytes */
+            return JK_PARSE_SHORT;
+        size_t hl = ((size_t)f[off + 1] + 1) * 8;
+        if (hl > end - off)
+            return JK_PARSE_LENGTH;
+        nh = f[off];
+        off += hl;
+    }
+    if (nh == 44)
+        return JK_PARSE_FRAGMENT;
+    if (nh != JK_IPPROTO_TCP)
+        return JK_PARSE_OTHER_PROTO;
+    l4->tcp = f + off;
+    l4->len = end - off;
+    /* The upper-layer length is 32 bits; it fits 16 here (no jumbograms). */
+    l4->pseudo = jk_csum_add(0, f + 8, 32) + JK_IPPROTO_TCP + (uint32_t)l4->len;
+    return JK_PARSE_TCP;
+}
+
+static void set_addr(struct jk_addr *a, uint8_t family, const uint8_t *p)
+{
+    memset(a, 0, sizeof *a);
+    a->family = family;
+    memcpy(a->a, p, family == 4 ? 4 : 16);
+}
+
+/* Checks an option's length against the only length its kind allows. */
+static bool opt_len_ok(uint8_t kind, uint8_t l)
+{
+    switch (kind) {
+    case 2: return l == 4;
+    case 3: return l == 3;
+    case 4: return l == 2;
+    case 5: return l >= 10 && (l - 2) % 8 == 0;
+    case 8: return l == 10;
+    default: return true;
+    }
+}
+
+static void take_opt(struct jk_tcp_opts *o, const uint8_t *p, uint8_t l)
+{
+    switch (p[0]) {
+    case 2:
+        o->has_mss = true;
+        o->mss = rd16(p + 2);
+        break;
+    case 3:
+        o->has_wscale = true;
+        o->wscale = p[2] > 14 ? 14 : p[2]; /* RFC 7323 §2.3 */
+        break;
+    case 4:
+        o->sack_ok = true;
+        break;
+    case 5:
+        o->nsack = 0;
+        for (size_t i = 2; i < l && o->nsack < JK_MAX_SACK; i += 8, o->nsack++) {
+            o->sack[o->nsack].left = rd32(p + i);
+            o->sack[o->nsack].right = rd32(p + i + 4);
+        }
+        break;
+    case 8:
+        o->has_ts = true;
+        o->tsval = rd32(p + 2);
+        o->tsecr = rd32(p + 6);
+        break;
+    }
+}
+
+static enum jk_parse parse_opts(struct jk_tcp_opts *o, const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n && p[i] != 0) { /* kind 0 (EOL) ends the list */
+        if (p[i] == 1) {
+            i++;
+            continue;
+        }
+        if (n - i < 2 || p[i + 1] < 2 || p[i + 1] > n - i)
+            return JK_PARSE_OPTIONS;
+        uint8_t l = p[i + 1];
+        if (!opt_len_ok(p[i], l))
+            return JK_PARSE_OPTIONS;
+        take_opt(o, p + i, l);
+        i += l;
+    }
+    return JK_PARSE_TCP;
+}
+
+static enum jk_parse parse_tcp(const struct l4 *l4, struct jk_seg *seg)
+{
+    const uint8_t *t = l4->tcp;
+    if (l4->len < TCP_HDR)
+        return JK_PARSE_SHORT;
+    size_t doff = (size_t)(t[12] >> 4) * 4;
+    if (doff < TCP_HDR || doff > l4->len)
+        return JK_PARSE_OPTIONS;
+    if (jk_csum_fold(jk_csum_add(l4->pseudo, t, l4->len)) != 0)
+        return JK_PARSE_CHECKSUM;
+    memset(&seg->opt, 0, sizeof seg->opt);
+    enum jk_parse r = parse_opts(&seg->opt, t + TCP_HDR, doff - TCP_HDR);
+    if (r != JK_PARSE_TCP)
+        return r;
+    seg->sport = rd16(t);
+    seg->dport = rd16(t + 2);
+    seg->seq = rd32(t + 4);
+    seg->ack = rd32(t + 8);
+    seg->flags = t[13];
+    seg->wnd = rd16(t + 14);
+    seg->urp = rd16(t + 18);
+    seg->payload = t + doff;
+    seg->len = (uint32_t)(l4->len - doff);
+    seg->ttl = 0; /* so a parsed segment reused for a reply gets the default */
+    return JK_PARSE_TCP;
+}
+
+enum jk_parse jk_parse_frame(const uint8_t *frame, size_t len, struct jk_seg *seg)
+{
+    struct l4 l4;
+    enum jk_parse r;
+    if (len < 1)
+        return JK_PARSE_SHORT;
+    uint8_t v = frame[0] >> 4;
+    if (v == 4)
+        r = parse_ip4(frame, len, &l4);
+    else if (v == 6)
+        r = parse_ip6(frame, len, &l4);
+    else
+        return JK_PARSE_VERSION;
+    if (r != JK_PARSE_TCP)
+        return r;
+    r = parse_tcp(&l4, seg);
+    if (r != JK_PARSE_TCP)
+        return r;
+    set_addr(&seg->src, v, frame + (v == 4 ? 12 : 8));
+    set_addr(&seg->dst, v, frame + (v == 4 ? 16 : 24));
+    return JK_PARSE_TCP;
+}
 
 long jk_frame_length(const uint8_t *buf, size_t avail)
 {
@@ -29,8 +311,177 @@ long jk_frame_length(const uint8_t *buf, size_t avail)
     }
 }
 
+/* ---------------------------------------------------------------- building */
+
+/*
+ * Layout follows Linux so every multi-byte field stays 4-byte aligned:
+ *   MSS(4) | SACK_PERM,TS or NOP,NOP,TS or NOP,NOP,SACK_PERM | NOP,WS |
+ *   NOP,NOP,SACK(2+8n)
+ */
+static size_t opts_fixed_len(const struct jk_tcp_opts *o)
+{
+    size_t n = o->has_mss ? 4 : 0;
+    if (o->has_ts)
+        n += 12;
+    else if (o->sack_ok)
+        n += 4;
+    return n + (o->has_wscale ? 4 : 0);
+}
+
+/* SACK blocks that fit after the fixed options; the oldest (last) go. */
+static size_t sack_fit(const struct jk_tcp_opts *o)
+{
+    size_t room = MAX_OPTS - opts_fixed_len(o), n = o->nsack;
+    if (n > JK_MAX_SACK)
+        n = JK_MAX_SACK;
+    while (n && 4 + 8 * n > room)
+        n--;
+    return n;
+}
+
+size_t jk_tcp_opts_len(const struct jk_tcp_opts *o)
+{
+    size_t n = sack_fit(o);
+    return opts_fixed_len(o) + (n ? 4 + 8 * n : 0);
+}
+
+static uint8_t *put4(uint8_t *p, uint8_t a, uint8_t b, uint8_t c, uint8_t d)
+{
+    p[0] = a;
+    p[1] = b;
+    p[2] = c;
+    p[3] = d;
+    return p + 4;
+}
+
+static uint8_t *put_ts(uint8_t *p, const struct jk_tcp_opts *o)
+{
+    p = o->sack_ok ? put4(p, 4, 2, 8, 10) : put4(p, 1, 1, 8, 10);
+    wr32(p, o->tsval);
+    wr32(p + 4, o->tsecr);
+    return p + 8;
+}
+
+static uint8_t *put_sack(uint8_t *p, const struct jk_tcp_opts *o, size_t n)
+{
+    p = put4(p, 1, 1, 5, (uint8_t)(2 + 8 * n));
+    for (size_t i = 0; i < n; i++, p += 8) {
+        wr32(p, o->sack[i].left);
+        wr32(p + 4, o->sack[i].right);
+    }
+    return p;
+}
+
+static size_t write_opts(uint8_t *p, const struct jk_tcp_opts *o)
+{
+    uint8_t *s = p;
+    size_t nsack = sack_fit(o);
+    if (o->has_mss)
+        p = put4(p, 2, 4, (uint8_t)(o->mss >> 8), (uint8_t)o->mss);
+    if (o->has_ts)
+        p = put_ts(p, o);
+    else if (o->sack_ok)
+        p = put4(p, 1, 1, 4, 2);
+    if (o->has_wscale)
+        p = put4(p, 1, 3, 3, o->wscale > 14 ? 14 : o->wscale);
+    if (nsack)
+        p = put_sack(p, o, nsack);
+    return (size_t)(p - s);
+}
+
+static size_t ip_hdr_len(const struct jk_seg *seg)
+{
+    return seg->src.family == 4 ? IP4_HDR : IP6_HDR;
+}
+
+size_t jk_header_len(const struct jk_seg *seg)
+{
+    return ip_hdr_len(seg) + TCP_HDR + jk_tcp_opts_len(&seg->opt);
+}
+
+static uint8_t ttl_of(const struct jk_seg *seg) { return seg->ttl ? seg->ttl : 64; }
+
+/* Writes the IP header; returns the pseudo-header sum for the TCP checksum. */
+static uint32_t put_ip4(uint8_t *b, const struct jk_seg *seg, size_t tcp_len)
+{
+    put4(b, 0x45, 0, 0, 0);
+    wr16(b + 2, (uint16_t)(IP4_HDR + tcp_len));
+    put4(b + 4, 0, 0, 0x40, 0); /* id 0 is fine with DF set (RFC 6864) */
+    put4(b + 8, ttl_of(seg), JK_IPPROTO_TCP, 0, 0);
+    memcpy(b + 12, seg->src.a, 4);
+    memcpy(b + 16, seg->dst.a, 4);
+    wr16(b + 10, jk_csum_fold(jk_csum_add(0, b, IP4_HDR)));
+    return jk_csum_add(0, b + 12, 8) + JK_IPPROTO_TCP + (uint32_t)tcp_len;
+}
+
+static uint32_t put_ip6(uint8_t *b, const struct jk_seg *seg, size_t tcp_len)
+{
+    put4(b, 0x60, 0, 0, 0);
+    wr16(b + 4, (uint16_t)tcp_len);
+    b[6] = JK_IPPROTO_TCP;
+    b[7] = ttl_of(seg);
+    memcpy(b + 8, seg->src.a, 16);
+    memcpy(b + 24, seg->dst.a, 16);
+    return jk_csum_add(0, b + 8, 32) + JK_IPPROTO_TCP + (uint32_t)tcp_len;
+}
+
+static void put_tcp(uint8_t *t, const struct jk_seg *seg, size_t hl)
+{
+    wr16(t, seg->sport);
+    wr16(t + 2, seg->dport);
+    wr32(t + 4, seg->seq);
+    wr32(t + 8, seg->ack);
+    t[12] = (uint8_t)(hl / 4 << 4);
+    t[13] = seg->flags;
+    wr16(t + 14, seg->wnd);
+    wr16(t + 16, 0);
+    wr16(t + 18, seg->urp);
+    write_opts(t + TCP_HDR, &seg->opt);
+}
+
+/* Total iovec bytes, or SIZE_MAX when above any frame's payload limit. */
+static size_t iov_total(const struct iovec *iov, int iovcnt)
+{
+    size_t n = 0;
+    for (int i = 0; i < iovcnt; i++) {
+        if (iov[i].iov_len > JK_MAX_FRAME - n)
+            return SIZE_MAX;
+        n += iov[i].iov_len;
+    }
+    return n;
+}
+
+size_t jk_build_segment(uint8_t *buf, size_t cap, const struct jk_seg *seg,
+                        const struct iovec *iov, int iovcnt)
+{
+    uint8_t fam = seg->src.family;
+    if (fam != seg->dst.family || (fam != 4 && fam != 6) || iovcnt < 0)
+        return 0;
+    size_t plen = iov_total(iov, iovcnt), iph = ip_hdr_len(seg);
+    if (plen == SIZE_MAX)
+        return 0;
+    size_t tcph = TCP_HDR + jk_tcp_opts_len(&seg->opt), tcp_len = tcph + plen;
+    if (tcp_len > 65535 - (fam == 4 ? IP4_HDR : 0) || iph + tcp_len > cap)
+        return 0;
+    uint8_t *t = buf + iph, *p = t + tcph;
+    for (int i = 0; i < iovcnt; i++) {
+        if (iov[i].iov_len)
+            memcpy(p, iov[i].iov_base, iov[i].iov_len);
+        p += iov[i].iov_len;
+    }
+    uint32_t sum = fam == 4 ? put_ip4(buf, seg, tcp_len) : put_ip6(buf, seg, tcp_len);
+    put_tcp(t, seg, tcph);
+    /* Summing the contiguous copy avoids odd-length iovec seams. */
+    wr16(t + 16, jk_csum_fold(jk_csum_add(sum, t, tcp_len)));
+    return iph + tcp_len;
+}
+
+/* ---------------------------------------------------------------- addresses */
+
 int jk_addr_parse(const char *text, struct jk_addr *out)
 {
+    if (!out)
+        return -EINVAL;
     memset(out, 0, sizeof *out);
     if (!text)
         return -EINVAL;
@@ -42,6 +493,7 @@ int jk_addr_parse(const char *text, struct jk_addr *out)
         out->family = 6;
         return 0;
     }
+    memset(out, 0, sizeof *out);
     return -EINVAL;
 }
 

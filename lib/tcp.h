@@ -7,6 +7,7 @@
 #include "packet.h"
 #include "ring.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -35,11 +36,12 @@ struct jktcp_conn {
     struct jktcp_conn *hnext;            /* hash chain (by ports) */
     struct jktcp_conn *all_next, *all_prev;
     struct jktcp_conn *dirty_next;       /* adapter's output list */
-    struct jktcp_listener *listener;     /* passive, until accepted */
+    struct jktcp_conn_listener *listener;     /* passive, until accepted */
     struct jktcp_conn *acc_next;         /* listener's accept queue */
     int heap_idx;                        /* -1 when not in the timer heap */
     uint64_t deadline;                   /* earliest armed timer, 0 = none */
     bool dirty, hashed, user_released, queued, ephemeral;
+    void *user; /* threaded handle's stream */
 
     struct jk_cfg cfg;
     int state;
@@ -89,12 +91,14 @@ struct jktcp_conn {
     uint32_t retransmits;
 };
 
-struct jktcp_listener {
+struct jktcp_conn_listener {
     struct jktcp_adapter *a;
-    struct jktcp_listener *next;
+    struct jktcp_conn_listener *next;
     uint16_t port;
     int backlog, pending; /* pending = half-open + not accepted */
     struct jktcp_conn *acc_head, *acc_tail;
+    void *owner;          /* threaded handle's listener */
+    _Atomic int handed;   /* passed to the handle, not yet accepted */
 };
 
 struct jk_rst {
@@ -115,13 +119,14 @@ struct jktcp_adapter {
     struct jk_pcap *pcap;
     int err; /* transport failure, sticky */
     bool tx_blocked;
+    bool input_more; /* the last step stopped with input still ready */
 
     struct jktcp_conn *buckets[JK_HASH_BUCKETS];
     struct jktcp_conn *all;
     struct jktcp_conn *dirty_head, *dirty_tail;
     struct jktcp_conn **heap;
     int heap_len, heap_cap;
-    struct jktcp_listener *listeners;
+    struct jktcp_conn_listener *listeners;
     uint32_t nconns;
 
     struct jk_rst rstq[JK_RST_QUEUE];

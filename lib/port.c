@@ -1,0 +1,375 @@
+/* Packet port: two bounded in-memory frame queues between a host thread
+ * and the adapter's transport. One mutex guards everything; the eventfds
+ * let both sides sleep in poll(). */
+#include "jktcp.h"
+#include "packet.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PORT_DEFAULT_BYTES (4u << 20)
+#define LEN_PREFIX sizeof(uint32_t)
+
+/* Internal interface used by transport.c (there is no port.h; keep these in
+ * sync with the declarations there). */
+long jk_port_take(jktcp_port *p, uint8_t *buf, size_t cap);
+int jk_port_give(jktcp_port *p, const uint8_t *frame, size_t len);
+int jk_port_in_fd(const jktcp_port *p);
+void jk_port_detach(jktcp_port *p);
+int jk_transport_new_port(jktcp_port *p, jktcp_transport **out);
+
+/* Frames back to back in a byte ring, each behind a native-endian length
+ * prefix. The ring is allocated once; a frame may wrap around its end. */
+struct frame_q {
+    uint8_t *buf;
+    size_t cap, head, used, count;
+};
+
+struct jktcp_port {
+    pthread_mutex_t mu;
+    pthread_cond_t out_cv; /* an outbound frame was queued, or the port closed */
+    struct frame_q in, out;
+    int in_efd, out_efd;
+    bool in_sig, out_sig; /* the eventfd's counter is non-zero */
+    bool closed, has_transport;
+    bool refused; /* the transport's send found `out` full */
+    int refs;
+};
+
+/* ---- frame queue -------------------------------------------------------- */
+
+static size_t q_pos(const struct frame_q *q, size_t off)
+{
+    size_t pos = q->head + off;
+    return pos >= q->cap ? pos - q->cap : pos;
+}
+
+static void q_put(struct frame_q *q, size_t pos, const void *src, size_t n)
+{
+    size_t first = q->cap - pos < n ? q->cap - pos : n;
+    memcpy(q->buf + pos, src, first);
+    memcpy(q->buf, (const uint8_t *)src + first, n - first);
+}
+
+static void q_get(const struct frame_q *q, size_t pos, void *dst, size_t n)
+{
+    size_t first = q->cap - pos < n ? q->cap - pos : n;
+    memcpy(dst, q->buf + pos, first);
+    memcpy((uint8_t *)dst + first, q->buf, n - first);
+}
+
+static bool q_fits(const struct frame_q *q, size_t len)
+{
+    return q->cap - q->used >= LEN_PREFIX + len;
+}
+
+static void q_push(struct frame_q *q, const void *frame, size_t len)
+{
+    uint32_t n = (uint32_t)len;
+    q_put(q, q_pos(q, q->used), &n, LEN_PREFIX);
+    q_put(q, q_pos(q, q->used + LEN_PREFIX), frame, len);
+    q->used += LEN_PREFIX + len;
+    q->count++;
+}
+
+static size_t q_front_len(const struct frame_q *q)
+{
+    uint32_t n;
+    q_get(q, q->head, &n, LEN_PREFIX);
+    return n;
+}
+
+static size_t q_pop(struct frame_q *q, void *dst)
+{
+    size_t len = q_front_len(q);
+    q_get(q, q_pos(q, LEN_PREFIX), dst, len);
+    q->head = q_pos(q, LEN_PREFIX + len);
+    q->used -= LEN_PREFIX + len;
+    q->count--;
+    return len;
+}
+
+/* ---- eventfds (called with the mutex held) ------------------------------ */
+
+static void efd_raise(int fd, bool *sig)
+{
+    if (!*sig && eventfd_write(fd, 1) == 0)
+        *sig = true;
+}
+
+static void efd_clear(int fd, bool *sig)
+{
+    eventfd_t v;
+    if (*sig && eventfd_read(fd, &v) == 0)
+        *sig = false;
+}
+
+/* ---- lifetime ----------------------------------------------------------- */
+
+static void port_destroy(jktcp_port *p)
+{
+    if (p->in_efd >= 0)
+        close(p->in_efd);
+    if (p->out_efd >= 0)
+        close(p->out_efd);
+    free(p->in.buf);
+    free(p->out.buf);
+    pthread_cond_destroy(&p->out_cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+static void port_release(jktcp_port *p)
+{
+    pthread_mutex_lock(&p->mu);
+    bool last = --p->refs == 0;
+    pthread_mutex_unlock(&p->mu);
+    if (last)
+        port_destroy(p);
+}
+
+/* Pull deadlines must not jump with the wall clock. */
+static int cond_init_monotonic(pthread_cond_t *cv)
+{
+    pthread_condattr_t attr;
+    if (pthread_condattr_init(&attr))
+        return -ENOMEM;
+    int r = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    if (!r)
+        r = pthread_cond_init(cv, &attr);
+    pthread_condattr_destroy(&attr);
+    return r ? -ENOMEM : 0;
+}
+
+static int port_init(jktcp_port *p, size_t cap)
+{
+    p->in_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    p->out_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (p->in_efd < 0 || p->out_efd < 0)
+        return -errno;
+    p->in.cap = p->out.cap = cap;
+    p->in.buf = malloc(cap);
+    p->out.buf = malloc(cap);
+    if (!p->in.buf || !p->out.buf)
+        return -ENOMEM;
+    return 0;
+}
+
+JKTCP_API int jktcp_port_new(size_t queue_bytes, jktcp_port **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (queue_bytes == 0)
+        queue_bytes = PORT_DEFAULT_BYTES;
+    /* An empty queue must always admit a maximal frame. */
+    if (queue_bytes < JK_MAX_FRAME + LEN_PREFIX)
+        queue_bytes = JK_MAX_FRAME + LEN_PREFIX;
+    jktcp_port *p = calloc(1, sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    p->in_efd = p->out_efd = -1;
+    p->refs = 1;
+    if (pthread_mutex_init(&p->mu, NULL)) {
+        free(p);
+        return -ENOMEM;
+    }
+    if (cond_init_monotonic(&p->out_cv)) {
+        pthread_mutex_destroy(&p->mu);
+        free(p);
+        return -ENOMEM;
+    }
+    int r = port_init(p, queue_bytes);
+    if (r < 0) {
+        port_destroy(p);
+        return r;
+    }
+    *out = p;
+    return 0;
+}
+
+JKTCP_API int jktcp_port_transport(jktcp_port *port, jktcp_transport **out)
+{
+    if (!port || !out)
+        return -EINVAL;
+    *out = NULL;
+    pthread_mutex_lock(&port->mu);
+    bool busy = port->has_transport;
+    if (!busy) {
+        port->has_transport = true;
+        port->refs++;
+    }
+    pthread_mutex_unlock(&port->mu);
+    if (busy)
+        return -EBUSY;
+    int r = jk_transport_new_port(port, out);
+    if (r < 0) {
+        pthread_mutex_lock(&port->mu);
+        port->has_transport = false;
+        port->refs--; /* the host still holds its reference */
+        pthread_mutex_unlock(&port->mu);
+    }
+    return r;
+}
+
+JKTCP_API void jktcp_port_close(jktcp_port *port)
+{
+    if (!port)
+        return;
+    pthread_mutex_lock(&port->mu);
+    port->closed = true;
+    /* Both sides must notice: recv returns -EPIPE, pullers drain then -EPIPE. */
+    efd_raise(port->in_efd, &port->in_sig);
+    efd_raise(port->out_efd, &port->out_sig);
+    pthread_cond_broadcast(&port->out_cv);
+    pthread_mutex_unlock(&port->mu);
+}
+
+/* Without the host nobody moves frames any more: the adapter should see
+ * end of stream rather than wait forever. */
+JKTCP_API void jktcp_port_free(jktcp_port *port)
+{
+    if (!port)
+        return;
+    jktcp_port_close(port);
+    port_release(port);
+}
+
+/* The transport is gone: nothing will be sent again, so pullers must not
+ * block forever either. */
+void jk_port_detach(jktcp_port *p)
+{
+    jktcp_port_close(p);
+    port_release(p);
+}
+
+/* ---- host side ---------------------------------------------------------- */
+
+JKTCP_API int jktcp_port_push(jktcp_port *port, const void *frame, size_t len)
+{
+    if (!port || !frame)
+        return -EINVAL;
+    if (len == 0 || len > JK_MAX_FRAME)
+        return -EMSGSIZE;
+    int r = 0;
+    pthread_mutex_lock(&port->mu);
+    if (port->closed)
+        r = -EPIPE;
+    else if (!q_fits(&port->in, len))
+        r = -EAGAIN;
+    else {
+        q_push(&port->in, frame, len);
+        efd_raise(port->in_efd, &port->in_sig);
+    }
+    pthread_mutex_unlock(&port->mu);
+    return r;
+}
+
+static struct timespec deadline_after(int ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+/* Wait (mutex held) until an outbound frame waits: 0, -EPIPE, -EAGAIN. */
+static int wait_outbound(jktcp_port *p, int timeout_ms)
+{
+    struct timespec dl = deadline_after(timeout_ms > 0 ? timeout_ms : 0);
+    while (p->out.count == 0) {
+        if (p->closed)
+            return -EPIPE;
+        if (timeout_ms == 0)
+            return -EAGAIN;
+        if (timeout_ms < 0)
+            pthread_cond_wait(&p->out_cv, &p->mu);
+        else if (pthread_cond_timedwait(&p->out_cv, &p->mu, &dl) == ETIMEDOUT)
+            return p->out.count ? 0 : p->closed ? -EPIPE : -EAGAIN;
+    }
+    return 0;
+}
+
+static ssize_t take_outbound(jktcp_port *p, void *buf, size_t cap)
+{
+    if (q_front_len(&p->out) > cap)
+        return -EMSGSIZE;
+    size_t len = q_pop(&p->out, buf);
+    if (p->out.count == 0 && !p->closed)
+        efd_clear(p->out_efd, &p->out_sig);
+    /* Room again: wake the adapter so it retries the send it was refused. */
+    if (p->refused) {
+        p->refused = false;
+        efd_raise(p->in_efd, &p->in_sig);
+    }
+    return (ssize_t)len;
+}
+
+JKTCP_API ssize_t jktcp_port_pull(jktcp_port *port, void *buf, size_t cap, int timeout_ms)
+{
+    if (!port || !buf)
+        return -EINVAL;
+    pthread_mutex_lock(&port->mu);
+    ssize_t r = wait_outbound(port, timeout_ms);
+    if (r == 0)
+        r = take_outbound(port, buf, cap);
+    pthread_mutex_unlock(&port->mu);
+    return r;
+}
+
+JKTCP_API int jktcp_port_pull_fd(jktcp_port *port)
+{
+    return port ? port->out_efd : -EINVAL;
+}
+
+/* ---- transport side ----------------------------------------------------- */
+
+/* Pop one inbound frame into buf: its length, 0 when none is queued (the
+ * eventfd is reset under the mutex, so a later push raises it again), or
+ * -EPIPE once closed and drained. */
+long jk_port_take(jktcp_port *p, uint8_t *buf, size_t cap)
+{
+    long r = 0;
+    pthread_mutex_lock(&p->mu);
+    if (p->in.count > 0 && q_front_len(&p->in) <= cap)
+        r = (long)q_pop(&p->in, buf);
+    else if (p->in.count > 0)
+        r = -EMSGSIZE; /* cannot happen: push bounds frames by JK_MAX_FRAME */
+    else if (p->closed)
+        r = -EPIPE;
+    else
+        efd_clear(p->in_efd, &p->in_sig);
+    pthread_mutex_unlock(&p->mu);
+    return r;
+}
+
+int jk_port_give(jktcp_port *p, const uint8_t *frame, size_t len)
+{
+    int r = 0;
+    pthread_mutex_lock(&p->mu);
+    if (p->closed) {
+        r = -EPIPE;
+    } else if (!q_fits(&p->out, len)) {
+        p->refused = true;
+        r = -EAGAIN;
+    } else {
+        q_push(&p->out, frame, len);
+        efd_raise(p->out_efd, &p->out_sig);
+        pthread_cond_broadcast(&p->out_cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return r;
+}
+
+int jk_port_in_fd(const jktcp_port *p) { return p->in_efd; }
