@@ -1,0 +1,609 @@
+/*
+ * jktcp-bench: throughput and latency of jktcp against the Linux kernel over
+ * a TUN device in private network namespaces, next to two references
+ * measured in the same run:
+ *   tun-limit   one thread writing MTU-sized frames into a TUN fd (the
+ *               transport's ceiling);
+ *   kernel      the kernel's own TCP over the same kind of pipe: kernel
+ *               socket -> TUN -> userspace forwarder -> TUN -> kernel socket
+ *               (two namespaces), no offloads, same MTU.
+ * Every figure is the median of --runs runs (default 3), each in a fresh
+ * namespace. Traffic stays inside namespaces this program creates.
+ *
+ * usage: jktcp-bench [--runs N] [--mib N] [--mtu 1500,16000] [--quick]
+ */
+#include "jktcp.h"
+#include "netns.c"
+
+#include <getopt.h>
+#include <sys/prctl.h>
+
+#define PORT_SINK 5001
+#define PORT_SOURCE 5002
+#define PORT_ECHO 5003
+
+static int g_runs = 3;
+
+/* Report why a measurement gave up (to stderr) and yield -1. */
+#define FAIL(what) (fprintf(stderr, "jktcp-bench: %s failed at line %d\n", what, __LINE__), -1.0)
+static uint64_t g_bytes = 256ull << 20;
+
+/* ------------------------------------------------------------------ */
+/* Running a measurement in a child with its own namespace            */
+/* ------------------------------------------------------------------ */
+
+typedef double (*bench_fn)(unsigned mtu, int family, void *arg);
+
+static double run_isolated(bench_fn fn, unsigned mtu, int family, void *arg)
+{
+    int p[2];
+    if (pipe(p) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        double v = -1;
+        if (jkt_netns_enter() == 0)
+            v = fn(mtu, family, arg);
+        if (write(p[1], &v, sizeof v) != sizeof v)
+            _exit(1);
+        _exit(0);
+    }
+    close(p[1]);
+    double v = -1;
+    if (read(p[0], &v, sizeof v) != sizeof v)
+        v = -1;
+    close(p[0]);
+    waitpid(pid, NULL, 0);
+    return v;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median_of(bench_fn fn, unsigned mtu, int family, void *arg, double *all)
+{
+    double v[16];
+    for (int i = 0; i < g_runs; i++)
+        v[i] = all[i] = run_isolated(fn, mtu, family, arg);
+    qsort(v, (size_t)g_runs, sizeof v[0], cmp_double);
+    return v[g_runs / 2];
+}
+
+/* ------------------------------------------------------------------ */
+/* Setup helpers                                                      */
+/* ------------------------------------------------------------------ */
+
+static jktcp_adapter *make_adapter(int tunfd, unsigned mtu, int family)
+{
+    jktcp_transport *t;
+    jktcp_adapter *a;
+    if (jktcp_transport_fd(tunfd, JKTCP_FRAMING_PACKET, &t) < 0)
+        return NULL;
+    if (jktcp_adapter_new(t, jkt_local_ip(family), jkt_kernel_ip(family), &a) < 0)
+        return NULL;
+    jktcp_adapter_set_mtu(a, mtu);
+    if (getenv("JKTCP_BENCH_PCAP"))
+        jktcp_adapter_pcap(a, getenv("JKTCP_BENCH_PCAP"));
+    return a;
+}
+
+static int start_server(struct jkt_server *s, int kind, int family, uint16_t port, uint64_t n)
+{
+    memset(s, 0, sizeof *s);
+    s->kind = kind;
+    s->family = family;
+    s->port = port;
+    s->nbytes = n;
+    return jkt_server_start(s);
+}
+
+/* MB/s for n bytes in dt seconds */
+static double mbps(uint64_t n, double dt)
+{
+    return dt > 0 ? (double)n / dt / 1e6 : -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* jktcp, single-threaded adapter                                     */
+/* ------------------------------------------------------------------ */
+
+static double adapter_up(unsigned mtu, int family, void *arg)
+{
+    (void)arg;
+    struct jkt_tun tun;
+    struct jkt_server srv;
+    if (jkt_tun_open(NULL, mtu, 0, &tun) < 0 ||
+        start_server(&srv, JKT_SRV_SINK, family, PORT_SINK, 0) < 0)
+        return FAIL("setup");
+    jktcp_adapter *a = make_adapter(tun.fd, mtu, family);
+    jktcp_conn *c;
+    if (!a || jktcp_conn_connect(a, PORT_SINK, 3000, &c) < 0)
+        return FAIL("connect");
+    static uint8_t buf[1 << 18];
+    jkt_pattern_fill(buf, sizeof buf, 0, 7);
+    double t0 = jkt_now_s();
+    for (uint64_t sent = 0; sent < g_bytes;) {
+        ssize_t w = jktcp_conn_write(c, buf, sizeof buf, -1);
+        if (w < 0)
+            return jktcp_adapter_pcap(a, NULL), fprintf(stderr, "w=%zd sent=%llu\n", w, (unsigned long long)sent), FAIL("write");
+        sent += (uint64_t)w;
+    }
+    jktcp_conn_close(c);
+    if (jktcp_adapter_flush(a, 30000) < 0 || jkt_server_wait_done(&srv, 1, 30000) < 0)
+        return FAIL("flush");
+    double dt = jkt_now_s() - t0;
+    uint64_t got = atomic_load(&srv.bytes_in);
+    jktcp_adapter_free(a);
+    jkt_server_stop(&srv);
+    return got == g_bytes ? mbps(got, dt) : -1;
+}
+
+static double adapter_down(unsigned mtu, int family, void *arg)
+{
+    (void)arg;
+    struct jkt_tun tun;
+    struct jkt_server srv;
+    if (jkt_tun_open(NULL, mtu, 0, &tun) < 0 ||
+        start_server(&srv, JKT_SRV_SOURCE, family, PORT_SOURCE, g_bytes) < 0)
+        return -1;
+    jktcp_adapter *a = make_adapter(tun.fd, mtu, family);
+    jktcp_conn *c;
+    if (!a || jktcp_conn_connect(a, PORT_SOURCE, 3000, &c) < 0)
+        return -1;
+    static uint8_t buf[1 << 18];
+    uint64_t got = 0;
+    double t0 = jkt_now_s();
+    for (;;) {
+        ssize_t r = jktcp_conn_read(c, buf, sizeof buf, 10000);
+        if (r <= 0)
+            break;
+        got += (uint64_t)r;
+    }
+    double dt = jkt_now_s() - t0;
+    jktcp_conn_close(c);
+    jktcp_adapter_flush(a, 1000);
+    jktcp_adapter_free(a);
+    jkt_server_stop(&srv);
+    return got == g_bytes ? mbps(got, dt) : -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* jktcp, threaded handle                                             */
+/* ------------------------------------------------------------------ */
+
+struct hjob {
+    jktcp_stream *s;
+    uint64_t n;
+    bool down;
+    int err;
+};
+
+static void *hjob_main(void *arg)
+{
+    struct hjob *j = arg;
+    enum { BUF = 1 << 18 };
+    uint8_t *buf = malloc(BUF); /* not TLS: big TLS shrinks every thread's stack */
+    uint64_t done = 0;
+    if (!buf) {
+        j->err = -ENOMEM;
+        return NULL;
+    }
+    if (!j->down) {
+        jkt_pattern_fill(buf, sizeof buf, 0, 7);
+        while (done < j->n) {
+            size_t k = j->n - done < BUF ? (size_t)(j->n - done) : BUF;
+            ssize_t w = jktcp_stream_write_all(j->s, buf, k, 30000);
+            if (w < 0) {
+                j->err = (int)w;
+                free(buf);
+                return NULL;
+            }
+            done += (uint64_t)w;
+        }
+        jktcp_stream_shutdown(j->s);
+        while (jktcp_stream_read(j->s, buf, BUF, 30000) > 0) {
+        }
+    } else {
+        for (;;) {
+            ssize_t r = jktcp_stream_read(j->s, buf, BUF, 30000);
+            if (r <= 0) {
+                j->err = (int)r;
+                break;
+            }
+            done += (uint64_t)r;
+        }
+        if (done != j->n)
+            j->err = -EIO;
+    }
+    free(buf);
+    return NULL;
+}
+
+/* nstreams streams, g_bytes in total, in the direction given by arg */
+static double handle_xfer(unsigned mtu, int family, int nstreams, bool down)
+{
+    struct jkt_tun tun;
+    struct jkt_server srv;
+    uint64_t per = g_bytes / (uint64_t)nstreams;
+    if (jkt_tun_open(NULL, mtu, 0, &tun) < 0 ||
+        start_server(&srv, down ? JKT_SRV_SOURCE : JKT_SRV_SINK, family,
+                     down ? PORT_SOURCE : PORT_SINK, per) < 0)
+        return -1;
+    jktcp_adapter *a = make_adapter(tun.fd, mtu, family);
+    jktcp_handle *h;
+    if (!a || jktcp_handle_start(a, &h) < 0)
+        return -1;
+    struct hjob jobs[64];
+    pthread_t th[64];
+    for (int i = 0; i < nstreams; i++) {
+        jobs[i] = (struct hjob){.n = per, .down = down};
+        if (jktcp_handle_connect(h, down ? PORT_SOURCE : PORT_SINK, 3000, &jobs[i].s) < 0)
+            return -1;
+    }
+    double t0 = jkt_now_s();
+    for (int i = 0; i < nstreams; i++)
+        pthread_create(&th[i], NULL, hjob_main, &jobs[i]);
+    bool ok = true;
+    for (int i = 0; i < nstreams; i++) {
+        pthread_join(th[i], NULL);
+        ok = ok && jobs[i].err == 0;
+    }
+    if (!down && jkt_server_wait_done(&srv, (unsigned long)nstreams, 30000) < 0)
+        ok = false;
+    double dt = jkt_now_s() - t0;
+    if (!down && atomic_load(&srv.bytes_in) != per * (uint64_t)nstreams)
+        ok = false;
+    for (int i = 0; i < nstreams; i++)
+        jktcp_stream_close(jobs[i].s);
+    jktcp_handle_close(h, 1000);
+    jkt_server_stop(&srv);
+    return ok ? mbps(per * (uint64_t)nstreams, dt) : -1;
+}
+
+static double handle_up1(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 1, false); }
+static double handle_down1(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 1, true); }
+static double handle_up8(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 8, false); }
+static double handle_down8(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 8, true); }
+
+/* 64-byte ping-pong over the handle; returns p50 in us, p99 through arg */
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double handle_pingpong(unsigned mtu, int family, void *arg)
+{
+    struct jkt_tun tun;
+    struct jkt_server srv;
+    if (jkt_tun_open(NULL, mtu, 0, &tun) < 0 ||
+        start_server(&srv, JKT_SRV_ECHO, family, PORT_ECHO, 0) < 0)
+        return -1;
+    jktcp_adapter *a = make_adapter(tun.fd, mtu, family);
+    jktcp_handle *h;
+    jktcp_stream *s;
+    if (!a || jktcp_handle_start(a, &h) < 0 || jktcp_handle_connect(h, PORT_ECHO, 3000, &s) < 0)
+        return -1;
+    enum { N = 5000 };
+    static uint64_t rtt[N];
+    uint8_t msg[64] = {0}, back[64];
+    for (int i = 0; i < N; i++) {
+        uint64_t t0 = jkt_now_us();
+        if (jktcp_stream_write_all(s, msg, sizeof msg, 1000) != (ssize_t)sizeof msg)
+            return -1;
+        size_t got = 0;
+        while (got < sizeof back) {
+            ssize_t r = jktcp_stream_read(s, back + got, sizeof back - got, 1000);
+            if (r <= 0)
+                return -1;
+            got += (size_t)r;
+        }
+        rtt[i] = jkt_now_us() - t0;
+    }
+    qsort(rtt, N, sizeof rtt[0], cmp_u64);
+    jktcp_stream_close(s);
+    jktcp_handle_close(h, 500);
+    jkt_server_stop(&srv);
+    /* one double carries both: p99 * 1e6 + p50 (exact below 2^53) */
+    (void)arg;
+    return (double)(rtt[N * 99 / 100] * 1000000u + rtt[N / 2]);
+}
+
+/* Idle wake-ups per second of a handle with 16 open idle streams. */
+static double handle_idle(unsigned mtu, int family, void *arg)
+{
+    (void)arg;
+    struct jkt_tun tun;
+    struct jkt_server srv;
+    if (jkt_tun_open(NULL, mtu, 0, &tun) < 0 ||
+        start_server(&srv, JKT_SRV_ECHO, family, PORT_ECHO, 0) < 0)
+        return -1;
+    jktcp_adapter *a = make_adapter(tun.fd, mtu, family);
+    jktcp_handle *h;
+    jktcp_stream *s[16];
+    if (!a || jktcp_handle_start(a, &h) < 0)
+        return -1;
+    for (int i = 0; i < 16; i++)
+        if (jktcp_handle_connect(h, PORT_ECHO, 3000, &s[i]) < 0)
+            return -1;
+    usleep(200000);
+    jktcp_stats st0, st1;
+    jktcp_handle_stats(h, &st0);
+    sleep(2);
+    jktcp_handle_stats(h, &st1);
+    for (int i = 0; i < 16; i++)
+        jktcp_stream_close(s[i]);
+    jktcp_handle_close(h, 500);
+    jkt_server_stop(&srv);
+    /* minus the stats call's own wake-up */
+    return ((double)(st1.io_wakeups - st0.io_wakeups) - 1) / 2.0;
+}
+
+/* ------------------------------------------------------------------ */
+/* References                                                         */
+/* ------------------------------------------------------------------ */
+
+/* One thread writing MTU-sized UDP frames into the TUN fd for 1 s. */
+static double tun_limit(unsigned mtu, int family, void *arg)
+{
+    (void)arg;
+    struct jkt_tun tun;
+    if (jkt_tun_open(NULL, mtu, 0, &tun) < 0)
+        return -1;
+    int fd = socket(family, SOCK_DGRAM, 0);
+    struct sockaddr_storage ss;
+    socklen_t sl = local_sockaddr(family, 9999, &ss);
+    /* bound to the kernel address: frames are delivered, then dropped on
+     * a full socket buffer — the kernel still does the IP/UDP work */
+    if (family == AF_INET)
+        inet_pton(AF_INET, JKT_KERNEL_IP4, &((struct sockaddr_in *)&ss)->sin_addr);
+    else
+        inet_pton(AF_INET6, JKT_KERNEL_IP6, &((struct sockaddr_in6 *)&ss)->sin6_addr);
+    if (bind(fd, (struct sockaddr *)&ss, sl) < 0)
+        return -1;
+    uint8_t frame[65536];
+    size_t len = mtu;
+    memset(frame, 0, sizeof frame);
+    if (family == AF_INET) {
+        frame[0] = 0x45;
+        frame[2] = (uint8_t)(len >> 8);
+        frame[3] = (uint8_t)len;
+        frame[8] = 64;
+        frame[9] = 17;
+        inet_pton(AF_INET, JKT_LOCAL_IP4, frame + 12);
+        inet_pton(AF_INET, JKT_KERNEL_IP4, frame + 16);
+        uint16_t c = inet_csum(frame, 20);
+        frame[10] = (uint8_t)(c >> 8);
+        frame[11] = (uint8_t)c;
+        frame[20] = 0x30;
+        frame[22] = 9999 >> 8;
+        frame[23] = 9999 & 0xff;
+        frame[24] = (uint8_t)((len - 20) >> 8);
+        frame[25] = (uint8_t)(len - 20); /* UDP checksum 0: none (IPv4) */
+    } else {
+        frame[0] = 0x60;
+        frame[4] = (uint8_t)((len - 40) >> 8);
+        frame[5] = (uint8_t)(len - 40);
+        frame[6] = 17;
+        frame[7] = 64;
+        inet_pton(AF_INET6, JKT_LOCAL_IP6, frame + 8);
+        inet_pton(AF_INET6, JKT_KERNEL_IP6, frame + 24);
+        frame[40] = 0x30;
+        frame[42] = 9999 >> 8;
+        frame[43] = 9999 & 0xff;
+        frame[44] = (uint8_t)((len - 40) >> 8);
+        frame[45] = (uint8_t)(len - 40);
+        /* IPv6 needs a UDP checksum; a wrong one costs the kernel the same */
+        frame[46] = 0x12;
+    }
+    uint64_t n = 0;
+    double t0 = jkt_now_s(), dt;
+    while ((dt = jkt_now_s() - t0) < 1.0)
+        for (int i = 0; i < 256; i++)
+            if (write(tun.fd, frame, len) == (ssize_t)len)
+                n++;
+    close(fd);
+    return mbps(n * len, dt);
+}
+
+struct fwd {
+    int from, to;
+    atomic_bool *stop;
+    uint8_t buf[65536 + 64];
+};
+
+static void *forward(void *arg)
+{
+    struct fwd *f = arg;
+    uint8_t *buf = f->buf;
+    struct pollfd p = {f->from, POLLIN, 0};
+    while (!atomic_load(f->stop)) {
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        ssize_t n = read(f->from, buf, 65536 + 64);
+        if (n > 0 && write(f->to, buf, (size_t)n) < 0 && errno != ENOBUFS && errno != EAGAIN)
+            break;
+    }
+    return NULL;
+}
+
+/* The kernel's TCP over TUN: kernel client (this namespace, tun A) ->
+ * forwarder -> tun B (child namespace, kernel sink). */
+static double kernel_tun(unsigned mtu, int family, void *arg)
+{
+    (void)arg;
+    struct jkt_tun ta;
+    if (jkt_tun_open("ka0", mtu, 0, &ta) < 0)
+        return -1;
+    int ready[2], tunpass[2];
+    if (pipe(ready) || socketpair(AF_UNIX, SOCK_DGRAM, 0, tunpass))
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) { /* peer namespace: a kernel sink at the "jktcp" address */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        struct jkt_tun tb;
+        if (jkt_netns_enter() < 0 || jkt_tun_open("kb0", mtu, 0, &tb) < 0)
+            _exit(1);
+        const char *cmds4 = "ip addr flush dev kb0 && ip addr add 198.18.0.2/24 dev kb0 && "
+                            "ip -6 addr add fd00::2/64 dev kb0 nodad";
+        if (jkt_sh(cmds4, NULL, 0) != 0)
+            _exit(2);
+        usleep(300000);
+        int ls = socket(family, SOCK_STREAM, 0), one = 1;
+        setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        struct sockaddr_storage ss;
+        socklen_t sl = local_sockaddr(family, PORT_SINK, &ss);
+        if (family == AF_INET)
+            inet_pton(AF_INET, JKT_LOCAL_IP4, &((struct sockaddr_in *)&ss)->sin_addr);
+        else
+            inet_pton(AF_INET6, JKT_LOCAL_IP6, &((struct sockaddr_in6 *)&ss)->sin6_addr);
+        if (bind(ls, (struct sockaddr *)&ss, sl) < 0 || listen(ls, 4) < 0)
+            _exit(3);
+        /* hand tun B to the parent, which runs the forwarder */
+        char c = 0;
+        struct iovec iov = {&c, 1};
+        char cbuf[CMSG_SPACE(sizeof(int))];
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                            .msg_controllen = sizeof cbuf};
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &tb.fd, sizeof(int));
+        if (sendmsg(tunpass[1], &mh, 0) < 0)
+            _exit(4);
+        int fd = accept(ls, NULL, NULL);
+        static uint8_t buf[1 << 18];
+        uint64_t got = 0;
+        ssize_t r;
+        while ((r = read(fd, buf, sizeof buf)) > 0)
+            got += (uint64_t)r;
+        if (write(ready[1], &got, sizeof got) != sizeof got)
+            _exit(5);
+        _exit(0);
+    }
+    char c;
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {&c, 1};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                        .msg_controllen = sizeof cbuf};
+    if (recvmsg(tunpass[0], &mh, 0) < 0)
+        return -1;
+    int tbfd;
+    memcpy(&tbfd, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof(int));
+    atomic_bool stop = false;
+    static struct fwd f1, f2;
+    f1.from = ta.fd, f1.to = tbfd, f1.stop = &stop;
+    f2.from = tbfd, f2.to = ta.fd, f2.stop = &stop;
+    pthread_t t1, t2;
+    pthread_create(&t1, NULL, forward, &f1);
+    pthread_create(&t2, NULL, forward, &f2);
+    int s = socket(family, SOCK_STREAM, 0);
+    struct sockaddr_storage ss;
+    socklen_t sl = local_sockaddr(family, PORT_SINK, &ss);
+    if (family == AF_INET)
+        inet_pton(AF_INET, JKT_LOCAL_IP4, &((struct sockaddr_in *)&ss)->sin_addr);
+    else
+        inet_pton(AF_INET6, JKT_LOCAL_IP6, &((struct sockaddr_in6 *)&ss)->sin6_addr);
+    if (connect(s, (struct sockaddr *)&ss, sl) < 0)
+        return -1;
+    static uint8_t buf[1 << 18];
+    double t0 = jkt_now_s();
+    for (uint64_t sent = 0; sent < g_bytes;) {
+        ssize_t w = write(s, buf, sizeof buf);
+        if (w <= 0)
+            return -1;
+        sent += (uint64_t)w;
+    }
+    shutdown(s, SHUT_WR);
+    uint64_t got = 0;
+    if (read(ready[0], &got, sizeof got) != sizeof got)
+        return -1;
+    double dt = jkt_now_s() - t0;
+    atomic_store(&stop, true);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    close(s);
+    waitpid(pid, NULL, 0);
+    return got == g_bytes ? mbps(got, dt) : -1;
+}
+
+/* ------------------------------------------------------------------ */
+
+static void row(const char *name, bench_fn fn, unsigned mtu, int family, double ref_tun,
+                double ref_kernel, double *out)
+{
+    double all[16];
+    const char *only = getenv("JKTCP_BENCH_ONLY");
+    if (only && !strstr(name, only))
+        return;
+    double m = median_of(fn, mtu, family, NULL, all);
+    printf("| %-28s | %5u | %8.1f |", name, mtu, m);
+    printf(" %5.2f | %5.2f | ", ref_tun > 0 ? m / ref_tun : 0, ref_kernel > 0 ? m / ref_kernel : 0);
+    for (int i = 0; i < g_runs; i++)
+        printf("%s%.1f", i ? " " : "", all[i]);
+    printf(" |\n");
+    fflush(stdout);
+    if (out)
+        *out = m;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"runs", 1, 0, 'r'}, {"mib", 1, 0, 'm'},
+                                         {"mtu", 1, 0, 'u'}, {"quick", 0, 0, 'q'}, {0, 0, 0, 0}};
+    const char *mtus = "1500,16000";
+    int o;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (o == 'r')
+            g_runs = atoi(optarg) < 1 ? 1 : atoi(optarg) > 15 ? 15 : atoi(optarg);
+        else if (o == 'm')
+            g_bytes = strtoull(optarg, NULL, 0) << 20;
+        else if (o == 'u')
+            mtus = optarg;
+        else if (o == 'q') {
+            g_runs = 1;
+            g_bytes = 64ull << 20;
+        } else
+            return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (run_isolated(tun_limit, 1500, AF_INET6, NULL) < 0) {
+        printf("jktcp-bench: skipped: needs root, network namespaces and /dev/net/tun\n");
+        return 0;
+    }
+    printf("jktcp-bench: %s, %d run(s) per figure (median), %llu MiB per transfer, IPv6\n\n",
+           jktcp_version(), g_runs, (unsigned long long)(g_bytes >> 20));
+    printf("| %-28s | %5s | %8s | %5s | %5s | %s |\n", "case", "MTU", "MB/s", "/tun", "/kern",
+           "runs");
+    printf("|------------------------------|-------|----------|-------|-------|------|\n");
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", mtus);
+    for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        unsigned mtu = (unsigned)atoi(tok);
+        double tun = 0, kern = 0;
+        row("tun-limit (1 writer thread)", tun_limit, mtu, AF_INET6, 0, 0, &tun);
+        row("kernel TCP over TUN", kernel_tun, mtu, AF_INET6, tun, 0, &kern);
+        row("jktcp adapter upload", adapter_up, mtu, AF_INET6, tun, kern, NULL);
+        row("jktcp adapter download", adapter_down, mtu, AF_INET6, tun, kern, NULL);
+        row("jktcp handle upload x1", handle_up1, mtu, AF_INET6, tun, kern, NULL);
+        row("jktcp handle download x1", handle_down1, mtu, AF_INET6, tun, kern, NULL);
+        row("jktcp handle upload x8", handle_up8, mtu, AF_INET6, tun, kern, NULL);
+        row("jktcp handle download x8", handle_down8, mtu, AF_INET6, tun, kern, NULL);
+    }
+    double all[16];
+    if (getenv("JKTCP_BENCH_ONLY"))
+        return 0;
+    double pp = median_of(handle_pingpong, 1500, AF_INET6, NULL, all);
+    uint64_t packed = pp < 0 ? 0 : (uint64_t)pp;
+    printf("\n64-byte ping-pong over the handle (MTU 1500): p50 %llu us, p99 %llu us\n",
+           (unsigned long long)(packed % 1000000u), (unsigned long long)(packed / 1000000u));
+    double idle = median_of(handle_idle, 1500, AF_INET6, NULL, all);
+    printf("idle handle with 16 open streams: %.1f wake-ups/s\n", idle);
+    return 0;
+}
