@@ -1039,17 +1039,18 @@ void jk_tcp_input(struct jktcp_conn *c, const struct jk_seg *seg)
 /* Application events                                                 */
 /* ------------------------------------------------------------------ */
 
-/* After the app read: open the window if that is worth a segment
+/* After the app read: announce the opened window only when it matters —
+ * when the advertised window has fallen to half the buffer or less and
+ * would at least double (as Linux does), and never for a sliver of space
  * (receiver-side silly window avoidance, RFC 9293 §3.8.6.2.2). */
 void jk_tcp_app_read(struct jktcp_conn *c)
 {
-    if (!receiving(c->state) || c->fin_rcvd)
+    if (!receiving(c->state) || c->fin_rcvd || !c->rcv.buf)
         return;
-    uint32_t now_edge = c->rcv_nxt + ((jk_tcp_rcv_window(c) >> c->rcv_wscale) << c->rcv_wscale);
-    uint32_t grow = seq_gt(now_edge, c->rcv_adv) ? now_edge - c->rcv_adv : 0;
-    uint32_t thresh = min_u32(c->rcv.size / 2, 2u * c->local_mss);
-    uint32_t adv_wnd = c->rcv_adv - c->rcv_nxt;
-    if (grow >= thresh || (adv_wnd < c->local_mss && grow > 0)) {
+    uint32_t adv = seq_gt(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
+    uint32_t now = (jk_tcp_rcv_window(c) >> c->rcv_wscale) << c->rcv_wscale;
+    uint32_t sliver = min_u32(c->local_mss, c->rcv.size / 4);
+    if ((uint64_t)adv * 2 <= c->rcv.size && now >= 2 * (uint64_t)adv && now - adv >= sliver) {
         c->ack_now = true;
         jk_adapter_mark_dirty(c);
     }
