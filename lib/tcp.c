@@ -124,6 +124,17 @@ static uint16_t window_field(struct jktcp_conn *c, bool syn)
     uint32_t w = jk_tcp_rcv_window(c);
     if (syn)
         return (uint16_t)min_u32(w, 65535);
+    /* the right edge never moves left (RFC 9293 §3.8.6.2.1): when the
+     * free space rounds below the edge already offered, offer that edge
+     * again, rounded up to the scale as Linux does */
+    uint32_t cur = seq_gt(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
+    uint32_t unit = 1u << c->rcv_wscale;
+    uint32_t down = w & ~(unit - 1);
+    /* receiver SWS avoidance (§3.8.6.2.2): move the edge right only by at
+     * least min(buffer/2, MSS) */
+    uint32_t step = min_u32(c->rcv.size / 2, c->local_mss);
+    if (down < cur || (down > cur && down - cur < step))
+        return (uint16_t)min_u32((uint32_t)(((uint64_t)cur + unit - 1) >> c->rcv_wscale), 65535);
     return (uint16_t)min_u32(w >> c->rcv_wscale, 65535);
 }
 
@@ -199,6 +210,7 @@ static long emit(struct jktcp_conn *c, uint8_t flags, uint32_t seq, uint32_t len
     if (flags & JK_ACK) {
         uint32_t w = s.wnd;
         c->rcv_adv = c->rcv_nxt + ((flags & JK_SYN) ? w : w << c->rcv_wscale);
+        c->last_ack_sent = c->rcv_nxt;
         c->ack_now = false;
         c->segs_unacked = 0;
         c->t_delack = 0;
@@ -326,18 +338,19 @@ int jk_tcp_output(struct jktcp_conn *c)
     case JKTCP_LISTEN:
         return 0;
     case JKTCP_SYN_SENT:
-    case JKTCP_SYN_RCVD:
-        if (c->snd_nxt == c->iss)
-            r = send_syn(c);
-        return r;
+        return c->snd_nxt == c->iss ? send_syn(c) : 0;
+    case JKTCP_SYN_RCVD: /* SYN-ACK if due, then any challenge ACK */
+        if (c->snd_nxt == c->iss && (r = send_syn(c)) < 0)
+            return r;
+        break;
     case JKTCP_TIME_WAIT:
         break;
     default:
         if ((r = send_data(c)) < 0)
             return r;
     }
-    if (c->ack_now) {
-        long e = emit(c, JK_ACK, c->snd_nxt, 0);
+    if (c->ack_now) { /* snd_max: snd_nxt may be rewound for go-back-N */
+        long e = emit(c, JK_ACK, c->snd_max, 0);
         if (e < 0)
             return (int)e;
     }
@@ -377,6 +390,8 @@ static void to_closed(struct jktcp_conn *c, int err)
 static void to_time_wait(struct jktcp_conn *c)
 {
     c->state = JKTCP_TIME_WAIT;
+    if (c->user_released)
+        jk_tcp_free_buffers(c); /* nothing left to send or read */
     c->t_rto = c->t_persist = c->t_keepalive = 0;
     c->t_close = NOW(c) + max_u32(c->cfg.timewait_us, 1);
 }
@@ -384,7 +399,7 @@ static void to_time_wait(struct jktcp_conn *c)
 void jk_tcp_abort(struct jktcp_conn *c, bool send_rst)
 {
     if (send_rst && synchronized(c->state) && c->state != JKTCP_TIME_WAIT) {
-        struct jk_rst rst = {c->lport, c->rport, c->snd_nxt, c->rcv_nxt, JK_RST | JK_ACK};
+        struct jk_rst rst = {c->lport, c->rport, c->snd_max, c->rcv_nxt, JK_RST | JK_ACK};
         jk_adapter_queue_rst(c->a, &rst);
     }
     if (c->state != JKTCP_CLOSED)
@@ -429,6 +444,7 @@ static void take_syn_options(struct jktcp_conn *c, const struct jk_seg *s, bool 
     c->irs = s->seq;
     c->rcv_nxt = s->seq + 1;
     c->rcv_adv = c->rcv_nxt;
+    c->last_ack_sent = c->rcv_nxt;
     set_smss(c);
 }
 
@@ -530,8 +546,9 @@ static bool acceptable(struct jktcp_conn *c, struct jk_seg *s)
     if (wnd == 0) {
         if (s->seq != nxt)
             return false;
-        s->len = 0; /* keep the ACK, drop the data */
+        s->len = 0; /* keep the ACK, drop the data: a window probe */
         s->flags &= (uint8_t)~(JK_FIN | JK_SYN);
+        c->ack_now = true; /* the probe learns our window from this ACK */
         return true;
     }
     bool start_in = seq_le(nxt, s->seq) && seq_lt(s->seq, nxt + wnd);
@@ -756,12 +773,13 @@ static void on_new_ack(struct jktcp_conn *c, uint32_t ack)
         } else { /* partial ACK: the next hole is lost too (RFC 6582) */
             if (c->cfg.congestion)
                 c->cwnd = c->cwnd > acked ? c->cwnd - acked + c->smss : c->smss;
-            c->rexmit_hi = seq_max(c->rexmit_hi, ack);
-            uint32_t hole;
-            if (c->npeer_sack && next_hole(c, c->rexmit_hi, &hole))
-                retransmit_at(c, hole);
-            else
+            uint32_t hole, from = seq_max(c->rexmit_hi, ack);
+            if (c->npeer_sack) { /* RFC 6675 NextSeg: only holes not yet resent */
+                if (next_hole(c, from, &hole))
+                    retransmit_at(c, hole);
+            } else if (!seq_lt(ack, c->rexmit_hi)) {
                 retransmit_at(c, ack);
+            }
         }
     } else {
         grow_cwnd(c, acked);
@@ -996,6 +1014,17 @@ void jk_tcp_input(struct jktcp_conn *c, const struct jk_seg *seg)
         jk_adapter_mark_dirty(c);
         return;
     }
+    if (c->ts_ok && !(s.flags & JK_RST)) {
+        if (!s.opt.has_ts) { /* RFC 7323 §3.2 */
+            c->a->st.drop_invalid++;
+            return;
+        }
+        if (seq_lt(s.opt.tsval, c->ts_recent)) { /* PAWS, RFC 7323 §5.3 */
+            c->a->st.drop_invalid++;
+            challenge_ack(c);
+            return;
+        }
+    }
     if (!acceptable(c, &s)) {
         c->a->st.drop_invalid++;
         if (!(s.flags & JK_RST))
@@ -1017,8 +1046,9 @@ void jk_tcp_input(struct jktcp_conn *c, const struct jk_seg *seg)
     }
     if (!(s.flags & JK_ACK))
         return;
-    /* RFC 7323: remember the timestamp to echo, from in-sequence segments */
-    if (c->ts_ok && s.opt.has_ts && seq_le(s.seq, c->rcv_nxt))
+    /* RFC 7323 §4.3: echo the TSval of the earliest segment not yet ACKed */
+    if (c->ts_ok && s.opt.has_ts && seq_le(s.seq, c->last_ack_sent) &&
+        seq_ge(s.opt.tsval, c->ts_recent))
         c->ts_recent = s.opt.tsval;
     trim(c, &s);
     if (!process_ack(c, &s))

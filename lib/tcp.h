@@ -67,7 +67,7 @@ struct jktcp_conn {
 
     /* receive side: ring tail is rcv_nxt's data position */
     struct jk_ring rcv;
-    uint32_t irs, rcv_nxt, rcv_adv;
+    uint32_t irs, rcv_nxt, rcv_adv, last_ack_sent;
     struct jk_range ooo[JK_MAX_OOO]; /* most recent first */
     int nooo;
     bool fin_rcvd, fin_pending; /* pending: FIN seen out of order */
