@@ -711,6 +711,15 @@ static void enter_recovery(struct jktcp_conn *c)
     retransmit_at(c, c->snd_una);
 }
 
+/* Bytes the peer has SACKed above snd_una (RFC 6675 DupThresh test). */
+static uint32_t sacked_bytes(struct jktcp_conn *c)
+{
+    uint32_t n = 0;
+    for (int i = 0; i < c->npeer_sack; i++)
+        n += c->peer_sack[i].end - c->peer_sack[i].start;
+    return n;
+}
+
 static void on_dupack(struct jktcp_conn *c)
 {
     c->dupacks++;
@@ -718,7 +727,8 @@ static void on_dupack(struct jktcp_conn *c)
         if (c->cfg.congestion)
             c->cwnd += c->smss;
         retransmit_next_hole(c);
-    } else if (c->dupacks == 3 && seq_ge(c->snd_una, c->recover)) {
+    } else if ((c->dupacks >= 3 || sacked_bytes(c) >= 3u * c->smss) &&
+               seq_ge(c->snd_una, c->recover)) {
         enter_recovery(c); /* RFC 6582 §3.2: not again for the same loss */
     }
     jk_adapter_mark_dirty(c);
@@ -847,7 +857,10 @@ static bool process_ack(struct jktcp_conn *c, const struct jk_seg *s)
         on_new_ack(c, s->ack);
         jk_adapter_mark_dirty(c);
     } else if (s->ack == c->snd_una && s->len == 0 && !(s->flags & (JK_SYN | JK_FIN)) &&
-               ((uint32_t)s->wnd << c->snd_wscale) == old_wnd && c->snd_max != c->snd_una) {
+               c->snd_max != c->snd_una &&
+               (((uint32_t)s->wnd << c->snd_wscale) == old_wnd || s->opt.nsack)) {
+        /* a duplicate ACK; with SACK the window may change meanwhile
+         * (Linux grows it on every ACK), the SACK blocks say it is one */
         on_dupack(c);
     }
     update_send_window(c, s);
@@ -1124,7 +1137,11 @@ static void on_rto(struct jktcp_conn *c)
     c->recover = c->snd_max;
     c->dupacks = 0;
     c->rtt_timing = false;
-    c->npeer_sack = 0; /* the receiver may have reneged (RFC 2018 §8) */
+    /* Keep the SACK scoreboard through one timeout (go-back-N then skips
+     * what the peer holds, as Linux does); drop it on the second in a row
+     * in case the receiver reneged (RFC 2018 §8). */
+    if (c->retries > 1)
+        c->npeer_sack = 0;
     c->snd_nxt = synchronized(c->state) ? c->snd_una : c->iss;
     jk_adapter_mark_dirty(c);
 }
