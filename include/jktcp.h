@@ -170,6 +170,103 @@ JKTCP_API void jktcp_port_close(jktcp_port *port);
 JKTCP_API void jktcp_port_free(jktcp_port *port);
 
 /* ------------------------------------------------------------------------ */
+/* Fault-injecting transport (testing)                                      */
+/* ------------------------------------------------------------------------ */
+/*
+ * jktcp_transport_faulty wraps any transport and mistreats the frames that
+ * pass through it, in each direction independently: "in" is toward the
+ * adapter (frames the inner transport received), "out" is from it (frames
+ * the adapter sends). Decisions come from a per-direction splitmix64
+ * generator seeded from cfg->seed, so a given seed and frame sequence
+ * always get the same faults (timing of delayed frames aside). Print the
+ * seed when a test fails.
+ *
+ * For every frame, in this order: drop (nothing else happens); corrupt
+ * (flip 1..corrupt_bits distinct random bits anywhere in the frame);
+ * truncate (cut to a random length 1..len-1); duplicate (a second copy
+ * follows right after the frame); then either reorder (the frame is held
+ * back and released after reorder_frames later frames of that direction,
+ * or after reorder_max_us) or delay (held for delay_us of real time).
+ *
+ * With reorder_max_us == 0 a held frame is also released at the end of the
+ * burst: inbound when the inner transport has no more frames at that recv
+ * call, outbound at the adapter's next flush (the end of each output
+ * pass). So reordering then only happens within a burst, and nothing is
+ * ever held while the adapter waits.
+ *
+ * Timed releases need a wake-up: the faulty transport's poll fd is its own
+ * epoll fd holding the inner transport's poll fd (registered for whatever
+ * events the inner transport asks for) and a timerfd armed for the earliest
+ * held frame, so the adapter (single-threaded or handle) wakes when a held
+ * frame falls due and no engine change is needed. The inner poll fd must
+ * therefore be pollable by epoll (not a regular file).
+ *
+ * Corruption: one flipped bit is always caught by the IPv4 header checksum
+ * or the TCP checksum (or makes the frame unparseable, or hits an IPv6
+ * field no checksum covers and that does not matter: traffic class, flow
+ * label, hop limit). Two or more flipped bits can cancel out in the 16-bit
+ * ones'-complement checksum (same bit position, opposite directions), as
+ * on a real link; use corrupt_bits = 1 where a test needs every corruption
+ * caught.
+ *
+ * Memory is fixed at creation: held frames live in pool_frames slots of
+ * slot_bytes each per direction. When the pool is full, the oldest held
+ * frame is released early and the new frame is not held (counted in
+ * pool_full). Frames longer than slot_bytes are never held or duplicated.
+ * No allocation per frame.
+ */
+typedef struct jktcp_fault_dir {
+    /* probabilities, 0.0 .. 1.0 */
+    double drop, duplicate, reorder, corrupt, truncate, delay;
+    unsigned reorder_frames; /* release a reordered frame after N later frames (0 = 1) */
+    unsigned reorder_max_us; /* ... or after this long (0 = at the end of the burst) */
+    unsigned corrupt_bits;   /* flip 1..k bits (0 = 1) */
+    unsigned delay_us;       /* how long a delayed frame is held */
+} jktcp_fault_dir;
+
+typedef struct jktcp_fault_config {
+    jktcp_fault_dir in;   /* frames received: inner transport -> adapter */
+    jktcp_fault_dir out;  /* frames sent: adapter -> inner transport */
+    uint64_t seed;        /* PRNG seed (0 is a valid seed too) */
+    unsigned pool_frames; /* held-frame slots per direction (0 = 32) */
+    unsigned slot_bytes;  /* bytes per slot (0 = 65575, the largest frame) */
+} jktcp_fault_config;
+
+typedef struct jktcp_fault_dir_stats {
+    uint64_t frames;     /* frames that entered the wrapper in this direction */
+    uint64_t passed;     /* frames (and copies) handed on: to the adapter / inner transport */
+    uint64_t dropped;    /* dropped by the drop probability */
+    uint64_t blackout;   /* dropped by the blackout switch (also held frames) */
+    uint64_t duplicated, reordered, corrupted, truncated, delayed;
+    uint64_t pool_full;  /* a frame could not be held (pool full or frame too long) */
+} jktcp_fault_dir_stats;
+
+typedef struct jktcp_fault_stats {
+    jktcp_fault_dir_stats in, out;
+} jktcp_fault_stats;
+
+/*
+ * Wrap inner in a fault-injecting transport. Takes ownership of inner (it
+ * is freed with the wrapper, and on failure). cfg is copied; NULL means no
+ * faults. The wrapper has inner's framing; jktcp_transport_set_flags on it
+ * is passed on to inner. Returns 0, -EINVAL (probability outside 0..1,
+ * slot_bytes too small), -ENOMEM, or -errno from epoll/timerfd setup.
+ * The wrapper pointer stays usable for the two calls below until the
+ * adapter that owns it is freed.
+ */
+JKTCP_API int jktcp_transport_faulty(jktcp_transport *inner, const jktcp_fault_config *cfg,
+                                     jktcp_transport **out);
+
+/* Drop every frame both ways (including held frames as they fall due)
+ * while on != 0. Callable from any thread at any time. 0 or -EINVAL (not a
+ * faulty transport). */
+JKTCP_API int jktcp_transport_fault_blackout(jktcp_transport *t, int on);
+
+/* Counters so far. Callable from any thread; each counter is read
+ * atomically (the set is not a snapshot). 0 or -EINVAL. */
+JKTCP_API int jktcp_transport_fault_stats(jktcp_transport *t, jktcp_fault_stats *out);
+
+/* ------------------------------------------------------------------------ */
 /* Adapter                                                                  */
 /* ------------------------------------------------------------------------ */
 
@@ -210,6 +307,7 @@ typedef enum jktcp_option {
     JKTCP_OPT_TIMESTAMPS,         /* 1 = offer/use timestamps (default) */
     JKTCP_OPT_MAX_CONNS,          /* connections per adapter, default 4096 */
     JKTCP_OPT_OOO_RANGES,         /* out-of-order ranges kept, default 32 (max 64) */
+    JKTCP_OPT_TAIL_PROBE,         /* 1 = tail-loss probes (RFC 8985 TLP), default 1 */
 } jktcp_option;
 
 JKTCP_API int jktcp_adapter_set_option(jktcp_adapter *a, jktcp_option opt, long value);

@@ -541,7 +541,8 @@ void jk_adapter_fail(struct jktcp_adapter *a, int err)
             continue;
         c->err = c->err ? c->err : err;
         c->state = JKTCP_CLOSED;
-        c->t_rto = c->t_delack = c->t_persist = c->t_keepalive = c->t_close = 0;
+        c->t_rto = c->t_delack = c->t_persist = c->t_keepalive = c->t_close = c->t_tlp = 0;
+        c->t_rack = 0;
         jk_adapter_conn_closed(c);
     }
 }
@@ -607,6 +608,7 @@ static void default_cfg(struct jk_cfg *cfg)
     cfg->congestion = true;
     cfg->sack = true;
     cfg->timestamps = true;
+    cfg->tlp = true;
 }
 
 int jk_adapter_create(jktcp_transport *t, const char *local_ip, const char *peer_ip,

@@ -127,6 +127,7 @@ JKTCP_API int jktcp_adapter_set_option(jktcp_adapter *a, jktcp_option opt, long 
     case JKTCP_OPT_CONGESTION: c->congestion = v != 0; return 0;
     case JKTCP_OPT_SACK: c->sack = v != 0; return 0;
     case JKTCP_OPT_TIMESTAMPS: c->timestamps = v != 0; return 0;
+    case JKTCP_OPT_TAIL_PROBE: c->tlp = v != 0; return 0;
     case JKTCP_OPT_DELACK_US:
         if (check_range(v, 0, 500000))
             return -EINVAL;
@@ -189,6 +190,7 @@ JKTCP_API int jktcp_adapter_get_option(jktcp_adapter *a, jktcp_option opt, long 
     case JKTCP_OPT_CONGESTION: *v = c->congestion; return 0;
     case JKTCP_OPT_SACK: *v = c->sack; return 0;
     case JKTCP_OPT_TIMESTAMPS: *v = c->timestamps; return 0;
+    case JKTCP_OPT_TAIL_PROBE: *v = c->tlp; return 0;
     case JKTCP_OPT_DELACK_US: *v = c->delack_us; return 0;
     case JKTCP_OPT_TIMEWAIT_MS: *v = c->timewait_us / 1000; return 0;
     case JKTCP_OPT_KEEPALIVE_MS: *v = c->keepalive_us / 1000; return 0;

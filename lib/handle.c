@@ -410,20 +410,55 @@ static void do_listen(jktcp_handle *h, struct jk_cmd *cmd)
     int r = h->a->err;
     if (!r)
         r = jktcp_adapter_listen_internal(h->a, cmd->port, cmd->backlog, &l->cl);
-    if (r == 0)
+    if (r == 0) {
         l->cl->owner = l;
+        l->io_prev = NULL;
+        l->io_next = h->listeners;
+        if (h->listeners)
+            h->listeners->io_prev = l;
+        h->listeners = l;
+    }
     complete(cmd, r);
+}
+
+static void listener_list_del(jktcp_handle *h, jktcp_listener *l)
+{
+    if (l->io_prev)
+        l->io_prev->io_next = l->io_next;
+    else if (h->listeners == l)
+        h->listeners = l->io_next;
+    if (l->io_next)
+        l->io_next->io_prev = l->io_prev;
+    l->io_next = l->io_prev = NULL;
 }
 
 static void do_unlisten(jktcp_handle *h, struct jk_cmd *cmd)
 {
-    (void)h;
     jktcp_listener *l = cmd->l;
-    if (l->cl) {
-        jk_adapter_unlisten_internal(l->cl);
-        l->cl = NULL;
+    pthread_mutex_lock(&l->mu);
+    struct jktcp_conn_listener *cl = l->cl;
+    l->cl = NULL;
+    pthread_mutex_unlock(&l->mu);
+    if (cl) {
+        listener_list_del(h, l);
+        jk_adapter_unlisten_internal(cl);
     }
     complete(cmd, 0);
+}
+
+/* The handle is going: fail blocked and future accepts, forget the
+ * adapter's listener before the adapter is freed. */
+static void kill_listeners(jktcp_handle *h)
+{
+    while (h->listeners) {
+        jktcp_listener *l = h->listeners;
+        listener_list_del(h, l);
+        pthread_mutex_lock(&l->mu);
+        l->dead = true;
+        l->cl = NULL;
+        pthread_cond_broadcast(&l->cv);
+        pthread_mutex_unlock(&l->mu);
+    }
 }
 
 static void do_kick(jktcp_handle *h, jktcp_stream *s)
@@ -619,6 +654,7 @@ static void *io_main(void *arg)
     }
     linger(h);
     drain_final(h);
+    kill_listeners(h);
     kill_streams(h);
     return NULL;
 }
@@ -771,6 +807,8 @@ JKTCP_API int jktcp_listener_accept(jktcp_listener *l, int timeout_ms, jktcp_str
                 l->tail = NULL;
             s->acc_next = NULL;
             *out = s;
+            if (l->cl) /* under mu: the I/O thread clears it under mu */
+                atomic_fetch_sub(&l->cl->handed, 1);
             break;
         }
         if (timeout_ms == 0 || (deadline != UINT64_MAX && mono_ns() >= deadline)) {
@@ -786,8 +824,6 @@ JKTCP_API int jktcp_listener_accept(jktcp_listener *l, int timeout_ms, jktcp_str
         }
     }
     pthread_mutex_unlock(&l->mu);
-    if (r == 0 && l->cl)
-        atomic_fetch_sub(&l->cl->handed, 1);
     atomic_fetch_sub(&l->active, 1);
     return r;
 }

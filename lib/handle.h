@@ -69,6 +69,7 @@ struct jktcp_listener {
     struct jktcp_stream *head, *tail;
     bool closed, dead;
     atomic_int active;
+    struct jktcp_listener *io_next, *io_prev; /* I/O thread's list */
 };
 
 struct jktcp_handle {
@@ -80,6 +81,7 @@ struct jktcp_handle {
     atomic_int sleeping, stopping, enq, refs;
     atomic_ulong wakeups;
     struct jktcp_stream *streams; /* I/O thread's list of live streams */
+    struct jktcp_listener *listeners; /* I/O thread's list */
     int linger_ms;
 };
 

@@ -218,10 +218,41 @@ static long emit(struct jktcp_conn *c, uint8_t flags, uint32_t seq, uint32_t len
     return len | ((long)(flags & JK_FIN) << 32);
 }
 
+/* Sequence number for a segment without data (pure ACK, RST) that the
+ * peer will accept: snd_max if it lies inside the peer's window, else the
+ * window's right edge (Linux's tcp_acceptable_seq). A peer discards
+ * segments whose sequence number lies beyond its window — ACK field and
+ * all. */
+static uint32_t acceptable_seq(struct jktcp_conn *c)
+{
+    uint32_t edge = c->snd_una + c->snd_wnd;
+    return seq_le(c->snd_max, edge) ? c->snd_max : edge;
+}
+
 static void arm_rto(struct jktcp_conn *c)
 {
     if (!c->t_rto)
         c->t_rto = NOW(c) + c->rto_us;
+}
+
+/* Probe timeout (RFC 8985 §7.2): 2·SRTT, at least 10 ms, plus room for a
+ * delayed ACK when a single segment is out; never later than the RTO. */
+static uint64_t pto_us(struct jktcp_conn *c)
+{
+    uint64_t pto = c->srtt_us ? 2ull * c->srtt_us : c->rto_us;
+    if (c->snd_max - c->snd_una <= c->smss)
+        pto += 40000;
+    if (pto < 10000)
+        pto = 10000;
+    return pto < c->rto_us ? pto : c->rto_us;
+}
+
+static void arm_tlp(struct jktcp_conn *c)
+{
+    if (!c->cfg.tlp || c->tlp_sent || c->snd_max == c->snd_una || !synchronized(c->state))
+        c->t_tlp = 0;
+    else
+        c->t_tlp = NOW(c) + pto_us(c);
 }
 
 /* Note what a successful emission of [seq, seq+len(+syn/fin)) did. */
@@ -241,8 +272,11 @@ static void sent_range(struct jktcp_conn *c, uint32_t seq, uint32_t len, bool sy
     }
     if (seq_gt(end, c->snd_max))
         c->snd_max = end;
-    if (end != seq)
+    if (end != seq) {
         arm_rto(c);
+        if (!rexmit || !c->t_tlp)
+            arm_tlp(c); /* RFC 8985 §7.2: rescheduled by each new segment */
+    }
 }
 
 static int send_syn(struct jktcp_conn *c)
@@ -349,8 +383,8 @@ int jk_tcp_output(struct jktcp_conn *c)
         if ((r = send_data(c)) < 0)
             return r;
     }
-    if (c->ack_now) { /* snd_max: snd_nxt may be rewound for go-back-N */
-        long e = emit(c, JK_ACK, c->snd_max, 0);
+    if (c->ack_now) { /* not snd_nxt: it may be rewound for go-back-N */
+        long e = emit(c, JK_ACK, acceptable_seq(c), 0);
         if (e < 0)
             return (int)e;
     }
@@ -382,7 +416,8 @@ static void to_closed(struct jktcp_conn *c, int err)
     if (err && !c->err)
         c->err = err;
     c->state = JKTCP_CLOSED;
-    c->t_rto = c->t_delack = c->t_persist = c->t_keepalive = c->t_close = 0;
+    c->t_rto = c->t_delack = c->t_persist = c->t_keepalive = c->t_close = c->t_tlp = 0;
+    c->t_rack = 0;
     c->ack_now = false;
     jk_adapter_conn_closed(c);
 }
@@ -392,14 +427,14 @@ static void to_time_wait(struct jktcp_conn *c)
     c->state = JKTCP_TIME_WAIT;
     if (c->user_released)
         jk_tcp_free_buffers(c); /* nothing left to send or read */
-    c->t_rto = c->t_persist = c->t_keepalive = 0;
+    c->t_rto = c->t_persist = c->t_keepalive = c->t_tlp = c->t_rack = 0;
     c->t_close = NOW(c) + max_u32(c->cfg.timewait_us, 1);
 }
 
 void jk_tcp_abort(struct jktcp_conn *c, bool send_rst)
 {
     if (send_rst && synchronized(c->state) && c->state != JKTCP_TIME_WAIT) {
-        struct jk_rst rst = {c->lport, c->rport, c->snd_max, c->rcv_nxt, JK_RST | JK_ACK};
+        struct jk_rst rst = {c->lport, c->rport, acceptable_seq(c), c->rcv_nxt, JK_RST | JK_ACK};
         jk_adapter_queue_rst(c->a, &rst);
     }
     if (c->state != JKTCP_CLOSED)
@@ -686,11 +721,41 @@ static bool next_hole(struct jktcp_conn *c, uint32_t from, uint32_t *hole)
     return seq_lt(s, hi);
 }
 
-static void retransmit_next_hole(struct jktcp_conn *c)
+/* Resend the next hole not yet resent in this pass (RFC 6675 NextSeg).
+ * Once every hole was resent, holes still missing a round trip after the
+ * pass began were lost again: start a new pass (RACK's view, RFC 8985
+ * §6.2, without per-segment timestamps). */
+static void recover_holes(struct jktcp_conn *c, uint32_t from)
 {
     uint32_t hole;
-    if (c->npeer_sack && next_hole(c, c->rexmit_hi, &hole))
+    if (!c->npeer_sack)
+        return;
+    if (next_hole(c, from, &hole)) {
         retransmit_at(c, hole);
+        return;
+    }
+    uint64_t due = c->rexmit_pass_us + c->srtt_us + c->srtt_us / 4 + 1000;
+    if (!next_hole(c, c->snd_una, &hole))
+        return;
+    if (NOW(c) >= due) {
+        c->rexmit_pass_us = NOW(c);
+        c->t_rack = 0;
+        retransmit_at(c, hole);
+    } else if (!c->t_rack) {
+        c->t_rack = due; /* no ACK may come to tell us: check then */
+    }
+}
+
+static void on_rack(struct jktcp_conn *c)
+{
+    c->t_rack = 0;
+    if (c->in_recovery && synchronized(c->state))
+        recover_holes(c, c->rexmit_hi);
+}
+
+static void retransmit_next_hole(struct jktcp_conn *c)
+{
+    recover_holes(c, c->rexmit_hi);
 }
 
 static uint32_t flight_size(struct jktcp_conn *c)
@@ -708,6 +773,7 @@ static void enter_recovery(struct jktcp_conn *c)
     c->recover = c->snd_max;
     c->in_recovery = true;
     c->rexmit_hi = c->snd_una;
+    c->rexmit_pass_us = NOW(c);
     retransmit_at(c, c->snd_una);
 }
 
@@ -727,9 +793,14 @@ static void on_dupack(struct jktcp_conn *c)
         if (c->cfg.congestion)
             c->cwnd += c->smss;
         retransmit_next_hole(c);
-    } else if ((c->dupacks >= 3 || sacked_bytes(c) >= 3u * c->smss) &&
+    } else if ((c->dupacks >= 3 || sacked_bytes(c) >= 3u * c->smss ||
+                (c->tlp_sent && c->npeer_sack)) &&
                seq_ge(c->snd_una, c->recover)) {
-        enter_recovery(c); /* RFC 6582 §3.2: not again for the same loss */
+        /* three duplicates, three segments SACKed above the hole, or a
+         * tail-loss probe SACKed while the hole stays (RFC 8985 §7.4: the
+         * probe came a PTO after the hole was sent, so it is lost, not
+         * reordered). RFC 6582 §3.2: not twice for the same loss. */
+        enter_recovery(c);
     }
     jk_adapter_mark_dirty(c);
 }
@@ -778,15 +849,14 @@ static void on_new_ack(struct jktcp_conn *c, uint32_t ack)
     if (c->in_recovery) {
         if (seq_ge(ack, c->recover)) { /* full ACK: leave recovery */
             c->in_recovery = false;
+            c->t_rack = 0;
             if (c->cfg.congestion)
                 c->cwnd = min_u32(c->ssthresh, max_u32(flight_size(c), c->smss) + c->smss);
         } else { /* partial ACK: the next hole is lost too (RFC 6582) */
             if (c->cfg.congestion)
                 c->cwnd = c->cwnd > acked ? c->cwnd - acked + c->smss : c->smss;
-            uint32_t hole, from = seq_max(c->rexmit_hi, ack);
-            if (c->npeer_sack) { /* RFC 6675 NextSeg: only holes not yet resent */
-                if (next_hole(c, from, &hole))
-                    retransmit_at(c, hole);
+            if (c->npeer_sack) {
+                recover_holes(c, seq_max(c->rexmit_hi, ack));
             } else if (!seq_lt(ack, c->rexmit_hi)) {
                 retransmit_at(c, ack);
             }
@@ -797,14 +867,23 @@ static void on_new_ack(struct jktcp_conn *c, uint32_t ack)
     c->t_rto = 0;
     if (c->snd_una != c->snd_max)
         arm_rto(c);
+    c->tlp_sent = false;
+    arm_tlp(c);
 }
 
-static void update_send_window(struct jktcp_conn *c, const struct jk_seg *s)
+/* Take the peer's window from this segment unless it is older than the
+ * one we have: an ACK that moves snd_una always carries news, whatever
+ * its sequence number (a retransmission of old data with a fresh ACK —
+ * Linux's tcp_may_update_window); otherwise RFC 9293's WL1/WL2 rule. */
+static void update_send_window(struct jktcp_conn *c, const struct jk_seg *s, bool advanced)
 {
-    if (seq_lt(c->snd_wl1, s->seq) || (c->snd_wl1 == s->seq && seq_le(c->snd_wl2, s->ack))) {
+    uint32_t wnd = (uint32_t)s->wnd << c->snd_wscale;
+    if (advanced || seq_lt(c->snd_wl1, s->seq) ||
+        (c->snd_wl1 == s->seq && (seq_le(c->snd_wl2, s->ack) || wnd > c->snd_wnd))) {
         uint32_t old = c->snd_wnd;
-        c->snd_wnd = (uint32_t)s->wnd << c->snd_wscale;
-        c->snd_wl1 = s->seq;
+        c->snd_wnd = wnd;
+        if (seq_gt(s->seq, c->snd_wl1) || advanced)
+            c->snd_wl1 = seq_max(c->snd_wl1, s->seq);
         c->snd_wl2 = s->ack;
         if (c->snd_wnd > c->max_snd_wnd)
             c->max_snd_wnd = c->snd_wnd;
@@ -852,8 +931,9 @@ static bool process_ack(struct jktcp_conn *c, const struct jk_seg *s)
         return false;
     }
     uint32_t old_wnd = c->snd_wnd;
+    bool advanced = seq_gt(s->ack, c->snd_una);
     take_peer_sack(c, s);
-    if (seq_gt(s->ack, c->snd_una)) {
+    if (advanced) {
         on_new_ack(c, s->ack);
         jk_adapter_mark_dirty(c);
     } else if (s->ack == c->snd_una && s->len == 0 && !(s->flags & (JK_SYN | JK_FIN)) &&
@@ -863,7 +943,7 @@ static bool process_ack(struct jktcp_conn *c, const struct jk_seg *s)
          * (Linux grows it on every ACK), the SACK blocks say it is one */
         on_dupack(c);
     }
-    update_send_window(c, s);
+    update_send_window(c, s, advanced);
     switch (c->state) {
     case JKTCP_FIN_WAIT_1:
         if (our_fin_acked(c)) {
@@ -1118,6 +1198,8 @@ bool jk_tcp_flushed(struct jktcp_conn *c)
 static void on_rto(struct jktcp_conn *c)
 {
     c->t_rto = 0;
+    c->t_tlp = 0;
+    c->t_rack = 0;
     if (c->snd_una == c->snd_max && c->state != JKTCP_SYN_SENT && c->state != JKTCP_SYN_RCVD)
         return;
     if (++c->retries > c->cfg.max_retries) {
@@ -1144,6 +1226,34 @@ static void on_rto(struct jktcp_conn *c)
         c->npeer_sack = 0;
     c->snd_nxt = synchronized(c->state) ? c->snd_una : c->iss;
     jk_adapter_mark_dirty(c);
+}
+
+/* Tail loss probe (RFC 8985 §7.3): nothing came back for a PTO, so make
+ * the peer talk — a new segment if the peer's window allows, else the
+ * last one again — instead of waiting for the RTO. Its ACK (with SACK)
+ * restarts recovery. */
+static void on_tlp(struct jktcp_conn *c)
+{
+    c->t_tlp = 0;
+    if (c->tlp_sent || c->snd_max == c->snd_una || !synchronized(c->state) ||
+        c->state == JKTCP_TIME_WAIT)
+        return;
+    c->tlp_sent = true;
+    uint32_t end = snd_data_end(c);
+    uint32_t flight = c->snd_max - c->snd_una;
+    if (seq_lt(c->snd_max, end) && c->snd_nxt == c->snd_max && flight < c->snd_wnd) {
+        uint32_t len = min_u32(min_u32(end - c->snd_max, c->smss), c->snd_wnd - flight);
+        long r = emit(c, JK_ACK, c->snd_max, len);
+        if (r >= 0) {
+            c->snd_nxt = c->snd_max + (uint32_t)r;
+            sent_range(c, c->snd_max, (uint32_t)r, false);
+        }
+    } else {
+        uint32_t last = c->fin_sent ? c->fin_snd_seq : end;
+        uint32_t len = min_u32(last - c->snd_una, c->smss);
+        retransmit_at(c, last - len);
+    }
+    c->t_rto = NOW(c) + c->rto_us; /* the RTO counts from the probe */
 }
 
 static void send_probe(struct jktcp_conn *c)
@@ -1204,6 +1314,10 @@ void jk_tcp_timers(struct jktcp_conn *c)
         on_rto(c);
     if (c->state == JKTCP_CLOSED)
         return;
+    if (c->t_tlp && c->t_tlp <= now)
+        on_tlp(c);
+    if (c->t_rack && c->t_rack <= now)
+        on_rack(c);
     if (c->t_persist && c->t_persist <= now)
         on_persist(c);
     if (c->state == JKTCP_CLOSED)
@@ -1217,7 +1331,8 @@ void jk_tcp_timers(struct jktcp_conn *c)
 uint64_t jk_tcp_deadline(const struct jktcp_conn *c)
 {
     uint64_t d = 0;
-    const uint64_t t[] = {c->t_rto, c->t_delack, c->t_persist, c->t_keepalive, c->t_close};
+    const uint64_t t[] = {c->t_rto,   c->t_delack, c->t_persist, c->t_keepalive,
+                          c->t_close, c->t_tlp,    c->t_rack};
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
         if (t[i] && (!d || t[i] < d))
             d = t[i];

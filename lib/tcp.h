@@ -24,7 +24,7 @@ struct jk_cfg {
     uint32_t delack_us, timewait_us, keepalive_us;
     uint32_t rto_min_us, rto_max_us, rto_init_us;
     uint32_t max_retries, max_ooo;
-    bool nodelay, congestion, sack, timestamps;
+    bool nodelay, congestion, sack, timestamps, tlp;
 };
 
 struct jk_range {
@@ -61,6 +61,7 @@ struct jktcp_conn {
     uint32_t fin_snd_seq;
     uint32_t cwnd, ssthresh, recover;
     uint32_t dupacks, cwnd_acc, rexmit_hi;
+    uint64_t rexmit_pass_us; /* when the current pass over the holes began */
     bool in_recovery;
     struct jk_range peer_sack[JK_MAX_PEER_SACK];
     int npeer_sack;
@@ -79,7 +80,8 @@ struct jktcp_conn {
     uint32_t segs_unacked;
 
     /* timers, absolute microseconds, 0 = off */
-    uint64_t t_rto, t_delack, t_persist, t_keepalive, t_close;
+    uint64_t t_rto, t_delack, t_persist, t_keepalive, t_close, t_tlp, t_rack;
+    bool tlp_sent; /* one tail-loss probe per ACK advance */
     uint32_t srtt_us, rttvar_us, rto_us;
     uint32_t retries, persist_backoff, ka_probes;
     bool rtt_timing;

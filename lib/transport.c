@@ -26,7 +26,21 @@ int jk_port_in_fd(const jktcp_port *p);
 void jk_port_detach(jktcp_port *p);
 int jk_transport_new_port(jktcp_port *p, jktcp_transport **out);
 
-enum kind { KIND_FD, KIND_OPS, KIND_PORT };
+/* Fault-injecting wrapper, defined in fault.c (there is no fault.h; keep
+ * these in sync with the definitions there). */
+struct jk_fault;
+int jk_fault_recv(struct jk_fault *f, const uint8_t **frame, size_t *len);
+int jk_fault_send(struct jk_fault *f, const uint8_t *frame, size_t len);
+int jk_fault_flush(struct jk_fault *f);
+bool jk_fault_pending(const struct jk_fault *f);
+int jk_fault_poll_fd(const struct jk_fault *f);
+short jk_fault_poll_events(const struct jk_fault *f);
+int jk_fault_set_flags(struct jk_fault *f, unsigned flags);
+void jk_fault_free(struct jk_fault *f);
+int jk_transport_new_fault(struct jk_fault *f, int framing, jktcp_transport **out);
+struct jk_fault *jk_transport_fault_of(jktcp_transport *t);
+
+enum kind { KIND_FD, KIND_OPS, KIND_PORT, KIND_FAULT };
 
 struct jktcp_transport {
     enum kind kind;
@@ -43,6 +57,7 @@ struct jktcp_transport {
     void *ctx;
 
     jktcp_port *port;
+    struct jk_fault *fault; /* KIND_FAULT: everything is delegated to fault.c */
 
     int rx_err, tx_err; /* sticky failures (negative errno) */
     bool blocked;       /* the last write attempt would have blocked */
@@ -230,6 +245,8 @@ static int recv_port(jktcp_transport *t, const uint8_t **frame, size_t *len)
 
 int jk_transport_recv(jktcp_transport *t, const uint8_t **frame, size_t *len)
 {
+    if (t->kind == KIND_FAULT)
+        return jk_fault_recv(t->fault, frame, len);
     if (t->rx_err)
         return t->rx_err;
     if (t->kind == KIND_PORT)
@@ -346,6 +363,8 @@ static int send_frame(jktcp_transport *t, const uint8_t *frame, size_t len)
 {
     if (t->kind == KIND_PORT)
         return jk_port_give(t->port, frame, len);
+    if (t->kind == KIND_FAULT)
+        return jk_fault_send(t->fault, frame, len);
     if (t->framing == JKTCP_FRAMING_PACKET)
         return send_packet(t, frame, len);
     if (t->flags & JKTCP_TRANSPORT_COALESCE)
@@ -366,6 +385,8 @@ int jk_transport_send(jktcp_transport *t, const uint8_t *frame, size_t len)
 
 int jk_transport_flush(jktcp_transport *t)
 {
+    if (t->kind == KIND_FAULT)
+        return jk_fault_flush(t->fault);
     if (t->tx_err)
         return t->tx_err;
     int r = flush_out(t);
@@ -373,7 +394,10 @@ int jk_transport_flush(jktcp_transport *t)
     return r;
 }
 
-bool jk_transport_pending(const jktcp_transport *t) { return held(t); }
+bool jk_transport_pending(const jktcp_transport *t)
+{
+    return t->kind == KIND_FAULT ? jk_fault_pending(t->fault) : held(t);
+}
 
 int jk_transport_poll_fd(const jktcp_transport *t)
 {
@@ -382,6 +406,8 @@ int jk_transport_poll_fd(const jktcp_transport *t)
         return t->epfd >= 0 ? t->epfd : t->rfd;
     case KIND_OPS:
         return t->ops.poll_fd;
+    case KIND_FAULT:
+        return jk_fault_poll_fd(t->fault);
     default:
         return jk_port_in_fd(t->port);
     }
@@ -389,6 +415,8 @@ int jk_transport_poll_fd(const jktcp_transport *t)
 
 short jk_transport_poll_events(const jktcp_transport *t)
 {
+    if (t->kind == KIND_FAULT)
+        return jk_fault_poll_events(t->fault);
     /* The port wakes in_efd itself; an epoll fd is readable for both. */
     if (t->kind == KIND_PORT || t->epfd >= 0)
         return POLLIN;
@@ -489,6 +517,26 @@ JKTCP_API int jktcp_transport_ops(const jktcp_io_ops *ops, void *ctx, int framin
     return 0;
 }
 
+/* Called by jktcp_transport_faulty; the wrapper owns f (and f the inner
+ * transport). No buffers: fault.c has its own. */
+int jk_transport_new_fault(struct jk_fault *f, int framing, jktcp_transport **out)
+{
+    jktcp_transport *t = calloc(1, sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    t->kind = KIND_FAULT;
+    t->framing = framing;
+    t->rfd = t->wfd = t->epfd = -1;
+    t->fault = f;
+    *out = t;
+    return 0;
+}
+
+struct jk_fault *jk_transport_fault_of(jktcp_transport *t)
+{
+    return t && t->kind == KIND_FAULT ? t->fault : NULL;
+}
+
 /* Called by jktcp_port_transport, which holds the port reference for us. */
 int jk_transport_new_port(jktcp_port *p, jktcp_transport **out)
 {
@@ -505,6 +553,8 @@ JKTCP_API int jktcp_transport_set_flags(jktcp_transport *t, unsigned flags)
     const unsigned known = JKTCP_TRANSPORT_COALESCE | JKTCP_TRANSPORT_CLOSE_FD;
     if (!t || (flags & ~known))
         return -EINVAL;
+    if (t->kind == KIND_FAULT)
+        return jk_fault_set_flags(t->fault, flags);
     /* Held coalesced bytes would otherwise leave in one non-coalesced write. */
     if (held(t) && ((flags ^ t->flags) & JKTCP_TRANSPORT_COALESCE))
         return -EBUSY;
@@ -527,5 +577,7 @@ JKTCP_API void jktcp_transport_free(jktcp_transport *t)
         close(t->epfd);
     if (t->kind == KIND_PORT)
         jk_port_detach(t->port);
+    if (t->kind == KIND_FAULT)
+        jk_fault_free(t->fault);
     t_destroy(t);
 }

@@ -1261,6 +1261,65 @@ T(loss_fast_retransmit_three_dupacks)
     cr_assert(i.cwnd <= 3000 + 1000, "cwnd %u after recovery (RFC 6582 §3.2 step 5)", i.cwnd);
 }
 
+/* RFC 8985 §7: when nothing comes back for a probe timeout (2·SRTT, at
+ * least 10 ms) the last segment is sent again long before the RTO. */
+T(tlp_probe_retransmits_tail)
+{
+    sp_option(JKTCP_OPT_TAIL_PROBE, 1);
+    sp_hs hs = plain(1000, 65535);
+    hs.wscale = 7;
+    jktcp_conn *c = sp_connect(&hs);
+    uint32_t S = 1;
+    transfer_acked(c, &S, 20000);
+    write_pat(c, S - 1, 3000);
+    sp_brief b[8];
+    cr_assert_eq(sp_drain(b, 8), 3);
+    sp_advance_ms(9);
+    sp_expect_none();
+    sp_advance_ms(1);
+    const sp_seg *g = sp_expect(JK_ACK, S + 2000, 1, 1000);
+    sp_assert_payload(g, S + 1999);
+    /* one probe only; the next retransmission is the RTO (>= 200 ms) */
+    sp_advance_ms(100);
+    sp_expect_none();
+    peer_ack(1, S + 3000);
+    sp_expect_none();
+    cr_assert_eq(sp_info(c).bytes_queued, 0);
+}
+
+/* RFC 8985 §7.4: the probe's ACK SACKs data above a hole that is still
+ * missing: the hole is lost (the probe left a PTO after it), so it is
+ * retransmitted at once instead of after three duplicate ACKs or the RTO. */
+T(tlp_sacked_probe_recovers_hole)
+{
+    sp_option(JKTCP_OPT_TAIL_PROBE, 1);
+    sp_hs hs = plain(1000, 65535);
+    hs.wscale = 7;
+    hs.sack = true;
+    jktcp_conn *c = sp_connect(&hs);
+    uint32_t S = 1;
+    transfer_acked(c, &S, 20000);
+    write_pat(c, S - 1, 2000);
+    sp_brief b[8];
+    cr_assert_eq(sp_drain(b, 8), 2);
+    /* the first segment is lost; the second is SACKed */
+    sp_opts o;
+    memset(&o, 0, sizeof o);
+    o.nsack = 1;
+    o.sack[0].left = S + 1000;
+    o.sack[0].right = S + 2000;
+    sp_send(JK_ACK, 1, S, SP_WND, NULL, 0, &o);
+    sp_expect_none();
+    sp_advance_ms(10);
+    const sp_seg *g = sp_expect(JK_ACK, S + 1000, 1, 1000); /* the probe */
+    sp_send(JK_ACK, 1, S, SP_WND, NULL, 0, &o);
+    g = sp_expect(JK_ACK, S, 1, 1000);
+    sp_assert_payload(g, S - 1);
+    peer_ack(1, S + 2000);
+    sp_expect_none();
+    cr_assert_eq(sp_info(c).bytes_queued, 0);
+}
+
 /* RFC 6582 §3.2 step 4: a partial ACK retransmits the next hole at once. */
 T(loss_newreno_partial_ack)
 {
