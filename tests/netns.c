@@ -539,7 +539,7 @@ static int srv_read_to_eof(struct jkt_server *s, int fd, uint8_t *buf, bool echo
                 bad = true;
                 srv_note_mismatch(s, off + at);
             }
-        } else if (!s->verify) {
+        } else if (!s->verify && !s->count_only) {
             for (ssize_t i = 0; i < n; i++) {
                 h ^= buf[i];
                 h *= 0x100000001b3ull;

@@ -116,6 +116,7 @@ struct jkt_server {
     uint32_t seed;      /* pattern seed for data the server sends */
     uint32_t in_seed;   /* pattern seed to verify incoming data with */
     bool verify;        /* SINK / HALFCLOSE / DRAIN_SEND: check incoming pattern */
+    bool count_only;    /* SINK without verify: count bytes, no checksum (benchmarks) */
     uint64_t reset_after; /* RESET: bytes to read before resetting */
     uint32_t req_size;  /* RR: request size */
     int rcvbuf;         /* SO_RCVBUF for accepted sockets (0 = default) */
