@@ -207,7 +207,8 @@ JKTCP_API void jktcp_port_free(jktcp_port *port);
  * label, hop limit). Two or more flipped bits can cancel out in the 16-bit
  * ones'-complement checksum (same bit position, opposite directions), as
  * on a real link; use corrupt_bits = 1 where a test needs every corruption
- * caught.
+ * caught, and corrupt in one wrapper only when frames pass through two
+ * (back-to-back adapters): two single-bit flips can cancel just the same.
  *
  * Memory is fixed at creation: held frames live in pool_frames slots of
  * slot_bytes each per direction. When the pool is full, the oldest held
@@ -400,7 +401,9 @@ JKTCP_API int jktcp_conn_connect(jktcp_adapter *a, uint16_t port, int timeout_ms
  * Read up to len bytes. Returns bytes read (> 0), 0 once the peer closed
  * and every byte was read, -EAGAIN when nothing arrived within timeout_ms,
  * -ECONNRESET (peer reset), -ETIMEDOUT (retransmissions exhausted),
- * -ENOTCONN (not yet connected), or the transport's error.
+ * -ENOTCONN (closed without an error), or the transport's error. While the
+ * connection is still being set up a read waits like any other (-EAGAIN
+ * with timeout 0), as on a connecting Linux socket.
  */
 JKTCP_API ssize_t jktcp_conn_read(jktcp_conn *c, void *buf, size_t len, int timeout_ms);
 
@@ -539,9 +542,12 @@ JKTCP_API ssize_t jktcp_stream_write_all(jktcp_stream *s, const void *buf, size_
 JKTCP_API int jktcp_stream_shutdown(jktcp_stream *s);
 /* Graceful close and release of the caller's reference: queued data is
  * still delivered, then FIN. Every thread blocked on the stream wakes with
- * -EBADF. */
+ * -EBADF. The reference is released even when the call returns an error
+ * (-EBADF: already closed; -ESHUTDOWN: the handle is gone), so never
+ * unref after close/abort. */
 JKTCP_API int jktcp_stream_close(jktcp_stream *s);
-/* Reset the connection and release the caller's reference. */
+/* Reset the connection and release the caller's reference (always, as
+ * jktcp_stream_close). */
 JKTCP_API int jktcp_stream_abort(jktcp_stream *s);
 JKTCP_API int jktcp_stream_info(jktcp_stream *s, jktcp_info *out);
 /* Take / drop a reference. unref never closes the connection gracefully

@@ -332,10 +332,14 @@ int jk_adapter_send_frame(struct jktcp_adapter *a, const uint8_t *frame, size_t 
     return 0;
 }
 
+static int send_rsts(struct jktcp_adapter *a);
+
 void jk_adapter_queue_rst(struct jktcp_adapter *a, const struct jk_rst *r)
 {
+    if (a->nrst == JK_RST_QUEUE)
+        send_rsts(a); /* a burst (SYN flood): send what is owed first */
     if (a->nrst < JK_RST_QUEUE)
-        a->rstq[a->nrst++] = *r; /* beyond that: unsolicited, safe to drop */
+        a->rstq[a->nrst++] = *r; /* transport still busy: unsolicited, safe to drop */
 }
 
 void jk_adapter_reset_for(struct jktcp_adapter *a, const struct jk_seg *s)

@@ -5,6 +5,7 @@
 #include "transport.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,8 @@ JKTCP_API const char *jktcp_version(void)
 
 JKTCP_API const char *jktcp_strerror(int err)
 {
+    if (err == INT_MIN)
+        return "unknown error";
     if (err < 0)
         err = -err;
     switch (err) {

@@ -889,7 +889,7 @@ static void maybe_window_update(jktcp_stream *s)
 {
     uint32_t adv = atomic_load(&s->adv_wnd);
     uint32_t free_now = jk_ring_free_space(s->rcv);
-    if ((uint64_t)adv * 2 <= s->rcv->size && free_now >= 2 * (uint64_t)adv)
+    if ((uint64_t)adv * 2 <= s->rcv->cap && free_now >= 2 * (uint64_t)adv)
         kick(s);
 }
 
@@ -1118,6 +1118,10 @@ JKTCP_API int jktcp_stream_poll_fd(jktcp_stream *s)
     int e = enter(s);
     if (e)
         return e;
+    if ((e = stream_gone(s))) {
+        leave(s);
+        return e;
+    }
     int fd = atomic_load(&s->efd);
     if (fd < 0) {
         int nfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

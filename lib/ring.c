@@ -14,6 +14,7 @@ int jk_ring_init(struct jk_ring *r, uint32_t size)
         return -ENOMEM;
     r->size = n;
     r->mask = n - 1;
+    r->cap = size < 1 ? 1 : size;
     atomic_init(&r->head, 0);
     atomic_init(&r->tail, 0);
     return 0;
@@ -61,7 +62,7 @@ uint32_t jk_ring_write(struct jk_ring *r, const void *src, uint32_t len)
 {
     uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
     uint32_t head = atomic_load_explicit(&r->head, memory_order_acquire);
-    uint32_t space = r->size - (tail - head);
+    uint32_t space = r->cap - (tail - head);
     if (len > space)
         len = space;
     jk_ring_put_at(r, tail, src, len);

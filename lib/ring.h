@@ -17,12 +17,15 @@
 
 struct jk_ring {
     uint8_t *buf;
-    uint32_t size, mask;
+    uint32_t size, mask; /* allocation: a power of two */
+    uint32_t cap;        /* bytes it may hold: the size asked for */
     _Atomic uint32_t head; /* consumer: next byte to read */
     _Atomic uint32_t tail; /* producer: next byte to write */
 };
 
-int jk_ring_init(struct jk_ring *r, uint32_t size); /* rounds size up to a power of 2 */
+/* Holds at most `size` bytes; the allocation is rounded up to a power of
+ * two so positions wrap with a mask. */
+int jk_ring_init(struct jk_ring *r, uint32_t size);
 void jk_ring_free(struct jk_ring *r);
 
 static inline uint32_t jk_ring_used(struct jk_ring *r)
@@ -30,7 +33,7 @@ static inline uint32_t jk_ring_used(struct jk_ring *r)
     return atomic_load_explicit(&r->tail, memory_order_acquire) -
            atomic_load_explicit(&r->head, memory_order_acquire);
 }
-static inline uint32_t jk_ring_free_space(struct jk_ring *r) { return r->size - jk_ring_used(r); }
+static inline uint32_t jk_ring_free_space(struct jk_ring *r) { return r->cap - jk_ring_used(r); }
 
 /* Copy len bytes to/from ring position pos (absolute index), wrapping. */
 void jk_ring_put_at(struct jk_ring *r, uint32_t pos, const void *src, uint32_t len);

@@ -80,7 +80,7 @@ int jk_tcp_init_conn(struct jktcp_conn *c, struct jktcp_adapter *a, uint16_t lpo
     c->snd_buf_seq = c->iss + 1;
     c->recover = c->iss;
     c->local_mss = mss_for_mtu(a);
-    c->rcv_wscale = wscale_for(c->rcv.size);
+    c->rcv_wscale = wscale_for(c->rcv.cap);
     c->rto_us = c->cfg.rto_init_us;
     c->ssthresh = UINT32_MAX;
     c->last_rx_us = a->now;
@@ -132,7 +132,7 @@ static uint16_t window_field(struct jktcp_conn *c, bool syn)
     uint32_t down = w & ~(unit - 1);
     /* receiver SWS avoidance (§3.8.6.2.2): move the edge right only by at
      * least min(buffer/2, MSS) */
-    uint32_t step = min_u32(c->rcv.size / 2, c->local_mss);
+    uint32_t step = min_u32(c->rcv.cap / 2, c->local_mss);
     if (down < cur || (down > cur && down - cur < step))
         return (uint16_t)min_u32((uint32_t)(((uint64_t)cur + unit - 1) >> c->rcv_wscale), 65535);
     return (uint16_t)min_u32(w >> c->rcv_wscale, 65535);
@@ -925,7 +925,7 @@ static bool process_ack(struct jktcp_conn *c, const struct jk_seg *s)
         jk_adapter_mark_dirty(c);
         return false;
     }
-    if (seq_lt(s->ack, c->snd_una - c->max_snd_wnd - 1)) { /* RFC 5961 §5.2 */
+    if (seq_lt(s->ack, c->snd_una - c->max_snd_wnd)) { /* RFC 5961 §5.2 */
         c->ack_now = true;
         jk_adapter_mark_dirty(c);
         return false;
@@ -1172,8 +1172,8 @@ void jk_tcp_app_read(struct jktcp_conn *c)
         return;
     uint32_t adv = seq_gt(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
     uint32_t now = (jk_tcp_rcv_window(c) >> c->rcv_wscale) << c->rcv_wscale;
-    uint32_t sliver = min_u32(c->local_mss, c->rcv.size / 4);
-    if ((uint64_t)adv * 2 <= c->rcv.size && now >= 2 * (uint64_t)adv && now - adv >= sliver) {
+    uint32_t sliver = min_u32(c->local_mss, c->rcv.cap / 4);
+    if ((uint64_t)adv * 2 <= c->rcv.cap && now >= 2 * (uint64_t)adv && now - adv >= sliver) {
         c->ack_now = true;
         jk_adapter_mark_dirty(c);
     }
