@@ -360,7 +360,7 @@ static void on_conn_event(struct jktcp_adapter *a, struct jktcp_conn *c)
 static void do_connect(jktcp_handle *h, struct jk_cmd *cmd)
 {
     struct jktcp_adapter *a = h->a;
-    int err = a->err;
+    int err = h->closing ? -ESHUTDOWN : a->err;
     struct jktcp_conn *c = err ? NULL : jk_adapter_new_conn(a, 0, cmd->port, true, &err);
     if (!c) {
         complete(cmd, err);
@@ -407,7 +407,7 @@ static void do_release(jktcp_handle *h, jktcp_stream *s)
 static void do_listen(jktcp_handle *h, struct jk_cmd *cmd)
 {
     jktcp_listener *l = cmd->l;
-    int r = h->a->err;
+    int r = h->closing ? -ESHUTDOWN : h->a->err;
     if (!r)
         r = jktcp_adapter_listen_internal(h->a, cmd->port, cmd->backlog, &l->cl);
     if (r == 0) {
@@ -513,6 +513,7 @@ static bool run_command(jktcp_handle *h, struct jk_cmd *cmd)
     case CMD_KICK: do_kick(h, cmd->s); break;
     case CMD_STOP:
         h->linger_ms = cmd->timeout_ms;
+        h->closing = true; /* connects from now on fail: the handle is going */
         complete(cmd, 0);
         return true;
     default: do_sync(h, cmd); break;

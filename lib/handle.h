@@ -83,6 +83,7 @@ struct jktcp_handle {
     struct jktcp_stream *streams; /* I/O thread's list of live streams */
     struct jktcp_listener *listeners; /* I/O thread's list */
     int linger_ms;
+    bool closing; /* I/O thread: STOP received */
 };
 
 #endif
