@@ -307,7 +307,7 @@ typedef enum jktcp_option {
     JKTCP_OPT_SACK,               /* 1 = offer/use SACK (default) */
     JKTCP_OPT_TIMESTAMPS,         /* 1 = offer/use timestamps (default) */
     JKTCP_OPT_MAX_CONNS,          /* connections per adapter, default 4096 */
-    JKTCP_OPT_OOO_RANGES,         /* out-of-order ranges kept, default 32 (max 64) */
+    JKTCP_OPT_OOO_RANGES,         /* out-of-order ranges kept, default 64 (max 128) */
     JKTCP_OPT_TAIL_PROBE,         /* 1 = tail-loss probes (RFC 8985 TLP), default 1 */
 } jktcp_option;
 

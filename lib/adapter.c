@@ -607,7 +607,7 @@ static void default_cfg(struct jk_cfg *cfg)
     cfg->rto_max_us = 60000000;
     cfg->rto_init_us = 1000000;
     cfg->max_retries = 10;
-    cfg->max_ooo = 32;
+    cfg->max_ooo = 64;
     cfg->nodelay = true;
     cfg->congestion = true;
     cfg->sack = true;

@@ -193,6 +193,10 @@ static long emit(struct jktcp_conn *c, uint8_t flags, uint32_t seq, uint32_t len
     if (!(flags & JK_RST))
         fill_options(c, &s);
     size_t hdr = jk_header_len(&s);
+    while (len && s.opt.nsack && hdr + len > a->mtu) { /* SACK blocks yield to data */
+        s.opt.nsack--;
+        hdr = jk_header_len(&s);
+    }
     if (len > a->mtu - hdr)
         len = (uint32_t)(a->mtu - hdr);
     if (len && (flags & JK_FIN) && seq + len != snd_data_end(c))
@@ -494,6 +498,21 @@ void jk_tcp_accept_syn(struct jktcp_conn *c, const struct jk_seg *syn)
     jk_adapter_mark_dirty(c);
 }
 
+/* RFC 6298 (2.3) from the current estimate, clamped; also undoes the
+ * exponential backoff once the peer acknowledges new data again (as Linux
+ * does), so a lossy stretch does not leave a minutes-long RTO behind. */
+static void rto_from_estimate(struct jktcp_conn *c)
+{
+    if (!c->srtt_us)
+        return;
+    uint64_t rto = (uint64_t)c->srtt_us + max_u32(1000, 4 * c->rttvar_us);
+    if (rto < c->cfg.rto_min_us)
+        rto = c->cfg.rto_min_us;
+    if (rto > c->cfg.rto_max_us)
+        rto = c->cfg.rto_max_us;
+    c->rto_us = (uint32_t)rto;
+}
+
 static void update_rtt(struct jktcp_conn *c, uint32_t sample)
 {
     if (sample == 0)
@@ -506,12 +525,7 @@ static void update_rtt(struct jktcp_conn *c, uint32_t sample)
         c->rttvar_us = (3 * c->rttvar_us + d) / 4;
         c->srtt_us = (7 * c->srtt_us + sample) / 8;
     }
-    uint64_t rto = (uint64_t)c->srtt_us + max_u32(1000, 4 * c->rttvar_us);
-    if (rto < c->cfg.rto_min_us)
-        rto = c->cfg.rto_min_us;
-    if (rto > c->cfg.rto_max_us)
-        rto = c->cfg.rto_max_us;
-    c->rto_us = (uint32_t)rto;
+    rto_from_estimate(c);
 }
 
 static void became_established(struct jktcp_conn *c)
@@ -789,6 +803,9 @@ static uint32_t sacked_bytes(struct jktcp_conn *c)
 static void on_dupack(struct jktcp_conn *c)
 {
     c->dupacks++;
+    /* the timed segment's ACK now waits for a hole to be repaired: its
+     * sample would measure the repair, not the path */
+    c->rtt_timing = false;
     if (c->in_recovery) {
         if (c->cfg.congestion)
             c->cwnd += c->smss;
@@ -842,6 +859,8 @@ static void on_new_ack(struct jktcp_conn *c, uint32_t ack)
         update_rtt(c, (uint32_t)(NOW(c) - c->rtt_start));
         c->rtt_timing = false;
     }
+    if (c->retries)
+        rto_from_estimate(c);
     c->retries = 0;
     c->persist_backoff = 0;
     c->dupacks = 0;
@@ -1017,6 +1036,20 @@ static void take_data(struct jktcp_conn *c, const struct jk_seg *s)
         for (int i = 0; i < c->nooo; i++)
             if (seq_le(c->ooo[i].start, s->seq + s->len) && seq_le(s->seq, c->ooo[i].end))
                 merges = true;
+        if (c->nooo == max && !merges) {
+            /* table full: forget the island farthest from rcv_nxt if the
+             * new one is nearer (it is needed sooner); its bytes will be
+             * sent again */
+            int far = 0;
+            for (int i = 1; i < c->nooo; i++)
+                if (seq_gt(c->ooo[i].start, c->ooo[far].start))
+                    far = i;
+            if (seq_lt(s->seq, c->ooo[far].start)) {
+                memmove(&c->ooo[far], &c->ooo[far + 1],
+                        (size_t)(c->nooo - far - 1) * sizeof c->ooo[0]);
+                c->nooo--;
+            }
+        }
         if (c->nooo < max || merges) {
             jk_ring_put_at(&c->rcv, tail + (s->seq - c->rcv_nxt), s->payload, s->len);
             add_range(c->ooo, &c->nooo, max, s->seq, s->seq + s->len, true);
@@ -1249,7 +1282,8 @@ static void on_tlp(struct jktcp_conn *c)
             sent_range(c, c->snd_max, (uint32_t)r, false);
         }
     } else {
-        uint32_t last = c->fin_sent ? c->fin_snd_seq : end;
+        /* the last segment actually sent (not the end of the buffer) */
+        uint32_t last = c->fin_sent ? c->fin_snd_seq : c->snd_max;
         uint32_t len = min_u32(last - c->snd_una, c->smss);
         retransmit_at(c, last - len);
     }

@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define JK_MAX_OOO 64       /* out-of-order ranges kept per connection */
+#define JK_MAX_OOO 128      /* out-of-order ranges a connection may keep */
 #define JK_MAX_PEER_SACK 8  /* peer SACK ranges remembered (scoreboard) */
 #define JK_HASH_BUCKETS 4096
 #define JK_RST_QUEUE 32     /* resets owed to segments for no connection */
