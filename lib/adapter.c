@@ -578,6 +578,22 @@ int jk_adapter_next_timeout(struct jktcp_adapter *a)
     return ms > 60000 ? 60000 : (int)ms;
 }
 
+int jk_adapter_drive(struct jktcp_adapter *a, bool (*cond)(void *), void *arg, int timeout_ms)
+{
+    uint64_t deadline = jk_now(a) + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms) * 1000;
+    for (;;) {
+        int r = jk_adapter_step(a);
+        if (cond(arg))
+            return 0;
+        if (r < 0)
+            return r;
+        uint64_t now = jk_now(a);
+        if (timeout_ms == 0 || a->custom_clock || (timeout_ms > 0 && now >= deadline))
+            return -EAGAIN;
+        jk_adapter_wait(a, timeout_ms < 0 ? -1 : (int)((deadline - now + 999) / 1000));
+    }
+}
+
 int jk_adapter_wait(struct jktcp_adapter *a, int timeout_ms)
 {
     int t = jk_adapter_next_timeout(a);

@@ -25,6 +25,10 @@ int jk_adapter_output(struct jktcp_adapter *a);
  * timeout_ms (< 0: no limit but the timers). Never sleeps with a custom clock. */
 int jk_adapter_wait(struct jktcp_adapter *a, int timeout_ms);
 int jk_adapter_next_timeout(struct jktcp_adapter *a);
+/* Drive the adapter (step, then wait) until cond(arg) holds: 0, -EAGAIN
+ * once timeout_ms ran out (0: a single step; with a custom clock too), or
+ * the adapter's error. Every blocking call of the single-threaded API. */
+int jk_adapter_drive(struct jktcp_adapter *a, bool (*cond)(void *), void *arg, int timeout_ms);
 
 /* Internal forms of public calls, for the I/O thread (no owner check). */
 int jktcp_adapter_listen_internal(struct jktcp_adapter *a, uint16_t port, int backlog,

@@ -254,8 +254,9 @@ JKTCP_API int jktcp_adapter_poll(jktcp_adapter *a, int timeout_ms)
     return n < 0 ? n : 0;
 }
 
-static bool all_flushed(jktcp_adapter *a)
+static bool all_flushed(void *arg)
 {
+    jktcp_adapter *a = arg;
     for (struct jktcp_conn *c = a->all; c; c = c->all_next)
         if (!jk_tcp_flushed(c))
             return false;
@@ -265,19 +266,7 @@ static bool all_flushed(jktcp_adapter *a)
 JKTCP_API int jktcp_adapter_flush(jktcp_adapter *a, int timeout_ms)
 {
     CHECK_ADAPTER(a);
-    uint64_t deadline = jk_now(a) + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms) * 1000;
-    for (;;) {
-        int r = jk_adapter_step(a);
-        if (r < 0)
-            return r;
-        if (all_flushed(a))
-            return 0;
-        uint64_t now = jk_now(a);
-        if (timeout_ms == 0 || a->custom_clock || (timeout_ms > 0 && now >= deadline))
-            return -EAGAIN;
-        int wait = timeout_ms < 0 ? -1 : (int)((deadline - now + 999) / 1000);
-        jk_adapter_wait(a, wait);
-    }
+    return jk_adapter_drive(a, all_flushed, a, timeout_ms);
 }
 
 JKTCP_API int jktcp_adapter_fd(jktcp_adapter *a)
@@ -348,25 +337,26 @@ struct jktcp_conn *jk_listener_pop(struct jktcp_conn_listener *l)
     return c;
 }
 
+struct accept_ctx {
+    struct jktcp_conn_listener *l;
+    jktcp_conn **out;
+};
+
+static bool accepted(void *arg)
+{
+    struct accept_ctx *x = arg;
+    return (*x->out = jk_listener_pop(x->l)) != NULL;
+}
+
 JKTCP_API int jktcp_adapter_accept(jktcp_conn_listener *l, int timeout_ms, jktcp_conn **out)
 {
     if (!l || !out)
         return -EINVAL;
-    struct jktcp_adapter *a = l->a;
-    if (a->owner)
+    if (l->a->owner)
         return -EBUSY;
-    uint64_t deadline = jk_now(a) + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms) * 1000;
-    for (;;) {
-        int r = jk_adapter_step(a);
-        if ((*out = jk_listener_pop(l)))
-            return 0;
-        if (r < 0)
-            return r;
-        uint64_t now = jk_now(a);
-        if (timeout_ms == 0 || a->custom_clock || (timeout_ms > 0 && now >= deadline))
-            return -EAGAIN;
-        jk_adapter_wait(a, timeout_ms < 0 ? -1 : (int)((deadline - now + 999) / 1000));
-    }
+    struct accept_ctx ctx = {l, out};
+    *out = NULL;
+    return jk_adapter_drive(l->a, accepted, &ctx, timeout_ms);
 }
 
 JKTCP_API void jktcp_adapter_unlisten(jktcp_conn_listener *l)

@@ -9,29 +9,16 @@
 
 #define MAX_IO (1u << 30) /* larger requests are served in parts */
 
-typedef bool (*cond_fn)(struct jktcp_conn *c);
+typedef bool (*cond_fn)(void *conn);
 
-/* Drive the adapter until cond(c) holds. 0, -EAGAIN on timeout, or the
- * adapter's error. */
 static int drive_until(struct jktcp_conn *c, cond_fn cond, int timeout_ms)
 {
-    struct jktcp_adapter *a = c->a;
-    uint64_t deadline = jk_now(a) + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms) * 1000;
-    for (;;) {
-        int r = jk_adapter_step(a);
-        if (cond(c))
-            return 0;
-        if (r < 0)
-            return r;
-        uint64_t now = jk_now(a);
-        if (timeout_ms == 0 || a->custom_clock || (timeout_ms > 0 && now >= deadline))
-            return -EAGAIN;
-        jk_adapter_wait(a, timeout_ms < 0 ? -1 : (int)((deadline - now + 999) / 1000));
-    }
+    return jk_adapter_drive(c->a, cond, c, timeout_ms);
 }
 
-static bool connect_done(struct jktcp_conn *c)
+static bool connect_done(void *arg)
 {
+    struct jktcp_conn *c = arg;
     return c->state != JKTCP_SYN_SENT && c->state != JKTCP_SYN_RCVD;
 }
 
@@ -68,8 +55,9 @@ JKTCP_API int jktcp_conn_connect(jktcp_adapter *a, uint16_t port, int timeout_ms
     return r;
 }
 
-static bool readable(struct jktcp_conn *c)
+static bool readable(void *arg)
 {
+    struct jktcp_conn *c = arg;
     return (c->rcv.buf && jk_ring_used(&c->rcv) > 0) || c->fin_rcvd || c->err ||
            c->state == JKTCP_CLOSED;
 }
@@ -100,8 +88,9 @@ JKTCP_API ssize_t jktcp_conn_read(jktcp_conn *c, void *buf, size_t len, int time
     return r;
 }
 
-static bool writable(struct jktcp_conn *c)
+static bool writable(void *arg)
 {
+    struct jktcp_conn *c = arg;
     return c->err || c->state == JKTCP_CLOSED || c->fin_queued ||
            (c->snd.buf && jk_ring_free_space(&c->snd) > 0);
 }
