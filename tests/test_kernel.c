@@ -879,6 +879,47 @@ static void pcap_check(int family, unsigned mtu, bool stream, unsigned cap)
 
 static void case_pcap(int family, unsigned mtu, bool stream) { pcap_check(family, mtu, stream, 0); }
 
+/* Capture switched on while a connection is open, then off: the file holds
+ * the data of that stretch only (no handshake), and Wireshark reads it. */
+static void case_pcap_late(int family)
+{
+    if (!jkt_have_program("tshark"))
+        cr_skip_test("kernel: tshark not installed");
+    struct kt k;
+    kt_up(&k, family, 1500, false);
+    struct jkt_server s = {0};
+    server_up(&k, &s, JKT_SRV_ECHO);
+    jktcp_conn *c = connect_ok(&k, s.port);
+    echo_rounds(c, 64 * 1024, 16 * 1024, 7);
+    char path[64], cmd[1024], out[4096];
+    snprintf(path, sizeof path, "/tmp/jktcp-kernel-late-%d.pcap", (int)getpid());
+    cr_assert_eq(jktcp_adapter_pcap(k.a, path), 0);
+    echo_rounds(c, 64 * 1024, 16 * 1024, 8);
+    cr_assert_eq(jktcp_adapter_pcap(k.a, NULL), 0);
+    echo_rounds(c, 64 * 1024, 16 * 1024, 9); /* not captured */
+    snprintf(cmd, sizeof cmd,
+             "tshark -n -r '%s' -Y 'tcp.port==%u && tcp.len>0' 2>/dev/null | wc -l; "
+             "tshark -n -r '%s' -Y 'tcp.flags.syn==1' 2>/dev/null | wc -l; "
+             "tshark -n -r '%s' -T fields -e tcp.len -Y 'tcp.port==%u && tcp.len>0' 2>/dev/null"
+             " | awk '{s+=$1} END {print s}'",
+             path, s.port, path, path, s.port);
+    cr_assert_eq(jkt_sh(cmd, out, sizeof out), 0);
+    unsigned data_frames = 0, syns = 0;
+    unsigned long bytes = 0;
+    cr_assert_eq(sscanf(out, "%u %u %lu", &data_frames, &syns, &bytes), 3, "tshark: %s", out);
+    cr_assert_gt(data_frames, 0, "no data frames captured");
+    cr_assert_eq(syns, 0, "the handshake happened before the capture began");
+    cr_assert_eq(bytes, 2ul * 64 * 1024, "captured %lu payload bytes, want both ways of one round",
+                 bytes);
+    unlink(path);
+    close_and_flush(&k, c);
+    jkt_server_stop(&s);
+    kt_down(&k);
+}
+
+Test(kernel, pcap_after_connect_v4, .timeout = 30) { case_pcap_late(AF_INET); }
+Test(kernel, pcap_after_connect_v6, .timeout = 30) { case_pcap_late(AF_INET6); }
+
 /* Link MTU 16000, adapter capped at 8192 (USB forwarders drop larger). */
 Test(kernel, frame_cap_8192_v4, .timeout = 30) { pcap_check(AF_INET, 16000, false, 8192); }
 Test(kernel, frame_cap_8192_v6, .timeout = 30) { pcap_check(AF_INET6, 16000, false, 8192); }

@@ -2707,3 +2707,80 @@ T(keepalive_answered_keeps_connection)
     }
     cr_assert_eq(sp_state_of(c), JKTCP_ESTABLISHED);
 }
+
+/* JKTCP_OPT_NODELAY=0 turns Nagle on (RFC 9293 §3.7.4): a small segment
+ * waits while data is unacknowledged; full segments still go; the held
+ * bytes leave with the ACK. Off by default (sent at once). */
+T(nagle_on_holds_small_segments)
+{
+    sp_option(JKTCP_OPT_NODELAY, 0);
+    sp_hs hs = plain(1000, 65535);
+    jktcp_conn *c = sp_connect(&hs);
+    write_pat(c, 0, 100);
+    sp_assert_payload(sp_expect(JK_ACK, 1, 1, 100), 0); /* nothing in flight: goes */
+    write_pat(c, 100, 50);
+    write_pat(c, 150, 50);
+    sp_expect_none(); /* 100 bytes unacknowledged: the small ones wait */
+    write_pat(c, 200, 1000);
+    sp_assert_payload(sp_expect(JK_ACK, 101, 1, 1000), 100); /* a full segment goes */
+    sp_expect_none();
+    peer_ack(1, 1101);
+    sp_assert_payload(sp_expect(JK_ACK, 1101, 1, 100), 1100); /* the rest, on the ACK */
+    peer_ack(1, 1201);
+    sp_expect_none();
+}
+
+T(nagle_off_by_default_sends_at_once)
+{
+    sp_hs hs = plain(1000, 65535);
+    jktcp_conn *c = sp_connect(&hs);
+    write_pat(c, 0, 100);
+    sp_expect(JK_ACK, 1, 1, 100);
+    write_pat(c, 100, 10);
+    sp_expect(JK_ACK, 101, 1, 10);
+}
+
+/* Ephemeral ports: random in 49152..65535, all distinct while their
+ * connections exist, a port in TIME_WAIT is never handed out again, and an
+ * exhausted range gives -EADDRNOTAVAIL instead of reuse. */
+T(ephemeral_ports_unique_until_exhausted)
+{
+    sp_option(JKTCP_OPT_MAX_CONNS, 20000);
+    sp_option(JKTCP_OPT_SNDBUF, 4096);
+    sp_option(JKTCP_OPT_RCVBUF, 4096);
+    sp_option(JKTCP_OPT_TIMEWAIT_MS, 60000);
+    jktcp_conn *c = sp_connect(NULL);
+    jktcp_info in;
+    cr_assert_eq(jktcp_conn_info(c, &in), 0);
+    uint16_t tw_port = in.local_port;
+    cr_assert_eq(jktcp_conn_close(c), 0);
+    sp_expect(JK_ACK | JK_FIN, 1, 1, 0);
+    sp_send(JK_ACK | JK_FIN, 1, 2, SP_WND, NULL, 0, NULL);
+    sp_expect(JK_ACK, 2, 2, 0); /* now in TIME_WAIT, holding tw_port */
+    static uint8_t seen[65536];
+    memset(seen, 0, sizeof seen);
+    seen[tw_port] = 1;
+    unsigned n = 0;
+    uint16_t first = 0, second = 0;
+    for (;;) {
+        jktcp_conn *x;
+        int r = jktcp_conn_connect(sp.a, 80, 0, &x);
+        if (r != -EINPROGRESS) {
+            cr_assert_eq(r, -EADDRNOTAVAIL, "connect %u: %s", n, jktcp_strerror(r));
+            break;
+        }
+        cr_assert_eq(jktcp_conn_info(x, &in), 0);
+        cr_assert(in.local_port >= 49152, "port %u outside the ephemeral range", in.local_port);
+        cr_assert(!seen[in.local_port], "port %u handed out twice (TIME_WAIT port %u)",
+                  in.local_port, tw_port);
+        seen[in.local_port] = 1;
+        if (n == 0)
+            first = in.local_port;
+        else if (n == 1)
+            second = in.local_port;
+        n++; /* the SYNs pile up in the port's bounded queue: not read */
+    }
+    cr_assert_eq(n, 16384 - 1, "%u ports before exhaustion", n);
+    cr_assert(second != (uint16_t)(first + 1) || first != (uint16_t)(tw_port + 1),
+              "ports look sequential, not random");
+}
