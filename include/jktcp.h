@@ -143,7 +143,8 @@ JKTCP_API void jktcp_transport_free(jktcp_transport *t);
  * users, VPN extensions, simulators). The host pushes frames that arrived
  * for jktcp and pulls frames jktcp wants sent. All port calls are
  * thread-safe. Memory is bounded: each direction holds at most
- * queue_bytes (0 = default 4 MiB) of frames.
+ * queue_bytes (0 = default 4 MiB; raised to fit one 65575-byte frame;
+ * more than 1 GiB is -EINVAL) of frames.
  */
 JKTCP_API int jktcp_port_new(size_t queue_bytes, jktcp_port **out);
 

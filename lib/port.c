@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#define PORT_MAX_BYTES ((size_t)1 << 30) /* per direction */
 #define PORT_DEFAULT_BYTES (4u << 20)
 #define LEN_PREFIX sizeof(uint32_t)
 
@@ -168,6 +169,8 @@ JKTCP_API int jktcp_port_new(size_t queue_bytes, jktcp_port **out)
     *out = NULL;
     if (queue_bytes == 0)
         queue_bytes = PORT_DEFAULT_BYTES;
+    if (queue_bytes > PORT_MAX_BYTES)
+        return -EINVAL;
     /* An empty queue must always admit a maximal frame. */
     if (queue_bytes < JK_MAX_FRAME + LEN_PREFIX)
         queue_bytes = JK_MAX_FRAME + LEN_PREFIX;
