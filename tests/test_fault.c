@@ -1285,11 +1285,14 @@ static void *hstream_thread(void *arg)
     return NULL;
 }
 
-Test(fault, kernel_handle_32_streams_loss1, .timeout = 120)
+/* 32 streams through the threaded handle, each echoing `per_stream` bytes
+ * through the kernel over a link losing `drop` of the frames each way (plus
+ * half that duplicated and reordered). */
+static void handle_32_streams(const char *name, double drop, uint64_t per_stream, uint64_t seed)
 {
-    jktcp_fault_dir d = {.drop = 0.01, .duplicate = 0.005, .reorder = 0.005, .reorder_frames = 3,
-                         .reorder_max_us = 2000};
-    jktcp_fault_config cfg = {.in = d, .out = d, .seed = seed_or(301)};
+    jktcp_fault_dir d = {.drop = drop, .duplicate = drop / 2, .reorder = drop / 2,
+                         .reorder_frames = 3, .reorder_max_us = 2000};
+    jktcp_fault_config cfg = {.in = d, .out = d, .seed = seed_or(seed)};
     struct kf k;
     kf_up(&k, &cfg);
     struct jkt_server echo = {.kind = JKT_SRV_ECHO, .family = AF_INET};
@@ -1302,7 +1305,7 @@ Test(fault, kernel_handle_32_streams_loss1, .timeout = 120)
     pthread_t th[HSTREAMS];
     uint64_t t0 = jkt_now_us();
     for (int i = 0; i < HSTREAMS; i++) {
-        hs[i] = (struct hstream){.h = h, .port = echo.port, .bytes = 512 * 1024,
+        hs[i] = (struct hstream){.h = h, .port = echo.port, .bytes = per_stream,
                                  .seed = 400u + (uint32_t)i};
         cr_assert_eq(pthread_create(&th[i], NULL, hstream_thread, &hs[i]), 0);
     }
@@ -1315,10 +1318,11 @@ Test(fault, kernel_handle_32_streams_loss1, .timeout = 120)
     jktcp_stats st;
     jktcp_handle_stats(h, &st);
     fprintf(stderr,
-            "fault/kernel_handle_32_streams_loss1 seed %" PRIu64 ": %d streams x 512 KiB echoed "
+            "fault/%s seed %" PRIu64 ": %d streams x %" PRIu64 " KiB echoed "
             "(%.1f MiB each way) in %.2f s; stream retransmits %u, adapter retransmits %" PRIu64
             ", io wakeups %" PRIu64 "\n",
-            cfg.seed, HSTREAMS, HSTREAMS * 0.5, dt, rexmit, st.retransmits, st.io_wakeups);
+            name, cfg.seed, HSTREAMS, per_stream / 1024, HSTREAMS * per_stream / 1048576.0, dt,
+            rexmit, st.retransmits, st.io_wakeups);
     print_fault_stats("jktcp", k.ft);
     for (int i = 0; i < HSTREAMS; i++) {
         cr_expect_eq(hs[i].err, 0, "seed %" PRIu64 ": stream %d failed after %" PRIu64 " B: %s",
@@ -1329,4 +1333,19 @@ Test(fault, kernel_handle_32_streams_loss1, .timeout = 120)
     jktcp_handle_close(h, 1000);
     jkt_server_stop(&echo);
     jkt_tun_close(&k.tun);
+}
+
+Test(fault, kernel_handle_32_streams_loss1, .timeout = 120)
+{
+    handle_32_streams("kernel_handle_32_streams_loss1", 0.01, 2 * 1024 * 1024, 301);
+}
+
+Test(fault, kernel_handle_32_streams_loss5, .timeout = 120)
+{
+    handle_32_streams("kernel_handle_32_streams_loss5", 0.05, 2 * 1024 * 1024, 302);
+}
+
+Test(fault, kernel_handle_32_streams_loss20, .timeout = 120)
+{
+    handle_32_streams("kernel_handle_32_streams_loss20", 0.20, 128 * 1024, 303);
 }
