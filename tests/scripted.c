@@ -677,3 +677,53 @@ jktcp_conn *sp_accept(const sp_hs *hsp)
     sp_expect_none();
     return c;
 }
+
+sp_hs sp_plain(int mss, uint32_t wnd)
+{
+    sp_hs h = SP_HS_NONE;
+    h.mss = mss;
+    h.wnd = wnd;
+    return h;
+}
+
+void sp_write_pat(jktcp_conn *c, size_t off, size_t n)
+{
+    while (n) {
+        size_t k = n > 32768 ? 32768 : n;
+        ssize_t r = jktcp_conn_write(c, sp_pat(off), k, 0);
+        cr_assert_eq(r, (ssize_t)k, "jktcp_conn_write(%zu): %zd (%s)", k, r,
+                     jktcp_strerror((int)r));
+        off += k;
+        n -= k;
+    }
+}
+
+void sp_peer_data(uint32_t seq, uint32_t ack, size_t len)
+{
+    sp_send(JK_ACK | JK_PSH, seq, ack, SP_WND, sp_pat(seq - 1), len, NULL);
+}
+
+void sp_peer_ack(uint32_t seq, uint32_t ack)
+{
+    sp_send(JK_ACK, seq, ack, SP_WND, NULL, 0, NULL);
+}
+
+void sp_peer_ackw(uint32_t seq, uint32_t ack, long wnd)
+{
+    sp_send(JK_ACK, seq, ack, wnd, NULL, 0, NULL);
+}
+
+void sp_read_expect(jktcp_conn *c, size_t off, size_t n)
+{
+    static uint8_t buf[1 << 20];
+    cr_assert(n <= sizeof buf);
+    ssize_t r = sp_read_now(c, buf, n);
+    cr_assert_eq(r, (ssize_t)n, "read returned %zd, expected %zu bytes", r, n);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(buf[i], sp_pat(off + i)[0],
+                     "received byte %zu (stream offset %zu) is 0x%02x, expected 0x%02x", i,
+                     off + i, buf[i], sp_pat(off + i)[0]);
+    uint8_t x;
+    r = jktcp_conn_read(c, &x, 1, 0);
+    cr_assert_eq(r, -EAGAIN, "after %zu bytes read gave %zd, expected -EAGAIN", n, r);
+}

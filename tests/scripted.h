@@ -203,4 +203,17 @@ jktcp_stats sp_stats(void);
  * or the first negative/zero return if nothing was read. */
 ssize_t sp_read_now(jktcp_conn *c, void *buf, size_t cap);
 
+/* Helpers shared by the packet-level suites. */
+/* A peer without any option but (optionally) MSS: no wscale, SACK or TS. */
+sp_hs sp_plain(int mss, uint32_t wnd);
+/* Queue n bytes of the pattern starting at stream offset off (no waiting). */
+void sp_write_pat(jktcp_conn *c, size_t off, size_t n);
+/* Peer data: the peer's byte at relative seq s is sp_pat(s - 1)[0]. */
+void sp_peer_data(uint32_t seq, uint32_t ack, size_t len);
+void sp_peer_ack(uint32_t seq, uint32_t ack);
+void sp_peer_ackw(uint32_t seq, uint32_t ack, long wnd);
+/* Read exactly n bytes now, compare them to the peer's stream from offset
+ * off; then nothing more is readable. */
+void sp_read_expect(jktcp_conn *c, size_t off, size_t n);
+
 #endif

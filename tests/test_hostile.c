@@ -19,59 +19,6 @@
 /* Helpers                                                                 */
 /* ---------------------------------------------------------------------- */
 
-static sp_hs plain(int mss, uint32_t wnd)
-{
-    sp_hs h = SP_HS_NONE;
-    h.mss = mss;
-    h.wnd = wnd;
-    return h;
-}
-
-static void write_pat(jktcp_conn *c, size_t off, size_t n)
-{
-    while (n) {
-        size_t k = n > 32768 ? 32768 : n;
-        ssize_t r = jktcp_conn_write(c, sp_pat(off), k, 0);
-        cr_assert_eq(r, (ssize_t)k, "jktcp_conn_write(%zu): %zd (%s)", k, r,
-                     jktcp_strerror((int)r));
-        off += k;
-        n -= k;
-    }
-}
-
-/* The peer's byte at relative seq s is sp_pat(s - 1)[0]. */
-static void peer_data(uint32_t seq, uint32_t ack, size_t len)
-{
-    sp_send(JK_ACK | JK_PSH, seq, ack, SP_WND, sp_pat(seq - 1), len, NULL);
-}
-
-static void peer_ack(uint32_t seq, uint32_t ack)
-{
-    sp_send(JK_ACK, seq, ack, SP_WND, NULL, 0, NULL);
-}
-
-static void peer_ackw(uint32_t seq, uint32_t ack, long wnd)
-{
-    sp_send(JK_ACK, seq, ack, wnd, NULL, 0, NULL);
-}
-
-/* Read exactly n bytes now; they must be the peer's stream from offset
- * off; then nothing more is readable. */
-static void read_expect(jktcp_conn *c, size_t off, size_t n)
-{
-    static uint8_t buf[1 << 20];
-    cr_assert(n <= sizeof buf);
-    ssize_t r = sp_read_now(c, buf, n);
-    cr_assert_eq(r, (ssize_t)n, "read returned %zd, expected %zu bytes", r, n);
-    for (size_t i = 0; i < n; i++)
-        cr_assert_eq(buf[i], sp_pat(off + i)[0],
-                     "received byte %zu (stream offset %zu) is 0x%02x, expected 0x%02x", i,
-                     off + i, buf[i], sp_pat(off + i)[0]);
-    uint8_t x;
-    r = jktcp_conn_read(c, &x, 1, 0);
-    cr_assert_eq(r, -EAGAIN, "after %zu bytes read gave %zd, expected -EAGAIN", n, r);
-}
-
 /* Advance the fake clock timer by timer (jktcp_adapter_timeout) until the
  * adapter emits a segment, at most max_ms. Much faster than sp_wait for
  * waits of minutes. */
@@ -134,9 +81,9 @@ T(rst_in_window_inexact_challenge_ack)
     }
     cr_assert_eq(jktcp_conn_error(c), 0);
     /* The stream is intact and an exact RST still works. */
-    peer_data(1, 1, 100);
+    sp_peer_data(1, 1, 100);
     sp_expect(JK_ACK, 1, 101, 0);
-    read_expect(c, 0, 100);
+    sp_read_expect(c, 0, 100);
     sp_send(JK_RST, 101, 0, 0, NULL, 0, NULL);
     sp_expect_none();
     cr_assert_eq(sp_state_of(c), JKTCP_CLOSED);
@@ -171,9 +118,9 @@ T(syn_in_established_always_challenge_ack)
     const sp_seg *g = sp_expect_any();
     cr_assert(g->s.flags == JK_ACK && g->seq == 1 && g->ack == 1, "%s", sp_str(g));
     cr_assert_eq(sp_state_of(c), JKTCP_ESTABLISHED);
-    peer_data(1, 1, 10);
+    sp_peer_data(1, 1, 10);
     sp_expect(JK_ACK, 1, 11, 0);
-    read_expect(c, 0, 10);
+    sp_read_expect(c, 0, 10);
 }
 
 /* RFC 5961 §3.2 / RFC 9293 §3.10.7.4: an RST outside the window is
@@ -182,7 +129,7 @@ T(syn_in_established_always_challenge_ack)
 T(blind_rst_outside_window_ignored)
 {
     jktcp_conn *c = sp_connect(NULL);
-    peer_data(1, 1, 100);
+    sp_peer_data(1, 1, 100);
     sp_expect(JK_ACK, 1, 101, 0);
     uint32_t wnd = sp_info(c).rcv_wnd;
     const uint32_t seqs[] = { 100, 1, 0, 101 + wnd, 101 + wnd + 1, 101 + (1u << 30),
@@ -196,10 +143,10 @@ T(blind_rst_outside_window_ignored)
                      "[101, %u)) reset the connection", seqs[k], 101 + wnd);
     }
     cr_assert_eq(jktcp_conn_error(c), 0);
-    peer_data(101, 1, 100);
+    sp_peer_data(101, 1, 100);
     sp_expect(JK_ACK, 1, 201, 0);
-    read_expect(c, 0, 200);
-    write_pat(c, 0, 50);
+    sp_read_expect(c, 0, 200);
+    sp_write_pat(c, 0, 50);
     sp_assert_payload(sp_expect(JK_ACK, 1, 201, 50), 0);
 }
 
@@ -216,14 +163,14 @@ T(rst_in_window_inexact_challenge_ack_other_states)
     sp_expect(JK_ACK, 2, 1, 0);
     cr_assert_eq(sp_state_of(c), JKTCP_FIN_WAIT_1);
     /* FIN-WAIT-2 */
-    peer_ack(1, 2);
+    sp_peer_ack(1, 2);
     cr_assert_eq(sp_state_of(c), JKTCP_FIN_WAIT_2);
     sp_send(JK_RST, 500, 0, 0, NULL, 0, NULL);
     sp_expect(JK_ACK, 2, 1, 0);
     cr_assert_eq(sp_state_of(c), JKTCP_FIN_WAIT_2);
-    peer_data(1, 2, 10);
+    sp_peer_data(1, 2, 10);
     sp_expect(JK_ACK, 2, 11, 0);
-    read_expect(c, 0, 10);
+    sp_read_expect(c, 0, 10);
     cr_assert_eq(jktcp_conn_error(c), 0);
 }
 
@@ -236,7 +183,7 @@ T(rst_in_window_inexact_challenge_ack_close_wait)
     sp_send(JK_RST, 700, 0, 0, NULL, 0, NULL);
     sp_expect(JK_ACK, 1, 2, 0);
     cr_assert_eq(sp_state_of(c), JKTCP_CLOSE_WAIT);
-    write_pat(c, 0, 10);
+    sp_write_pat(c, 0, 10);
     sp_assert_payload(sp_expect(JK_ACK, 1, 2, 10), 0);
     cr_assert_eq(jktcp_conn_error(c), 0);
 }
@@ -247,7 +194,7 @@ T(rst_in_window_inexact_challenge_ack_close_wait)
 T(blind_data_outside_window_ignored)
 {
     jktcp_conn *c = sp_connect(NULL);
-    peer_data(1, 1, 100);
+    sp_peer_data(1, 1, 100);
     sp_expect(JK_ACK, 1, 101, 0);
     uint32_t wnd = sp_info(c).rcv_wnd;
     const uint32_t seqs[] = { 101 + wnd, 101 + wnd + 5000, 101 + 0x7fff0000u,
@@ -265,9 +212,9 @@ T(blind_data_outside_window_ignored)
     }
     cr_assert(sp_stats().drop_invalid >= 10, "drop_invalid %llu",
               (unsigned long long)sp_stats().drop_invalid);
-    peer_data(101, 1, 1000);
+    sp_peer_data(101, 1, 1000);
     sp_expect(JK_ACK, 1, 1101, 0);
-    read_expect(c, 0, 1100);
+    sp_read_expect(c, 0, 1100);
 }
 
 /* RFC 9293 §3.10.7.4 fifth (ESTABLISHED): SEG.ACK > SND.NXT -> send an
@@ -276,9 +223,9 @@ T(blind_data_outside_window_ignored)
 T(ack_of_unsent_data_ignored_with_data_in_flight)
 {
     sp_option(JKTCP_OPT_CONGESTION, 0);
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     jktcp_conn *c = sp_connect(&hs);
-    write_pat(c, 0, 2000);
+    sp_write_pat(c, 0, 2000);
     sp_expect(JK_ACK, 1, 1, 1000);
     sp_expect(JK_ACK, 1001, 1, 1000);
     const uint32_t acks[] = { 2002, 2100, 100000, 0x7fff0000u };
@@ -293,9 +240,9 @@ T(ack_of_unsent_data_ignored_with_data_in_flight)
         cr_assert_eq(i.bytes_sent, 0);
     }
     cr_assert_eq(sp_state_of(c), JKTCP_ESTABLISHED);
-    peer_data(1, 2001, 10);
+    sp_peer_data(1, 2001, 10);
     sp_expect(JK_ACK, 2001, 11, 0);
-    read_expect(c, 0, 10);
+    sp_read_expect(c, 0, 10);
     cr_assert_eq(sp_info(c).bytes_sent, 2000);
 }
 
@@ -307,17 +254,17 @@ T(ack_of_unsent_data_ignored_with_data_in_flight)
 T(ack_older_than_max_window_ignored)
 {
     sp_option(JKTCP_OPT_CONGESTION, 0);
-    sp_hs hs = plain(1000, 1000);
+    sp_hs hs = sp_plain(1000, 1000);
     jktcp_conn *c = sp_connect(&hs);
     for (uint32_t k = 0; k < 3; k++) {
-        write_pat(c, 1000 * k, 1000);
+        sp_write_pat(c, 1000 * k, 1000);
         sp_assert_payload(sp_expect(JK_ACK, 1 + 1000 * k, 1, 1000), 1000 * k);
-        peer_ack(1, 1001 + 1000 * k);
+        sp_peer_ack(1, 1001 + 1000 * k);
         sp_expect_none();
     }
     cr_assert_eq(sp_info(c).bytes_sent, 3000);
     /* a far too old pure ACK draws an ACK (RFC 5961 §5.2) */
-    peer_ack(1, 3001 - 0x40000000u);
+    sp_peer_ack(1, 3001 - 0x40000000u);
     sp_expect(JK_ACK, 3001, 1, 0);
     /* far too old: dropped with an ACK, the data not taken */
     sp_send(JK_ACK | JK_PSH, 1, 3001 - 0x40000000u, SP_WND, sp_pat(0), 10, NULL);
@@ -335,7 +282,7 @@ T(ack_older_than_max_window_ignored)
     /* just inside: an acceptable old ACK, the data is taken */
     sp_send(JK_ACK | JK_PSH, 1, 2001, SP_WND, sp_pat(0), 10, NULL);
     sp_expect(JK_ACK, 3001, 11, 0);
-    read_expect(c, 0, 10);
+    sp_read_expect(c, 0, 10);
     cr_assert_eq(sp_state_of(c), JKTCP_ESTABLISHED);
     cr_assert_eq(sp_info(c).bytes_sent, 3000);
 }
@@ -367,9 +314,9 @@ static void spoofed_source_common(const char *other)
     cr_assert_eq(i.bytes_readable, 0);
     cr_assert_eq(i.bytes_received, 0);
     cr_assert_eq(sp_stats().drop_address, 3);
-    peer_data(1, 1, 100);
+    sp_peer_data(1, 1, 100);
     sp_expect(JK_ACK, 1, 101, 0);
-    read_expect(c, 0, 100);
+    sp_read_expect(c, 0, 100);
 }
 
 T(spoofed_source_never_touches_connection)
@@ -421,9 +368,9 @@ T(unknown_port_gets_rst_connection_untouched)
     cr_assert_eq(st.rst_sent, 2);
     cr_assert_eq(st.conns_active, 1);
     cr_assert_eq(sp_state_of(c), JKTCP_ESTABLISHED);
-    peer_data(1, 1, 10);
+    sp_peer_data(1, 1, 10);
     sp_expect(JK_ACK, 1, 11, 0);
-    read_expect(c, 0, 10);
+    sp_read_expect(c, 0, 10);
 }
 
 /* A listener accepts only from the adapter's peer: a SYN from another
@@ -543,9 +490,9 @@ T(syn_flood_bounded_then_handshake_succeeds)
     sp_hs hs = SP_HS_DEFAULT;
     c = sp_accept(&hs);
     cr_assert(c);
-    peer_data(1, 1, 100);
+    sp_peer_data(1, 1, 100);
     sp_expect(JK_ACK, 1, 101, 0);
-    read_expect(c, 0, 100);
+    sp_read_expect(c, 0, 100);
 }
 
 /* A burst: 500 SYNs queued before the adapter runs (as when it was busy),
@@ -641,12 +588,12 @@ T(syn_flood_half_open_reset_frees_backlog)
 T(zero_window_forever_probes_back_off_never_die)
 {
     sp_option(JKTCP_OPT_CONGESTION, 0);
-    sp_hs hs = plain(1000, 1000);
+    sp_hs hs = sp_plain(1000, 1000);
     jktcp_conn *c = sp_connect(&hs);
-    write_pat(c, 0, 1000);
+    sp_write_pat(c, 0, 1000);
     sp_expect(JK_ACK, 1, 1, 1000);
-    peer_ackw(1, 1001, 0);
-    write_pat(c, 1000, 3000);
+    sp_peer_ackw(1, 1001, 0);
+    sp_write_pat(c, 1000, 3000);
     sp_expect_none();
     uint64_t total = 0, prev = 0, maxgap = 0;
     unsigned probes = 0;
@@ -670,7 +617,7 @@ T(zero_window_forever_probes_back_off_never_die)
             maxgap = e;
         prev = e;
         probes++;
-        peer_ackw(1, 1001, 0);
+        sp_peer_ackw(1, 1001, 0);
         while ((g = sp_next()) != NULL)
             cr_assert(g->s.len <= 1 && !(g->s.flags & JK_RST), "%s", sp_str(g));
     }
@@ -681,7 +628,7 @@ T(zero_window_forever_probes_back_off_never_die)
     cr_assert_eq(jktcp_conn_error(c), 0);
     /* The window opens: everything queued arrives, in order and intact. */
     uint32_t acked = 1001;
-    peer_ackw(1, acked, 4000);
+    sp_peer_ackw(1, acked, 4000);
     while (acked < 4001) {
         const sp_seg *g = wait_seg(5000, NULL);
         cr_assert(g, "data stalled at %u after the window opened", acked);
@@ -691,7 +638,7 @@ T(zero_window_forever_probes_back_off_never_die)
         sp_assert_payload(g, g->seq - 1);
         if (seq_gt(g->seq + g->s.len, acked))
             acked = g->seq + g->s.len;
-        peer_ackw(1, acked, 4000);
+        sp_peer_ackw(1, acked, 4000);
     }
 }
 
@@ -703,10 +650,10 @@ T(zero_window_forever_probes_back_off_never_die)
 T(window_shrinking_never_sends_new_data_beyond_edge)
 {
     sp_option(JKTCP_OPT_CONGESTION, 0);
-    sp_hs hs = plain(500, 8000);
+    sp_hs hs = sp_plain(500, 8000);
     jktcp_conn *c = sp_connect(&hs);
     const uint32_t total = 40000;
-    write_pat(c, 0, total);
+    sp_write_pat(c, 0, total);
     uint32_t una = 1, snd_max = 1, edge = 1 + 8000;
     uint64_t rnd = 12345;
     int rounds = 0;
@@ -739,7 +686,7 @@ T(window_shrinking_never_sends_new_data_beyond_edge)
             wnd = 0;
         if (rounds % 50 == 0)
             wnd = 6000;
-        peer_ackw(1, una, wnd);
+        sp_peer_ackw(1, una, wnd);
         edge = una + wnd;
         if (una == snd_max && wnd == 0) {
             /* probes: answer them */
@@ -761,11 +708,11 @@ T(window_shrinking_never_sends_new_data_beyond_edge)
 T(huge_sack_lists_garbage_blocks)
 {
     sp_option(JKTCP_OPT_CONGESTION, 0);
-    sp_hs hs = plain(1000, 20000);
+    sp_hs hs = sp_plain(1000, 20000);
     hs.sack = true;
     hs.wscale = 0; /* windows exact in bytes */
     jktcp_conn *c = sp_connect(&hs);
-    write_pat(c, 0, 20000);
+    sp_write_pat(c, 0, 20000);
     uint32_t snd_max = 1;
     const sp_seg *g;
     while ((g = sp_next()) != NULL)
@@ -773,7 +720,7 @@ T(huge_sack_lists_garbage_blocks)
             snd_max = g->seq + g->s.len;
     cr_assert_eq(snd_max, 20001, "sent up to %u", snd_max);
     /* keep 5000 bytes unsent: the window limits what is in flight */
-    write_pat(c, 20000, 5000);
+    sp_write_pat(c, 20000, 5000);
     sp_expect_none();
     uint64_t rnd = 99;
     uint32_t una = 1;
@@ -863,7 +810,7 @@ T(huge_sack_lists_garbage_blocks)
 T(conflicting_retransmission_of_delivered_data_first_wins)
 {
     jktcp_conn *c = sp_connect(NULL);
-    peer_data(1, 1, 100);
+    sp_peer_data(1, 1, 100);
     sp_expect(JK_ACK, 1, 101, 0);
     /* [51, 151) with other bytes: [51, 101) conflicts, [101, 151) is new */
     sp_send(JK_ACK | JK_PSH, 51, 1, SP_WND, alt_pat(0) + 50, 100, NULL);
@@ -886,11 +833,11 @@ T(conflicting_retransmission_of_delivered_data_first_wins)
  * never rewritten (first wins, see the previous test). */
 T(conflicting_overlapping_out_of_order_data)
 {
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     hs.sack = true;
     jktcp_conn *c = sp_connect(&hs);
     /* island A: [1001, 2001) pattern */
-    peer_data(1001, 1, 1000);
+    sp_peer_data(1001, 1, 1000);
     sp_expect(JK_ACK, 1, 1, 0);
     /* island B: [1501, 2501) alternative bytes; [1501, 2001) conflicts */
     sp_send(JK_ACK | JK_PSH, 1501, 1, SP_WND, alt_pat(0) + 1500, 1000, NULL);
@@ -928,7 +875,7 @@ T(conflicting_overlapping_out_of_order_data)
 T(data_after_fin_ignored)
 {
     jktcp_conn *c = sp_connect(NULL);
-    peer_data(1, 1, 100);
+    sp_peer_data(1, 1, 100);
     sp_expect(JK_ACK, 1, 101, 0);
     sp_send(JK_ACK | JK_FIN, 101, 1, SP_WND, NULL, 0, NULL);
     sp_expect(JK_ACK, 1, 102, 0);
@@ -957,7 +904,7 @@ T(data_after_fin_ignored)
  * number: only the data before the FIN is delivered, then EOF. */
 T(data_beyond_out_of_order_fin_ignored)
 {
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     hs.sack = true;
     jktcp_conn *c = sp_connect(&hs);
     /* FIN at 201 (data [101, 201) + FIN), held: [1, 101) missing */
@@ -967,7 +914,7 @@ T(data_beyond_out_of_order_fin_ignored)
     sp_send(JK_ACK | JK_PSH, 202, 1, SP_WND, alt_pat(0), 100, NULL);
     while (sp_next())
         ;
-    peer_data(1, 1, 100);
+    sp_peer_data(1, 1, 100);
     const sp_seg *g = sp_expect_any();
     cr_assert(g->ack == 202 && (g->s.flags & JK_ACK), "expected ACK of the FIN (202): %s",
               sp_str(g));
@@ -1008,7 +955,7 @@ T(urgent_data_delivered_inline)
     sp_push_raw(f, n);
     seq += 100;
     sp_expect(JK_ACK, 1, seq, 0);
-    read_expect(c, 0, seq - 1);
+    sp_read_expect(c, 0, seq - 1);
     cr_assert_eq(sp_state_of(c), JKTCP_ESTABLISHED);
 }
 
@@ -1074,9 +1021,9 @@ T(bad_option_lengths_dropped_and_counted)
     sp_expect_none();
     cr_assert_eq(sp_stats().drop_options, drops + sizeof bad / sizeof bad[0] + 1);
     cr_assert_eq(sp_state_of(c), JKTCP_ESTABLISHED);
-    peer_data(1, 1, 100);
+    sp_peer_data(1, 1, 100);
     sp_expect(JK_ACK, 1, 101, 0);
-    read_expect(c, 0, 100);
+    sp_read_expect(c, 0, 100);
 }
 
 /* An RST with garbage options is dropped too (it must not reset). */
@@ -1154,7 +1101,7 @@ T(max_conns_passive_syn_rst)
 static void sndbuf_case(const long B)
 {
     sp_option(JKTCP_OPT_SNDBUF, B);
-    sp_hs hs = plain(1000, 4000);
+    sp_hs hs = sp_plain(1000, 4000);
     jktcp_conn *c = sp_connect(&hs);
     ssize_t r = jktcp_conn_write(c, sp_pat(0), 30000, 0);
     cr_assert(r > 0 && r <= B, "write into a %ld-byte send buffer queued %zd", B, r);
@@ -1183,7 +1130,7 @@ static void sndbuf_case(const long B)
         }
         if (hi != acked) {
             acked = acked + (hi - acked + 1) / 2 > acked ? acked + (hi - acked + 1) / 2 : hi;
-            peer_ack(1, acked);
+            sp_peer_ack(1, acked);
         } else {
             sp_advance_ms(300);
         }
@@ -1195,14 +1142,14 @@ static void sndbuf_case(const long B)
 static void rcvbuf_case(long B, int wscale)
 {
     sp_option(JKTCP_OPT_RCVBUF, B);
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     hs.wscale = wscale;
     jktcp_conn *c = sp_connect(&hs);
     cr_assert(sp.f.syn_wnd <= (uint32_t)B, "SYN window %u > RCVBUF %ld", sp.f.syn_wnd, B);
     uint32_t seq = 1;
     /* push 3x the buffer without reading */
     for (int k = 0; k < (int)(3 * B / 1000) + 2; k++) {
-        peer_data(seq, 1, 1000);
+        sp_peer_data(seq, 1, 1000);
         const sp_seg *g;
         uint32_t ack = 0;
         bool any = false;
@@ -1223,7 +1170,7 @@ static void rcvbuf_case(long B, int wscale)
     jktcp_info i = sp_info(c);
     cr_assert(i.bytes_readable + 1000 > (uint64_t)B, "only %llu of %ld buffered",
               (unsigned long long)i.bytes_readable, B);
-    read_expect(c, 0, (size_t)i.bytes_readable);
+    sp_read_expect(c, 0, (size_t)i.bytes_readable);
     const sp_seg *g;
     while ((g = sp_next()) != NULL)
         cr_assert(g->wnd <= (uint32_t)B, "window update %u > RCVBUF %ld", g->wnd, B);
@@ -1266,13 +1213,13 @@ T(rcvbuf_limit_holds_unscaled_odd)
 T(ooo_ranges_limit_bounded_and_refilled)
 {
     sp_option(JKTCP_OPT_OOO_RANGES, 2);
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     hs.sack = true;
     hs.wscale = 7;
     jktcp_conn *c = sp_connect(&hs);
     /* islands [1001+2000k, 2001+2000k) for k = 0..9, holes between */
     for (uint32_t k = 0; k < 10; k++) {
-        peer_data(1001 + 2000 * k, 1, 1000);
+        sp_peer_data(1001 + 2000 * k, 1, 1000);
         const sp_seg *g = sp_expect(JK_ACK, 1, 1, 0);
         cr_assert(g->s.opt.nsack <= 2, "%u SACK blocks with OOO_RANGES 2: %s",
                   g->s.opt.nsack, sp_str(g));
@@ -1284,7 +1231,7 @@ T(ooo_ranges_limit_bounded_and_refilled)
     while (acked < 20001) {
         cr_assert(guard++ < 100, "no progress at %u", acked);
         uint32_t len = 1000;
-        peer_data(acked, 1, len);
+        sp_peer_data(acked, 1, len);
         const sp_seg *g = sp_expect(JK_ACK, 1, SP_ANY, 0);
         cr_assert(seq_ge(g->ack, acked + len), "ACK %u after data [%u, %u)", g->ack, acked,
                   acked + len);
@@ -1292,7 +1239,7 @@ T(ooo_ranges_limit_bounded_and_refilled)
         cr_assert(g->s.opt.nsack <= 2, "%s", sp_str(g));
         acked = g->ack;
     }
-    read_expect(c, 0, 20000);
+    sp_read_expect(c, 0, 20000);
 }
 
 /* Listening twice on a port -> -EADDRINUSE; after unlisten it is free. */

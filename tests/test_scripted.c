@@ -16,65 +16,11 @@
 /* Small helpers                                                           */
 /* ---------------------------------------------------------------------- */
 
-/* A peer without any option but (optionally) MSS: no wscale, SACK or TS. */
-static sp_hs plain(int mss, uint32_t wnd)
-{
-    sp_hs h = SP_HS_NONE;
-    h.mss = mss;
-    h.wnd = wnd;
-    return h;
-}
-
-/* Queue n bytes of the pattern starting at stream offset off. */
-static void write_pat(jktcp_conn *c, size_t off, size_t n)
-{
-    while (n) {
-        size_t k = n > 32768 ? 32768 : n;
-        ssize_t r = jktcp_conn_write(c, sp_pat(off), k, 0);
-        cr_assert_eq(r, (ssize_t)k, "jktcp_conn_write(%zu): %zd (%s)", k, r,
-                     jktcp_strerror((int)r));
-        off += k;
-        n -= k;
-    }
-}
-
-/* Peer data: the peer's byte at relative seq s is sp_pat(s - 1). */
-static void peer_data(uint32_t seq, uint32_t ack, size_t len)
-{
-    sp_send(JK_ACK | JK_PSH, seq, ack, SP_WND, sp_pat(seq - 1), len, NULL);
-}
-
-static void peer_ack(uint32_t seq, uint32_t ack)
-{
-    sp_send(JK_ACK, seq, ack, SP_WND, NULL, 0, NULL);
-}
-
-static void peer_ackw(uint32_t seq, uint32_t ack, long wnd)
-{
-    sp_send(JK_ACK, seq, ack, wnd, NULL, 0, NULL);
-}
-
-/* Read exactly n bytes now and compare them to the peer's stream from
- * offset off; then nothing more is readable. */
-static void read_expect(jktcp_conn *c, size_t off, size_t n)
-{
-    static uint8_t buf[1 << 20];
-    cr_assert(n <= sizeof buf);
-    ssize_t r = sp_read_now(c, buf, n);
-    cr_assert_eq(r, (ssize_t)n, "read returned %zd, expected %zu bytes", r, n);
-    for (size_t i = 0; i < n; i++)
-        cr_assert_eq(buf[i], sp_pat(off + i)[0], "received byte %zu (stream offset %zu) is "
-                     "wrong", i, off + i);
-    uint8_t x;
-    r = jktcp_conn_read(c, &x, 1, 0);
-    cr_assert_eq(r, -EAGAIN, "after %zu bytes read gave %zd, expected -EAGAIN", n, r);
-}
-
 /* Adapter -> peer transfer of n bytes starting at relative seq *nxt; the
  * peer ACKs every segment as it arrives (slow start grows cwnd). */
 static void transfer_acked(jktcp_conn *c, uint32_t *nxt, size_t n)
 {
-    write_pat(c, *nxt - 1, n);
+    sp_write_pat(c, *nxt - 1, n);
     uint32_t end = *nxt + (uint32_t)n, acked = *nxt;
     while (seq_lt(acked, end)) {
         const sp_seg *g = sp_next();
@@ -83,7 +29,7 @@ static void transfer_acked(jktcp_conn *c, uint32_t *nxt, size_t n)
                   sp_str(g));
         sp_assert_payload(g, g->seq - 1);
         acked = g->seq + g->s.len;
-        peer_ack(1, acked);
+        sp_peer_ack(1, acked);
     }
     *nxt = end;
     sp_expect_none();
@@ -204,7 +150,7 @@ T(hs_active_negotiates_all_options)
 T(hs_active_ack_window_scaled)
 {
     jktcp_conn *c = sp_connect(NULL);
-    peer_data(1, 1, 10); /* elicit an ACK */
+    sp_peer_data(1, 1, 10); /* elicit an ACK */
     const sp_seg *g = sp_expect(JK_ACK, 1, 11, 0);
     cr_assert(g->wnd >= 4u * 1024 * 1024 - 65536 && g->wnd <= 4u * 1024 * 1024,
               "advertised window %u with a 4 MiB buffer: %s", g->wnd, sp_str(g));
@@ -228,11 +174,11 @@ T6(hs_active_ipv6_established)
     sp_hs hs = SP_HS_DEFAULT;
     hs.port = 443;
     jktcp_conn *c = sp_connect(&hs);
-    peer_data(1, 1, 300);
+    sp_peer_data(1, 1, 300);
     sp_expect(JK_ACK, 1, 301, 0);
-    read_expect(c, 0, 300);
+    sp_read_expect(c, 0, 300);
     /* Our MTU caps the segment: 1500 - 40 - 20 = 1440, minus 12 for TS. */
-    write_pat(c, 0, 2000);
+    sp_write_pat(c, 0, 2000);
     const sp_seg *g = sp_expect(JK_ACK, 1, 301, 1428);
     sp_assert_payload(g, 0);
     g = sp_expect(JK_ACK, 1429, 301, 572);
@@ -320,7 +266,7 @@ T(hs_syn_ack_without_options)
     cr_assert_eq(i.timestamps, 0);
     cr_assert_eq(i.mss, 536, "send MSS %u without an MSS option", i.mss);
     cr_assert_eq(i.snd_wnd, 65535);
-    write_pat(c, 0, 1500);
+    sp_write_pat(c, 0, 1500);
     const sp_seg *g = sp_expect(JK_ACK, 1, 1, 536);
     /* No scaling: the window field is the real window, capped at 65535. */
     cr_assert_eq(g->s.wnd, 65535, "unscaled window with a 4 MiB buffer: %s", sp_str(g));
@@ -335,10 +281,10 @@ T(hs_syn_ack_without_options)
 /* The peer's MSS caps our segments. */
 T(hs_syn_ack_mss_applied)
 {
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     jktcp_conn *c = sp_connect(&hs);
     cr_assert_eq(sp_info(c).mss, 1000);
-    write_pat(c, 0, 3000);
+    sp_write_pat(c, 0, 3000);
     for (uint32_t k = 0; k < 3; k++) {
         const sp_seg *g = sp_expect(JK_ACK, 1 + 1000 * k, 1, 1000);
         sp_assert_payload(g, 1000 * k);
@@ -351,7 +297,7 @@ T(hs_syn_ack_mss_applied)
 T(hs_timestamps_reduce_payload)
 {
     jktcp_conn *c = sp_connect(NULL);
-    write_pat(c, 0, 3000);
+    sp_write_pat(c, 0, 3000);
     const sp_seg *g = sp_expect(JK_ACK, 1, 1, 1448);
     cr_assert_eq(g->opt_len, 12, "options on a data segment: %s", sp_str(g));
     sp_expect(JK_ACK, 1449, 1, 1448);
@@ -457,13 +403,13 @@ T(hs_simultaneous_open)
     while ((g = sp_next()) != NULL)
         cr_assert(g->s.flags == JK_ACK && g->seq == 1 && g->ack == 1 && g->s.len == 0,
                   "simultaneous open: unexpected %s", sp_str(g));
-    peer_ack(1, 1);
+    sp_peer_ack(1, 1);
     sp_expect_none();
     cr_assert_eq(sp_state_of(c), JKTCP_ESTABLISHED, "state %s",
                  jktcp_state_name(sp_state_of(c)));
-    peer_data(1, 1, 10);
+    sp_peer_data(1, 1, 10);
     sp_expect(JK_ACK, 1, 11, 0);
-    read_expect(c, 0, 10);
+    sp_read_expect(c, 0, 10);
 }
 
 /* Passive open: the SYN-ACK answers every option offered (RFC 7323 §2.2,
@@ -480,7 +426,7 @@ T(hs_passive_syn_ack_options)
               sp_str(g));
     cr_assert(g->s.wnd > 0, "%s", sp_str(g));
     sp.f.synced = true;
-    peer_ack(1, 1);
+    sp_peer_ack(1, 1);
     jktcp_conn *c = NULL;
     cr_assert_eq(jktcp_adapter_accept(sp.l, 0, &c), 0);
     jktcp_info i = sp_info(c);
@@ -507,7 +453,7 @@ T(hs_passive_syn_without_options)
     cr_assert(!g->s.opt.sack_ok, "SYN-ACK offers SACK the SYN did not: %s", sp_str(g));
     cr_assert(g->s.wnd == 65535, "unscaled SYN-ACK window with a 4 MiB buffer: %s", sp_str(g));
     sp.f.synced = true;
-    peer_ack(1, 1);
+    sp_peer_ack(1, 1);
     jktcp_conn *c = NULL;
     cr_assert_eq(jktcp_adapter_accept(sp.l, 0, &c), 0);
     jktcp_info i = sp_info(c);
@@ -516,7 +462,7 @@ T(hs_passive_syn_without_options)
     cr_assert_eq(i.snd_wscale, 0);
     cr_assert_eq(i.rcv_wscale, 0);
     cr_assert_eq(i.mss, 536);
-    write_pat(c, 0, 600);
+    sp_write_pat(c, 0, 600);
     sp_expect(JK_ACK, 1, 1, 536);
     sp_expect(JK_ACK, 537, 1, 64);
 }
@@ -529,7 +475,7 @@ T(hs_passive_accept_waits_for_ack)
     cr_assert_eq(jktcp_adapter_accept(sp.l, 0, &c), -EAGAIN,
                  "accept returned a half-open connection");
     sp.f.synced = true;
-    peer_ack(1, 1);
+    sp_peer_ack(1, 1);
     cr_assert_eq(jktcp_adapter_accept(sp.l, 0, &c), 0);
     cr_assert_eq(jktcp_adapter_accept(sp.l, 0, &c), -EAGAIN);
 }
@@ -540,11 +486,11 @@ T(hs_passive_data_on_final_ack)
     sp_hs hs = SP_HS_DEFAULT;
     sp_accept_syn(&hs, 40000);
     sp.f.synced = true;
-    peer_data(1, 1, 100);
+    sp_peer_data(1, 1, 100);
     sp_expect(JK_ACK, 1, 101, 0);
     jktcp_conn *c = NULL;
     cr_assert_eq(jktcp_adapter_accept(sp.l, 0, &c), 0);
-    read_expect(c, 0, 100);
+    sp_read_expect(c, 0, 100);
 }
 
 /* RFC 6298 §2.1: the SYN-ACK is retransmitted after the initial RTO. */
@@ -559,7 +505,7 @@ T(hs_passive_syn_ack_retransmitted)
               "retransmission is not the SYN-ACK: %s", sp_str(g));
     cr_assert(e >= 990 && e <= 1010, "SYN-ACK retransmitted after %u ms, expected 1000", e);
     sp.f.synced = true;
-    peer_ack(1, 1);
+    sp_peer_ack(1, 1);
     jktcp_conn *c = NULL;
     cr_assert_eq(jktcp_adapter_accept(sp.l, 0, &c), 0);
 }
@@ -587,7 +533,7 @@ T(hs_passive_backlog_limits_half_open)
     for (int k = 0; k < 2; k++) {
         sp.f.rport = (uint16_t)(40001 + k);
         sp.f.iss = iss[k];
-        peer_ack(1, 1);
+        sp_peer_ack(1, 1);
         sp_expect_none();
     }
     jktcp_conn *c1 = NULL, *c2 = NULL, *c3 = NULL;
@@ -617,7 +563,7 @@ T(hs_listener_close_resets_unaccepted)
     sp_hs hs = SP_HS_DEFAULT;
     sp_accept_syn(&hs, 40000);
     sp.f.synced = true;
-    peer_ack(1, 1);
+    sp_peer_ack(1, 1);
     sp_expect_none();
     jktcp_adapter_unlisten(sp.l);
     sp.l = NULL;
@@ -653,7 +599,7 @@ T(hs_syn_rcvd_bad_ack_gets_rst)
     sp_send(JK_ACK, 1, 100, SP_WND, NULL, 0, NULL);
     const sp_seg *g = sp_expect(JK_RST, 100, SP_ANY, 0);
     (void)g;
-    peer_ack(1, 1);
+    sp_peer_ack(1, 1);
     jktcp_conn *c = NULL;
     cr_assert_eq(jktcp_adapter_accept(sp.l, 0, &c), 0,
                  "the half-open connection did not survive a bad ACK");
@@ -663,10 +609,10 @@ T6(hs_passive_ipv6)
 {
     jktcp_conn *c = sp_accept(NULL);
     cr_assert(sp.f.syn_wnd > 0);
-    peer_data(1, 1, 50);
+    sp_peer_data(1, 1, 50);
     sp_expect(JK_ACK, 1, 51, 0);
-    read_expect(c, 0, 50);
-    write_pat(c, 0, 10);
+    sp_read_expect(c, 0, 50);
+    sp_write_pat(c, 0, 10);
     const sp_seg *g = sp_expect(JK_ACK, 1, 51, 10);
     sp_assert_payload(g, 0);
 }
@@ -740,14 +686,14 @@ T(rst_listen_ack_and_rst)
 /* Segments are sized by the peer's MSS and carry ACK with ack=RCV.NXT. */
 T(data_send_segmented_by_peer_mss)
 {
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     jktcp_conn *c = sp_connect(&hs);
-    write_pat(c, 0, 3500);
+    sp_write_pat(c, 0, 3500);
     for (uint32_t k = 0; k < 3; k++)
         sp_assert_payload(sp_expect(JK_ACK, 1 + 1000 * k, 1, 1000), 1000 * k);
     sp_assert_payload(sp_expect(JK_ACK, 3001, 1, 500), 3000);
     sp_expect_none();
-    peer_ack(1, 3501);
+    sp_peer_ack(1, 3501);
     sp_expect_none();
     jktcp_info i = sp_info(c);
     cr_assert_eq(i.bytes_sent, 3500);
@@ -761,17 +707,17 @@ T(data_send_segmented_by_peer_mss)
  * would crawl. One ACK of a whole flight therefore at most doubles it. */
 T(data_initial_window_and_slow_start)
 {
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     hs.wscale = 7;
     jktcp_conn *c = sp_connect(&hs);
-    write_pat(c, 0, 60000);
+    sp_write_pat(c, 0, 60000);
     sp_brief b[64];
     size_t n = sp_drain(b, 64);
     uint32_t f1 = 0;
     for (size_t k = 0; k < n; k++)
         f1 += b[k].len;
     cr_assert(f1 >= 2000 && f1 <= 10000, "initial window %u bytes (SMSS 1000)", f1);
-    peer_ack(1, 1 + f1);
+    sp_peer_ack(1, 1 + f1);
     n = sp_drain(b, 64);
     uint32_t f2 = 0;
     for (size_t k = 0; k < n; k++)
@@ -787,18 +733,18 @@ T(data_initial_window_and_slow_start)
 T(data_send_stops_at_peer_window)
 {
     sp_option(JKTCP_OPT_CONGESTION, 0);
-    sp_hs hs = plain(1000, 5000);
+    sp_hs hs = sp_plain(1000, 5000);
     jktcp_conn *c = sp_connect(&hs);
-    write_pat(c, 0, 10000);
+    sp_write_pat(c, 0, 10000);
     for (uint32_t k = 0; k < 5; k++)
         sp_expect(JK_ACK, 1 + 1000 * k, 1, 1000);
     sp_expect_none();
     cr_assert_eq(sp_info(c).snd_wnd, 5000);
-    peer_ackw(1, 2001, 5000); /* right edge 7001 */
+    sp_peer_ackw(1, 2001, 5000); /* right edge 7001 */
     sp_assert_payload(sp_expect(JK_ACK, 5001, 1, 1000), 5000);
     sp_assert_payload(sp_expect(JK_ACK, 6001, 1, 1000), 6000);
     sp_expect_none();
-    peer_ackw(1, 7001, 5000);
+    sp_peer_ackw(1, 7001, 5000);
     for (uint32_t k = 0; k < 3; k++)
         sp_expect(JK_ACK, 7001 + 1000 * k, 1, 1000);
     sp_expect_none();
@@ -808,14 +754,14 @@ T(data_send_stops_at_peer_window)
 T(data_send_respects_scaled_window)
 {
     sp_option(JKTCP_OPT_CONGESTION, 0);
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     hs.wscale = 4;
     jktcp_conn *c = sp_connect(&hs);
     sp_opts o = { .raw_wnd = true };
     sp_send(JK_ACK, 1, 1, 500, NULL, 0, &o); /* 500 << 4 = 8000 bytes */
     sp_expect_none();
     cr_assert_eq(sp_info(c).snd_wnd, 8000, "snd_wnd %u", sp_info(c).snd_wnd);
-    write_pat(c, 0, 20000);
+    sp_write_pat(c, 0, 20000);
     for (uint32_t k = 0; k < 8; k++)
         sp_expect(JK_ACK, 1 + 1000 * k, 1, 1000);
     sp_expect_none();
@@ -825,13 +771,13 @@ T(data_send_respects_scaled_window)
 T(data_many_segments_in_flight)
 {
     sp_option(JKTCP_OPT_CONGESTION, 0);
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     hs.wscale = 7;
     hs.sack = true;
     jktcp_conn *c = sp_connect(&hs);
     sp_opts o = { .raw_wnd = true };
     sp_send(JK_ACK, 1, 1, 1000, NULL, 0, &o); /* 128000 bytes */
-    write_pat(c, 0, 200000);
+    sp_write_pat(c, 0, 200000);
     static sp_brief b[300];
     /* (Each 32 KiB write ends in a short segment: Nagle is off.) */
     size_t n = sp_drain(b, 300);
@@ -860,14 +806,14 @@ T(data_many_segments_in_flight)
 T(data_zero_window_persist_probes)
 {
     sp_option(JKTCP_OPT_CONGESTION, 0);
-    sp_hs hs = plain(1000, 4000);
+    sp_hs hs = sp_plain(1000, 4000);
     jktcp_conn *c = sp_connect(&hs);
-    write_pat(c, 0, 4000);
+    sp_write_pat(c, 0, 4000);
     for (uint32_t k = 0; k < 4; k++)
         sp_expect(JK_ACK, 1 + 1000 * k, 1, 1000);
     sp_advance_ms(50);
-    peer_ackw(1, 4001, 0);
-    write_pat(c, 4000, 1000);
+    sp_peer_ackw(1, 4001, 0);
+    sp_write_pat(c, 4000, 1000);
     sp_expect_none();
     uint32_t t[4];
     for (int k = 0; k < 4; k++) {
@@ -877,14 +823,14 @@ T(data_zero_window_persist_probes)
                   "probe %d is not a window probe: %s", k, sp_str(g));
         if (g->s.len == 1)
             sp_assert_payload(g, 4000);
-        peer_ackw(1, 4001, 0);
+        sp_peer_ackw(1, 4001, 0);
     }
     cr_assert(t[0] >= 100 && t[0] <= 1500, "first probe after %u ms", t[0]);
     for (int k = 1; k < 4; k++)
         cr_assert(t[k] * 2 >= t[k - 1] * 3, "probe interval %u ms after %u ms: no backoff",
                   t[k], t[k - 1]);
     cr_assert_eq(sp_state_of(c), JKTCP_ESTABLISHED);
-    peer_ackw(1, 4001, 4000);
+    sp_peer_ackw(1, 4001, 4000);
     sp_brief b[8];
     size_t n = sp_drain(b, 8);
     cr_assert(n >= 1, "no data after the window opened");
@@ -900,19 +846,19 @@ T(data_zero_window_answered_probes_never_time_out)
     sp_option(JKTCP_OPT_CONGESTION, 0);
     sp_option(JKTCP_OPT_MAX_RETRIES, 3);
     sp_option(JKTCP_OPT_RTO_MAX_MS, 1000);
-    sp_hs hs = plain(1000, 1000);
+    sp_hs hs = sp_plain(1000, 1000);
     jktcp_conn *c = sp_connect(&hs);
-    write_pat(c, 0, 1000);
+    sp_write_pat(c, 0, 1000);
     sp_expect(JK_ACK, 1, 1, 1000);
-    peer_ackw(1, 1001, 0);
-    write_pat(c, 1000, 1000);
+    sp_peer_ackw(1, 1001, 0);
+    sp_write_pat(c, 1000, 1000);
     for (int k = 0; k < 8; k++) {
         uint32_t e;
         const sp_seg *g = sp_wait(5000, &e);
         cr_assert(g, "probe %d missing", k);
         cr_assert(!(g->s.flags & JK_RST), "connection reset while probes are answered: %s",
                   sp_str(g));
-        peer_ackw(1, 1001, 0);
+        sp_peer_ackw(1, 1001, 0);
     }
     cr_assert_eq(sp_state_of(c), JKTCP_ESTABLISHED);
     cr_assert_eq(jktcp_conn_error(c), 0);
@@ -925,14 +871,14 @@ T(data_zero_window_answered_probes_never_time_out)
 T(data_recv_in_order_ack_and_read)
 {
     jktcp_conn *c = sp_connect(NULL);
-    peer_data(1, 1, 100);
+    sp_peer_data(1, 1, 100);
     const sp_seg *g = sp_expect(JK_ACK, 1, 101, 0);
     cr_assert(g->wnd > 0);
-    peer_data(101, 1, 1000);
+    sp_peer_data(101, 1, 1000);
     sp_expect(JK_ACK, 1, 1101, 0);
     jktcp_info i = sp_info(c);
     cr_assert_eq(i.bytes_readable, 1100);
-    read_expect(c, 0, 1100);
+    sp_read_expect(c, 0, 1100);
     i = sp_info(c);
     cr_assert_eq(i.bytes_received, 1100);
     cr_assert_eq(i.bytes_readable, 0);
@@ -944,10 +890,10 @@ T(data_recv_peer_seq_wraps)
     sp_irs_next = 0xFFFFFC00u;
     jktcp_conn *c = sp_connect(NULL);
     for (uint32_t k = 0; k < 4; k++) {
-        peer_data(1 + 500 * k, 1, 500);
+        sp_peer_data(1 + 500 * k, 1, 500);
         sp_expect(JK_ACK, 1, 501 + 500 * k, 0);
     }
-    read_expect(c, 0, 2000);
+    sp_read_expect(c, 0, 2000);
 }
 
 /* Fill a 16 KiB receive buffer with 1000-byte segments; returns the
@@ -956,14 +902,14 @@ T(data_recv_peer_seq_wraps)
 static uint32_t fill_small_rcvbuf(jktcp_conn **cp)
 {
     sp_option(JKTCP_OPT_RCVBUF, 16384);
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     *cp = sp_connect(&hs);
     uint32_t w = sp.f.syn_wnd;
     cr_assert_eq(w, 16384, "SYN window %u with RCVBUF 16384", w);
     uint32_t seq = 1;
     while (seq < 1 + w) {
         uint32_t n = 1 + w - seq > 1000 ? 1000 : 1 + w - seq;
-        peer_data(seq, 1, n);
+        sp_peer_data(seq, 1, n);
         seq += n;
         const sp_seg *g = sp_expect(JK_ACK, 1, seq, 0);
         cr_assert_eq(g->ack + g->wnd, 1 + w, "right edge moved: ack %u + wnd %u != %u (%s)",
@@ -988,13 +934,13 @@ T(data_recv_window_update_after_read)
 {
     jktcp_conn *c;
     uint32_t w = fill_small_rcvbuf(&c);
-    read_expect(c, 0, w);
+    sp_read_expect(c, 0, w);
     const sp_seg *g = sp_expect(JK_ACK, 1, 1 + w, 0);
     cr_assert(g->wnd >= w / 2, "window update after reading everything opens only %u: %s",
               g->wnd, sp_str(g));
-    peer_data(1 + w, 1, 1000);
+    sp_peer_data(1 + w, 1, 1000);
     sp_expect(JK_ACK, 1, 1 + w + 1000, 0);
-    read_expect(c, w, 1000);
+    sp_read_expect(c, w, 1000);
 }
 
 /* Receiver SWS avoidance (RFC 9293 §3.8.6.2.2 MUST-39, RFC 1122
@@ -1012,7 +958,7 @@ T(data_recv_sws_no_tiny_window_update)
         cr_assert(g->wnd == 0 || g->wnd >= 1000,
                   "window update of %u bytes after reading 100 (SWS): %s", g->wnd, sp_str(g));
     /* A peer's in-sequence pure ACK (window update) is not answered. */
-    peer_ackw(16385, 1, 65535);
+    sp_peer_ackw(16385, 1, 65535);
     sp_expect_none();
 }
 
@@ -1020,22 +966,22 @@ T(data_recv_sws_no_tiny_window_update)
  * RFC 5681 §4.2: immediate ACKs for out-of-order and gap-filling data. */
 T(data_recv_out_of_order_sack_blocks)
 {
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     hs.wscale = 7;
     hs.sack = true;
     jktcp_conn *c = sp_connect(&hs);
     const sp_seg *g;
-    peer_data(1001, 1, 1000);
+    sp_peer_data(1001, 1, 1000);
     g = sp_expect(JK_ACK, 1, 1, 0);
     assert_sack(g, 1, (const uint32_t[][2]){ { 1001, 2001 } });
-    peer_data(3001, 1, 1000);
+    sp_peer_data(3001, 1, 1000);
     g = sp_expect(JK_ACK, 1, 1, 0);
     assert_sack(g, 2, (const uint32_t[][2]){ { 3001, 4001 }, { 1001, 2001 } });
-    peer_data(5001, 1, 1000);
+    sp_peer_data(5001, 1, 1000);
     g = sp_expect(JK_ACK, 1, 1, 0);
     assert_sack(g, 3, (const uint32_t[][2]){ { 5001, 6001 }, { 3001, 4001 }, { 1001, 2001 } });
     /* A repeat of an already SACKed block moves it to the front. */
-    peer_data(3001, 1, 1000);
+    sp_peer_data(3001, 1, 1000);
     g = sp_expect(JK_ACK, 1, 1, 0);
     cr_assert(g->s.opt.nsack >= 3, "%s", sp_str(g));
     uint32_t l, r;
@@ -1043,7 +989,7 @@ T(data_recv_out_of_order_sack_blocks)
     /* RFC 2883 D-SACK may put 3001:4001 first too; either way it is first. */
     cr_assert(l == 3001 && r == 4001, "first block after a repeat of 3001:4001: %s", sp_str(g));
     /* Fill the first hole: ack 2001, remaining blocks reported. */
-    peer_data(1, 1, 1000);
+    sp_peer_data(1, 1, 1000);
     g = sp_expect(JK_ACK, 1, 2001, 0);
     cr_assert_eq(g->s.opt.nsack, 2, "%s", sp_str(g));
     bool seen3 = false, seen5 = false;
@@ -1054,39 +1000,39 @@ T(data_recv_out_of_order_sack_blocks)
     }
     cr_assert(seen3 && seen5, "blocks after the first hole filled: %s", sp_str(g));
     cr_assert_eq(sp_info(c).bytes_readable, 2000);
-    peer_data(2001, 1, 1000);
+    sp_peer_data(2001, 1, 1000);
     g = sp_expect(JK_ACK, 1, 4001, 0);
     assert_sack(g, 1, (const uint32_t[][2]){ { 5001, 6001 } });
-    peer_data(4001, 1, 1000);
+    sp_peer_data(4001, 1, 1000);
     g = sp_expect(JK_ACK, 1, 6001, 0);
     cr_assert_eq(g->s.opt.nsack, 0, "SACK blocks with no hole: %s", sp_str(g));
-    read_expect(c, 0, 6000);
+    sp_read_expect(c, 0, 6000);
 }
 
 /* Without SACK, out-of-order data is still kept and delivered. */
 T(data_recv_out_of_order_without_sack)
 {
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     jktcp_conn *c = sp_connect(&hs);
-    peer_data(2001, 1, 1000);
+    sp_peer_data(2001, 1, 1000);
     sp_expect(JK_ACK, 1, 1, 0);
-    peer_data(1001, 1, 1000);
+    sp_peer_data(1001, 1, 1000);
     sp_expect(JK_ACK, 1, 1, 0);
     cr_assert_eq(sp_info(c).bytes_readable, 0);
-    peer_data(1, 1, 1000);
+    sp_peer_data(1, 1, 1000);
     sp_expect(JK_ACK, 1, 3001, 0);
-    read_expect(c, 0, 3000);
+    sp_read_expect(c, 0, 3000);
 }
 
 /* RFC 9293 §3.10.7.4: an old duplicate is ACKed and dropped. */
 T(data_recv_duplicate_acked_and_ignored)
 {
     jktcp_conn *c = sp_connect(NULL);
-    peer_data(1, 1, 100);
+    sp_peer_data(1, 1, 100);
     sp_expect(JK_ACK, 1, 101, 0);
-    peer_data(1, 1, 100);
+    sp_peer_data(1, 1, 100);
     sp_expect(JK_ACK, 1, 101, 0);
-    read_expect(c, 0, 100);
+    sp_read_expect(c, 0, 100);
     cr_assert_eq(sp_info(c).bytes_received, 100);
 }
 
@@ -1094,11 +1040,11 @@ T(data_recv_duplicate_acked_and_ignored)
 T(data_recv_partial_overlap_trimmed)
 {
     jktcp_conn *c = sp_connect(NULL);
-    peer_data(1, 1, 100);
+    sp_peer_data(1, 1, 100);
     sp_expect(JK_ACK, 1, 101, 0);
-    peer_data(51, 1, 150);
+    sp_peer_data(51, 1, 150);
     sp_expect(JK_ACK, 1, 201, 0);
-    read_expect(c, 0, 200);
+    sp_read_expect(c, 0, 200);
 }
 
 /* RFC 9293 §3.10.7.4: with a zero window a data segment at RCV.NXT
@@ -1109,10 +1055,10 @@ T(data_recv_zero_window_probe_acked)
 {
     jktcp_conn *c;
     uint32_t w = fill_small_rcvbuf(&c);
-    peer_data(1 + w, 1, 1);
+    sp_peer_data(1 + w, 1, 1);
     const sp_seg *g = sp_expect(JK_ACK, 1, 1 + w, 0);
     cr_assert_eq(g->wnd, 0, "%s", sp_str(g));
-    peer_data(1 + w, 1, 1000);
+    sp_peer_data(1 + w, 1, 1000);
     g = sp_expect(JK_ACK, 1, 1 + w, 0);
     cr_assert_eq(g->wnd, 0, "%s", sp_str(g));
     cr_assert_eq(sp_info(c).bytes_readable, w);
@@ -1136,14 +1082,14 @@ T(data_recv_beyond_window_trimmed)
     uint32_t seq = 1 + w;
     while (seq < edge - 400) {
         uint32_t n = edge - 400 - seq > 1000 ? 1000 : edge - 400 - seq;
-        peer_data(seq, 1, n);
+        sp_peer_data(seq, 1, n);
         seq += n;
         sp_expect(JK_ACK, 1, seq, 0);
     }
-    peer_data(seq, 1, 1000); /* 400 bytes fit, 600 do not */
+    sp_peer_data(seq, 1, 1000); /* 400 bytes fit, 600 do not */
     g = sp_expect(JK_ACK, 1, edge, 0);
     cr_assert_eq(g->wnd, 0, "%s", sp_str(g));
-    read_expect(c, 8192, edge - 1 - 8192);
+    sp_read_expect(c, 8192, edge - 1 - 8192);
 }
 
 /* RFC 9293 §3.10.7.4: SEG.ACK > SND.NXT -> send an ACK, drop the segment
@@ -1151,7 +1097,7 @@ T(data_recv_beyond_window_trimmed)
 T(data_ack_of_unsent_data_dropped)
 {
     jktcp_conn *c = sp_connect(NULL);
-    peer_ack(1, 500);
+    sp_peer_ack(1, 500);
     sp_expect(JK_ACK, 1, 1, 0);
     sp_send(JK_ACK | JK_PSH, 1, 500, SP_WND, sp_pat(0), 10, NULL);
     sp_expect(JK_ACK, 1, 1, 0);
@@ -1165,18 +1111,18 @@ T(delack_delays_single_segment)
 {
     sp_option(JKTCP_OPT_DELACK_US, 1000);
     jktcp_conn *c = sp_connect(NULL);
-    peer_data(1, 1, 100);
+    sp_peer_data(1, 1, 100);
     sp_expect_none();
     sp_advance_ms(1);
     sp_expect(JK_ACK, 1, 101, 0);
-    read_expect(c, 0, 100);
+    sp_read_expect(c, 0, 100);
 }
 
 T(delack_acks_within_limit)
 {
     sp_option(JKTCP_OPT_DELACK_US, 1000);
     sp_connect(NULL);
-    peer_data(1, 1, 100);
+    sp_peer_data(1, 1, 100);
     uint32_t e;
     const sp_seg *g = sp_wait(1, &e);
     cr_assert(g, "no ACK within 1 ms (DELACK_US 1000)");
@@ -1188,10 +1134,10 @@ T(delack_acks_within_limit)
 T(delack_every_second_full_segment)
 {
     sp_option(JKTCP_OPT_DELACK_US, 200000);
-    sp_hs hs = plain(1460, 65535);
+    sp_hs hs = sp_plain(1460, 65535);
     sp_connect(&hs);
-    peer_data(1, 1, 1460);
-    peer_data(1461, 1, 1460);
+    sp_peer_data(1, 1, 1460);
+    sp_peer_data(1461, 1, 1460);
     const sp_seg *g, *last = NULL;
     while ((g = sp_next()) != NULL)
         last = g;
@@ -1204,26 +1150,26 @@ T(delack_every_second_full_segment)
 T(delack_out_of_order_acked_at_once)
 {
     sp_option(JKTCP_OPT_DELACK_US, 200000);
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     jktcp_conn *c = sp_connect(&hs);
-    peer_data(1001, 1, 1000);
+    sp_peer_data(1001, 1, 1000);
     sp_expect(JK_ACK, 1, 1, 0);
-    peer_data(1, 1, 1000);
+    sp_peer_data(1, 1, 1000);
     sp_expect(JK_ACK, 1, 2001, 0);
-    read_expect(c, 0, 2000);
+    sp_read_expect(c, 0, 2000);
 }
 
 /* The delayed ACK rides on data we send (piggyback), no separate ACK. */
 T(delack_piggybacks_on_data)
 {
     sp_option(JKTCP_OPT_DELACK_US, 200000);
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     jktcp_conn *c = sp_connect(&hs);
-    peer_data(1, 1, 100);
+    sp_peer_data(1, 1, 100);
     sp_expect_none();
-    write_pat(c, 0, 50);
+    sp_write_pat(c, 0, 50);
     sp_expect(JK_ACK, 1, 101, 50);
-    peer_ack(101, 51);
+    sp_peer_ack(101, 51);
     sp_advance_ms(300);
     sp_expect_none(); /* no separate delayed ACK: it went with the data */
 }
@@ -1236,25 +1182,25 @@ T(delack_piggybacks_on_data)
  * ssthresh = max(FlightSize / 2, 2 * SMSS). */
 T(loss_fast_retransmit_three_dupacks)
 {
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     hs.wscale = 7;
     jktcp_conn *c = sp_connect(&hs);
     uint32_t S = 1;
     transfer_acked(c, &S, 20000);
-    write_pat(c, S - 1, 6000);
+    sp_write_pat(c, S - 1, 6000);
     sp_brief b[16];
     cr_assert_eq(sp_drain(b, 16), 6, "6 segments expected in flight");
-    peer_ack(1, S);
+    sp_peer_ack(1, S);
     sp_expect_none();
-    peer_ack(1, S);
+    sp_peer_ack(1, S);
     sp_expect_none();
-    peer_ack(1, S);
+    sp_peer_ack(1, S);
     const sp_seg *g = sp_expect(JK_ACK, S, 1, 1000);
     sp_assert_payload(g, S - 1);
     jktcp_info i = sp_info(c);
     cr_assert_eq(i.ssthresh, 3000, "ssthresh %u after loss with FlightSize 6000", i.ssthresh);
     cr_assert(i.retransmits >= 1);
-    peer_ack(1, S + 6000);
+    sp_peer_ack(1, S + 6000);
     sp_expect_none();
     i = sp_info(c);
     cr_assert_eq(i.bytes_queued, 0);
@@ -1266,12 +1212,12 @@ T(loss_fast_retransmit_three_dupacks)
 T(tlp_probe_retransmits_tail)
 {
     sp_option(JKTCP_OPT_TAIL_PROBE, 1);
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     hs.wscale = 7;
     jktcp_conn *c = sp_connect(&hs);
     uint32_t S = 1;
     transfer_acked(c, &S, 20000);
-    write_pat(c, S - 1, 3000);
+    sp_write_pat(c, S - 1, 3000);
     sp_brief b[8];
     cr_assert_eq(sp_drain(b, 8), 3);
     sp_advance_ms(9);
@@ -1282,7 +1228,7 @@ T(tlp_probe_retransmits_tail)
     /* one probe only; the next retransmission is the RTO (>= 200 ms) */
     sp_advance_ms(100);
     sp_expect_none();
-    peer_ack(1, S + 3000);
+    sp_peer_ack(1, S + 3000);
     sp_expect_none();
     cr_assert_eq(sp_info(c).bytes_queued, 0);
 }
@@ -1293,13 +1239,13 @@ T(tlp_probe_retransmits_tail)
 T(tlp_sacked_probe_recovers_hole)
 {
     sp_option(JKTCP_OPT_TAIL_PROBE, 1);
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     hs.wscale = 7;
     hs.sack = true;
     jktcp_conn *c = sp_connect(&hs);
     uint32_t S = 1;
     transfer_acked(c, &S, 20000);
-    write_pat(c, S - 1, 2000);
+    sp_write_pat(c, S - 1, 2000);
     sp_brief b[8];
     cr_assert_eq(sp_drain(b, 8), 2);
     /* the first segment is lost; the second is SACKed */
@@ -1315,7 +1261,7 @@ T(tlp_sacked_probe_recovers_hole)
     sp_send(JK_ACK, 1, S, SP_WND, NULL, 0, &o);
     g = sp_expect(JK_ACK, S, 1, 1000);
     sp_assert_payload(g, S - 1);
-    peer_ack(1, S + 2000);
+    sp_peer_ack(1, S + 2000);
     sp_expect_none();
     cr_assert_eq(sp_info(c).bytes_queued, 0);
 }
@@ -1323,26 +1269,26 @@ T(tlp_sacked_probe_recovers_hole)
 /* RFC 6582 §3.2 step 4: a partial ACK retransmits the next hole at once. */
 T(loss_newreno_partial_ack)
 {
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     hs.wscale = 7;
     jktcp_conn *c = sp_connect(&hs);
     uint32_t S = 1;
     transfer_acked(c, &S, 20000);
-    write_pat(c, S - 1, 6000);
+    sp_write_pat(c, S - 1, 6000);
     sp_brief b[16];
     cr_assert_eq(sp_drain(b, 16), 6);
     /* Segments 0 and 2 lost: 4 duplicate ACKs. */
     for (int k = 0; k < 2; k++) {
-        peer_ack(1, S);
+        sp_peer_ack(1, S);
         sp_expect_none();
     }
-    peer_ack(1, S);
+    sp_peer_ack(1, S);
     sp_assert_payload(sp_expect(JK_ACK, S, 1, 1000), S - 1);
-    peer_ack(1, S);
+    sp_peer_ack(1, S);
     sp_expect_none();
-    peer_ack(1, S + 2000); /* partial ACK */
+    sp_peer_ack(1, S + 2000); /* partial ACK */
     sp_assert_payload(sp_expect(JK_ACK, S + 2000, 1, 1000), S + 1999);
-    peer_ack(1, S + 6000);
+    sp_peer_ack(1, S + 6000);
     sp_expect_none();
 }
 
@@ -1350,14 +1296,14 @@ T(loss_newreno_partial_ack)
  * never data it SACKed. */
 T(loss_sack_retransmits_only_holes)
 {
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     hs.wscale = 7;
     hs.sack = true;
     jktcp_conn *c = sp_connect(&hs);
     cr_assert(sp.f.sack);
     uint32_t S = 1;
     transfer_acked(c, &S, 20000);
-    write_pat(c, S - 1, 8000);
+    sp_write_pat(c, S - 1, 8000);
     sp_brief b[32];
     cr_assert_eq(sp_drain(b, 32), 8);
     /* Segments 0 and 2 lost; 1, 3..7 arrive, each producing a dup ACK. */
@@ -1422,7 +1368,7 @@ T(loss_sack_retransmits_only_holes)
     }
     cr_assert(hole2, "second hole %u never retransmitted", S + 2000);
     cr_assert_eq(nrtx, 2, "%u retransmissions for 2 holes", nrtx);
-    peer_ack(1, S + 8000);
+    sp_peer_ack(1, S + 8000);
     sp_expect_none();
 }
 
@@ -1430,9 +1376,9 @@ T(loss_sack_retransmits_only_holes)
  * doubles the timer each time. */
 T(loss_rto_exponential_backoff)
 {
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     jktcp_conn *c = sp_connect(&hs);
-    write_pat(c, 0, 1000);
+    sp_write_pat(c, 0, 1000);
     sp_expect(JK_ACK, 1, 1, 1000);
     uint32_t t[4];
     for (int k = 0; k < 4; k++) {
@@ -1449,7 +1395,7 @@ T(loss_rto_exponential_backoff)
     cr_assert_eq(i.retransmits, 4, "info.retransmits %u", i.retransmits);
     cr_assert(sp_stats().retransmits >= 4);
     /* An ACK stops the timer. */
-    peer_ack(1, 1001);
+    sp_peer_ack(1, 1001);
     sp_advance_ms(100000);
     sp_expect_none();
 }
@@ -1458,12 +1404,12 @@ T(loss_rto_exponential_backoff)
  * ssthresh = max(FlightSize / 2, 2 * SMSS). */
 T(loss_rto_collapses_cwnd)
 {
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     hs.wscale = 7;
     jktcp_conn *c = sp_connect(&hs);
     uint32_t S = 1;
     transfer_acked(c, &S, 20000);
-    write_pat(c, S - 1, 5000);
+    sp_write_pat(c, S - 1, 5000);
     sp_brief b[16];
     cr_assert_eq(sp_drain(b, 16), 5);
     uint32_t e;
@@ -1473,7 +1419,7 @@ T(loss_rto_collapses_cwnd)
     jktcp_info i = sp_info(c);
     cr_assert_eq(i.cwnd, 1000, "cwnd %u after RTO", i.cwnd);
     cr_assert_eq(i.ssthresh, 2500, "ssthresh %u after RTO with FlightSize 5000", i.ssthresh);
-    peer_ack(1, S + 1000);
+    sp_peer_ack(1, S + 1000);
     size_t n = sp_drain(b, 16);
     cr_assert(n >= 1 && n <= 2 && b[0].seq == S + 1000, "after the first ACK: %zu segments", n);
 }
@@ -1481,11 +1427,11 @@ T(loss_rto_collapses_cwnd)
 /* RFC 6298 §2: SRTT follows the measured RTT (alpha 1/8). */
 static void rtt_round(jktcp_conn *c, uint32_t *nxt, uint32_t rtt_ms)
 {
-    write_pat(c, *nxt - 1, 100);
+    sp_write_pat(c, *nxt - 1, 100);
     sp_expect(JK_ACK, *nxt, 1, 100);
     sp_advance_ms(rtt_ms);
     *nxt += 100;
-    peer_ack(1, *nxt);
+    sp_peer_ack(1, *nxt);
 }
 
 static void check_srtt_follows(sp_hs hs)
@@ -1512,7 +1458,7 @@ static void check_srtt_follows(sp_hs hs)
 
 T(loss_rtt_estimate_follows_acks)
 {
-    check_srtt_follows(plain(1000, 65535));
+    check_srtt_follows(sp_plain(1000, 65535));
 }
 
 T(loss_rtt_estimate_with_timestamps)
@@ -1525,7 +1471,7 @@ T(loss_rtt_estimate_with_timestamps)
  * (RFC 6298 §2.2/2.3), and a retransmission fires at that time. */
 T(loss_rto_uses_rtt_estimate)
 {
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     hs.rtt_ms = 100;
     jktcp_conn *c = sp_connect(&hs);
     uint32_t nxt = 1;
@@ -1533,7 +1479,7 @@ T(loss_rto_uses_rtt_estimate)
     jktcp_info i = sp_info(c);
     cr_assert(i.srtt_us >= 98000 && i.srtt_us <= 102000, "srtt %u", i.srtt_us);
     cr_assert(i.rto_us >= 248000 && i.rto_us <= 302000, "rto %u us for SRTT 100 ms", i.rto_us);
-    write_pat(c, nxt - 1, 100);
+    sp_write_pat(c, nxt - 1, 100);
     sp_expect(JK_ACK, nxt, 1, 100);
     uint32_t e;
     const sp_seg *g = sp_wait(2000, &e);
@@ -1546,18 +1492,18 @@ T(loss_rto_uses_rtt_estimate)
  * timestamps). */
 T(loss_karn_no_sample_from_retransmission)
 {
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     hs.rtt_ms = 50;
     jktcp_conn *c = sp_connect(&hs);
     uint32_t nxt = 1;
     rtt_round(c, &nxt, 50);
     uint32_t before = sp_info(c).srtt_us;
-    write_pat(c, nxt - 1, 100);
+    sp_write_pat(c, nxt - 1, 100);
     sp_expect(JK_ACK, nxt, 1, 100);
     uint32_t e;
     cr_assert(sp_wait(5000, &e), "no retransmission");
     sp_advance_ms(5);
-    peer_ack(1, nxt + 100);
+    sp_peer_ack(1, nxt + 100);
     uint32_t after = sp_info(c).srtt_us;
     cr_assert(after + 1000 >= before && after <= before + 1000,
               "srtt changed from %u to %u by an ambiguous sample", before, after);
@@ -1568,9 +1514,9 @@ T(loss_karn_no_sample_from_retransmission)
 T(loss_retransmission_exhaustion_etimedout)
 {
     sp_option(JKTCP_OPT_MAX_RETRIES, 3);
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     jktcp_conn *c = sp_connect(&hs);
-    write_pat(c, 0, 1000);
+    sp_write_pat(c, 0, 1000);
     sp_expect(JK_ACK, 1, 1, 1000);
     unsigned rtx = 0;
     for (int t = 0; t < 30000; t++) {
@@ -1620,7 +1566,7 @@ T(ts_echo_on_data_after_pure_ack)
     sp_expect_none();
     sp_advance_ms(7);
     uint32_t before = sp.f.ts_recent;
-    write_pat(c, 0, 10);
+    sp_write_pat(c, 0, 10);
     const sp_seg *g = sp_expect(JK_ACK, 1, 1, 10);
     cr_assert_eq(g->s.opt.tsecr, v, "data TSecr %u, expected %u", g->s.opt.tsecr, v);
     cr_assert(seq_gt(g->s.opt.tsval, before), "our TSval did not advance with the clock: %u -> %u",
@@ -1685,13 +1631,13 @@ T(ts_segment_without_ts_dropped)
 T(keepalive_from_peer_answered)
 {
     jktcp_conn *c = sp_connect(NULL);
-    peer_data(1, 1, 100);
+    sp_peer_data(1, 1, 100);
     sp_expect(JK_ACK, 1, 101, 0);
-    peer_ack(100, 1);
+    sp_peer_ack(100, 1);
     sp_expect(JK_ACK, 1, 101, 0);
     sp_send(JK_ACK, 100, 1, SP_WND, "\0", 1, NULL);
     sp_expect(JK_ACK, 1, 101, 0);
-    read_expect(c, 0, 100);
+    sp_read_expect(c, 0, 100);
 }
 
 T(keepalive_sent_when_idle)
@@ -1704,7 +1650,7 @@ T(keepalive_sent_when_idle)
     cr_assert(e >= 999 && e <= 1100, "keepalive after %u ms (KEEPALIVE_MS 1000)", e);
     cr_assert(g->seq == 0 && g->s.len <= 1 && (g->s.flags & JK_ACK) && g->ack == 1,
               "keepalive must be SEG.SEQ = SND.NXT-1 with 0/1 byte: %s", sp_str(g));
-    peer_ack(1, 1);
+    sp_peer_ack(1, 1);
     cr_assert_eq(sp_state_of(c), JKTCP_ESTABLISHED);
 }
 
@@ -1734,7 +1680,7 @@ T(close_peer_fin_close_wait)
     cr_assert_eq(jktcp_conn_read(c, buf, sizeof buf, 0), 0);
     cr_assert_eq(jktcp_conn_read(c, buf, sizeof buf, 0), 0);
     /* Writing in CLOSE_WAIT still works (half-close). */
-    write_pat(c, 0, 10);
+    sp_write_pat(c, 0, 10);
     sp_expect(JK_ACK, 1, 102, 10);
 }
 
@@ -1748,7 +1694,7 @@ T(close_passive_last_ack)
     sp_expect(JK_ACK | JK_FIN, 1, 2, 0);
     cr_assert_eq(sp_state_of(c), JKTCP_LAST_ACK, "state %s", jktcp_state_name(sp_state_of(c)));
     cr_assert_eq(jktcp_conn_write(c, "x", 1, 0), -EPIPE);
-    peer_ack(2, 2);
+    sp_peer_ack(2, 2);
     sp_expect_none();
     cr_assert_eq(sp_state_of(c), JKTCP_CLOSED, "state %s", jktcp_state_name(sp_state_of(c)));
     cr_assert_eq(jktcp_conn_error(c), 0);
@@ -1763,11 +1709,11 @@ T(close_passive_close_releases)
     cr_assert_eq(jktcp_conn_close(c), 0);
     sp_expect(JK_ACK | JK_FIN, 1, 2, 0);
     cr_assert_eq(sp_stats().conns_active, 1);
-    peer_ack(2, 2);
+    sp_peer_ack(2, 2);
     sp_expect_none();
     cr_assert_eq(sp_stats().conns_active, 0);
     /* Anything else for the 4-tuple now gets a RST (ACK set: seq=SEG.ACK). */
-    peer_ack(2, 2);
+    sp_peer_ack(2, 2);
     sp_expect(JK_RST, 2, SP_ANY, 0);
 }
 
@@ -1783,7 +1729,7 @@ T(close_last_ack_fin_retransmitted)
     const sp_seg *g = sp_wait(3000, &e);
     cr_assert(g, "FIN not retransmitted");
     cr_assert((g->s.flags & JK_FIN) && g->seq == 1, "%s", sp_str(g));
-    peer_ack(2, 2);
+    sp_peer_ack(2, 2);
     cr_assert_eq(sp_stats().conns_active, 0);
 }
 
@@ -1798,12 +1744,12 @@ T(close_active_fin_wait_time_wait)
     sp_expect(JK_ACK | JK_FIN, 1, 1, 0);
     cr_assert_eq(sp_state_of(c), JKTCP_FIN_WAIT_1, "state %s", jktcp_state_name(sp_state_of(c)));
     cr_assert_eq(jktcp_conn_write(c, "x", 1, 0), -EPIPE, "write after shutdown");
-    peer_ack(1, 2);
+    sp_peer_ack(1, 2);
     sp_expect_none();
     cr_assert_eq(sp_state_of(c), JKTCP_FIN_WAIT_2, "state %s", jktcp_state_name(sp_state_of(c)));
-    peer_data(1, 2, 50);
+    sp_peer_data(1, 2, 50);
     sp_expect(JK_ACK, 2, 51, 0);
-    read_expect(c, 0, 50);
+    sp_read_expect(c, 0, 50);
     sp_send(JK_ACK | JK_FIN, 51, 2, SP_WND, NULL, 0, NULL);
     sp_expect(JK_ACK, 2, 52, 0);
     cr_assert_eq(sp_state_of(c), JKTCP_TIME_WAIT, "state %s", jktcp_state_name(sp_state_of(c)));
@@ -1860,7 +1806,7 @@ T(close_simultaneous_closing)
     sp_send(JK_ACK | JK_FIN, 1, 1, SP_WND, NULL, 0, NULL);
     sp_expect(JK_ACK, 2, 2, 0);
     cr_assert_eq(sp_state_of(c), JKTCP_CLOSING, "state %s", jktcp_state_name(sp_state_of(c)));
-    peer_ack(2, 2);
+    sp_peer_ack(2, 2);
     sp_expect_none();
     cr_assert_eq(sp_state_of(c), JKTCP_TIME_WAIT, "state %s", jktcp_state_name(sp_state_of(c)));
 }
@@ -1868,7 +1814,7 @@ T(close_simultaneous_closing)
 /* FIN_WAIT_1: our FIN is retransmitted until ACKed. */
 T(close_fin_retransmitted)
 {
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     jktcp_conn *c = sp_connect(&hs);
     jktcp_conn_shutdown(c);
     sp_expect(JK_ACK | JK_FIN, 1, 1, 0);
@@ -1876,7 +1822,7 @@ T(close_fin_retransmitted)
     const sp_seg *g = sp_wait(3000, &e);
     cr_assert(g && (g->s.flags & JK_FIN) && g->seq == 1, "FIN not retransmitted: %s",
               g ? sp_str(g) : "nothing");
-    peer_ack(1, 2);
+    sp_peer_ack(1, 2);
     cr_assert_eq(sp_state_of(c), JKTCP_FIN_WAIT_2);
 }
 
@@ -1887,7 +1833,7 @@ T(close_fin_out_of_order_held)
     sp_send(JK_ACK | JK_PSH | JK_FIN, 101, 1, SP_WND, sp_pat(100), 100, NULL);
     sp_expect(JK_ACK, 1, 1, 0);
     cr_assert_eq(sp_state_of(c), JKTCP_ESTABLISHED);
-    peer_data(1, 1, 100);
+    sp_peer_data(1, 1, 100);
     sp_expect(JK_ACK, 1, 202, 0);
     cr_assert_eq(sp_state_of(c), JKTCP_CLOSE_WAIT, "state %s", jktcp_state_name(sp_state_of(c)));
     uint8_t buf[300];
@@ -1900,14 +1846,14 @@ T(close_fin_out_of_order_held)
 T(close_graceful_sends_queued_data_first)
 {
     sp_option(JKTCP_OPT_CONGESTION, 0);
-    sp_hs hs = plain(1000, 3000);
+    sp_hs hs = sp_plain(1000, 3000);
     jktcp_conn *c = sp_connect(&hs);
-    write_pat(c, 0, 5000);
+    sp_write_pat(c, 0, 5000);
     cr_assert_eq(jktcp_conn_close(c), 0);
     for (uint32_t k = 0; k < 3; k++)
         sp_expect(JK_ACK, 1 + 1000 * k, 1, 1000);
     sp_expect_none();
-    peer_ackw(1, 3001, 3000);
+    sp_peer_ackw(1, 3001, 3000);
     sp_assert_payload(sp_expect(JK_ACK, 3001, 1, 1000), 3000);
     const sp_seg *g = sp_expect_any();
     cr_assert(g->seq == 4001 && g->s.len == 1000, "%s", sp_str(g));
@@ -1915,7 +1861,7 @@ T(close_graceful_sends_queued_data_first)
     if (!(g->s.flags & JK_FIN))
         sp_expect(JK_ACK | JK_FIN, 5001, 1, 0);
     sp_expect_none();
-    peer_ackw(1, 5002, 3000);
+    sp_peer_ackw(1, 5002, 3000);
     sp_expect_none();
     sp_send(JK_ACK | JK_FIN, 1, 5002, SP_WND, NULL, 0, NULL);
     sp_expect(JK_ACK, 5002, 2, 0);
@@ -1924,32 +1870,32 @@ T(close_graceful_sends_queued_data_first)
 /* Shutdown with data in flight: FIN follows the data (seq 1 + len). */
 T(close_shutdown_after_data)
 {
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     jktcp_conn *c = sp_connect(&hs);
-    write_pat(c, 0, 1500);
+    sp_write_pat(c, 0, 1500);
     jktcp_conn_shutdown(c);
     sp_expect(JK_ACK, 1, 1, 1000);
     const sp_seg *g = sp_expect_any();
     cr_assert(g->seq == 1001 && g->s.len == 500, "%s", sp_str(g));
     if (!(g->s.flags & JK_FIN))
         sp_expect(JK_ACK | JK_FIN, 1501, 1, 0);
-    peer_ack(1, 1502);
+    sp_peer_ack(1, 1502);
     cr_assert_eq(sp_state_of(c), JKTCP_FIN_WAIT_2);
 }
 
 /* Abort: <SEQ=SND.NXT><CTL=RST> (RFC 9293 §3.10.5), connection gone. */
 T(close_abort_sends_rst)
 {
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     jktcp_conn *c = sp_connect(&hs);
-    write_pat(c, 0, 300);
+    sp_write_pat(c, 0, 300);
     sp_expect(JK_ACK, 1, 1, 300);
     cr_assert_eq(jktcp_conn_abort(c), 0);
     const sp_seg *g = sp_expect_any();
     cr_assert((g->s.flags & JK_RST) && g->seq == 301, "abort: %s", sp_str(g));
     sp_expect_none();
     cr_assert_eq(sp_stats().conns_active, 0);
-    peer_ack(1, 301);
+    sp_peer_ack(1, 301);
     sp_expect(JK_RST, 301, SP_ANY, 0);
 }
 
@@ -1957,7 +1903,7 @@ T(close_abort_sends_rst)
 T(close_with_unread_data_sends_rst)
 {
     jktcp_conn *c = sp_connect(NULL);
-    peer_data(1, 1, 100);
+    sp_peer_data(1, 1, 100);
     sp_expect(JK_ACK, 1, 101, 0);
     cr_assert_eq(jktcp_conn_close(c), 0);
     const sp_seg *g = sp_expect_any();
@@ -1972,9 +1918,9 @@ T(close_data_after_close_gets_rst)
     jktcp_conn *c = sp_connect(NULL);
     jktcp_conn_close(c);
     sp_expect(JK_ACK | JK_FIN, 1, 1, 0);
-    peer_ack(1, 2);
+    sp_peer_ack(1, 2);
     sp_expect_none();
-    peer_data(1, 2, 100);
+    sp_peer_data(1, 2, 100);
     const sp_seg *g = sp_expect_any();
     cr_assert(g->s.flags & JK_RST, "data after close() not answered with RST: %s", sp_str(g));
 }
@@ -2023,7 +1969,7 @@ T(rst_out_of_window_ignored)
     sp_send(JK_RST, (uint32_t)-100000, 0, 0, NULL, 0, NULL); /* old */
     sp_expect_none();
     cr_assert_eq(sp_state_of(c), JKTCP_ESTABLISHED);
-    peer_data(1, 1, 10);
+    sp_peer_data(1, 1, 10);
     sp_expect(JK_ACK, 1, 11, 0);
 }
 
@@ -2080,7 +2026,7 @@ T(rst_fin_wait_2)
     jktcp_conn *c = sp_connect(NULL);
     jktcp_conn_shutdown(c);
     sp_expect(JK_ACK | JK_FIN, 1, 1, 0);
-    peer_ack(1, 2);
+    sp_peer_ack(1, 2);
     sp_send(JK_RST, 1, 0, 0, NULL, 0, NULL);
     sp_expect_none();
     cr_assert_eq(sp_state_of(c), JKTCP_CLOSED);
@@ -2299,7 +2245,7 @@ T(drop_bad_checksum_data_not_acked)
 /* RFC 7323 §2.3: a shift above 14 is used as 14. */
 T(opt_peer_wscale_above_14_clamped)
 {
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     hs.wscale = 15;
     jktcp_conn *c = sp_connect(&hs);
     cr_assert_eq(sp_info(c).snd_wscale, 14, "snd_wscale %u for an offered 15",
@@ -2329,11 +2275,11 @@ T(opt_timestamps_off)
     const sp_seg *g = sp_accept_syn(&hs, 40000);
     cr_assert(!g->s.opt.has_ts, "SYN-ACK with TS and JKTCP_OPT_TIMESTAMPS 0: %s", sp_str(g));
     sp.f.synced = true;
-    peer_ack(1, 1);
+    sp_peer_ack(1, 1);
     jktcp_conn *c = NULL;
     cr_assert_eq(jktcp_adapter_accept(sp.l, 0, &c), 0);
     cr_assert_eq(sp_info(c).timestamps, 0);
-    write_pat(c, 0, 2000);
+    sp_write_pat(c, 0, 2000);
     sp_expect(JK_ACK, 1, 1, 1460); /* full MSS: no option bytes */
 }
 
@@ -2341,14 +2287,14 @@ T(opt_timestamps_off)
 T(opt_set_mss_caps_syn_and_segments)
 {
     cr_assert_eq(jktcp_adapter_set_mss(sp.a, 1000), 0);
-    sp_hs hs = plain(1460, 65535);
+    sp_hs hs = sp_plain(1460, 65535);
     jktcp_conn *c = NULL;
     cr_assert_eq(jktcp_conn_connect(sp.a, 80, 0, &c), -EINPROGRESS);
     const sp_seg *g = sp_expect(JK_SYN, SP_ANY, SP_ANY, 0);
     cr_assert_eq(g->s.opt.mss, 1000, "%s", sp_str(g));
     jktcp_conn_abort(c);
     c = sp_connect(&hs);
-    write_pat(c, 0, 1500);
+    sp_write_pat(c, 0, 1500);
     sp_expect(JK_ACK, 1, 1, 1000);
     sp_expect(JK_ACK, 1001, 1, 500);
 }
@@ -2380,9 +2326,9 @@ T(opt_rto_max_caps_backoff)
 {
     sp_option(JKTCP_OPT_RTO_MAX_MS, 700);
     sp_option(JKTCP_OPT_MAX_RETRIES, 20);
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     jktcp_conn *c = sp_connect(&hs);
-    write_pat(c, 0, 100);
+    sp_write_pat(c, 0, 100);
     sp_expect(JK_ACK, 1, 1, 100);
     uint32_t t[6];
     for (int k = 0; k < 6; k++) {
@@ -2396,13 +2342,13 @@ T(opt_rto_max_caps_backoff)
 T(opt_rto_min)
 {
     sp_option(JKTCP_OPT_RTO_MIN_MS, 500);
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     jktcp_conn *c = sp_connect(&hs);
     uint32_t nxt = 1;
     rtt_round(c, &nxt, 10);
     cr_assert_eq(sp_info(c).rto_us, 500000, "rto %u us with RTO_MIN 500 and RTT 10 ms",
                  sp_info(c).rto_us);
-    write_pat(c, nxt - 1, 100);
+    sp_write_pat(c, nxt - 1, 100);
     sp_expect(JK_ACK, nxt, 1, 100);
     uint32_t e;
     cr_assert(sp_wait(2000, &e), "no retransmission");
@@ -2418,7 +2364,7 @@ T(opt_rto_min)
 T(data_sndbuf_limits_write)
 {
     sp_option(JKTCP_OPT_SNDBUF, 8192);
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     jktcp_conn *c = sp_connect(&hs);
     ssize_t r = jktcp_conn_write(c, sp_pat(0), 20000, 0);
     cr_assert(r > 0 && r <= 8192 && r >= 4096, "write into an 8 KiB send buffer queued %zd", r);
@@ -2431,7 +2377,7 @@ T(data_sndbuf_limits_write)
     for (size_t k = 0; k < n; k++)
         sent += b[k].len;
     cr_assert_eq(sent, q, "sent %u of %u queued", sent, q);
-    peer_ack(1, 4001);
+    sp_peer_ack(1, 4001);
     r = jktcp_conn_write(c, sp_pat(q), 20000, 0);
     cr_assert_eq(r, 4000, "after 4000 bytes were ACKed write queued %zd", r);
 }
@@ -2441,15 +2387,15 @@ T(data_sndbuf_limits_write)
 T(data_peer_shrinks_window)
 {
     sp_option(JKTCP_OPT_CONGESTION, 0);
-    sp_hs hs = plain(1000, 5000);
+    sp_hs hs = sp_plain(1000, 5000);
     jktcp_conn *c = sp_connect(&hs);
-    write_pat(c, 0, 5000);
+    sp_write_pat(c, 0, 5000);
     for (uint32_t k = 0; k < 5; k++)
         sp_expect(JK_ACK, 1 + 1000 * k, 1, 1000);
-    peer_ackw(1, 1001, 1000); /* edge 2001 < snd_nxt 5001 */
-    write_pat(c, 5000, 3000);
+    sp_peer_ackw(1, 1001, 1000); /* edge 2001 < snd_nxt 5001 */
+    sp_write_pat(c, 5000, 3000);
     sp_expect_none();
-    peer_ackw(1, 5001, 3000);
+    sp_peer_ackw(1, 5001, 3000);
     for (uint32_t k = 0; k < 3; k++)
         sp_expect(JK_ACK, 5001 + 1000 * k, 1, 1000);
     sp_expect_none();
@@ -2460,17 +2406,17 @@ T(data_peer_shrinks_window)
 T(data_old_ack_ignored)
 {
     sp_option(JKTCP_OPT_CONGESTION, 0);
-    sp_hs hs = plain(1000, 5000);
+    sp_hs hs = sp_plain(1000, 5000);
     jktcp_conn *c = sp_connect(&hs);
-    write_pat(c, 0, 3000);
+    sp_write_pat(c, 0, 3000);
     for (uint32_t k = 0; k < 3; k++)
         sp_expect(JK_ACK, 1 + 1000 * k, 1, 1000);
-    peer_ackw(1, 2001, 5000);
-    peer_ackw(1, 1001, 0); /* reordered older ACK */
+    sp_peer_ackw(1, 2001, 5000);
+    sp_peer_ackw(1, 1001, 0); /* reordered older ACK */
     sp_expect_none();
     cr_assert_eq(sp_info(c).snd_wnd, 5000, "an old ACK changed the window to %u",
                  sp_info(c).snd_wnd);
-    write_pat(c, 3000, 1000);
+    sp_write_pat(c, 3000, 1000);
     sp_expect(JK_ACK, 3001, 1, 1000);
 }
 
@@ -2485,17 +2431,17 @@ T(data_two_connections_demux)
     struct sp_flow f2 = sp.f;
     cr_assert_neq(f1.lport, f2.lport, "both connections use local port %u", f1.lport);
     sp.f = f1;
-    peer_data(1, 1, 100);
+    sp_peer_data(1, 1, 100);
     sp_expect(JK_ACK, 1, 101, 0);
     sp.f = f2;
-    peer_data(1, 1, 30);
+    sp_peer_data(1, 1, 30);
     sp_expect(JK_ACK, 1, 31, 0);
     cr_assert_eq(sp_info(c1).bytes_readable, 100);
     cr_assert_eq(sp_info(c2).bytes_readable, 30);
-    write_pat(c2, 0, 7);
+    sp_write_pat(c2, 0, 7);
     sp_expect(JK_ACK, 1, 31, 7);
     sp.f = f1;
-    write_pat(c1, 0, 9);
+    sp_write_pat(c1, 0, 9);
     sp_expect(JK_ACK, 1, 101, 9);
     cr_assert_eq(sp_stats().conns_active, 2);
 }
@@ -2526,7 +2472,7 @@ T(hs_syn_rcvd_duplicate_syn)
     cr_assert((g->s.flags & (JK_SYN | JK_ACK)) == (JK_SYN | JK_ACK) && g->seq == 0 && g->ack == 1,
               "answer to a retransmitted SYN: %s", sp_str(g));
     sp.f.synced = true;
-    peer_ack(1, 1);
+    sp_peer_ack(1, 1);
     jktcp_conn *c = NULL;
     cr_assert_eq(jktcp_adapter_accept(sp.l, 0, &c), 0);
 }
@@ -2541,7 +2487,7 @@ T(hs_syn_rcvd_inexact_rst_challenge_ack)
     sp_send(JK_RST, 101, 0, 0, NULL, 0, NULL);
     const sp_seg *g = sp_expect_any();
     cr_assert(g->s.flags == JK_ACK && g->seq == 1 && g->ack == 1, "challenge ACK: %s", sp_str(g));
-    peer_ack(1, 1);
+    sp_peer_ack(1, 1);
     sp_expect_none();
     jktcp_conn *c = NULL;
     cr_assert_eq(jktcp_adapter_accept(sp.l, 0, &c), 0);
@@ -2551,7 +2497,7 @@ T(hs_syn_rcvd_inexact_rst_challenge_ack)
  * §3.10.7.4 first check applies to SYN-RECEIVED too). */
 T(hs_syn_rcvd_out_of_window_segment_acked)
 {
-    sp_hs hs = plain(1460, 65535);
+    sp_hs hs = sp_plain(1460, 65535);
     sp_accept_syn(&hs, 40000);
     sp.f.synced = true;
     sp_send(JK_ACK, (uint32_t)-5000, 1, SP_WND, NULL, 0, NULL); /* old seq */
@@ -2595,7 +2541,7 @@ T(data_recv_scaled_window_never_retracts)
     cr_assert(sp.f.our_ws > 0);
     uint32_t edge = 0;
     for (uint32_t k = 0; k < 10; k++) {
-        peer_data(1 + 100 * k, 1, 100);
+        sp_peer_data(1 + 100 * k, 1, 100);
         const sp_seg *g = sp_expect(JK_ACK, 1, 101 + 100 * k, 0);
         uint32_t e = g->ack + g->wnd;
         if (k)
@@ -2613,9 +2559,9 @@ T(data_recv_scaled_window_never_retracts)
  * only at exactly RCV.NXT (and none left of its window at all). */
 T(close_abort_after_rto_rst_at_snd_nxt)
 {
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     jktcp_conn *c = sp_connect(&hs);
-    write_pat(c, 0, 3000);
+    sp_write_pat(c, 0, 3000);
     for (uint32_t k = 0; k < 3; k++)
         sp_expect(JK_ACK, 1 + 1000 * k, 1, 1000);
     uint32_t e;
@@ -2635,17 +2581,17 @@ T(close_abort_after_rto_rst_at_snd_nxt)
  * drops it) together with its ACK and window information. */
 T(loss_ack_after_rto_uses_snd_nxt)
 {
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     hs.wscale = 7;
     jktcp_conn *c = sp_connect(&hs);
-    write_pat(c, 0, 3000);
+    sp_write_pat(c, 0, 3000);
     for (uint32_t k = 0; k < 3; k++)
         sp_expect(JK_ACK, 1 + 1000 * k, 1, 1000);
     uint32_t e;
     const sp_seg *g = sp_wait(3000, &e);
     cr_assert(g && g->seq == 1, "no RTO retransmission");
     /* The peer's data arrives with a stale ACK (its ACKs are being lost). */
-    peer_data(1, 1, 100);
+    sp_peer_data(1, 1, 100);
     g = sp_expect_any();
     cr_assert(g->ack == 101, "%s", sp_str(g));
     cr_assert(g->s.len > 0 || g->seq == 3001,
@@ -2660,7 +2606,7 @@ T(data_recv_sack_blocks_fit_with_timestamps)
     cr_assert(sp.f.ts && sp.f.sack);
     for (uint32_t k = 0; k < 5; k++) {
         uint32_t seq = 1001 + 2000 * k; /* holes at 1, 2001, 4001, ... */
-        peer_data(seq, 1, 1000);
+        sp_peer_data(seq, 1, 1000);
         const sp_seg *g = sp_expect(JK_ACK, 1, 1, 0);
         cr_assert(g->s.opt.nsack >= 1 && g->s.opt.nsack <= 3, "%s", sp_str(g));
         cr_assert(g->opt_len <= 40);
@@ -2702,7 +2648,7 @@ T(keepalive_answered_keeps_connection)
         const sp_seg *g;
         while ((g = sp_next()) != NULL) {
             cr_assert(!(g->s.flags & JK_RST), "reset although probes are answered: %s", sp_str(g));
-            peer_ack(1, 1);
+            sp_peer_ack(1, 1);
         }
     }
     cr_assert_eq(sp_state_of(c), JKTCP_ESTABLISHED);
@@ -2714,29 +2660,29 @@ T(keepalive_answered_keeps_connection)
 T(nagle_on_holds_small_segments)
 {
     sp_option(JKTCP_OPT_NODELAY, 0);
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     jktcp_conn *c = sp_connect(&hs);
-    write_pat(c, 0, 100);
+    sp_write_pat(c, 0, 100);
     sp_assert_payload(sp_expect(JK_ACK, 1, 1, 100), 0); /* nothing in flight: goes */
-    write_pat(c, 100, 50);
-    write_pat(c, 150, 50);
+    sp_write_pat(c, 100, 50);
+    sp_write_pat(c, 150, 50);
     sp_expect_none(); /* 100 bytes unacknowledged: the small ones wait */
-    write_pat(c, 200, 1000);
+    sp_write_pat(c, 200, 1000);
     sp_assert_payload(sp_expect(JK_ACK, 101, 1, 1000), 100); /* a full segment goes */
     sp_expect_none();
-    peer_ack(1, 1101);
+    sp_peer_ack(1, 1101);
     sp_assert_payload(sp_expect(JK_ACK, 1101, 1, 100), 1100); /* the rest, on the ACK */
-    peer_ack(1, 1201);
+    sp_peer_ack(1, 1201);
     sp_expect_none();
 }
 
 T(nagle_off_by_default_sends_at_once)
 {
-    sp_hs hs = plain(1000, 65535);
+    sp_hs hs = sp_plain(1000, 65535);
     jktcp_conn *c = sp_connect(&hs);
-    write_pat(c, 0, 100);
+    sp_write_pat(c, 0, 100);
     sp_expect(JK_ACK, 1, 1, 100);
-    write_pat(c, 100, 10);
+    sp_write_pat(c, 100, 10);
     sp_expect(JK_ACK, 101, 1, 10);
 }
 
