@@ -541,13 +541,8 @@ void jk_adapter_fail(struct jktcp_adapter *a, int err)
         return;
     a->err = err;
     for (struct jktcp_conn *c = a->all; c; c = c->all_next) {
-        if (c->state == JKTCP_CLOSED)
-            continue;
-        c->err = c->err ? c->err : err;
-        c->state = JKTCP_CLOSED;
-        c->t_rto = c->t_delack = c->t_persist = c->t_keepalive = c->t_close = c->t_tlp = 0;
-        c->t_rack = 0;
-        jk_adapter_conn_closed(c);
+        if (c->state != JKTCP_CLOSED)
+            jk_tcp_fail(c, err);
     }
 }
 

@@ -22,20 +22,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Interface used by transport.c (there is no fault.h; keep these in sync
- * with the declarations there). */
-struct jk_fault;
-int jk_fault_recv(struct jk_fault *f, const uint8_t **frame, size_t *len);
-int jk_fault_send(struct jk_fault *f, const uint8_t *frame, size_t len);
-int jk_fault_flush(struct jk_fault *f);
-bool jk_fault_pending(const struct jk_fault *f);
-int jk_fault_poll_fd(const struct jk_fault *f);
-short jk_fault_poll_events(const struct jk_fault *f);
-int jk_fault_set_flags(struct jk_fault *f, unsigned flags);
-void jk_fault_free(struct jk_fault *f);
-int jk_transport_new_fault(struct jk_fault *f, int framing, jktcp_transport **out);
-struct jk_fault *jk_transport_fault_of(jktcp_transport *t);
-
 #define DEFAULT_POOL 32u
 #define MIN_SLOT 64u
 

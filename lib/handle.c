@@ -246,8 +246,6 @@ static void publish(jktcp_stream *s, struct jktcp_conn *c)
         atomic_store(&s->err, c->err);
     if (c->fin_rcvd)
         atomic_store(&s->eof, true);
-    if (c->state != JKTCP_SYN_SENT && c->state != JKTCP_SYN_RCVD && !c->err)
-        atomic_store(&s->connected, true);
     atomic_store(&s->adv_wnd, c->rcv_adv - c->rcv_nxt);
     stream_signal(s);
     signal_poll_fd(s);

@@ -47,7 +47,7 @@ struct jktcp_stream {
     atomic_uint seq;        /* futex word, bumped on every event */
     atomic_int waiters;
     atomic_int err;         /* published by the I/O thread */
-    atomic_bool eof, connected, closed, dead, detached, wr_shut, kicked, efd_set;
+    atomic_bool eof, closed, dead, detached, wr_shut, kicked, efd_set;
     atomic_uint adv_wnd;    /* window in our last ACK */
     atomic_int efd;
     struct jktcp_handle *h;

@@ -3,6 +3,7 @@
  * let both sides sleep in poll(). */
 #include "jktcp.h"
 #include "packet.h"
+#include "transport.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -16,14 +17,6 @@
 #define PORT_MAX_BYTES ((size_t)1 << 30) /* per direction */
 #define PORT_DEFAULT_BYTES (4u << 20)
 #define LEN_PREFIX sizeof(uint32_t)
-
-/* Internal interface used by transport.c (there is no port.h; keep these in
- * sync with the declarations there). */
-long jk_port_take(jktcp_port *p, uint8_t *buf, size_t cap);
-int jk_port_give(jktcp_port *p, const uint8_t *frame, size_t len);
-int jk_port_in_fd(const jktcp_port *p);
-void jk_port_detach(jktcp_port *p);
-int jk_transport_new_port(jktcp_port *p, jktcp_transport **out);
 
 /* Frames back to back in a byte ring, each behind a native-endian length
  * prefix. The ring is allocated once; a frame may wrap around its end. */

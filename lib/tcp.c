@@ -435,6 +435,11 @@ static void to_time_wait(struct jktcp_conn *c)
     c->t_close = NOW(c) + max_u32(c->cfg.timewait_us, 1);
 }
 
+void jk_tcp_fail(struct jktcp_conn *c, int err)
+{
+    to_closed(c, err);
+}
+
 void jk_tcp_abort(struct jktcp_conn *c, bool send_rst)
 {
     if (send_rst && synchronized(c->state) && c->state != JKTCP_TIME_WAIT) {

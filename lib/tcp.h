@@ -156,6 +156,8 @@ int jk_tcp_output(struct jktcp_conn *c);
 void jk_tcp_timers(struct jktcp_conn *c);
 void jk_tcp_shutdown(struct jktcp_conn *c);
 void jk_tcp_abort(struct jktcp_conn *c, bool send_rst);
+/* The transport died: closed with err (kept if one is already set). */
+void jk_tcp_fail(struct jktcp_conn *c, int err);
 void jk_tcp_app_read(struct jktcp_conn *c); /* the app consumed receive data */
 uint32_t jk_tcp_rcv_window(struct jktcp_conn *c);
 uint64_t jk_tcp_deadline(const struct jktcp_conn *c);

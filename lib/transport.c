@@ -18,28 +18,6 @@
 #define STREAM_CHUNK (256u * 1024u)
 #define STREAM_BUF (STREAM_CHUNK + JK_MAX_FRAME)
 
-/* Internal port interface, defined in port.c (there is no port.h; keep
- * these in sync with the definitions there). */
-long jk_port_take(jktcp_port *p, uint8_t *buf, size_t cap);
-int jk_port_give(jktcp_port *p, const uint8_t *frame, size_t len);
-int jk_port_in_fd(const jktcp_port *p);
-void jk_port_detach(jktcp_port *p);
-int jk_transport_new_port(jktcp_port *p, jktcp_transport **out);
-
-/* Fault-injecting wrapper, defined in fault.c (there is no fault.h; keep
- * these in sync with the definitions there). */
-struct jk_fault;
-int jk_fault_recv(struct jk_fault *f, const uint8_t **frame, size_t *len);
-int jk_fault_send(struct jk_fault *f, const uint8_t *frame, size_t len);
-int jk_fault_flush(struct jk_fault *f);
-bool jk_fault_pending(const struct jk_fault *f);
-int jk_fault_poll_fd(const struct jk_fault *f);
-short jk_fault_poll_events(const struct jk_fault *f);
-int jk_fault_set_flags(struct jk_fault *f, unsigned flags);
-void jk_fault_free(struct jk_fault *f);
-int jk_transport_new_fault(struct jk_fault *f, int framing, jktcp_transport **out);
-struct jk_fault *jk_transport_fault_of(jktcp_transport *t);
-
 enum kind { KIND_FD, KIND_OPS, KIND_PORT, KIND_FAULT };
 
 struct jktcp_transport {
@@ -138,16 +116,18 @@ static ssize_t raw_read(jktcp_transport *t, void *buf, size_t len)
     return io_result(n, len);
 }
 
-/* One write: bytes taken (> 0), -EAGAIN, or negative errno. */
+/* One write: bytes taken (> 0), -EAGAIN, or negative errno. Notes
+ * whether the transport now waits for writability. */
 static ssize_t raw_write(jktcp_transport *t, const void *buf, size_t len)
 {
     ssize_t n;
     do
         n = t->kind == KIND_FD ? fd_write(t, buf, len) : t->ops.write(t->ctx, buf, len);
     while (n == -EINTR);
-    if (n == 0)
-        return -EAGAIN; /* no progress: wait for writability like a full fd */
-    return io_result(n, len);
+    /* no progress: wait for writability like a full fd */
+    n = n == 0 ? -EAGAIN : io_result(n, len);
+    t->blocked = n == -EAGAIN;
+    return n;
 }
 
 /* ---- receive ------------------------------------------------------------ */
@@ -286,13 +266,8 @@ static int flush_out(jktcp_transport *t)
 {
     while (held(t)) {
         ssize_t n = raw_write(t, t->out + t->out_off, t->out_end - t->out_off);
-        if (n == -EAGAIN) {
-            t->blocked = true;
-            return -EAGAIN;
-        }
         if (n < 0)
-            return tx_fail(t, (int)n);
-        t->blocked = false;
+            return n == -EAGAIN ? -EAGAIN : tx_fail(t, (int)n);
         t->out_off += (size_t)n;
     }
     t->out_off = t->out_end = 0;
@@ -318,7 +293,6 @@ static bool hold(jktcp_transport *t, const uint8_t *p, size_t len)
 static int send_packet(jktcp_transport *t, const uint8_t *frame, size_t len)
 {
     ssize_t n = raw_write(t, frame, len);
-    t->blocked = n == -EAGAIN;
     if (n == -EAGAIN)
         return -EAGAIN;
     if (n == -ENOBUFS)
@@ -334,13 +308,8 @@ static int send_single(jktcp_transport *t, const uint8_t *frame, size_t len)
     if (r < 0)
         return r;
     ssize_t n = raw_write(t, frame, len);
-    if (n == -EAGAIN) {
-        t->blocked = true;
-        return -EAGAIN;
-    }
     if (n < 0)
-        return tx_fail(t, (int)n);
-    t->blocked = false;
+        return n == -EAGAIN ? -EAGAIN : tx_fail(t, (int)n);
     if ((size_t)n < len)
         hold(t, frame + n, len - (size_t)n); /* fits: the buffer was empty */
     return 0;

@@ -49,4 +49,28 @@ short jk_transport_poll_events(const jktcp_transport *t);
 /* Framing of the transport (JKTCP_FRAMING_*). */
 int jk_transport_framing(const jktcp_transport *t);
 
+/* Between transport.c and the kinds that live in their own files. */
+
+/* Packet port (port.c): take/give one frame, the inbound eventfd, and
+ * dropping the transport's reference. */
+long jk_port_take(jktcp_port *p, uint8_t *buf, size_t cap);
+int jk_port_give(jktcp_port *p, const uint8_t *frame, size_t len);
+int jk_port_in_fd(const jktcp_port *p);
+void jk_port_detach(jktcp_port *p);
+int jk_transport_new_port(jktcp_port *p, jktcp_transport **out);
+
+/* Fault-injecting wrapper (fault.c): the transport operations of a FAULT
+ * transport, forwarded by transport.c. */
+struct jk_fault;
+int jk_fault_recv(struct jk_fault *f, const uint8_t **frame, size_t *len);
+int jk_fault_send(struct jk_fault *f, const uint8_t *frame, size_t len);
+int jk_fault_flush(struct jk_fault *f);
+bool jk_fault_pending(const struct jk_fault *f);
+int jk_fault_poll_fd(const struct jk_fault *f);
+short jk_fault_poll_events(const struct jk_fault *f);
+int jk_fault_set_flags(struct jk_fault *f, unsigned flags);
+void jk_fault_free(struct jk_fault *f);
+int jk_transport_new_fault(struct jk_fault *f, int framing, jktcp_transport **out);
+struct jk_fault *jk_transport_fault_of(jktcp_transport *t);
+
 #endif

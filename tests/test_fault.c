@@ -1225,7 +1225,14 @@ Test(fault, kernel_loss5, .timeout = 120)
 {
     kernel_lossy("kernel_loss5", 0.05, 64 * MiB, seed_or(202), 90);
 }
-static void heavy_loss_opt_in(void);
+/* At 20% loss each way the kernel's own retransmission backoff (its RTO
+ * grows to 120 s) makes runs take from 3 s to minutes: opt-in only. */
+static void heavy_loss_opt_in(void)
+{
+    if (!getenv("JKTCP_HEAVY_LOSS"))
+        cr_skip_test("20%% loss against the kernel: its RTO backoff makes the run time unbounded; "
+                     "set JKTCP_HEAVY_LOSS=1 to run it");
+}
 
 Test(fault, kernel_loss20, .timeout = 120)
 {
@@ -1349,15 +1356,6 @@ Test(fault, kernel_handle_32_streams_loss1, .timeout = 120)
 Test(fault, kernel_handle_32_streams_loss5, .timeout = 120)
 {
     handle_32_streams("kernel_handle_32_streams_loss5", 0.05, 2 * 1024 * 1024, 302);
-}
-
-/* At 20% loss each way the kernel's own retransmission backoff (its RTO
- * grows to 120 s) makes runs take from 3 s to minutes: opt-in only. */
-static void heavy_loss_opt_in(void)
-{
-    if (!getenv("JKTCP_HEAVY_LOSS"))
-        cr_skip_test("20%% loss against the kernel: its RTO backoff makes the run time unbounded; "
-                     "set JKTCP_HEAVY_LOSS=1 to run it");
 }
 
 Test(fault, kernel_handle_32_streams_loss20, .timeout = 120)
