@@ -438,7 +438,11 @@ typedef struct jktcp_info {
     uint64_t bytes_queued;     /* in the send buffer, not yet acknowledged */
     uint64_t bytes_readable;   /* in the receive buffer, not yet read */
     uint32_t srtt_us, rttvar_us, rto_us;
-    uint32_t retransmits;
+    uint32_t retransmits;      /* segments sent again, for any reason */
+    uint32_t timeouts;         /* retransmission timeouts (RTO) that fired */
+    uint32_t tail_probes;      /* tail-loss probes sent */
+    uint32_t recoveries;       /* fast recoveries entered (SACK/dupACK loss detection) */
+    uint32_t undos;            /* congestion reductions undone as spurious */
     uint32_t mss;              /* effective send MSS */
     uint32_t cwnd, ssthresh;   /* bytes */
     uint32_t snd_wnd, rcv_wnd; /* bytes, after scaling */

@@ -239,15 +239,15 @@ static void arm_rto(struct jktcp_conn *c)
         c->t_rto = NOW(c) + c->rto_us;
 }
 
-/* Probe timeout (RFC 8985 §7.2): 2·SRTT, at least 10 ms, plus room for a
- * delayed ACK when a single segment is out; never later than the RTO. */
+/* Probe timeout (RFC 8985 §7.2): 2·SRTT plus timer slack (as Linux), plus
+ * room for a delayed ACK when a single segment is out; never later than
+ * the RTO. No fixed floor: on a sub-millisecond link a 10 ms floor would
+ * be thirty round trips of silence. */
 static uint64_t pto_us(struct jktcp_conn *c)
 {
-    uint64_t pto = c->srtt_us ? 2ull * c->srtt_us : c->rto_us;
+    uint64_t pto = c->srtt_us ? 2ull * c->srtt_us + 2000 : c->rto_us;
     if (c->snd_max - c->snd_una <= c->smss)
         pto += 40000;
-    if (pto < 10000)
-        pto = 10000;
     return pto < c->rto_us ? pto : c->rto_us;
 }
 
@@ -294,15 +294,9 @@ static int send_syn(struct jktcp_conn *c)
     return 0;
 }
 
-/* Skip bytes at snd_nxt that the peer has already SACKed. */
-static void skip_sacked(struct jktcp_conn *c)
-{
-    for (int i = 0; i < c->npeer_sack; i++) {
-        struct jk_range *r = &c->peer_sack[i];
-        if (seq_le(r->start, c->snd_nxt) && seq_lt(c->snd_nxt, r->end))
-            c->snd_nxt = seq_min(r->end, c->snd_max);
-    }
-}
+static uint32_t hole_limit(struct jktcp_conn *c);
+static bool next_hole(struct jktcp_conn *c, uint32_t from, uint32_t *hole);
+static uint64_t reo_wnd_us(struct jktcp_conn *c);
 
 static uint32_t next_sacked_start(struct jktcp_conn *c, uint32_t from)
 {
@@ -323,20 +317,107 @@ static void arm_persist(struct jktcp_conn *c)
     c->t_persist = NOW(c) + iv;
 }
 
+/* Retransmit one segment at seq right now (fast retransmit, SACK holes,
+ * probes). Returns 1 if sent, 0 if nothing is there, <0 if busy (the
+ * timers cover it). */
+static int retransmit_at(struct jktcp_conn *c, uint32_t seq)
+{
+    uint32_t end = snd_data_end(c);
+    uint32_t len = seq_lt(seq, end) ? min_u32(end - seq, c->smss) : 0;
+    len = min_u32(len, next_sacked_start(c, seq) - seq);
+    bool fin = c->fin_sent && seq + len == c->fin_snd_seq;
+    if (!len && !fin)
+        return 0;
+    long r = emit(c, JK_ACK | (fin ? JK_FIN : 0), seq, len);
+    if (r < 0)
+        return (int)r;
+    sent_range(c, seq, (uint32_t)r, r >> 32);
+    c->rexmit_hi = seq + (uint32_t)r + ((r >> 32) ? 1 : 0);
+    c->rexmit_last_us = NOW(c);
+    return 1;
+}
+
+/* SACKed bytes inside [from, to); the scoreboard's ranges never overlap. */
+static uint32_t sacked_in(struct jktcp_conn *c, uint32_t from, uint32_t to)
+{
+    uint32_t n = 0;
+    for (int i = 0; i < c->npeer_sack; i++) {
+        uint32_t l = seq_max(c->peer_sack[i].start, from), r = seq_min(c->peer_sack[i].end, to);
+        if (seq_lt(l, r))
+            n += r - l;
+    }
+    return n;
+}
+
+/* Bytes believed in the network (RFC 6675 "pipe"): sent and neither
+ * acknowledged, SACKed, nor — in SACK recovery — deemed lost and not yet
+ * sent again. Holes below the highest SACKed byte were sent before data
+ * that has arrived, so recovery counts them lost (RACK's rule, RFC 8985)
+ * until this pass resends them. */
+static uint32_t pipe_bytes(struct jktcp_conn *c)
+{
+    uint32_t p = (c->snd_nxt - c->snd_una) - sacked_in(c, c->snd_una, c->snd_nxt);
+    if (c->in_recovery && (c->npeer_sack || c->rto_recovery)) {
+        uint32_t from = seq_max(c->rexmit_hi, c->snd_una);
+        uint32_t hi = seq_min(hole_limit(c), c->snd_nxt);
+        if (seq_lt(from, hi))
+            p -= (hi - from) - sacked_in(c, from, hi);
+    }
+    return p;
+}
+
+static uint32_t cwnd_room(struct jktcp_conn *c)
+{
+    uint32_t pipe = pipe_bytes(c);
+    return c->cwnd > pipe ? c->cwnd - pipe : 0;
+}
+
+/* SACK recovery (RFC 6675 NextSeg rule 1): resend the next hole this
+ * pass has not resent yet. Once every hole has been resent, the holes
+ * still missing a round trip (plus the reordering window) after the last
+ * resend were lost again: begin a new pass (RACK's view of lost
+ * retransmissions, RFC 8985 §6.2, at the granularity of a pass).
+ * Returns 1 if a segment went out, 0 if none is due, <0 if busy. */
+static int send_hole(struct jktcp_conn *c)
+{
+    uint32_t hole;
+    if (!c->in_recovery || !(c->npeer_sack || c->rto_recovery))
+        return 0;
+    if (!next_hole(c, c->rexmit_hi, &hole)) {
+        uint64_t due = c->rexmit_last_us + c->srtt_us + reo_wnd_us(c) + 1000;
+        if (!next_hole(c, c->snd_una, &hole))
+            return 0;
+        if (c->delivered_us <= c->rexmit_last_us)
+            return 0; /* nothing arrived since: no sign of loss, the RTO decides */
+        if (NOW(c) < due) {
+            if (!c->t_rack || c->t_rack > due)
+                c->t_rack = due; /* no ACK may come to tell us: check then */
+            return 0;
+        }
+        c->rexmit_hi = c->snd_una; /* a new pass */
+    }
+    if (cwnd_room(c) == 0)
+        return 0;
+    if (hole != c->snd_una && !seq_lt(hole, c->snd_una + c->snd_wnd))
+        return 0; /* the head goes regardless, as a probe of the window */
+    return retransmit_at(c, hole);
+}
+
 /* Send new data, retransmissions after a timeout, and the FIN. */
 static int send_data(struct jktcp_conn *c)
 {
     for (;;) {
+        int h = send_hole(c);
+        if (h < 0)
+            return h;
+        if (h > 0)
+            continue;
         uint32_t end = snd_data_end(c);
-        skip_sacked(c);
         uint32_t avail = seq_lt(c->snd_nxt, end) ? end - c->snd_nxt : 0;
         uint32_t flight = c->snd_nxt - c->snd_una;
-        uint32_t wnd = min_u32(c->snd_wnd, c->cwnd);
-        uint32_t usable = wnd > flight ? wnd - flight : 0;
+        uint32_t peer_room = c->snd_wnd > flight ? c->snd_wnd - flight : 0;
+        uint32_t usable = min_u32(peer_room, c->cfg.congestion ? cwnd_room(c) : UINT32_MAX);
         uint32_t len = min_u32(min_u32(avail, c->smss), usable);
-        /* retransmitting after RTO: stop before the next SACKed block */
-        if (seq_lt(c->snd_nxt, c->snd_max))
-            len = min_u32(len, next_sacked_start(c, c->snd_nxt) - c->snd_nxt);
         bool fin = c->fin_queued && c->snd_nxt + len == end &&
                    (!c->fin_sent || seq_lt(c->snd_nxt, c->snd_max));
         if (avail && !len) {
@@ -393,22 +474,6 @@ int jk_tcp_output(struct jktcp_conn *c)
             return (int)e;
     }
     return 0;
-}
-
-/* Retransmit one segment at seq right now (fast retransmit, SACK holes). */
-static void retransmit_at(struct jktcp_conn *c, uint32_t seq)
-{
-    uint32_t end = snd_data_end(c);
-    uint32_t len = seq_lt(seq, end) ? min_u32(end - seq, c->smss) : 0;
-    len = min_u32(len, next_sacked_start(c, seq) - seq);
-    bool fin = c->fin_sent && seq + len == c->fin_snd_seq;
-    if (!len && !fin)
-        return;
-    long r = emit(c, JK_ACK | (fin ? JK_FIN : 0), seq, len);
-    if (r < 0)
-        return; /* busy: the RTO will cover it */
-    sent_range(c, seq, (uint32_t)r, r >> 32);
-    c->rexmit_hi = seq + (uint32_t)r;
 }
 
 /* ------------------------------------------------------------------ */
@@ -522,6 +587,8 @@ static void update_rtt(struct jktcp_conn *c, uint32_t sample)
 {
     if (sample == 0)
         sample = 1;
+    if (!c->min_rtt_us || sample < c->min_rtt_us)
+        c->min_rtt_us = sample;
     if (!c->srtt_us) {
         c->srtt_us = sample;
         c->rttvar_us = sample / 2;
@@ -686,6 +753,15 @@ static void add_range(struct jk_range *v, int *n, int max, uint32_t start, uint3
     (*n)++;
 }
 
+static void forget_lowest_sack(struct jktcp_conn *c)
+{
+    int lo = 0;
+    for (int i = 1; i < c->npeer_sack; i++)
+        if (seq_lt(c->peer_sack[i].start, c->peer_sack[lo].start))
+            lo = i;
+    c->peer_sack[lo] = c->peer_sack[--c->npeer_sack];
+}
+
 static void take_peer_sack(struct jktcp_conn *c, const struct jk_seg *s)
 {
     if (!c->sack_ok)
@@ -695,6 +771,8 @@ static void take_peer_sack(struct jktcp_conn *c, const struct jk_seg *s)
         /* only blocks inside data we actually sent and that is unacked */
         if (!seq_lt(l, r) || !seq_gt(l, c->snd_una) || seq_gt(r, c->snd_max))
             continue;
+        if (c->npeer_sack == JK_MAX_PEER_SACK)
+            forget_lowest_sack(c); /* newer news first; at worst a byte goes twice */
         add_range(c->peer_sack, &c->npeer_sack, JK_MAX_PEER_SACK, l, r, false);
     }
 }
@@ -722,10 +800,17 @@ static uint32_t highest_sacked(struct jktcp_conn *c)
     return h;
 }
 
-/* The first unSACKed byte at or after from, below the highest SACKed. */
+/* Where holes end: at the highest SACKed byte in SACK recovery; after a
+ * timeout nothing unSACKed is believed in flight, so at snd_max. */
+static uint32_t hole_limit(struct jktcp_conn *c)
+{
+    return c->rto_recovery ? c->snd_max : highest_sacked(c);
+}
+
+/* The first unSACKed byte at or after from, below hole_limit. */
 static bool next_hole(struct jktcp_conn *c, uint32_t from, uint32_t *hole)
 {
-    uint32_t hi = highest_sacked(c);
+    uint32_t hi = hole_limit(c);
     uint32_t s = seq_max(from, c->snd_una);
     bool moved = true;
     while (moved) {
@@ -740,41 +825,35 @@ static bool next_hole(struct jktcp_conn *c, uint32_t from, uint32_t *hole)
     return seq_lt(s, hi);
 }
 
-/* Resend the next hole not yet resent in this pass (RFC 6675 NextSeg).
- * Once every hole was resent, holes still missing a round trip after the
- * pass began were lost again: start a new pass (RACK's view, RFC 8985
- * §6.2, without per-segment timestamps). */
-static void recover_holes(struct jktcp_conn *c, uint32_t from)
+/* RACK's reordering window (RFC 8985 §6.2): how long a hole below SACKed
+ * data may wait for a late segment before it counts as lost. */
+static uint64_t reo_wnd_us(struct jktcp_conn *c)
 {
-    uint32_t hole;
-    if (!c->npeer_sack)
-        return;
-    if (next_hole(c, from, &hole)) {
-        retransmit_at(c, hole);
-        return;
-    }
-    uint64_t due = c->rexmit_pass_us + c->srtt_us + c->srtt_us / 4 + 1000;
-    if (!next_hole(c, c->snd_una, &hole))
-        return;
-    if (NOW(c) >= due) {
-        c->rexmit_pass_us = NOW(c);
-        c->t_rack = 0;
-        retransmit_at(c, hole);
-    } else if (!c->t_rack) {
-        c->t_rack = due; /* no ACK may come to tell us: check then */
-    }
+    uint32_t w = c->min_rtt_us / 4;
+    return c->srtt_us && w > c->srtt_us ? c->srtt_us : w;
 }
+
+/* A SACK showed a hole, too few for DupThresh. Data above it, sent after
+ * it, arrived: once the reordering window passes, the hole is lost (RFC
+ * 8985 §6.2) — with a small window there may never be three duplicates. */
+static void arm_reorder_timer(struct jktcp_conn *c)
+{
+    if (c->cfg.tlp && c->npeer_sack && !c->t_rack)
+        c->t_rack = NOW(c) + reo_wnd_us(c) + 1;
+}
+
+static void enter_recovery(struct jktcp_conn *c);
 
 static void on_rack(struct jktcp_conn *c)
 {
+    uint32_t hole;
     c->t_rack = 0;
-    if (c->in_recovery && synchronized(c->state))
-        recover_holes(c, c->rexmit_hi);
-}
-
-static void retransmit_next_hole(struct jktcp_conn *c)
-{
-    recover_holes(c, c->rexmit_hi);
+    if (!synchronized(c->state))
+        return;
+    if (c->in_recovery)
+        jk_adapter_mark_dirty(c); /* send_hole decides on a new pass */
+    else if (seq_ge(c->snd_una, c->recover) && next_hole(c, c->snd_una, &hole))
+        enter_recovery(c);
 }
 
 static uint32_t flight_size(struct jktcp_conn *c)
@@ -782,18 +861,23 @@ static uint32_t flight_size(struct jktcp_conn *c)
     return c->snd_max - c->snd_una;
 }
 
+/* RFC 6675 §5 with RFC 6582's guard: halve, then let send_hole and the
+ * pipe estimate pace repairs and new data. Without SACK, NewReno's
+ * window inflation stands in for the pipe estimate. */
 static void enter_recovery(struct jktcp_conn *c)
 {
     uint32_t fs = flight_size(c);
     if (c->cfg.congestion) {
         c->ssthresh = max_u32(fs / 2, 2u * c->smss);
-        c->cwnd = c->ssthresh + 3u * c->smss;
+        c->cwnd = c->sack_ok ? c->ssthresh : c->ssthresh + 3u * c->smss;
+        c->cwnd_acc = 0;
     }
     c->recover = c->snd_max;
     c->in_recovery = true;
+    c->recoveries++;
     c->rexmit_hi = c->snd_una;
-    c->rexmit_pass_us = NOW(c);
-    retransmit_at(c, c->snd_una);
+    retransmit_at(c, c->snd_una); /* the first repair goes regardless of cwnd */
+    jk_adapter_mark_dirty(c);
 }
 
 /* Bytes the peer has SACKed above snd_una (RFC 6675 DupThresh test). */
@@ -812,9 +896,8 @@ static void on_dupack(struct jktcp_conn *c)
      * sample would measure the repair, not the path */
     c->rtt_timing = false;
     if (c->in_recovery) {
-        if (c->cfg.congestion)
-            c->cwnd += c->smss;
-        retransmit_next_hole(c);
+        if (c->cfg.congestion && !c->sack_ok && !c->rto_recovery)
+            c->cwnd += c->smss; /* NewReno inflation: one segment left */
     } else if ((c->dupacks >= 3 || sacked_bytes(c) >= 3u * c->smss ||
                 (c->tlp_sent && c->npeer_sack)) &&
                seq_ge(c->snd_una, c->recover)) {
@@ -823,6 +906,8 @@ static void on_dupack(struct jktcp_conn *c)
          * probe came a PTO after the hole was sent, so it is lost, not
          * reordered). RFC 6582 §3.2: not twice for the same loss. */
         enter_recovery(c);
+    } else if (seq_ge(c->snd_una, c->recover)) {
+        arm_reorder_timer(c);
     }
     jk_adapter_mark_dirty(c);
 }
@@ -870,20 +955,23 @@ static void on_new_ack(struct jktcp_conn *c, uint32_t ack)
     c->persist_backoff = 0;
     c->dupacks = 0;
     prune_peer_sack(c);
-    if (c->in_recovery) {
+    if (c->rto_recovery) {
+        grow_cwnd(c, acked); /* slow start from one segment (RFC 5681 §3.1) */
+        if (seq_ge(ack, c->recover))
+            c->in_recovery = c->rto_recovery = false;
+    } else if (c->in_recovery) {
         if (seq_ge(ack, c->recover)) { /* full ACK: leave recovery */
             c->in_recovery = false;
             c->t_rack = 0;
             if (c->cfg.congestion)
                 c->cwnd = min_u32(c->ssthresh, max_u32(flight_size(c), c->smss) + c->smss);
-        } else { /* partial ACK: the next hole is lost too (RFC 6582) */
-            if (c->cfg.congestion)
+        } else if (!c->npeer_sack) {
+            /* partial ACK and nothing SACKed above: the next segment is
+             * lost too (RFC 6582); with SACK, send_hole finds holes */
+            if (c->cfg.congestion && !c->sack_ok)
                 c->cwnd = c->cwnd > acked ? c->cwnd - acked + c->smss : c->smss;
-            if (c->npeer_sack) {
-                recover_holes(c, seq_max(c->rexmit_hi, ack));
-            } else if (!seq_lt(ack, c->rexmit_hi)) {
+            if (!seq_lt(ack, c->rexmit_hi))
                 retransmit_at(c, ack);
-            }
         }
     } else {
         grow_cwnd(c, acked);
@@ -956,7 +1044,17 @@ static bool process_ack(struct jktcp_conn *c, const struct jk_seg *s)
     }
     uint32_t old_wnd = c->snd_wnd;
     bool advanced = seq_gt(s->ack, c->snd_una);
+    uint32_t sacked = sacked_bytes(c);
     take_peer_sack(c, s);
+    if (advanced || sacked_bytes(c) != sacked)
+        c->delivered_us = NOW(c);
+    if (c->rtt_timing && sacked_in(c, c->rtt_seq, c->rtt_seq + 1)) {
+        /* the timed segment arrived above a hole: time it now, before
+         * the hole's repair holds up its cumulative ACK (and under heavy
+         * loss, before every sample is lost to a duplicate ACK) */
+        update_rtt(c, (uint32_t)(NOW(c) - c->rtt_start));
+        c->rtt_timing = false;
+    }
     if (advanced) {
         on_new_ack(c, s->ack);
         jk_adapter_mark_dirty(c);
@@ -1246,6 +1344,7 @@ static void on_rto(struct jktcp_conn *c)
         jk_tcp_abort(c, rst);
         return;
     }
+    c->timeouts++;
     c->rto_us = (uint32_t)min_u32(c->rto_us * 2 > c->rto_us ? c->rto_us * 2 : UINT32_MAX,
                                   c->cfg.rto_max_us);
     if (c->cfg.congestion && synchronized(c->state)) {
@@ -1253,16 +1352,23 @@ static void on_rto(struct jktcp_conn *c)
         c->cwnd = c->smss;
         c->cwnd_acc = 0;
     }
-    c->in_recovery = false;
     c->recover = c->snd_max;
     c->dupacks = 0;
     c->rtt_timing = false;
-    /* Keep the SACK scoreboard through one timeout (go-back-N then skips
-     * what the peer holds, as Linux does); drop it on the second in a row
-     * in case the receiver reneged (RFC 2018 §8). */
+    /* Keep the SACK scoreboard through one timeout (the resends skip what
+     * the peer holds, as Linux does); drop it on the second in a row in
+     * case the receiver reneged (RFC 2018 §8). */
     if (c->retries > 1)
         c->npeer_sack = 0;
-    c->snd_nxt = synchronized(c->state) ? c->snd_una : c->iss;
+    if (synchronized(c->state)) {
+        /* everything unSACKed is lost: send_hole resends it in order,
+         * paced by slow start, and resends again what a pass loses */
+        c->in_recovery = c->rto_recovery = true;
+        c->rexmit_hi = c->snd_una;
+    } else {
+        c->in_recovery = false;
+        c->snd_nxt = c->iss;
+    }
     jk_adapter_mark_dirty(c);
 }
 
@@ -1273,10 +1379,11 @@ static void on_rto(struct jktcp_conn *c)
 static void on_tlp(struct jktcp_conn *c)
 {
     c->t_tlp = 0;
-    if (c->tlp_sent || c->snd_max == c->snd_una || !synchronized(c->state) ||
+    if (c->tlp_sent || c->in_recovery || c->snd_max == c->snd_una || !synchronized(c->state) ||
         c->state == JKTCP_TIME_WAIT)
         return;
     c->tlp_sent = true;
+    c->tail_probes++;
     uint32_t end = snd_data_end(c);
     uint32_t flight = c->snd_max - c->snd_una;
     if (seq_lt(c->snd_max, end) && c->snd_nxt == c->snd_max && flight < c->snd_wnd) {

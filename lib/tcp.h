@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #define JK_MAX_OOO 128      /* out-of-order ranges a connection may keep */
-#define JK_MAX_PEER_SACK 8  /* peer SACK ranges remembered (scoreboard) */
+#define JK_MAX_PEER_SACK 32 /* peer SACK ranges remembered (scoreboard) */
 #define JK_HASH_BUCKETS 4096
 #define JK_RST_QUEUE 32     /* resets owed to segments for no connection */
 #define JK_KEEPALIVE_PROBES 9
@@ -61,8 +61,10 @@ struct jktcp_conn {
     uint32_t fin_snd_seq;
     uint32_t cwnd, ssthresh, recover;
     uint32_t dupacks, cwnd_acc, rexmit_hi;
-    uint64_t rexmit_pass_us; /* when the current pass over the holes began */
+    uint64_t rexmit_last_us; /* the latest hole resent in this pass */
+    uint64_t delivered_us;   /* the latest ACK that acked or SACKed new data */
     bool in_recovery;
+    bool rto_recovery; /* recovery after a timeout: every unSACKed byte is lost */
     struct jk_range peer_sack[JK_MAX_PEER_SACK];
     int npeer_sack;
 
@@ -82,7 +84,7 @@ struct jktcp_conn {
     /* timers, absolute microseconds, 0 = off */
     uint64_t t_rto, t_delack, t_persist, t_keepalive, t_close, t_tlp, t_rack;
     bool tlp_sent; /* one tail-loss probe per ACK advance */
-    uint32_t srtt_us, rttvar_us, rto_us;
+    uint32_t srtt_us, rttvar_us, rto_us, min_rtt_us;
     uint32_t retries, persist_backoff, ka_probes;
     bool rtt_timing;
     uint32_t rtt_seq;
@@ -90,7 +92,7 @@ struct jktcp_conn {
 
     /* statistics */
     uint64_t bytes_acked, bytes_delivered;
-    uint32_t retransmits;
+    uint32_t retransmits, timeouts, tail_probes, recoveries, undos;
 };
 
 struct jktcp_conn_listener {

@@ -625,6 +625,16 @@ static void set_fast(jktcp_adapter *a, long rto_min, long retries, long rto_max)
         cr_assert_eq(jktcp_adapter_set_option(a, JKTCP_OPT_RTO_MAX_MS, rto_max), 0);
 }
 
+static void print_info(const char *tag, const jktcp_info *n)
+{
+    fprintf(stderr,
+            "  %s conn: %s rexmit %u rto %u tlp %u recoveries %u undos %u; srtt %u us rto %u us"
+            " cwnd %u ssthresh %u snd_wnd %u rcv_wnd %u queued %" PRIu64 "\n",
+            tag, jktcp_state_name(n->state), n->retransmits, n->timeouts, n->tail_probes,
+            n->recoveries, n->undos, n->srtt_us, n->rto_us, n->cwnd, n->ssthresh, n->snd_wnd,
+            n->rcv_wnd, n->bytes_queued);
+}
+
 static void print_fault_stats(const char *tag, jktcp_transport *t)
 {
     jktcp_fault_stats s;
@@ -832,16 +842,8 @@ static void b2b_report(const char *name, struct b2b *b)
             name, b->seed, b->c.x.sent, b->s.x.sent,
             b->c.x.secs > b->s.x.secs ? b->c.x.secs : b->s.x.secs, b->c.x.info.retransmits,
             b->s.x.info.retransmits, b->c.x.info.srtt_us, b->s.x.info.srtt_us);
-    for (int i = 0; i < 2; i++) {
-        struct b2b_side *sd = i ? &b->s : &b->c;
-        const jktcp_info *n = &sd->x.info;
-        fprintf(stderr,
-                "  %s conn: state %s queued %" PRIu64 " rto %u us cwnd %u ssthresh %u snd_wnd %u"
-                " rcv_wnd %u; adapter timeout %d ms, transport pending %d\n",
-                i ? "server" : "client", jktcp_state_name(n->state), n->bytes_queued, n->rto_us,
-                n->cwnd, n->ssthresh, n->snd_wnd, n->rcv_wnd, jktcp_adapter_timeout(sd->a),
-                (int)jk_transport_pending(sd->ft));
-    }
+    print_info("client", &b->c.x.info);
+    print_info("server", &b->s.x.info);
     print_fault_stats("client", b->c.ft);
     print_fault_stats("server", b->s.ft);
     print_adapter("client", b->c.a);
@@ -1201,6 +1203,8 @@ static void kernel_lossy(const char *name, double loss, uint64_t bytes, uint64_t
             name, seed, loss * 100, loss * 50, loss * 50, sent, t_up, (double)sent / t_up / 1e6,
             iu.retransmits, got, t_down, t_down > 0 ? (double)got / t_down / 1e6 : 0.0,
             (unsigned long)atomic_load(&sink.bytes_in), (unsigned long)atomic_load(&sink.mismatches));
+    print_info("upload", &iu);
+    print_info("download", &id);
     print_fault_stats("jktcp", k.ft);
     print_adapter("jktcp", k.a);
     free(wb);
