@@ -334,6 +334,8 @@ static int retransmit_at(struct jktcp_conn *c, uint32_t seq)
     sent_range(c, seq, (uint32_t)r, r >> 32);
     c->rexmit_hi = seq + (uint32_t)r + ((r >> 32) ? 1 : 0);
     c->rexmit_last_us = NOW(c);
+    if (seq == c->snd_una)
+        c->head_rexmit_us = NOW(c);
     return 1;
 }
 
@@ -372,6 +374,20 @@ static uint32_t cwnd_room(struct jktcp_conn *c)
     return c->cwnd > pipe ? c->cwnd - pipe : 0;
 }
 
+/* The head of the queue holds up every byte behind it, so it does not
+ * wait for the pass to come round: once data sent after its last resend
+ * has arrived (delivered at least one minimum RTT later) and the
+ * reordering window has passed, that resend is lost too (RACK, RFC 8985
+ * §6.2, applied to the one segment whose time we keep). */
+static bool head_lost_again(struct jktcp_conn *c)
+{
+    uint64_t t = c->head_rexmit_us;
+    if (!t || !seq_lt(c->snd_una, c->rexmit_hi))
+        return false;
+    return c->delivered_us >= t + c->min_rtt_us &&
+           NOW(c) >= t + c->srtt_us + reo_wnd_us(c) + 500;
+}
+
 /* SACK recovery (RFC 6675 NextSeg rule 1): resend the next hole this
  * pass has not resent yet. Once every hole has been resent, the holes
  * still missing a round trip (plus the reordering window) after the last
@@ -383,6 +399,12 @@ static int send_hole(struct jktcp_conn *c)
     uint32_t hole;
     if (!c->in_recovery || !(c->npeer_sack || c->rto_recovery))
         return 0;
+    if (head_lost_again(c)) {
+        uint32_t pos = c->rexmit_hi; /* not a new pass: keep its place */
+        int r = retransmit_at(c, c->snd_una);
+        c->rexmit_hi = seq_max(pos, c->rexmit_hi);
+        return r;
+    }
     if (!next_hole(c, c->rexmit_hi, &hole)) {
         uint64_t due = c->rexmit_last_us + c->srtt_us + reo_wnd_us(c) + 1000;
         if (!next_hole(c, c->snd_una, &hole))
@@ -933,6 +955,9 @@ static void grow_cwnd(struct jktcp_conn *c, uint32_t acked)
 static void on_new_ack(struct jktcp_conn *c, uint32_t ack)
 {
     uint32_t acked = ack - c->snd_una;
+    /* what reached the peer since the last ACK: bytes it SACKed before
+     * were counted then, not again as the cumulative ACK passes them */
+    uint32_t fresh = acked - sacked_in(c, c->snd_una, ack);
     uint32_t end = snd_data_end(c);
     uint32_t data_acked = seq_lt(c->snd_buf_seq, seq_min(ack, end))
                               ? seq_min(ack, end) - c->snd_buf_seq
@@ -945,6 +970,8 @@ static void on_new_ack(struct jktcp_conn *c, uint32_t ack)
     c->snd_una = ack;
     if (seq_lt(c->snd_nxt, ack))
         c->snd_nxt = ack;
+    /* the new head was resent in this pass at the latest at its last resend */
+    c->head_rexmit_us = c->in_recovery && seq_lt(ack, c->rexmit_hi) ? c->rexmit_last_us : 0;
     if (c->rtt_timing && seq_gt(ack, c->rtt_seq)) {
         update_rtt(c, (uint32_t)(NOW(c) - c->rtt_start));
         c->rtt_timing = false;
@@ -956,7 +983,7 @@ static void on_new_ack(struct jktcp_conn *c, uint32_t ack)
     c->dupacks = 0;
     prune_peer_sack(c);
     if (c->rto_recovery) {
-        grow_cwnd(c, acked); /* slow start from one segment (RFC 5681 §3.1) */
+        grow_cwnd(c, fresh); /* slow start from one segment (RFC 5681 §3.1) */
         if (seq_ge(ack, c->recover))
             c->in_recovery = c->rto_recovery = false;
     } else if (c->in_recovery) {
@@ -974,7 +1001,7 @@ static void on_new_ack(struct jktcp_conn *c, uint32_t ack)
                 retransmit_at(c, ack);
         }
     } else {
-        grow_cwnd(c, acked);
+        grow_cwnd(c, fresh);
     }
     c->t_rto = 0;
     if (c->snd_una != c->snd_max)
@@ -1046,10 +1073,18 @@ static bool process_ack(struct jktcp_conn *c, const struct jk_seg *s)
     bool advanced = seq_gt(s->ack, c->snd_una);
     uint32_t sacked = sacked_bytes(c);
     take_peer_sack(c, s);
-    if (advanced || sacked_bytes(c) != sacked)
+    if (advanced || sacked_bytes(c) != sacked) {
         c->delivered_us = NOW(c);
-    if (c->rtt_timing && sacked_in(c, c->rtt_seq, c->rtt_seq + 1)) {
-        /* the timed segment arrived above a hole: time it now, before
+        if (c->in_recovery && c->t_rto) { /* still moving: the passes have it */
+            c->t_rto = 0;
+            arm_rto(c);
+        }
+    }
+    if (c->rtt_timing && s->opt.nsack && c->sack_ok &&
+        seq_le(s->opt.sack[0].left, c->rtt_seq) && seq_lt(c->rtt_seq, s->opt.sack[0].right)) {
+        /* the timed segment's arrival above a hole triggered this ACK (the
+         * first SACK block is the latest arrival, RFC 2018 §4): time it
+         * now, before
          * the hole's repair holds up its cumulative ACK (and under heavy
          * loss, before every sample is lost to a duplicate ACK) */
         update_rtt(c, (uint32_t)(NOW(c) - c->rtt_start));

@@ -63,6 +63,7 @@ struct jktcp_conn {
     uint32_t dupacks, cwnd_acc, rexmit_hi;
     uint64_t rexmit_last_us; /* the latest hole resent in this pass */
     uint64_t delivered_us;   /* the latest ACK that acked or SACKed new data */
+    uint64_t head_rexmit_us; /* last resend of the segment at snd_una, 0 = none */
     bool in_recovery;
     bool rto_recovery; /* recovery after a timeout: every unSACKed byte is lost */
     struct jk_range peer_sack[JK_MAX_PEER_SACK];
