@@ -1160,9 +1160,16 @@ static void take_data(struct jktcp_conn *c, const struct jk_seg *s)
         jk_ring_produce(&c->rcv, s->len);
         c->rcv_nxt += s->len;
         c->bytes_delivered += s->len;
+        if (c->quickacks) {
+            /* after a loss the sender runs on a small window: a delayed
+             * ACK would stall it and inflate its RTT (Linux's quickack) */
+            c->quickacks--;
+            c->ack_now = true;
+        }
         if (c->nooo) {
             pull_in_order(c);
             c->ack_now = true; /* a hole filled: tell the sender now */
+            c->quickacks = JK_QUICKACKS;
         }
         if (++c->segs_unacked >= 2 || !c->cfg.delack_us)
             c->ack_now = true;
@@ -1419,6 +1426,7 @@ static void on_tlp(struct jktcp_conn *c)
         return;
     c->tlp_sent = true;
     c->tail_probes++;
+    c->rtt_timing = false; /* an ACK now may answer the probe: it would time the PTO */
     uint32_t end = snd_data_end(c);
     uint32_t flight = c->snd_max - c->snd_una;
     if (seq_lt(c->snd_max, end) && c->snd_nxt == c->snd_max && flight < c->snd_wnd) {

@@ -16,6 +16,7 @@
 #define JK_HASH_BUCKETS 4096
 #define JK_RST_QUEUE 32     /* resets owed to segments for no connection */
 #define JK_KEEPALIVE_PROBES 9
+#define JK_QUICKACKS 16   /* segments ACKed at once after a hole fills */
 #define JK_FIN_WAIT2_US (30u * 1000000u) /* orphaned FIN_WAIT_2 lifetime */
 
 /* Per-connection settings, copied from the adapter when it is created. */
@@ -80,6 +81,7 @@ struct jktcp_conn {
 
     /* ACK state */
     bool ack_now;
+    uint8_t quickacks; /* in-order segments left to ACK at once */
     uint32_t segs_unacked;
 
     /* timers, absolute microseconds, 0 = off */

@@ -1159,6 +1159,29 @@ T(delack_out_of_order_acked_at_once)
     sp_read_expect(c, 0, 2000);
 }
 
+/* After a hole fills, the next 16 in-order segments are ACKed at once
+ * (the sender is recovering on a small window; Linux's quickack), then
+ * delayed ACKs resume. */
+T(delack_quickack_after_hole)
+{
+    sp_option(JKTCP_OPT_DELACK_US, 200000);
+    sp_hs hs = sp_plain(1000, 65535);
+    sp_connect(&hs);
+    sp_peer_data(1001, 1, 1000);
+    sp_expect(JK_ACK, 1, 1, 0);
+    sp_peer_data(1, 1, 1000);
+    sp_expect(JK_ACK, 1, 2001, 0);
+    uint32_t seq = 2001;
+    for (int i = 0; i < 16; i++, seq += 1000) {
+        sp_peer_data(seq, 1, 1000);
+        sp_expect(JK_ACK, 1, seq + 1000, 0);
+    }
+    sp_peer_data(seq, 1, 1000);
+    sp_expect_none(); /* delayed again: one segment waits for a second */
+    sp_peer_data(seq + 1000, 1, 1000);
+    sp_expect(JK_ACK, 1, seq + 2000, 0);
+}
+
 /* The delayed ACK rides on data we send (piggyback), no separate ACK. */
 T(delack_piggybacks_on_data)
 {
