@@ -309,7 +309,8 @@ typedef enum jktcp_option {
     JKTCP_OPT_TIMESTAMPS,         /* 1 = offer/use timestamps (default) */
     JKTCP_OPT_MAX_CONNS,          /* connections per adapter, default 4096 */
     JKTCP_OPT_OOO_RANGES,         /* out-of-order ranges kept, default 64 (max 128) */
-    JKTCP_OPT_TAIL_PROBE,         /* 1 = tail-loss probes (RFC 8985 TLP), default 1 */
+    JKTCP_OPT_TAIL_PROBE,         /* 1 = RACK-TLP time-based loss detection (RFC 8985):
+                                     tail-loss probes and the reordering timer, default 1 */
 } jktcp_option;
 
 JKTCP_API int jktcp_adapter_set_option(jktcp_adapter *a, jktcp_option opt, long value);
