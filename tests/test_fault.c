@@ -1201,6 +1201,8 @@ static void kernel_lossy(const char *name, double loss, uint64_t bytes, uint64_t
         }
         if (!progress && !err)
             jktcp_adapter_poll(k.a, 10);
+        if (!t_up && atomic_load(&sink.bytes_in) == bytes)
+            t_up = (double)(jkt_now_us() - t0) / 1e6;
         if (jkt_now_us() > end)
             err = -ETIME;
     }
@@ -1216,7 +1218,8 @@ static void kernel_lossy(const char *name, double loss, uint64_t bytes, uint64_t
     jktcp_conn_close(down);
     while (!err && atomic_load(&sink.done) < 1 && jkt_now_us() < end)
         jktcp_adapter_poll(k.a, 10);
-    t_up = (double)(jkt_now_us() - t0) / 1e6;
+    if (!t_up)
+        t_up = (double)(jkt_now_us() - t0) / 1e6;
     jktcp_conn_info(up, &iu);
     jktcp_conn_close(up);
     jktcp_adapter_flush(k.a, 3000);
@@ -1368,7 +1371,7 @@ static void run_32_clients(const char *name, jktcp_handle *h, uint16_t port, uin
     print_fault_stats("client", ft);
     for (int i = 0; i < HSTREAMS; i++)
         if (hs[i].err) {
-            char tag[32];
+            char tag[48];
             snprintf(tag, sizeof tag, "failed stream %d", i);
             print_info(tag, &hs[i].info);
         }
@@ -1517,7 +1520,7 @@ static void b2b_handle_32_streams(const char *name, double drop, uint64_t per_st
     cr_expect_eq(ac.n, HSTREAMS);
     for (int i = 0; i < ac.n; i++)
         if (ac.e[i].err) {
-            char tag[32];
+            char tag[48];
             snprintf(tag, sizeof tag, "failed server stream %d", i);
             print_info(tag, &ac.e[i].info);
         }
