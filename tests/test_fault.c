@@ -1208,7 +1208,9 @@ static void kernel_lossy(const char *name, double loss, uint64_t bytes, uint64_t
     }
     if (err) { /* what the kernel's side looks like when a run stalls */
         char ss[4096] = "";
-        jkt_sh("ss -tinoe 2>&1 | head -40", ss, sizeof ss);
+        jkt_sh("ss -tinoe 2>&1 | head -40; nstat -az 2>&1 | "
+               "grep -i -E 'paws|undo|spurious|timeouts|dsack' | grep -v ' 0 '",
+               ss, sizeof ss);
         fprintf(stderr, "fault/%s: kernel sockets:\n%s", name, ss);
     }
     jktcp_info iu, id;
