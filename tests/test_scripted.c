@@ -1318,6 +1318,83 @@ T(loss_newreno_partial_ack)
 
 /* RFC 2018 / RFC 6675: retransmit only the holes the peer's SACK shows;
  * never data it SACKed. */
+static void sp_sack_ack(uint32_t ack, const uint32_t (*blk)[2], int n)
+{
+    sp_opts o;
+    memset(&o, 0, sizeof o);
+    o.nsack = (uint8_t)n;
+    for (int i = 0; i < n; i++) {
+        o.sack[i].left = blk[i][0];
+        o.sack[i].right = blk[i][1];
+    }
+    sp_send(JK_ACK, 1, ack, SP_WND, NULL, 0, &o);
+}
+
+/* RFC 8985 §6.2: one SACKed segment above a hole, far too few for three
+ * duplicate ACKs; once the reordering window passes, the hole counts lost
+ * and goes again — long before the tail-loss probe (2·SRTT + 2 ms) or the
+ * RTO would fire. */
+T(rack_single_sack_marks_hole_lost)
+{
+    sp_option(JKTCP_OPT_TAIL_PROBE, 1);
+    sp_hs hs = sp_plain(1000, 65535);
+    hs.wscale = 7;
+    hs.sack = true;
+    jktcp_conn *c = sp_connect(&hs);
+    uint32_t S = 1;
+    transfer_acked(c, &S, 20000);
+    sp_write_pat(c, S - 1, 2000);
+    sp_brief b[8];
+    cr_assert_eq(sp_drain(b, 8), 2);
+    const uint32_t blk[1][2] = {{S + 1000, S + 2000}};
+    sp_sack_ack(S, blk, 1); /* segment 0 missing, segment 1 arrived */
+    uint32_t reo_us = sp_info(c).srtt_us; /* the window is at most SRTT */
+    sp_advance_us(reo_us + 2);
+    const sp_seg *g = sp_expect(JK_ACK, S, 1, 1000);
+    sp_assert_payload(g, S - 1);
+    jktcp_info i = sp_info(c);
+    cr_assert_eq(i.recoveries, 1, "recoveries %u", i.recoveries);
+    cr_assert_eq(i.timeouts, 0, "the RTO fired");
+    cr_assert_eq(i.tail_probes, 0, "a tail-loss probe went first");
+    sp_peer_ack(1, S + 2000);
+    sp_expect_none();
+}
+
+/* RFC 6675 pipe: one ACK reveals three holes among ten segments. With
+ * cwnd = FlightSize / 2 and seven segments SACKed, the pipe is empty:
+ * all three holes go at once, not one per further duplicate ACK. */
+T(sack_pipe_resends_every_hole_at_once)
+{
+    sp_hs hs = sp_plain(1000, 65535);
+    hs.wscale = 7;
+    hs.sack = true;
+    jktcp_conn *c = sp_connect(&hs);
+    uint32_t S = 1;
+    transfer_acked(c, &S, 20000);
+    sp_write_pat(c, S - 1, 10000);
+    sp_brief b[16];
+    cr_assert_eq(sp_drain(b, 16), 10);
+    /* segments 0, 2 and 4 lost */
+    const uint32_t blk[3][2] = {{S + 5000, S + 10000}, {S + 3000, S + 4000}, {S + 1000, S + 2000}};
+    sp_sack_ack(S, blk, 3);
+    sp_sack_ack(S, blk, 3);
+    sp_sack_ack(S, blk, 3);
+    uint32_t seen = 0;
+    const sp_seg *g;
+    while ((g = sp_next()) != NULL) {
+        cr_assert(g->s.len == 1000, "%s", sp_str(g));
+        sp_assert_payload(g, g->seq - 1);
+        uint32_t k = (g->seq - S) / 1000;
+        cr_assert(k == 0 || k == 2 || k == 4, "resent segment %u, not a hole", k);
+        cr_assert(!(seen & (1u << k)), "segment %u resent twice", k);
+        seen |= 1u << k;
+    }
+    cr_assert_eq(seen, 0x15u, "holes resent: mask %#x, want 0x15", seen);
+    cr_assert_eq(sp_info(c).ssthresh, 5000, "ssthresh %u", sp_info(c).ssthresh);
+    sp_peer_ack(1, S + 10000);
+    sp_expect_none();
+}
+
 T(loss_sack_retransmits_only_holes)
 {
     sp_hs hs = sp_plain(1000, 65535);
