@@ -443,7 +443,6 @@ typedef struct jktcp_info {
     uint32_t timeouts;         /* retransmission timeouts (RTO) that fired */
     uint32_t tail_probes;      /* tail-loss probes sent */
     uint32_t recoveries;       /* fast recoveries entered (SACK/dupACK loss detection) */
-    uint32_t undos;            /* congestion reductions undone as spurious */
     uint32_t mss;              /* effective send MSS */
     uint32_t cwnd, ssthresh;   /* bytes */
     uint32_t snd_wnd, rcv_wnd; /* bytes, after scaling */

@@ -223,7 +223,6 @@ int jk_conn_info_internal(struct jktcp_conn *c, jktcp_info *o)
     o->timeouts = c->timeouts;
     o->tail_probes = c->tail_probes;
     o->recoveries = c->recoveries;
-    o->undos = c->undos;
     o->mss = c->smss;
     o->cwnd = c->cwnd;
     o->ssthresh = c->ssthresh;

@@ -95,7 +95,7 @@ struct jktcp_conn {
 
     /* statistics */
     uint64_t bytes_acked, bytes_delivered;
-    uint32_t retransmits, timeouts, tail_probes, recoveries, undos;
+    uint32_t retransmits, timeouts, tail_probes, recoveries;
 };
 
 struct jktcp_conn_listener {

@@ -628,10 +628,10 @@ static void set_fast(jktcp_adapter *a, long rto_min, long retries, long rto_max)
 static void print_info(const char *tag, const jktcp_info *n)
 {
     fprintf(stderr,
-            "  %s conn %u->%u: %s rexmit %u rto %u tlp %u recoveries %u undos %u; srtt %u us rto %u us"
+            "  %s conn %u->%u: %s rexmit %u rto %u tlp %u recoveries %u; srtt %u us rto %u us"
             " cwnd %u ssthresh %u snd_wnd %u rcv_wnd %u queued %" PRIu64 "\n",
             tag, n->local_port, n->remote_port, jktcp_state_name(n->state), n->retransmits, n->timeouts, n->tail_probes,
-            n->recoveries, n->undos, n->srtt_us, n->rto_us, n->cwnd, n->ssthresh, n->snd_wnd,
+            n->recoveries, n->srtt_us, n->rto_us, n->cwnd, n->ssthresh, n->snd_wnd,
             n->rcv_wnd, n->bytes_queued);
 }
 
