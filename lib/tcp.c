@@ -5,9 +5,9 @@
  *
  * Sequence space bookkeeping:
  *   send:    snd_una <= snd_nxt <= snd_max; the send ring holds the data
- *            bytes [snd_buf_seq, snd_buf_seq + used). snd_nxt is rewound
- *            to snd_una on a retransmission timeout (go-back-N, skipping
- *            what the peer has SACKed).
+ *            bytes [snd_buf_seq, snd_buf_seq + used). Once synchronized,
+ *            snd_nxt == snd_max: repairs (after duplicate ACKs, SACKs or a
+ *            timeout) resend holes in passes without rewinding it.
  *   receive: the receive ring's tail is rcv_nxt; out-of-order bytes are
  *            stored in place beyond the tail and tracked in ooo[], so
  *            reassembly needs no extra memory and the window is simply
@@ -318,9 +318,9 @@ static void arm_persist(struct jktcp_conn *c)
 }
 
 /* Retransmit one segment at seq right now (fast retransmit, SACK holes,
- * probes). Returns 1 if sent, 0 if nothing is there, <0 if busy (the
- * timers cover it). */
-static int retransmit_at(struct jktcp_conn *c, uint32_t seq)
+ * probes). Returns the sequence space sent (data and FIN), 0 if nothing
+ * is there, <0 if busy (the timers cover it). */
+static long retransmit_at(struct jktcp_conn *c, uint32_t seq)
 {
     uint32_t end = snd_data_end(c);
     uint32_t len = seq_lt(seq, end) ? min_u32(end - seq, c->smss) : 0;
@@ -332,11 +332,27 @@ static int retransmit_at(struct jktcp_conn *c, uint32_t seq)
     if (r < 0)
         return (int)r;
     sent_range(c, seq, (uint32_t)r, r >> 32);
-    c->rexmit_hi = seq + (uint32_t)r + ((r >> 32) ? 1 : 0);
     c->rexmit_last_us = NOW(c);
     if (seq == c->snd_una)
         c->head_rexmit_us = NOW(c);
-    return 1;
+    return (long)(uint32_t)r + ((r >> 32) ? 1 : 0);
+}
+
+/* Resend the hole at seq as the current pass's next step. 1 if sent, 0 if
+ * nothing is there, <0 if busy. */
+static int pass_resend(struct jktcp_conn *c, uint32_t seq)
+{
+    long n = retransmit_at(c, seq);
+    if (n > 0)
+        c->rexmit_hi = seq + (uint32_t)n;
+    return n < 0 ? (int)n : n > 0;
+}
+
+/* Recovery has holes to work on: SACK shows them, or a timeout made every
+ * unSACKed byte one. */
+static bool holes_known(struct jktcp_conn *c)
+{
+    return c->in_recovery && (c->npeer_sack || c->rto_recovery);
 }
 
 /* SACKed bytes inside [from, to); the scoreboard's ranges never overlap. */
@@ -359,7 +375,7 @@ static uint32_t sacked_in(struct jktcp_conn *c, uint32_t from, uint32_t to)
 static uint32_t pipe_bytes(struct jktcp_conn *c)
 {
     uint32_t p = (c->snd_nxt - c->snd_una) - sacked_in(c, c->snd_una, c->snd_nxt);
-    if (c->in_recovery && (c->npeer_sack || c->rto_recovery)) {
+    if (holes_known(c)) {
         uint32_t from = seq_max(c->rexmit_hi, c->snd_una);
         uint32_t hi = seq_min(hole_limit(c), c->snd_nxt);
         if (seq_lt(from, hi))
@@ -397,13 +413,11 @@ static bool head_lost_again(struct jktcp_conn *c)
 static int send_hole(struct jktcp_conn *c)
 {
     uint32_t hole;
-    if (!c->in_recovery || !(c->npeer_sack || c->rto_recovery))
+    if (!holes_known(c))
         return 0;
-    if (head_lost_again(c)) {
-        uint32_t pos = c->rexmit_hi; /* not a new pass: keep its place */
-        int r = retransmit_at(c, c->snd_una);
-        c->rexmit_hi = seq_max(pos, c->rexmit_hi);
-        return r;
+    if (head_lost_again(c)) { /* out of turn: the pass keeps its place */
+        long n = retransmit_at(c, c->snd_una);
+        return n < 0 ? (int)n : n > 0;
     }
     if (!next_hole(c, c->rexmit_hi, &hole)) {
         uint64_t due = c->rexmit_last_us + c->srtt_us + reo_wnd_us(c) + 1000;
@@ -422,10 +436,11 @@ static int send_hole(struct jktcp_conn *c)
         return 0;
     if (hole != c->snd_una && !seq_lt(hole, c->snd_una + c->snd_wnd))
         return 0; /* the head goes regardless, as a probe of the window */
-    return retransmit_at(c, hole);
+    return pass_resend(c, hole);
 }
 
-/* Send new data, retransmissions after a timeout, and the FIN. */
+/* Send what is due: hole repairs first (send_hole), then new data and
+ * the FIN. */
 static int send_data(struct jktcp_conn *c)
 {
     for (;;) {
@@ -440,8 +455,7 @@ static int send_data(struct jktcp_conn *c)
         uint32_t peer_room = c->snd_wnd > flight ? c->snd_wnd - flight : 0;
         uint32_t usable = min_u32(peer_room, c->cfg.congestion ? cwnd_room(c) : UINT32_MAX);
         uint32_t len = min_u32(min_u32(avail, c->smss), usable);
-        bool fin = c->fin_queued && c->snd_nxt + len == end &&
-                   (!c->fin_sent || seq_lt(c->snd_nxt, c->snd_max));
+        bool fin = c->fin_queued && !c->fin_sent && c->snd_nxt + len == end;
         if (avail && !len) {
             if (c->snd_wnd <= flight && flight == 0)
                 arm_persist(c);
@@ -898,7 +912,7 @@ static void enter_recovery(struct jktcp_conn *c)
     c->in_recovery = true;
     c->recoveries++;
     c->rexmit_hi = c->snd_una;
-    retransmit_at(c, c->snd_una); /* the first repair goes regardless of cwnd */
+    pass_resend(c, c->snd_una); /* the first repair goes regardless of cwnd */
     jk_adapter_mark_dirty(c);
 }
 
@@ -955,8 +969,9 @@ static void grow_cwnd(struct jktcp_conn *c, uint32_t acked)
 static void on_new_ack(struct jktcp_conn *c, uint32_t ack)
 {
     uint32_t acked = ack - c->snd_una;
-    /* what reached the peer since the last ACK: bytes it SACKed before
-     * were counted then, not again as the cumulative ACK passes them */
+    /* cwnd grows by what the peer got since the last ACK: bytes it had
+     * SACKed arrived long ago, and a cumulative ACK jumping over them
+     * after a repair says nothing about the path now */
     uint32_t fresh = acked - sacked_in(c, c->snd_una, ack);
     uint32_t end = snd_data_end(c);
     uint32_t data_acked = seq_lt(c->snd_buf_seq, seq_min(ack, end))
@@ -998,7 +1013,7 @@ static void on_new_ack(struct jktcp_conn *c, uint32_t ack)
             if (c->cfg.congestion && !c->sack_ok)
                 c->cwnd = c->cwnd > acked ? c->cwnd - acked + c->smss : c->smss;
             if (!seq_lt(ack, c->rexmit_hi))
-                retransmit_at(c, ack);
+                pass_resend(c, ack);
         }
     } else {
         grow_cwnd(c, fresh);
@@ -1084,9 +1099,8 @@ static bool process_ack(struct jktcp_conn *c, const struct jk_seg *s)
         seq_le(s->opt.sack[0].left, c->rtt_seq) && seq_lt(c->rtt_seq, s->opt.sack[0].right)) {
         /* the timed segment's arrival above a hole triggered this ACK (the
          * first SACK block is the latest arrival, RFC 2018 §4): time it
-         * now, before
-         * the hole's repair holds up its cumulative ACK (and under heavy
-         * loss, before every sample is lost to a duplicate ACK) */
+         * now, before the hole's repair holds up its cumulative ACK (and,
+         * under heavy loss, before a duplicate ACK cancels the sample) */
         update_rtt(c, (uint32_t)(NOW(c) - c->rtt_start));
         c->rtt_timing = false;
     }

@@ -723,10 +723,14 @@ static ssize_t flaky_write(void *ctx, const void *buf, size_t len)
     return n < 0 ? -errno : n;
 }
 
-static void b2b_side_up(struct b2b_side *sd, int fd, const jktcp_fault_config *cfg, bool server,
-                        struct flaky *fl)
+/* One end of a back-to-back link: fd (through fl's switchable errors if
+ * given) wrapped in the fault transport, an adapter on it, and a pcap if
+ * JKTCP_FAULT_PCAP names one. */
+static jktcp_adapter *b2b_adapter(int fd, const jktcp_fault_config *cfg, bool server,
+                                  struct flaky *fl, jktcp_transport **ft)
 {
     jktcp_transport *inner;
+    jktcp_adapter *a;
     int r;
     if (fl) {
         fl->fd = fd;
@@ -737,21 +741,40 @@ static void b2b_side_up(struct b2b_side *sd, int fd, const jktcp_fault_config *c
         r = jktcp_transport_fd(fd, JKTCP_FRAMING_PACKET, &inner);
     }
     cr_assert_eq(r, 0);
-    r = jktcp_transport_faulty(inner, cfg, &sd->ft);
+    r = jktcp_transport_faulty(inner, cfg, ft);
     cr_assert_eq(r, 0, "faulty: %s", jktcp_strerror(r));
-    r = jktcp_adapter_new(sd->ft, server ? B2B_SERVER_IP : B2B_CLIENT_IP,
-                          server ? B2B_CLIENT_IP : B2B_SERVER_IP, &sd->a);
+    r = jktcp_adapter_new(*ft, server ? B2B_SERVER_IP : B2B_CLIENT_IP,
+                          server ? B2B_CLIENT_IP : B2B_SERVER_IP, &a);
     cr_assert_eq(r, 0);
-    sd->server = server;
     const char *pc = getenv("JKTCP_FAULT_PCAP");
     if (pc && *pc) {
         char path[512];
         snprintf(path, sizeof path, "%s-%s.pcap", pc, server ? "server" : "client");
-        jktcp_adapter_pcap(sd->a, path);
+        jktcp_adapter_pcap(a, path);
     }
+    return a;
+}
+
+static void b2b_side_up(struct b2b_side *sd, int fd, const jktcp_fault_config *cfg, bool server,
+                        struct flaky *fl)
+{
+    sd->a = b2b_adapter(fd, cfg, server, fl, &sd->ft);
+    sd->server = server;
     if (server) {
+        int r;
         r = jktcp_adapter_listen(sd->a, B2B_PORT, 16, &sd->l);
         cr_assert_eq(r, 0);
+    }
+}
+
+/* A socketpair with room for a full window of 1500-byte frames in flight. */
+static void b2b_socketpair(int sv[2])
+{
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+    int sz = 4 << 20;
+    for (int i = 0; i < 2; i++) {
+        setsockopt(sv[i], SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz);
+        setsockopt(sv[i], SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz);
     }
 }
 
@@ -760,13 +783,7 @@ static void b2b_up(struct b2b *b, const jktcp_fault_config *cfg_s, const jktcp_f
                    struct flaky *fl_s, struct flaky *fl_c)
 {
     memset(b, 0, sizeof *b);
-    cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, b->sv), 0);
-    /* Room for a full window of 1500-byte frames in flight. */
-    int sz = 4 << 20;
-    for (int i = 0; i < 2; i++) {
-        setsockopt(b->sv[i], SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz);
-        setsockopt(b->sv[i], SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz);
-    }
+    b2b_socketpair(b->sv);
     b2b_side_up(&b->s, b->sv[0], cfg_s, true, fl_s);
     b2b_side_up(&b->c, b->sv[1], cfg_c, false, fl_c);
 }
@@ -907,14 +924,18 @@ Test(fault, b2b_clean, .timeout = 60)
     b2b_lossy("b2b_clean", d, 16 * MiB, seed_or(100), 30000);
 }
 
-/* The loss matrix back to back: each rate drops frames each way, and
- * duplicates and reorders half as many (a reordered frame goes out after
- * three later ones, or 2 ms). */
+/* The loss matrix's profile: drop `loss` of the frames, and duplicate and
+ * reorder half as many (a reordered frame goes out after three later
+ * ones, or after 2 ms). */
+static jktcp_fault_dir loss_faults(double loss)
+{
+    return (jktcp_fault_dir){.drop = loss, .duplicate = loss / 2, .reorder = loss / 2,
+                             .reorder_frames = 3, .reorder_max_us = 2000};
+}
+
 static void b2b_loss_matrix(const char *name, double loss, uint64_t bytes, uint64_t seed)
 {
-    jktcp_fault_dir d = {.drop = loss, .duplicate = loss / 2, .reorder = loss / 2,
-                         .reorder_frames = 3, .reorder_max_us = 2000};
-    b2b_lossy(name, d, bytes, seed_or(seed), 240000);
+    b2b_lossy(name, loss_faults(loss), bytes, seed_or(seed), 240000);
 }
 
 Test(fault, b2b_loss1_reorder_dup, .timeout = 120)
@@ -1145,9 +1166,7 @@ static void kf_down(struct kf *k)
 static void kernel_lossy(const char *name, double loss, uint64_t bytes, uint64_t seed,
                          int limit_s)
 {
-    jktcp_fault_dir d = {.drop = loss, .duplicate = loss / 2, .reorder = loss / 2,
-                         .reorder_frames = 3, .reorder_max_us = 2000};
-    jktcp_fault_config cfg = {.in = d, .out = d, .seed = seed};
+    jktcp_fault_config cfg = {.in = loss_faults(loss), .out = loss_faults(loss), .seed = seed};
     struct kf k;
     kf_up(&k, &cfg);
     struct jkt_server sink = {.kind = JKT_SRV_SINK, .family = AF_INET, .verify = true,
@@ -1337,12 +1356,6 @@ static void *hstream_thread(void *arg)
     return NULL;
 }
 
-static jktcp_fault_dir handle_faults(double drop)
-{
-    return (jktcp_fault_dir){.drop = drop, .duplicate = drop / 2, .reorder = drop / 2,
-                             .reorder_frames = 3, .reorder_max_us = 2000};
-}
-
 /* 32 client threads, each echoing `per_stream` bytes through port. */
 static void run_32_clients(const char *name, jktcp_handle *h, uint16_t port, uint64_t per_stream,
                            uint64_t seed, jktcp_transport *ft)
@@ -1392,7 +1405,7 @@ static void run_32_clients(const char *name, jktcp_handle *h, uint16_t port, uin
  * half that duplicated and reordered). */
 static void handle_32_streams(const char *name, double drop, uint64_t per_stream, uint64_t seed)
 {
-    jktcp_fault_config cfg = {.in = handle_faults(drop), .out = handle_faults(drop),
+    jktcp_fault_config cfg = {.in = loss_faults(drop), .out = loss_faults(drop),
                               .seed = seed_or(seed)};
     struct kf k;
     kf_up(&k, &cfg);
@@ -1471,22 +1484,11 @@ static void *b2b_accept_thread(void *arg)
 static jktcp_handle *b2b_handle(int fd, const jktcp_fault_config *cfg, bool server,
                                 jktcp_transport **ft)
 {
-    jktcp_transport *inner;
-    jktcp_adapter *a;
+    jktcp_adapter *a = b2b_adapter(fd, cfg, server, NULL, ft);
     jktcp_handle *h;
-    cr_assert_eq(jktcp_transport_fd(fd, JKTCP_FRAMING_PACKET, &inner), 0);
-    cr_assert_eq(jktcp_transport_faulty(inner, cfg, ft), 0);
-    cr_assert_eq(jktcp_adapter_new(*ft, server ? B2B_SERVER_IP : B2B_CLIENT_IP,
-                                   server ? B2B_CLIENT_IP : B2B_SERVER_IP, &a), 0);
     set_fast(a, B2B_RTO_MIN_MS, 15, 1000);
     int rc = jktcp_handle_start(a, &h);
     cr_assert_eq(rc, 0, "handle_start: %s", jktcp_strerror(rc));
-    const char *pc = getenv("JKTCP_FAULT_PCAP");
-    if (pc && *pc) {
-        char path[512];
-        snprintf(path, sizeof path, "%s-handle-%s.pcap", pc, server ? "server" : "client");
-        jktcp_handle_pcap(h, path);
-    }
     return h;
 }
 
@@ -1496,14 +1498,9 @@ static void b2b_handle_32_streams(const char *name, double drop, uint64_t per_st
                                   uint64_t seed)
 {
     int sv[2];
-    cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
-    int sz = 4 << 20;
-    for (int i = 0; i < 2; i++) {
-        setsockopt(sv[i], SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz);
-        setsockopt(sv[i], SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz);
-    }
+    b2b_socketpair(sv);
     seed = seed_or(seed);
-    jktcp_fault_config cs = {.out = handle_faults(drop), .seed = seed}; /* see b2b_lossy */
+    jktcp_fault_config cs = {.out = loss_faults(drop), .seed = seed}; /* see b2b_lossy */
     jktcp_fault_config cc = cs;
     cc.seed = seed ^ 0x5555;
     jktcp_transport *fts, *ftc;
