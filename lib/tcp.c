@@ -641,6 +641,11 @@ static void became_established(struct jktcp_conn *c)
     c->state = JKTCP_ESTABLISHED;
     c->retries = 0;
     c->t_rto = 0;
+    /* a SYN resend may be queued (snd_nxt rewound to the ISS by a timeout
+     * or a duplicate SYN) when the handshake completes before the output
+     * pass: sending starts at what the peer acknowledged */
+    if (seq_lt(c->snd_nxt, c->snd_una))
+        c->snd_nxt = c->snd_una;
     if (c->fin_queued)
         c->state = JKTCP_FIN_WAIT_1;
     if (c->cfg.keepalive_us)

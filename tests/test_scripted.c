@@ -2578,6 +2578,35 @@ T(hs_syn_rcvd_duplicate_syn)
     cr_assert_eq(jktcp_adapter_accept(sp.l, 0, &c), 0);
 }
 
+/* SYN_RCVD: a duplicated SYN (which queues the SYN-ACK again) and the
+ * handshake's final ACK arrive in one batch, before any output. The
+ * connection must send from snd_una on, not from the rewound SYN-ACK
+ * sequence: a stale snd_nxt below snd_una made the flight negative and
+ * the connection silently never sent (found by the 32-stream 20% loss
+ * test). */
+T(hs_syn_rcvd_duplicate_syn_and_ack_in_one_batch)
+{
+    sp_hs hs = SP_HS_DEFAULT;
+    sp_accept_syn(&hs, 40000);
+    sp_opts o = full_syn_opts();
+    static uint8_t syn[JK_MAX_FRAME], ack[JK_MAX_FRAME];
+    size_t ns = sp_build(syn, sizeof syn, JK_SYN, 0, 0, 65535, NULL, 0, &o);
+    sp.f.synced = true;
+    size_t na = sp_build(ack, sizeof ack, JK_ACK, 1, 1, SP_WND, NULL, 0, NULL);
+    cr_assert_eq(jktcp_port_push(sp.port, syn, ns), 0);
+    cr_assert_eq(jktcp_port_push(sp.port, ack, na), 0);
+    sp_poll();
+    jktcp_conn *c = NULL;
+    cr_assert_eq(jktcp_adapter_accept(sp.l, 0, &c), 0);
+    sp.c = c;
+    const sp_seg *g;
+    while ((g = sp_next()) != NULL) /* a late SYN-ACK is harmless */
+        cr_assert(g->s.flags & JK_SYN, "unexpected before the write: %s", sp_str(g));
+    sp_write_pat(c, 0, 100);
+    g = sp_expect(JK_ACK | JK_PSH, 1, 1, 100);
+    sp_assert_payload(g, 0);
+}
+
 /* SYN_RCVD, RST in window but not at RCV.NXT: challenge ACK (RFC 9293
  * §3.10.7.4 / RFC 5961 §3.2); the half-open connection survives. */
 T(hs_syn_rcvd_inexact_rst_challenge_ack)
