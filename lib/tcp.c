@@ -159,7 +159,7 @@ static void fill_options(struct jktcp_conn *c, struct jk_seg *s)
     if ((syn && !passive) ? c->cfg.timestamps : c->ts_ok) {
         o->has_ts = true;
         o->tsval = (uint32_t)(NOW(c) / 1000) + c->ts_offset;
-        o->tsecr = c->ts_recent;
+        o->tsecr = c->ts_echo_once ? c->ts_echo : c->ts_recent;
     }
     if (!syn && c->sack_ok && c->nooo > 0) {
         int n = c->nooo < JK_MAX_SACK ? c->nooo : JK_MAX_SACK;
@@ -215,7 +215,7 @@ static long emit(struct jktcp_conn *c, uint8_t flags, uint32_t seq, uint32_t len
         uint32_t w = s.wnd;
         c->rcv_adv = c->rcv_nxt + ((flags & JK_SYN) ? w : w << c->rcv_wscale);
         c->last_ack_sent = c->rcv_nxt;
-        c->ack_now = false;
+        c->ack_now = c->ack_alone = false;
         c->segs_unacked = 0;
         c->t_delack = 0;
     }
@@ -1187,7 +1187,7 @@ static void take_data(struct jktcp_conn *c, const struct jk_seg *s)
         }
         if (c->nooo) {
             pull_in_order(c);
-            c->ack_now = true; /* a hole filled: tell the sender now */
+            c->ack_now = c->ack_alone = true; /* a hole filled: tell the sender now */
             c->quickacks = JK_QUICKACKS;
         }
         if (++c->segs_unacked >= 2 || !c->cfg.delack_us)
@@ -1200,25 +1200,16 @@ static void take_data(struct jktcp_conn *c, const struct jk_seg *s)
         for (int i = 0; i < c->nooo; i++)
             if (seq_le(c->ooo[i].start, s->seq + s->len) && seq_le(s->seq, c->ooo[i].end))
                 merges = true;
-        if (c->nooo == max && !merges) {
-            /* table full: forget the island farthest from rcv_nxt if the
-             * new one is nearer (it is needed sooner); its bytes will be
-             * sent again */
-            int far = 0;
-            for (int i = 1; i < c->nooo; i++)
-                if (seq_gt(c->ooo[i].start, c->ooo[far].start))
-                    far = i;
-            if (seq_lt(s->seq, c->ooo[far].start)) {
-                memmove(&c->ooo[far], &c->ooo[far + 1],
-                        (size_t)(c->nooo - far - 1) * sizeof c->ooo[0]);
-                c->nooo--;
-            }
-        }
+        /* With the table full a new island is dropped, not an old one:
+         * the old ones were SACKed, and a sender never resends SACKed
+         * bytes before a timeout (RFC 2018 §8 reneging; Linux resends
+         * them only if the timeout finds the head itself SACKed), so
+         * forgetting one would stall the transfer a timeout at a time */
         if (c->nooo < max || merges) {
             jk_ring_put_at(&c->rcv, tail + (s->seq - c->rcv_nxt), s->payload, s->len);
             add_range(c->ooo, &c->nooo, max, s->seq, s->seq + s->len, true);
         }
-        c->ack_now = true; /* duplicate ACK with SACK for the sender */
+        c->ack_now = c->ack_alone = true; /* duplicate ACK with SACK for the sender */
     }
 }
 
@@ -1281,6 +1272,40 @@ static void process_text(struct jktcp_conn *c, const struct jk_seg *s)
 /* Segment arrival                                                    */
 /* ------------------------------------------------------------------ */
 
+/* RFC 5681 §4.2: an out-of-order segment, one that fills a hole and a
+ * duplicate each get their own ACK at once. The adapter handles a burst
+ * of frames before its output pass, which would fold a burst's worth of
+ * duplicate ACKs into one: the sender would see one SACK update where it
+ * expects many, and a single lost ACK would hide the whole burst. */
+static void send_ack_alone(struct jktcp_conn *c)
+{
+    if (!c->ack_alone || !c->ack_now)
+        return;
+    c->ack_alone = false;
+    if (!c->a->tx_blocked)
+        emit(c, JK_ACK, acceptable_seq(c), 0); /* on failure ack_now stays set */
+}
+
+/* Old data: the sender resent it because our ACK went missing. Answer at
+ * once, echoing this segment's timestamp if it is a plausible resend (it
+ * passed PAWS and lies within one buffer below rcv_nxt). RFC 7323 would
+ * echo TS.Recent, the timestamp of the last in-order segment, which can be
+ * a whole timeout old; the sender takes that for an RTT sample (Linux
+ * does) and one lost ACK inflates its RTO to the cap, and it reads the old
+ * echo as "the original arrived" and undoes its timeout (Eifel). TS.Recent
+ * itself stays: an unacceptable segment changes no state. */
+static void ack_duplicate(struct jktcp_conn *c, const struct jk_seg *s)
+{
+    uint32_t end = s->seq + s->len;
+    if (c->ts_ok && c->rcv.cap && seq_le(end, c->rcv_nxt) && seq_ge(end, c->rcv_nxt - c->rcv.cap)) {
+        c->ts_echo = s->opt.tsval;
+        c->ts_echo_once = true;
+    }
+    c->ack_alone = true;
+    send_ack_alone(c);
+    c->ts_echo_once = false;
+}
+
 static void challenge_ack(struct jktcp_conn *c)
 {
     c->ack_now = true;
@@ -1319,6 +1344,8 @@ void jk_tcp_input(struct jktcp_conn *c, const struct jk_seg *seg)
         c->a->st.drop_invalid++;
         if (!(s.flags & JK_RST))
             challenge_ack(c);
+        if (s.len)
+            ack_duplicate(c, &s);
         if (c->state == JKTCP_TIME_WAIT && (s.flags & JK_FIN))
             c->t_close = NOW(c) + max_u32(c->cfg.timewait_us, 1);
         return;
@@ -1352,7 +1379,8 @@ void jk_tcp_input(struct jktcp_conn *c, const struct jk_seg *seg)
     if (c->state == JKTCP_CLOSED)
         return;
     if (c->ack_now || c->t_delack)
-        jk_adapter_mark_dirty(c);
+        jk_adapter_mark_dirty(c); /* also tells the handle what arrived */
+    send_ack_alone(c);
 }
 
 /* ------------------------------------------------------------------ */

@@ -78,9 +78,12 @@ struct jktcp_conn {
     bool fin_rcvd, fin_pending; /* pending: FIN seen out of order */
     uint32_t fin_rcv_seq;
     uint32_t ts_recent, ts_offset;
+    uint32_t ts_echo;  /* TSecr for the next ACK instead of ts_recent ... */
+    bool ts_echo_once; /* ... while set (see ack_duplicate) */
 
     /* ACK state */
     bool ack_now;
+    bool ack_alone; /* this ACK must not be merged with the next segment's */
     uint8_t quickacks; /* in-order segments left to ACK at once */
     uint32_t segs_unacked;
 

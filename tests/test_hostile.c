@@ -1242,6 +1242,36 @@ T(ooo_ranges_limit_bounded_and_refilled)
     sp_read_expect(c, 0, 20000);
 }
 
+/* With the out-of-order table full, a new island is dropped and the
+ * islands already SACKed stay (no reneging, RFC 2018 §8): a sender does
+ * not resend SACKed bytes, so forgetting them would stall it. */
+T(ooo_ranges_full_keeps_sacked_islands)
+{
+    sp_option(JKTCP_OPT_OOO_RANGES, 2);
+    sp_hs hs = sp_plain(1000, 65535);
+    hs.sack = true;
+    hs.wscale = 7;
+    jktcp_conn *c = sp_connect(&hs);
+    sp_peer_data(5001, 1, 1000);
+    sp_expect(JK_ACK, 1, 1, 0);
+    sp_peer_data(3001, 1, 1000);
+    sp_expect(JK_ACK, 1, 1, 0);
+    sp_peer_data(1001, 1, 1000); /* nearer, but the table is full */
+    const sp_seg *g = sp_expect(JK_ACK, 1, 1, 0);
+    cr_assert_eq(g->s.opt.nsack, 2, "%s", sp_str(g));
+    for (int i = 0; i < 2; i++) {
+        uint32_t l = g->s.opt.sack[i].left - sp.f.irs;
+        cr_assert(l == 3001 || l == 5001, "block %d starts at %u: %s", i, l, sp_str(g));
+    }
+    sp_peer_data(1, 1, 1000);
+    sp_expect(JK_ACK, 1, 1001, 0); /* the dropped island is asked for again */
+    sp_peer_data(1001, 1, 2000);
+    sp_expect(JK_ACK, 1, 4001, 0); /* the kept island at 3001 counted */
+    sp_peer_data(4001, 1, 1000);
+    sp_expect(JK_ACK, 1, 6001, 0);
+    sp_read_expect(c, 0, 6000);
+}
+
 /* Listening twice on a port -> -EADDRINUSE; after unlisten it is free. */
 T(listen_twice_eaddrinuse_then_free)
 {

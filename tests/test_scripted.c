@@ -1024,6 +1024,45 @@ T(data_recv_out_of_order_without_sack)
     sp_read_expect(c, 0, 3000);
 }
 
+/* RFC 5681 §4.2: every out-of-order segment gets its own duplicate ACK,
+ * even when a burst of them is handled before one output pass; each
+ * reports the newest island first (RFC 2018 §4). */
+T(data_recv_ooo_burst_acked_one_by_one)
+{
+    sp_connect(NULL);
+    static uint8_t f[3][JK_MAX_FRAME];
+    size_t n[3];
+    for (int i = 0; i < 3; i++)
+        n[i] = sp_build(f[i], sizeof f[i], JK_ACK, 1001 + 1000 * (uint32_t)i, 1, SP_WND,
+                        sp_pat(1000 + 1000 * (size_t)i), 500, NULL);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(jktcp_port_push(sp.port, f[i], n[i]), 0);
+    sp_poll();
+    for (int i = 0; i < 3; i++) {
+        const sp_seg *g = sp_expect(JK_ACK, 1, 1, 0);
+        cr_assert(g->s.opt.nsack == (uint8_t)(i + 1), "ACK %d: %s", i, sp_str(g));
+        cr_assert_eq(g->s.opt.sack[0].left - sp.f.irs, 1001 + 1000 * (uint32_t)i,
+                     "ACK %d does not report its own segment first: %s", i, sp_str(g));
+    }
+    sp_expect_none();
+}
+
+/* In-order segments in one batch still share an ACK (one per pass). */
+T(data_recv_in_order_burst_shares_ack)
+{
+    sp_connect(NULL);
+    static uint8_t f[4][JK_MAX_FRAME];
+    size_t n[4];
+    for (int i = 0; i < 4; i++)
+        n[i] = sp_build(f[i], sizeof f[i], JK_ACK, 1 + 500 * (uint32_t)i, 1, SP_WND,
+                        sp_pat(500 * (size_t)i), 500, NULL);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(jktcp_port_push(sp.port, f[i], n[i]), 0);
+    sp_poll();
+    sp_expect(JK_ACK, 1, 2001, 0);
+    sp_expect_none();
+}
+
 /* RFC 9293 §3.10.7.4: an old duplicate is ACKed and dropped. */
 T(data_recv_duplicate_acked_and_ignored)
 {
@@ -1693,6 +1732,45 @@ T(ts_out_of_order_not_echoed)
     g = sp_expect(JK_ACK, 1, 301, 0);
     cr_assert_eq(g->s.opt.tsecr, b + 10, "ACK after the hole echoes %u, expected %u",
                  g->s.opt.tsecr, b + 10);
+}
+
+/* A resent segment we already hold means our ACK went missing: the ACK
+ * answering it echoes that segment's TSval (so the sender times the
+ * resend, not the stall, and does not take it for spurious), while
+ * TS.Recent itself stays (the next out-of-order ACK echoes the old one). */
+T(ts_duplicate_data_echoes_its_tsval_once)
+{
+    sp_connect(NULL);
+    uint32_t b = sp.f.peer_ts_max + 10;
+    sp_opts o = ts_opts(b);
+    sp_send(JK_ACK | JK_PSH, 1, 1, SP_WND, sp_pat(0), 100, &o);
+    sp_expect(JK_ACK, 1, 101, 0);
+    sp_advance_ms(300);
+    o = ts_opts(b + 300);
+    sp_send(JK_ACK | JK_PSH, 1, 1, SP_WND, sp_pat(0), 100, &o);
+    const sp_seg *g = sp_expect(JK_ACK, 1, 101, 0);
+    cr_assert_eq(g->s.opt.tsecr, b + 300, "ACK for a resend echoes %u, expected its TSval %u",
+                 g->s.opt.tsecr, b + 300);
+    o = ts_opts(b + 301);
+    sp_send(JK_ACK | JK_PSH, 201, 1, SP_WND, sp_pat(200), 100, &o);
+    g = sp_expect(JK_ACK, 1, 101, 0);
+    cr_assert_eq(g->s.opt.tsecr, b, "TS.Recent moved to %u on a duplicate (expected %u)",
+                 g->s.opt.tsecr, b);
+}
+
+/* A duplicate from far below the window (more than a receive buffer
+ * back) is not a plausible resend: its TSval is not echoed. */
+T(ts_ancient_duplicate_not_echoed)
+{
+    sp_connect(NULL);
+    uint32_t b = sp.f.peer_ts_max + 10;
+    sp_opts o = ts_opts(b);
+    sp_send(JK_ACK | JK_PSH, 1, 1, SP_WND, sp_pat(0), 100, &o);
+    sp_expect(JK_ACK, 1, 101, 0);
+    o = ts_opts(b + 50);
+    sp_send(JK_ACK | JK_PSH, 101u - 0x40000000u, 1, SP_WND, sp_pat(0), 100, &o);
+    const sp_seg *g = sp_expect(JK_ACK, 1, 101, 0);
+    cr_assert_eq(g->s.opt.tsecr, b, "ancient duplicate's TSval echoed: %u", g->s.opt.tsecr);
 }
 
 /* §5.3 R1 (PAWS): TSval < TS.Recent -> ACK and drop. */
