@@ -1296,8 +1296,7 @@ static void send_ack_alone(struct jktcp_conn *c)
  * itself stays: an unacceptable segment changes no state. */
 static void ack_duplicate(struct jktcp_conn *c, const struct jk_seg *s)
 {
-    uint32_t end = s->seq + s->len;
-    if (c->ts_ok && c->rcv.cap && seq_le(end, c->rcv_nxt) && seq_ge(end, c->rcv_nxt - c->rcv.cap)) {
+    if (c->ts_ok && c->rcv.cap && seq_ge(s->seq + s->len, c->rcv_nxt - c->rcv.cap)) {
         c->ts_echo = s->opt.tsval;
         c->ts_echo_once = true;
     }
@@ -1344,7 +1343,7 @@ void jk_tcp_input(struct jktcp_conn *c, const struct jk_seg *seg)
         c->a->st.drop_invalid++;
         if (!(s.flags & JK_RST))
             challenge_ack(c);
-        if (s.len)
+        if (s.len && seq_le(s.seq + s.len, c->rcv_nxt))
             ack_duplicate(c, &s);
         if (c->state == JKTCP_TIME_WAIT && (s.flags & JK_FIN))
             c->t_close = NOW(c) + max_u32(c->cfg.timewait_us, 1);
