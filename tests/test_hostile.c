@@ -1206,17 +1206,23 @@ T(rcvbuf_limit_holds_unscaled_odd)
     rcvbuf_case(20000, -1);
 }
 
+/* A SACK connection whose out-of-order table holds 2 islands. */
+static jktcp_conn *connect_ooo_ranges_2(void)
+{
+    sp_option(JKTCP_OPT_OOO_RANGES, 2);
+    sp_hs hs = sp_plain(1000, 65535);
+    hs.sack = true;
+    hs.wscale = 7;
+    return sp_connect(&hs);
+}
+
 /* JKTCP_OPT_OOO_RANGES: with a limit of 2, ten out-of-order islands keep
  * at most 2 (SACK reports at most 2 blocks); once the holes fill the data
  * is correct and the islands that were not kept are asked for again
  * (the cumulative ACK stops at them). */
 T(ooo_ranges_limit_bounded_and_refilled)
 {
-    sp_option(JKTCP_OPT_OOO_RANGES, 2);
-    sp_hs hs = sp_plain(1000, 65535);
-    hs.sack = true;
-    hs.wscale = 7;
-    jktcp_conn *c = sp_connect(&hs);
+    jktcp_conn *c = connect_ooo_ranges_2();
     /* islands [1001+2000k, 2001+2000k) for k = 0..9, holes between */
     for (uint32_t k = 0; k < 10; k++) {
         sp_peer_data(1001 + 2000 * k, 1, 1000);
@@ -1247,11 +1253,7 @@ T(ooo_ranges_limit_bounded_and_refilled)
  * not resend SACKed bytes, so forgetting them would stall it. */
 T(ooo_ranges_full_keeps_sacked_islands)
 {
-    sp_option(JKTCP_OPT_OOO_RANGES, 2);
-    sp_hs hs = sp_plain(1000, 65535);
-    hs.sack = true;
-    hs.wscale = 7;
-    jktcp_conn *c = sp_connect(&hs);
+    jktcp_conn *c = connect_ooo_ranges_2();
     sp_peer_data(5001, 1, 1000);
     sp_expect(JK_ACK, 1, 1, 0);
     sp_peer_data(3001, 1, 1000);

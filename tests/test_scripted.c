@@ -1024,20 +1024,26 @@ T(data_recv_out_of_order_without_sack)
     sp_read_expect(c, 0, 3000);
 }
 
+/* The peer sends n segments of len bytes at seq, seq + step, ... all
+ * before the adapter polls once (one input batch). */
+static void push_data_burst(int n, uint32_t seq, uint32_t step, size_t len)
+{
+    static uint8_t f[JK_MAX_FRAME];
+    for (int i = 0; i < n; i++) {
+        uint32_t q = seq + step * (uint32_t)i;
+        size_t fl = sp_build(f, sizeof f, JK_ACK, q, 1, SP_WND, sp_pat(q - 1), len, NULL);
+        cr_assert_eq(jktcp_port_push(sp.port, f, fl), 0);
+    }
+    sp_poll();
+}
+
 /* RFC 5681 §4.2: every out-of-order segment gets its own duplicate ACK,
  * even when a burst of them is handled before one output pass; each
  * reports the newest island first (RFC 2018 §4). */
 T(data_recv_ooo_burst_acked_one_by_one)
 {
     sp_connect(NULL);
-    static uint8_t f[3][JK_MAX_FRAME];
-    size_t n[3];
-    for (int i = 0; i < 3; i++)
-        n[i] = sp_build(f[i], sizeof f[i], JK_ACK, 1001 + 1000 * (uint32_t)i, 1, SP_WND,
-                        sp_pat(1000 + 1000 * (size_t)i), 500, NULL);
-    for (int i = 0; i < 3; i++)
-        cr_assert_eq(jktcp_port_push(sp.port, f[i], n[i]), 0);
-    sp_poll();
+    push_data_burst(3, 1001, 1000, 500);
     for (int i = 0; i < 3; i++) {
         const sp_seg *g = sp_expect(JK_ACK, 1, 1, 0);
         cr_assert(g->s.opt.nsack == (uint8_t)(i + 1), "ACK %d: %s", i, sp_str(g));
@@ -1051,14 +1057,7 @@ T(data_recv_ooo_burst_acked_one_by_one)
 T(data_recv_in_order_burst_shares_ack)
 {
     sp_connect(NULL);
-    static uint8_t f[4][JK_MAX_FRAME];
-    size_t n[4];
-    for (int i = 0; i < 4; i++)
-        n[i] = sp_build(f[i], sizeof f[i], JK_ACK, 1 + 500 * (uint32_t)i, 1, SP_WND,
-                        sp_pat(500 * (size_t)i), 500, NULL);
-    for (int i = 0; i < 4; i++)
-        cr_assert_eq(jktcp_port_push(sp.port, f[i], n[i]), 0);
-    sp_poll();
+    push_data_burst(4, 1, 500, 500);
     sp_expect(JK_ACK, 1, 2001, 0);
     sp_expect_none();
 }
@@ -1713,15 +1712,23 @@ T(ts_echo_on_data_after_pure_ack)
               before, g->s.opt.tsval);
 }
 
-/* §4.3 case (C): an out-of-order segment's TSval is not echoed; the
- * segment filling the hole is. */
-T(ts_out_of_order_not_echoed)
+/* Connect, and have the peer send 100 bytes with TSval b (returned). */
+static uint32_t ts_connect_100(void)
 {
     sp_connect(NULL);
     uint32_t b = sp.f.peer_ts_max + 10;
     sp_opts o = ts_opts(b);
     sp_send(JK_ACK | JK_PSH, 1, 1, SP_WND, sp_pat(0), 100, &o);
     sp_expect(JK_ACK, 1, 101, 0);
+    return b;
+}
+
+/* §4.3 case (C): an out-of-order segment's TSval is not echoed; the
+ * segment filling the hole is. */
+T(ts_out_of_order_not_echoed)
+{
+    uint32_t b = ts_connect_100();
+    sp_opts o;
     o = ts_opts(b + 20);
     sp_send(JK_ACK | JK_PSH, 201, 1, SP_WND, sp_pat(200), 100, &o);
     const sp_seg *g = sp_expect(JK_ACK, 1, 101, 0);
@@ -1740,11 +1747,8 @@ T(ts_out_of_order_not_echoed)
  * TS.Recent itself stays (the next out-of-order ACK echoes the old one). */
 T(ts_duplicate_data_echoes_its_tsval_once)
 {
-    sp_connect(NULL);
-    uint32_t b = sp.f.peer_ts_max + 10;
-    sp_opts o = ts_opts(b);
-    sp_send(JK_ACK | JK_PSH, 1, 1, SP_WND, sp_pat(0), 100, &o);
-    sp_expect(JK_ACK, 1, 101, 0);
+    uint32_t b = ts_connect_100();
+    sp_opts o;
     sp_advance_ms(300);
     o = ts_opts(b + 300);
     sp_send(JK_ACK | JK_PSH, 1, 1, SP_WND, sp_pat(0), 100, &o);
@@ -1762,11 +1766,8 @@ T(ts_duplicate_data_echoes_its_tsval_once)
  * back) is not a plausible resend: its TSval is not echoed. */
 T(ts_ancient_duplicate_not_echoed)
 {
-    sp_connect(NULL);
-    uint32_t b = sp.f.peer_ts_max + 10;
-    sp_opts o = ts_opts(b);
-    sp_send(JK_ACK | JK_PSH, 1, 1, SP_WND, sp_pat(0), 100, &o);
-    sp_expect(JK_ACK, 1, 101, 0);
+    uint32_t b = ts_connect_100();
+    sp_opts o;
     o = ts_opts(b + 50);
     sp_send(JK_ACK | JK_PSH, 101u - 0x40000000u, 1, SP_WND, sp_pat(0), 100, &o);
     const sp_seg *g = sp_expect(JK_ACK, 1, 101, 0);
