@@ -1132,10 +1132,16 @@ static void kf_up(struct kf *k, const jktcp_fault_config *cfg)
         cr_skip_test("fault: no /dev/net/tun: %s", strerror(-rc));
     cr_assert_eq(rc, 0, "jkt_tun_open: %s", strerror(-rc));
     /* The kernel's retransmission floor and ceiling too (route and sysctl
-     * inside our namespace): its backoff would otherwise reach 120 s. */
+     * inside our namespace): its backoff would otherwise reach 120 s. With
+     * the ceiling at 1 s, tcp_retries2 (15) becomes a budget of about 14 s
+     * since the first resend of a recovery that has not fully ended, and
+     * at 20% loss the kernel's recoveries run into each other for longer
+     * than that: it dropped its side of a healthy connection silently
+     * (no RST). 255 makes it about 4 minutes. */
     char out[512] = "";
     rc = jkt_sh("ip route replace 198.18.0.0/24 dev jkt0 proto kernel scope link src 198.18.0.1 "
                 "rto_min 20ms 2>&1; sysctl -qw net.ipv4.tcp_rto_max_ms=1000 2>&1; "
+                "sysctl -qw net.ipv4.tcp_retries2=255 2>&1; "
                 "ip route show dev jkt0 2>&1",
                 out, sizeof out);
     fprintf(stderr, "fault: kernel route (rc %d): %s", rc, out);
@@ -1228,9 +1234,10 @@ static void kernel_lossy(const char *name, double loss, uint64_t bytes, uint64_t
     if (err) { /* what the kernel's side looks like when a run stalls */
         char ss[4096] = "";
         jkt_sh("ss -tinoe 2>&1 | head -40; nstat -az 2>&1 | "
-               "grep -i -E 'paws|undo|spurious|timeouts|dsack' | grep -v ' 0 '",
+               "grep -i -E 'paws|undo|spurious|timeout|dsack|abort' | grep -v ' 0 '",
                ss, sizeof ss);
-        fprintf(stderr, "fault/%s: kernel sockets:\n%s", name, ss);
+        fprintf(stderr, "fault/%s: kernel sockets (source send failures: %lu):\n%s", name,
+                (unsigned long)atomic_load(&src.resets), ss);
     }
     jktcp_info iu, id;
     jktcp_conn_info(up, &iu);
