@@ -1148,31 +1148,6 @@ static bool process_ack(struct jktcp_conn *c, const struct jk_seg *s)
 /* Receiving: data and FIN                                            */
 /* ------------------------------------------------------------------ */
 
-/* RFC 5681 §4.2 asks for an ACK at once for each out-of-order segment
- * and each that fills a hole. The adapter handles a burst of frames
- * before its output pass, which would fold a burst's duplicate ACKs into
- * one. That loses news: an ACK carries at most 3 SACK blocks, so under
- * heavy loss the sender never hears of most islands (the kernel stalled
- * at 20% loss), and a sender without SACK counts duplicate ACKs. So an
- * ACK goes out alone when the segment opened a new island or joined an
- * older one (news), for the first JK_ALONE_ACKS at each rcv_nxt, and
- * when a hole filled. A segment that only extends the newest island is
- * reported as well by the pass's ACK: in a burst after one loss that
- * saves a write per segment. */
-static void ack_soon_alone(struct jktcp_conn *c, bool news)
-{
-    c->ack_now = true;
-    if (c->alone_rcv_nxt != c->rcv_nxt) {
-        c->alone_rcv_nxt = c->rcv_nxt;
-        c->alone_acks = 0;
-    }
-    if (news || c->alone_acks < JK_ALONE_ACKS) {
-        if (c->alone_acks < JK_ALONE_ACKS)
-            c->alone_acks++;
-        c->ack_alone = true;
-    }
-}
-
 static void pull_in_order(struct jktcp_conn *c)
 {
     bool moved = true;
@@ -1212,7 +1187,7 @@ static void take_data(struct jktcp_conn *c, const struct jk_seg *s)
         }
         if (c->nooo) {
             pull_in_order(c);
-            ack_soon_alone(c, true); /* a hole filled: tell the sender now */
+            c->ack_now = c->ack_alone = true; /* a hole filled: tell the sender now */
             c->quickacks = JK_QUICKACKS;
         }
         if (++c->segs_unacked >= 2 || !c->cfg.delack_us)
@@ -1222,12 +1197,9 @@ static void take_data(struct jktcp_conn *c, const struct jk_seg *s)
     } else {
         int max = (int)c->cfg.max_ooo;
         bool merges = false;
-        bool news = true;
         for (int i = 0; i < c->nooo; i++)
-            if (seq_le(c->ooo[i].start, s->seq + s->len) && seq_le(s->seq, c->ooo[i].end)) {
+            if (seq_le(c->ooo[i].start, s->seq + s->len) && seq_le(s->seq, c->ooo[i].end))
                 merges = true;
-                news = news && i != 0; /* only the newest island grows */
-            }
         /* With the table full a new island is dropped, not an old one:
          * the old ones were SACKed, and a sender never resends SACKed
          * bytes before a timeout (RFC 2018 §8 reneging; Linux resends
@@ -1237,7 +1209,7 @@ static void take_data(struct jktcp_conn *c, const struct jk_seg *s)
             jk_ring_put_at(&c->rcv, tail + (s->seq - c->rcv_nxt), s->payload, s->len);
             add_range(c->ooo, &c->nooo, max, s->seq, s->seq + s->len, true);
         }
-        ack_soon_alone(c, news); /* duplicate ACK with SACK for the sender */
+        c->ack_now = c->ack_alone = true; /* duplicate ACK with SACK for the sender */
     }
 }
 
@@ -1300,7 +1272,11 @@ static void process_text(struct jktcp_conn *c, const struct jk_seg *s)
 /* Segment arrival                                                    */
 /* ------------------------------------------------------------------ */
 
-/* Send the ACK ack_soon_alone asked for now, before the next segment. */
+/* RFC 5681 §4.2: an out-of-order segment, one that fills a hole and a
+ * duplicate each get their own ACK at once. The adapter handles a burst
+ * of frames before its output pass, which would fold a burst's worth of
+ * duplicate ACKs into one: the sender would see one SACK update where it
+ * expects many, and a single lost ACK would hide the whole burst. */
 static void send_ack_alone(struct jktcp_conn *c)
 {
     if (!c->ack_alone || !c->ack_now)

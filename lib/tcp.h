@@ -12,7 +12,6 @@
 #include <stdint.h>
 
 #define JK_MAX_OOO 128      /* out-of-order ranges a connection may keep */
-#define JK_ALONE_ACKS 3     /* duplicate ACKs per rcv_nxt always sent at once */
 #define JK_MAX_PEER_SACK 32 /* peer SACK ranges remembered (scoreboard) */
 #define JK_HASH_BUCKETS 4096
 #define JK_RST_QUEUE 32     /* resets owed to segments for no connection */
@@ -85,8 +84,6 @@ struct jktcp_conn {
     /* ACK state */
     bool ack_now;
     bool ack_alone; /* this ACK must not be merged with the next segment's */
-    uint8_t alone_acks;     /* ACKs sent alone for ... */
-    uint32_t alone_rcv_nxt; /* ... this rcv_nxt (ack_soon_alone) */
     uint8_t quickacks; /* in-order segments left to ACK at once */
     uint32_t segs_unacked;
 

@@ -1053,25 +1053,6 @@ T(data_recv_ooo_burst_acked_one_by_one)
     sp_expect_none();
 }
 
-/* A burst that only extends the newest island: after the first three
- * duplicate ACKs (the sender's threshold) the rest share the pass's ACK,
- * which reports the whole island; nothing the sender needs is lost. */
-T(data_recv_ooo_island_growth_shares_ack)
-{
-    sp_connect(NULL);
-    push_data_burst(6, 1001, 500, 500);
-    for (int i = 0; i < 3; i++) {
-        const sp_seg *g = sp_expect(JK_ACK, 1, 1, 0);
-        cr_assert_eq(g->s.opt.sack[0].right - sp.f.irs, 1501 + 500 * (uint32_t)i, "%s",
-                     sp_str(g));
-    }
-    const sp_seg *g = sp_expect(JK_ACK, 1, 1, 0);
-    cr_assert(g->s.opt.nsack == 1 && g->s.opt.sack[0].left - sp.f.irs == 1001 &&
-                  g->s.opt.sack[0].right - sp.f.irs == 4001,
-              "the pass's ACK does not report the island: %s", sp_str(g));
-    sp_expect_none();
-}
-
 /* In-order segments in one batch still share an ACK (one per pass). */
 T(data_recv_in_order_burst_shares_ack)
 {
