@@ -161,10 +161,12 @@ static void fill_options(struct jktcp_conn *c, struct jk_seg *s)
         o->tsval = (uint32_t)(NOW(c) / 1000) + c->ts_offset;
         o->tsecr = c->ts_echo_once ? c->ts_echo : c->ts_recent;
     }
-    if (!syn && c->sack_ok && c->nooo > 0) {
-        int n = c->nooo < JK_MAX_SACK ? c->nooo : JK_MAX_SACK;
-        for (int i = 0; i < n; i++)
-            o->sack[i] = (struct jk_sack_block){c->ooo[i].start, c->ooo[i].end};
+    if (!syn && c->sack_ok) {
+        int n = 0;
+        if (c->dsack_pending)
+            o->sack[n++] = (struct jk_sack_block){c->dsack.start, c->dsack.end};
+        for (int i = 0; i < c->nooo && n < JK_MAX_SACK; i++)
+            o->sack[n++] = (struct jk_sack_block){c->ooo[i].start, c->ooo[i].end};
         o->nsack = (uint8_t)n;
     }
 }
@@ -212,6 +214,8 @@ static long emit(struct jktcp_conn *c, uint8_t flags, uint32_t seq, uint32_t len
     if ((r = jk_adapter_send_frame(a, a->txbuf, n)) < 0)
         return r;
     if (flags & JK_ACK) {
+        if (s.opt.nsack) /* the first block went out (blocks yield from the last) */
+            c->dsack_pending = false;
         uint32_t w = s.wnd;
         c->rcv_adv = c->rcv_nxt + ((flags & JK_SYN) ? w : w << c->rcv_wscale);
         c->last_ack_sent = c->rcv_nxt;
@@ -1171,6 +1175,19 @@ static void pull_in_order(struct jktcp_conn *c)
     }
 }
 
+/* Data that arrived twice, [start, end): the next ACK reports it in its
+ * first SACK block (D-SACK, RFC 2883). It tells the sender that a resend
+ * was needless: Linux then undoes the window cut and widens its
+ * reordering window instead of taking every late segment for a loss. The
+ * last duplicate seen wins; an empty range is no duplicate. */
+static void note_duplicate(struct jktcp_conn *c, uint32_t start, uint32_t end)
+{
+    if (!c->sack_ok || !seq_lt(start, end))
+        return;
+    c->dsack = (struct jk_range){start, end};
+    c->dsack_pending = c->ack_now = true;
+}
+
 static void take_data(struct jktcp_conn *c, const struct jk_seg *s)
 {
     uint32_t tail = atomic_load_explicit(&c->rcv.tail, memory_order_relaxed);
@@ -1198,8 +1215,11 @@ static void take_data(struct jktcp_conn *c, const struct jk_seg *s)
         int max = (int)c->cfg.max_ooo;
         bool merges = false;
         for (int i = 0; i < c->nooo; i++)
-            if (seq_le(c->ooo[i].start, s->seq + s->len) && seq_le(s->seq, c->ooo[i].end))
+            if (seq_le(c->ooo[i].start, s->seq + s->len) && seq_le(s->seq, c->ooo[i].end)) {
                 merges = true;
+                note_duplicate(c, seq_max(s->seq, c->ooo[i].start),
+                               seq_min(s->seq + s->len, c->ooo[i].end));
+            }
         /* With the table full a new island is dropped, not an old one:
          * the old ones were SACKed, and a sender never resends SACKed
          * bytes before a timeout (RFC 2018 §8 reneging; Linux resends
@@ -1296,6 +1316,7 @@ static void send_ack_alone(struct jktcp_conn *c)
  * itself stays: an unacceptable segment changes no state. */
 static void ack_duplicate(struct jktcp_conn *c, const struct jk_seg *s)
 {
+    note_duplicate(c, s->seq, s->seq + s->len);
     if (c->ts_ok && c->rcv.cap && seq_ge(s->seq + s->len, c->rcv_nxt - c->rcv.cap)) {
         c->ts_echo = s->opt.tsval;
         c->ts_echo_once = true;
@@ -1366,6 +1387,8 @@ void jk_tcp_input(struct jktcp_conn *c, const struct jk_seg *seg)
     if (c->ts_ok && s.opt.has_ts && seq_le(s.seq, c->last_ack_sent) &&
         seq_ge(s.opt.tsval, c->ts_recent))
         c->ts_recent = s.opt.tsval;
+    if (s.len && seq_lt(s.seq, c->rcv_nxt)) /* partly old: trim drops that part */
+        note_duplicate(c, s.seq, c->rcv_nxt);
     trim(c, &s);
     if (!process_ack(c, &s))
         return;

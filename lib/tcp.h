@@ -80,6 +80,8 @@ struct jktcp_conn {
     uint32_t ts_recent, ts_offset;
     uint32_t ts_echo;  /* TSecr for the next ACK instead of ts_recent ... */
     bool ts_echo_once; /* ... while set (see ack_duplicate) */
+    struct jk_range dsack; /* duplicate data the next ACK reports first ... */
+    bool dsack_pending;    /* ... once (RFC 2883; see note_duplicate) */
 
     /* ACK state */
     bool ack_now;

@@ -682,6 +682,9 @@ static void *srv_accept_loop(void *arg)
         atomic_fetch_add(&s->accepted, 1);
         if (s->rcvbuf > 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &s->rcvbuf, sizeof s->rcvbuf);
+        if (s->user_timeout_ms)
+            setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &s->user_timeout_ms,
+                       sizeof s->user_timeout_ms);
         srv_register(s, fd);
         struct handler_arg *ha = malloc(sizeof *ha);
         pthread_t th;

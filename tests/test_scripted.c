@@ -1024,6 +1024,74 @@ T(data_recv_out_of_order_without_sack)
     sp_read_expect(c, 0, 3000);
 }
 
+/* The peer's first 2000 bytes arrive in order; every ACK for them is
+ * taken (how many depends on quick and delayed ACKs). */
+static void recv_first_2000(void)
+{
+    sp_peer_data(1, 1, 1000);
+    sp_peer_data(1001, 1, 1000);
+    sp_advance_ms(5);
+    uint32_t last = 0;
+    for (const sp_seg *g; (g = sp_next());)
+        last = g->ack;
+    cr_assert_eq(last, 2001, "in-order data ACKed to %u, not 2001", last);
+}
+
+/* RFC 2883 D-SACK: data that arrives twice is reported in the first SACK
+ * block of the ACK it triggers, once. Here an old duplicate (below
+ * rcv_nxt): the block lies below the ACK number. */
+T(dsack_old_duplicate_reported_once)
+{
+    sp_connect(NULL);
+    recv_first_2000();
+    sp_peer_data(1001, 1, 1000);
+    const sp_seg *g = sp_expect(JK_ACK, 1, 2001, 0);
+    assert_sack(g, 1, (const uint32_t[][2]){ { 1001, 2001 } });
+    sp_peer_data(2001, 1, 1000);
+    g = sp_expect(JK_ACK, 1, 3001, 0);
+    cr_assert_eq(g->s.opt.nsack, 0, "D-SACK repeated: %s", sp_str(g));
+}
+
+/* A duplicate inside an island: the D-SACK block first, then the island
+ * holding it (RFC 2883 §4.1); the next ACK is plain SACK again. */
+T(dsack_duplicate_inside_island)
+{
+    sp_connect(NULL);
+    sp_peer_data(2001, 1, 1000);
+    sp_expect(JK_ACK, 1, 1, 0);
+    sp_peer_data(3001, 1, 1000);
+    sp_expect(JK_ACK, 1, 1, 0);
+    sp_peer_data(2001, 1, 1000);
+    const sp_seg *g = sp_expect(JK_ACK, 1, 1, 0);
+    assert_sack(g, 2, (const uint32_t[][2]){ { 2001, 3001 }, { 2001, 4001 } });
+    sp_peer_data(5001, 1, 1000);
+    g = sp_expect(JK_ACK, 1, 1, 0);
+    assert_sack(g, 2, (const uint32_t[][2]){ { 5001, 6001 }, { 2001, 4001 } });
+}
+
+/* A segment half old, half new: the old half is D-SACKed, the new half
+ * acknowledged, in one ACK sent at once. */
+T(dsack_partly_old_segment)
+{
+    jktcp_conn *c = sp_connect(NULL);
+    recv_first_2000();
+    sp_peer_data(1501, 1, 1000);
+    const sp_seg *g = sp_expect(JK_ACK, 1, 2501, 0);
+    assert_sack(g, 1, (const uint32_t[][2]){ { 1501, 2001 } });
+    sp_read_expect(c, 0, 2500);
+}
+
+/* Without SACK negotiated there is no D-SACK either. */
+T(dsack_not_without_sack)
+{
+    sp_hs hs = sp_plain(1000, 65535);
+    sp_connect(&hs);
+    recv_first_2000();
+    sp_peer_data(1001, 1, 1000);
+    const sp_seg *g = sp_expect(JK_ACK, 1, 2001, 0);
+    cr_assert_eq(g->s.opt.nsack, 0, "SACK blocks without SACK-permitted: %s", sp_str(g));
+}
+
 /* The peer sends n segments of len bytes at seq, seq + step, ... all
  * before the adapter polls once (one input batch). */
 static void push_data_burst(int n, uint32_t seq, uint32_t step, size_t len)
