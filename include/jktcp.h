@@ -364,6 +364,10 @@ typedef struct jktcp_stats {
     uint64_t conns_active;
     uint64_t conns_opened;
     uint64_t io_wakeups;      /* threaded handle: I/O thread loop iterations */
+    uint64_t acks_limited;    /* ACKs not sent: a bare segment (no data, no FIN) out of
+                                 window, failing PAWS or challenged (RST/SYN in window,
+                                 an impossible ACK) is answered at most once per 500 ms
+                                 per connection (RFC 5961 §7; stops ACK loops) */
 } jktcp_stats;
 
 JKTCP_API int jktcp_adapter_stats(jktcp_adapter *a, jktcp_stats *out);

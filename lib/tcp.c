@@ -1063,6 +1063,8 @@ static bool our_fin_acked(struct jktcp_conn *c)
 }
 
 /* Returns false when the segment must be dropped (or the conn closed). */
+static void challenge_ack(struct jktcp_conn *c, const struct jk_seg *s);
+
 static bool process_ack(struct jktcp_conn *c, const struct jk_seg *s)
 {
     if (c->state == JKTCP_SYN_RCVD) {
@@ -1083,14 +1085,9 @@ static bool process_ack(struct jktcp_conn *c, const struct jk_seg *s)
         jk_adapter_established(c);
         jk_adapter_mark_dirty(c);
     }
-    if (seq_gt(s->ack, c->snd_max)) { /* acks data never sent */
-        c->ack_now = true;
-        jk_adapter_mark_dirty(c);
-        return false;
-    }
-    if (seq_lt(s->ack, c->snd_una - c->max_snd_wnd)) { /* RFC 5961 §5.2 */
-        c->ack_now = true;
-        jk_adapter_mark_dirty(c);
+    if (seq_gt(s->ack, c->snd_max) || /* acks data never sent */
+        seq_lt(s->ack, c->snd_una - c->max_snd_wnd)) { /* RFC 5961 §5.2 */
+        challenge_ack(c, s);
         return false;
     }
     uint32_t old_wnd = c->snd_wnd;
@@ -1326,8 +1323,24 @@ static void ack_duplicate(struct jktcp_conn *c, const struct jk_seg *s)
     c->ts_echo_once = false;
 }
 
-static void challenge_ack(struct jktcp_conn *c)
+/* The ACK owed to a segment we do not accept: out of window, failing
+ * PAWS, an RST or SYN in the window (RFC 5961 §3.2, §4.2) or an ACK for
+ * data never sent (§5.2). If the segment occupies no sequence space (a
+ * bare ACK, RST or SYN) the ACK goes at most once per JK_OOW_ACK_US:
+ * otherwise a flood of blind RSTs gets as many ACKs back (§7), and two
+ * ends that each find the other's ACKs out of window answer each other
+ * forever (Linux limits the same way). Data and FIN are always answered:
+ * their sender is waiting for that ACK. */
+static void challenge_ack(struct jktcp_conn *c, const struct jk_seg *s)
 {
+    if (!s->len && !(s->flags & JK_FIN)) {
+        uint64_t now = NOW(c);
+        if (now < c->oow_ack_next) {
+            c->a->st.acks_limited++;
+            return;
+        }
+        c->oow_ack_next = now + JK_OOW_ACK_US;
+    }
     c->ack_now = true;
     jk_adapter_mark_dirty(c);
 }
@@ -1356,14 +1369,14 @@ void jk_tcp_input(struct jktcp_conn *c, const struct jk_seg *seg)
         }
         if (seq_lt(s.opt.tsval, c->ts_recent)) { /* PAWS, RFC 7323 §5.3 */
             c->a->st.drop_invalid++;
-            challenge_ack(c);
+            challenge_ack(c, &s);
             return;
         }
     }
     if (!acceptable(c, &s)) {
         c->a->st.drop_invalid++;
         if (!(s.flags & JK_RST))
-            challenge_ack(c);
+            challenge_ack(c, &s);
         if (s.len && seq_le(s.seq + s.len, c->rcv_nxt))
             ack_duplicate(c, &s);
         if (c->state == JKTCP_TIME_WAIT && (s.flags & JK_FIN))
@@ -1374,11 +1387,11 @@ void jk_tcp_input(struct jktcp_conn *c, const struct jk_seg *seg)
         if (s.seq == c->rcv_nxt)
             got_reset(c);
         else
-            challenge_ack(c);
+            challenge_ack(c, &s);
         return;
     }
     if (s.flags & JK_SYN) { /* RFC 5961 §4.2 */
-        challenge_ack(c);
+        challenge_ack(c, &s);
         return;
     }
     if (!(s.flags & JK_ACK))
@@ -1394,7 +1407,7 @@ void jk_tcp_input(struct jktcp_conn *c, const struct jk_seg *seg)
         return;
     if (c->state == JKTCP_TIME_WAIT) {
         if (s.flags & JK_FIN)
-            challenge_ack(c);
+            challenge_ack(c, &s);
         return;
     }
     process_text(c, &s);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #define JK_MAX_OOO 128      /* out-of-order ranges a connection may keep */
+#define JK_OOW_ACK_US 500000 /* one ACK per this to bare bad segments (challenge_ack) */
 #define JK_MAX_PEER_SACK 32 /* peer SACK ranges remembered (scoreboard) */
 #define JK_HASH_BUCKETS 4096
 #define JK_RST_QUEUE 32     /* resets owed to segments for no connection */
@@ -97,6 +98,7 @@ struct jktcp_conn {
     bool rtt_timing;
     uint32_t rtt_seq;
     uint64_t rtt_start, last_rx_us;
+    uint64_t oow_ack_next; /* earliest time for the next limited ACK (challenge_ack) */
 
     /* statistics */
     uint64_t bytes_acked, bytes_delivered;

@@ -8,6 +8,7 @@
  * byte is seq 1, the peer's first data byte is seq 1.
  */
 #include "scripted.h"
+#include "tcp.h"
 
 #include <malloc.h>
 #include <string.h>
@@ -69,12 +70,14 @@ T(rst_in_window_inexact_challenge_ack)
     jktcp_conn *c = sp_connect(NULL);
     const uint32_t offs[] = { 2, 100, 1000, 30000, 65535 };
     for (size_t k = 0; k < sizeof offs / sizeof offs[0]; k++) {
+        sp_advance_ms(JK_OOW_ACK_US / 1000); /* one challenge ACK per interval */
         sp_send(JK_RST, offs[k], 0, 0, NULL, 0, NULL);
         const sp_seg *g = sp_expect(JK_ACK, 1, 1, 0);
         (void)g;
         cr_assert_eq(sp_state_of(c), JKTCP_ESTABLISHED,
                      "RST at rcv_nxt+%u (in window, inexact) reset the connection (RFC 5961 "
                      "§3.2)", offs[k] - 1);
+        sp_advance_ms(JK_OOW_ACK_US / 1000);
         sp_send(JK_RST | JK_ACK, offs[k], 1, 0, NULL, 0, NULL);
         sp_expect(JK_ACK, 1, 1, 0);
         cr_assert_eq(sp_state_of(c), JKTCP_ESTABLISHED);
@@ -102,6 +105,7 @@ T(syn_in_established_always_challenge_ack)
         memset(&o, 0, sizeof o);
         o.mss = 1460;
         o.ts = true;
+        sp_advance_ms(JK_OOW_ACK_US / 1000); /* one challenge ACK per interval */
         sp_send(JK_SYN, seqs[k], 0, 65535, NULL, 0, &o);
         const sp_seg *g = sp_expect_any();
         cr_assert(g->s.flags == JK_ACK && g->seq == 1 && g->ack == 1,
@@ -114,6 +118,7 @@ T(syn_in_established_always_challenge_ack)
     sp_opts oa;
     memset(&oa, 0, sizeof oa);
     oa.ts = true;
+    sp_advance_ms(JK_OOW_ACK_US / 1000);
     sp_send(JK_SYN | JK_ACK, 0, 1, 65535, NULL, 0, &oa);
     const sp_seg *g = sp_expect_any();
     cr_assert(g->s.flags == JK_ACK && g->seq == 1 && g->ack == 1, "%s", sp_str(g));
@@ -165,6 +170,7 @@ T(rst_in_window_inexact_challenge_ack_other_states)
     /* FIN-WAIT-2 */
     sp_peer_ack(1, 2);
     cr_assert_eq(sp_state_of(c), JKTCP_FIN_WAIT_2);
+    sp_advance_ms(JK_OOW_ACK_US / 1000); /* one challenge ACK per interval */
     sp_send(JK_RST, 500, 0, 0, NULL, 0, NULL);
     sp_expect(JK_ACK, 2, 1, 0);
     cr_assert_eq(sp_state_of(c), JKTCP_FIN_WAIT_2);
@@ -186,6 +192,43 @@ T(rst_in_window_inexact_challenge_ack_close_wait)
     sp_write_pat(c, 0, 10);
     sp_assert_payload(sp_expect(JK_ACK, 1, 2, 10), 0);
     cr_assert_eq(jktcp_conn_error(c), 0);
+}
+
+/* RFC 5961 §7: a flood of bare segments that each owe a challenge ACK (in-
+ * window RSTs and SYNs, ACKs for data never sent, ACKs out of the window)
+ * gets one ACK per interval, not one each; the connection is untouched
+ * and the next interval answers again. */
+T(challenge_acks_rate_limited)
+{
+    jktcp_conn *c = sp_connect(NULL);
+    uint64_t limited0 = sp_stats().acks_limited;
+    sp_opts o;
+    memset(&o, 0, sizeof o);
+    o.ts = true; /* without timestamps the SYN is dropped first (RFC 7323 §3.2) */
+    for (int k = 0; k < 250; k++) {
+        sp_send(JK_RST, 2 + (uint32_t)k, 0, 0, NULL, 0, NULL);
+        sp_send(JK_SYN, 500 + (uint32_t)k, 0, 65535, NULL, 0, &o);
+        sp_send(JK_ACK, 1, 5000 + (uint32_t)k, SP_WND, NULL, 0, NULL);
+        sp_send(JK_ACK, 1 + 0x40000000u, 1, SP_WND, NULL, 0, NULL);
+    }
+    sp_expect(JK_ACK, 1, 1, 0);
+    sp_expect_none();
+    cr_assert_eq(sp_stats().acks_limited - limited0, 999, "acks_limited %llu",
+                 (unsigned long long)(sp_stats().acks_limited - limited0));
+    cr_assert_eq(sp_state_of(c), JKTCP_ESTABLISHED);
+    cr_assert_eq(jktcp_conn_error(c), 0);
+    sp_advance_ms(JK_OOW_ACK_US / 1000 - 1);
+    sp_send(JK_RST, 2, 0, 0, NULL, 0, NULL);
+    sp_expect_none();
+    sp_advance_ms(1);
+    sp_send(JK_RST, 2, 0, 0, NULL, 0, NULL);
+    sp_expect(JK_ACK, 1, 1, 0);
+    /* data is never limited: its sender waits for the ACK */
+    sp_peer_data(1, 1, 100);
+    sp_expect(JK_ACK, 1, 101, 0);
+    sp_peer_data(1, 1, 100);
+    sp_expect(JK_ACK, 1, 101, 0);
+    sp_read_expect(c, 0, 100);
 }
 
 /* RFC 9293 §3.10.7.4 first check: data outside the window is not
