@@ -504,12 +504,16 @@ static void fz_slot_bind(struct fz_env *e, struct fz_slot *sl, jktcp_conn *c)
             m = x;
     }
     if (!m) {
+        /* No model saw its handshake: what the peer sent it is unknown. It
+         * happens when a connection waits in the accept queue while new
+         * SYNs on its ports retire its model and fill the table, and the
+         * table forgets retired models that no slot refers to yet. */
         m = fz_model_find(e, c->lport, c->rport);
         if (!m || m->have_iss) {
             m = fz_model_new(e, c->lport, c->rport);
             FZ_CHECK(m != NULL, "models full");
-            m->sent_unknown = true;
         }
+        m->sent_unknown = true;
         m->have_iss = true;
         m->our_iss = c->iss;
         m->our_max = c->snd_max;
