@@ -259,6 +259,14 @@ static double handle_xfer(unsigned mtu, int family, int nstreams, bool down)
     double dt = jkt_now_s() - t0;
     if (!down && atomic_load(&srv.bytes_in) != per * (uint64_t)nstreams)
         ok = false;
+    if (getenv("JKTCP_BENCH_STATS")) { /* where the frames went (not timed) */
+        jktcp_stats st;
+        if (jktcp_handle_stats(h, &st) == 0)
+            fprintf(stderr, "  stats: frames in %llu out %llu, retransmits %llu, invalid %llu, "
+                    "wake-ups %llu\n", (unsigned long long)st.frames_in,
+                    (unsigned long long)st.frames_out, (unsigned long long)st.retransmits,
+                    (unsigned long long)st.drop_invalid, (unsigned long long)st.io_wakeups);
+    }
     for (int i = 0; i < nstreams; i++)
         jktcp_stream_close(jobs[i].s);
     jktcp_handle_close(h, 1000);
