@@ -588,8 +588,10 @@ static void take_syn_options(struct jktcp_conn *c, const struct jk_seg *s, bool 
         c->rcv_wscale = 0;
     c->sack_ok = o->sack_ok && c->cfg.sack;
     c->ts_ok = o->has_ts && c->cfg.timestamps;
-    if (c->ts_ok)
+    if (c->ts_ok) {
         c->ts_recent = o->tsval;
+        c->ts_recent_us = NOW(c);
+    }
     c->irs = s->seq;
     c->rcv_nxt = s->seq + 1;
     c->rcv_adv = c->rcv_nxt;
@@ -1345,6 +1347,14 @@ static void challenge_ack(struct jktcp_conn *c, const struct jk_seg *s)
     jk_adapter_mark_dirty(c);
 }
 
+/* RFC 7323 §5.5: after 24 days without an update TS.Recent means nothing
+ * (the peer's millisecond clock may have moved half its range on since),
+ * so PAWS must not judge by it: the next acceptable segment sets it. */
+static bool ts_recent_stale(const struct jktcp_conn *c)
+{
+    return NOW(c) - c->ts_recent_us > JK_PAWS_IDLE_US;
+}
+
 void jk_tcp_input(struct jktcp_conn *c, const struct jk_seg *seg)
 {
     struct jk_seg s = *seg;
@@ -1367,7 +1377,7 @@ void jk_tcp_input(struct jktcp_conn *c, const struct jk_seg *seg)
             c->a->st.drop_invalid++;
             return;
         }
-        if (seq_lt(s.opt.tsval, c->ts_recent)) { /* PAWS, RFC 7323 §5.3 */
+        if (seq_lt(s.opt.tsval, c->ts_recent) && !ts_recent_stale(c)) { /* PAWS, §5.3 */
             c->a->st.drop_invalid++;
             challenge_ack(c, &s);
             return;
@@ -1398,8 +1408,10 @@ void jk_tcp_input(struct jktcp_conn *c, const struct jk_seg *seg)
         return;
     /* RFC 7323 §4.3: echo the TSval of the earliest segment not yet ACKed */
     if (c->ts_ok && s.opt.has_ts && seq_le(s.seq, c->last_ack_sent) &&
-        seq_ge(s.opt.tsval, c->ts_recent))
+        (seq_ge(s.opt.tsval, c->ts_recent) || ts_recent_stale(c))) {
         c->ts_recent = s.opt.tsval;
+        c->ts_recent_us = NOW(c);
+    }
     if (s.len && seq_lt(s.seq, c->rcv_nxt)) /* partly old: trim drops that part */
         note_duplicate(c, s.seq, c->rcv_nxt);
     trim(c, &s);

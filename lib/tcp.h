@@ -13,6 +13,7 @@
 
 #define JK_MAX_OOO 128      /* out-of-order ranges a connection may keep */
 #define JK_OOW_ACK_US 500000 /* one ACK per this to bare bad segments (challenge_ack) */
+#define JK_PAWS_IDLE_US (24ull * 24 * 3600 * 1000000) /* TS.Recent expires (RFC 7323 §5.5) */
 #define JK_MAX_PEER_SACK 32 /* peer SACK ranges remembered (scoreboard) */
 #define JK_HASH_BUCKETS 4096
 #define JK_RST_QUEUE 32     /* resets owed to segments for no connection */
@@ -79,6 +80,7 @@ struct jktcp_conn {
     bool fin_rcvd, fin_pending; /* pending: FIN seen out of order */
     uint32_t fin_rcv_seq;
     uint32_t ts_recent, ts_offset;
+    uint64_t ts_recent_us; /* when ts_recent was set (ts_recent_stale) */
     uint32_t ts_echo;  /* TSecr for the next ACK instead of ts_recent ... */
     bool ts_echo_once; /* ... while set (see ack_duplicate) */
     struct jk_range dsack; /* duplicate data the next ACK reports first ... */

@@ -1842,6 +1842,34 @@ T(ts_ancient_duplicate_not_echoed)
     cr_assert_eq(g->s.opt.tsecr, b, "ancient duplicate's TSval echoed: %u", g->s.opt.tsecr);
 }
 
+/* §5.5: TS.Recent expires after 24 days idle. A peer whose clock went
+ * half its range on in that time sends TSvals that look old; PAWS must
+ * not drop them for ever: the first acceptable one is taken and echoed.
+ * Short of 24 days the same segment is still dropped. */
+T(ts_paws_forgets_ts_recent_after_24_days_idle)
+{
+    jktcp_conn *c = sp_connect(NULL);
+    uint32_t b = sp.f.peer_ts_max + 0x40000000u;
+    sp_opts o = ts_opts(b);
+    sp_send(JK_ACK | JK_PSH, 1, 1, SP_WND, sp_pat(0), 100, &o);
+    sp_expect(JK_ACK, 1, 101, 0);
+    sp_advance_ms(23ull * 24 * 3600 * 1000);
+    o = ts_opts(b - 0x60000000u); /* "older" by more than half the range */
+    sp_send(JK_ACK | JK_PSH, 101, 1, SP_WND, sp_pat(100), 100, &o);
+    const sp_seg *g = sp_expect(JK_ACK, 1, 101, 0);
+    cr_assert_eq(g->s.opt.tsecr, b, "PAWS let an old TSval in after 23 days: %s", sp_str(g));
+    sp_advance_ms(2ull * 24 * 3600 * 1000);
+    sp_send(JK_ACK | JK_PSH, 101, 1, SP_WND, sp_pat(100), 100, &o);
+    g = sp_expect(JK_ACK, 1, 201, 0);
+    cr_assert_eq(g->s.opt.tsecr, b - 0x60000000u, "TS.Recent not taken anew: %s", sp_str(g));
+    o = ts_opts(b - 0x60000000u + 5);
+    sp_send(JK_ACK | JK_PSH, 201, 1, SP_WND, sp_pat(200), 100, &o);
+    sp_advance_ms(5);
+    g = sp_expect(JK_ACK, 1, 301, 0);
+    cr_assert_eq(g->s.opt.tsecr, b - 0x60000000u + 5, "%s", sp_str(g));
+    sp_read_expect(c, 0, 300);
+}
+
 /* §5.3 R1 (PAWS): TSval < TS.Recent -> ACK and drop. */
 T(ts_paws_drops_old_tsval)
 {
