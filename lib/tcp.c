@@ -1320,7 +1320,8 @@ static void ack_duplicate(struct jktcp_conn *c, const struct jk_seg *s)
         c->ts_echo = s->opt.tsval;
         c->ts_echo_once = true;
     }
-    c->ack_alone = true;
+    c->ack_now = c->ack_alone = true;
+    jk_adapter_mark_dirty(c); /* if the transport is busy, the next pass sends it */
     send_ack_alone(c);
     c->ts_echo_once = false;
 }
@@ -1385,10 +1386,12 @@ void jk_tcp_input(struct jktcp_conn *c, const struct jk_seg *seg)
     }
     if (!acceptable(c, &s)) {
         c->a->st.drop_invalid++;
-        if (!(s.flags & JK_RST))
-            challenge_ack(c, &s);
-        if (s.len && seq_le(s.seq + s.len, c->rcv_nxt))
-            ack_duplicate(c, &s);
+        if (!(s.flags & JK_RST)) { /* an RST out of the window: no answer (RFC 5961 §3.2) */
+            if (s.len && seq_le(s.seq + s.len, c->rcv_nxt))
+                ack_duplicate(c, &s);
+            else
+                challenge_ack(c, &s);
+        }
         if (c->state == JKTCP_TIME_WAIT && (s.flags & JK_FIN))
             c->t_close = NOW(c) + max_u32(c->cfg.timewait_us, 1);
         return;

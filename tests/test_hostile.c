@@ -155,6 +155,22 @@ T(blind_rst_outside_window_ignored)
     sp_assert_payload(sp_expect(JK_ACK, 1, 201, 50), 0);
 }
 
+/* An RST carrying data we already hold is an out-of-window RST like any
+ * other: dropped without an answer (no duplicate ACK, no D-SACK). */
+T(rst_with_old_data_ignored)
+{
+    jktcp_conn *c = sp_connect(NULL);
+    sp_peer_data(1, 1, 100);
+    sp_expect(JK_ACK, 1, 101, 0);
+    sp_send(JK_RST | JK_ACK, 1, 1, SP_WND, sp_pat(0), 50, NULL);
+    sp_expect_none();
+    cr_assert_eq(sp_state_of(c), JKTCP_ESTABLISHED);
+    sp_send(JK_RST, 51, 0, 0, sp_pat(50), 50, NULL);
+    sp_expect_none();
+    cr_assert_eq(sp_state_of(c), JKTCP_ESTABLISHED);
+    cr_assert_eq(jktcp_conn_error(c), 0);
+}
+
 /* RFC 5961 §3.2 in the other synchronized states that take RSTs:
  * CLOSE-WAIT, FIN-WAIT-1, FIN-WAIT-2 — an inexact in-window RST draws a
  * challenge ACK and the state is kept. */
