@@ -1064,9 +1064,9 @@ static bool our_fin_acked(struct jktcp_conn *c)
     return c->fin_sent && seq_gt(c->snd_una, c->fin_snd_seq);
 }
 
-/* Returns false when the segment must be dropped (or the conn closed). */
 static void challenge_ack(struct jktcp_conn *c, const struct jk_seg *s);
 
+/* Returns false when the segment must be dropped (or the conn closed). */
 static bool process_ack(struct jktcp_conn *c, const struct jk_seg *s)
 {
     if (c->state == JKTCP_SYN_RCVD) {

@@ -121,8 +121,8 @@ struct jkt_server {
     uint32_t req_size;  /* RR: request size */
     int rcvbuf;         /* SO_RCVBUF for accepted sockets (0 = default) */
     int backlog;        /* listen backlog (0 = 1024) */
-    unsigned user_timeout_ms; /* TCP_USER_TIMEOUT on every socket (0 = the kernel's
-                                 tcp_retries2 budget) */
+    unsigned user_timeout_ms; /* TCP_USER_TIMEOUT on accepted sockets (0 = the
+                                 kernel's tcp_retries2 budget) */
 
     /* results; read them after jkt_server_stop, or the atomics at any time */
     atomic_ulong accepted;     /* connections accepted */
