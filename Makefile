@@ -1,5 +1,5 @@
 # jktcp — build, test, demo, bench.
-#   make                 lib/libjktcp.a and lib/libjktcp.so (soname libjktcp.so.0)
+#   make                 lib/libjktcp.a and lib/libjktcp.so (soname libjktcp.so.1)
 #   make test            install missing packages, build, run every Criterion test
 #   make test SANITIZE=address,undefined   same under ASan/UBSan (build in build-*/)
 #   make test-tsan       threaded tests under ThreadSanitizer
@@ -11,8 +11,8 @@ SANITIZE ?=
 comma    := ,
 DEBIAN_PACKAGES := liburcu-dev libcriterion-dev tshark iproute2 pkg-config clang libclang-rt-14-dev
 
-SOVERSION := 0
-VERSION   := 0.1.0
+SOVERSION := 1
+VERSION   := 0.2.0
 
 ifeq ($(SANITIZE),)
   B       := build
@@ -29,7 +29,7 @@ endif
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) -pthread $(SANFLAGS)
 LIB_CFLAGS  := $(CFLAGS_BASE) -fPIC -fvisibility=hidden -Iinclude -Ilib
 TEST_CFLAGS := $(CFLAGS_BASE) -Iinclude -Ilib -Itests -Wno-unused-parameter
-LDLIBS      := -pthread -lurcu-common -lurcu
+LDLIBS      := -pthread -lurcu-bp -lurcu-cds -lurcu-common
 
 LIB_SRC  := $(wildcard lib/*.c)
 LIB_OBJ  := $(patsubst lib/%.c,$(B)/lib/%.o,$(LIB_SRC))
@@ -118,7 +118,7 @@ bench: deps
 	$(B)/tools/jktcp-bench $(BENCH_ARGS)
 
 jktcp.pc: Makefile
-	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: jktcp\nDescription: userspace TCP/IP over raw IP packet pipes\nVersion: %s\nLibs: -L$${libdir} -ljktcp\nLibs.private: -lurcu -lurcu-common -pthread\nCflags: -I$${includedir}\n' '$(PREFIX)' '$(VERSION)' > $@
+	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: jktcp\nDescription: userspace TCP/IP over raw IP packet pipes\nVersion: %s\nLibs: -L$${libdir} -ljktcp\nLibs.private: -lurcu-bp -lurcu-cds -lurcu-common -pthread\nCflags: -I$${includedir}\n' '$(PREFIX)' '$(VERSION)' > $@
 
 install: $(STATIC) $(SHARED) jktcp.pc
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig

@@ -10,8 +10,16 @@
  *    A wait that runs out returns -EAGAIN (as a socket with SO_RCVTIMEO
  *    does); -ETIMEDOUT always means the *connection* timed out
  *    (connect not answered, retransmissions exhausted).
- *  - No global state, no callbacks required: every object hangs off the
- *    adapter it was created from.
+ *  - No callbacks required: every object hangs off the adapter it was
+ *    created from. The only process-wide state is the table that resolves
+ *    handle, stream and listener ids (see "Threaded handle").
+ *  - Ports are int and must be 1..65535 (-EINVAL otherwise).
+ *  - Structs the library fills (or reads) grow over time: every call that
+ *    takes one also takes its size (pass sizeof). The library copies
+ *    min(size, its own size) bytes and zeroes the rest of the caller's
+ *    struct, so old binaries keep working against a newer library and
+ *    the other way round. size 0 is -EINVAL.
+ *  - Every public enum value is explicit and never renumbered.
  *
  * Objects and lifetimes:
  *   jktcp_transport  carries raw IPv4/IPv6 frames (fd, caller functions or a
@@ -25,8 +33,10 @@
  *   jktcp_conn_listener  accepts connections the peer opens to a local port
  *                    (single-threaded adapter API).
  *   jktcp_handle     the adapter moved onto its own I/O thread; thread-safe.
- *   jktcp_stream     a connection of a handle: thread-safe, reference-counted.
+ *   jktcp_stream     a connection of a handle: thread-safe.
  *   jktcp_listener   accepts connections of a handle as streams.
+ *                    Handles, streams and listeners are 64-bit ids that are
+ *                    never reused in the process (see "Threaded handle").
  *   jktcp_port       an in-memory packet pipe for hosts that have frames but
  *                    no fd. Thread-safe.
  *
@@ -51,20 +61,37 @@ extern "C" {
 #endif
 
 #define JKTCP_VERSION_MAJOR 0
-#define JKTCP_VERSION_MINOR 1
+#define JKTCP_VERSION_MINOR 2
 #define JKTCP_VERSION_PATCH 0
+/* (major << 16) | (minor << 8) | patch, e.g. 0x000200 for 0.2.0. A binding
+ * compares it with jktcp_version_number(): the same major (and, while the
+ * major is 0, the same minor) is ABI-compatible. */
+#define JKTCP_VERSION_NUMBER                                                                    \
+    ((JKTCP_VERSION_MAJOR << 16) | (JKTCP_VERSION_MINOR << 8) | JKTCP_VERSION_PATCH)
 
 typedef struct jktcp_transport jktcp_transport;
 typedef struct jktcp_adapter jktcp_adapter;
 typedef struct jktcp_conn jktcp_conn;
 typedef struct jktcp_conn_listener jktcp_conn_listener;
-typedef struct jktcp_handle jktcp_handle;
-typedef struct jktcp_stream jktcp_stream;
-typedef struct jktcp_listener jktcp_listener;
 typedef struct jktcp_port jktcp_port;
 
-/* "jktcp 0.1.0". Static storage. */
+/* Ids of the threaded API's objects (see "Threaded handle"). Passed by
+ * value; id 0 never names an object. Distinct types so that C catches a
+ * stream passed where a listener belongs. */
+typedef struct jktcp_handle {
+    uint64_t id;
+} jktcp_handle;
+typedef struct jktcp_stream {
+    uint64_t id;
+} jktcp_stream;
+typedef struct jktcp_listener {
+    uint64_t id;
+} jktcp_listener;
+
+/* "jktcp 0.2.0". Static storage. */
 JKTCP_API const char *jktcp_version(void);
+/* JKTCP_VERSION_NUMBER of the library actually loaded. */
+JKTCP_API unsigned jktcp_version_number(void);
 
 /* Text for a return code (positive or negative errno, or 0). Static storage. */
 JKTCP_API const char *jktcp_strerror(int err);
@@ -74,7 +101,7 @@ JKTCP_API const char *jktcp_strerror(int err);
 /* ------------------------------------------------------------------------ */
 
 /* How frames sit on a file descriptor. */
-enum {
+enum jktcp_framing {
     /* Bytes back to back; each frame's length comes from its IPv4 total
      * length / IPv6 payload length (CDTunnel over TLS, a Unix stream socket).
      * Reads may split or coalesce frames in any way. */
@@ -84,7 +111,7 @@ enum {
 };
 
 /* Transport flags (jktcp_transport_set_flags). */
-enum {
+enum jktcp_transport_flag {
     /* Stream framing only: allow several frames in one write call. Off by
      * default because iOS's CDTunnel forwarder drops or corrupts coalesced
      * writes; turn on for peers that take a byte stream as a byte stream. */
@@ -127,9 +154,10 @@ typedef struct jktcp_io_ops {
     int poll_fd;
 } jktcp_io_ops;
 
-/* A transport over caller functions; ops is copied. */
-JKTCP_API int jktcp_transport_ops(const jktcp_io_ops *ops, void *ctx, int framing,
-                                  jktcp_transport **out);
+/* A transport over caller functions; ops is copied (ops_size = sizeof *ops:
+ * fields a newer header adds read as 0 from an older caller). */
+JKTCP_API int jktcp_transport_ops(const jktcp_io_ops *ops, size_t ops_size, void *ctx,
+                                  int framing, jktcp_transport **out);
 
 /* Set JKTCP_TRANSPORT_* flags (replaces the previous set). Before handing
  * the transport to an adapter. */
@@ -249,24 +277,25 @@ typedef struct jktcp_fault_stats {
 
 /*
  * Wrap inner in a fault-injecting transport. Takes ownership of inner (it
- * is freed with the wrapper, and on failure). cfg is copied; NULL means no
- * faults. The wrapper has inner's framing; jktcp_transport_set_flags on it
+ * is freed with the wrapper, and on failure). cfg is copied (cfg_size =
+ * sizeof *cfg; fields beyond it read as 0); NULL means no faults. The wrapper has inner's framing; jktcp_transport_set_flags on it
  * is passed on to inner. Returns 0, -EINVAL (probability outside 0..1,
  * slot_bytes too small), -ENOMEM, or -errno from epoll/timerfd setup.
  * The wrapper pointer stays usable for the two calls below until the
  * adapter that owns it is freed.
  */
 JKTCP_API int jktcp_transport_faulty(jktcp_transport *inner, const jktcp_fault_config *cfg,
-                                     jktcp_transport **out);
+                                     size_t cfg_size, jktcp_transport **out);
 
 /* Drop every frame both ways (including held frames as they fall due)
  * while on != 0. Callable from any thread at any time. 0 or -EINVAL (not a
  * faulty transport). */
 JKTCP_API int jktcp_transport_fault_blackout(jktcp_transport *t, int on);
 
-/* Counters so far. Callable from any thread; each counter is read
- * atomically (the set is not a snapshot). 0 or -EINVAL. */
-JKTCP_API int jktcp_transport_fault_stats(jktcp_transport *t, jktcp_fault_stats *out);
+/* Counters so far (size = sizeof *out). Callable from any thread; each
+ * counter is read atomically (the set is not a snapshot). 0 or -EINVAL. */
+JKTCP_API int jktcp_transport_fault_stats(jktcp_transport *t, jktcp_fault_stats *out,
+                                          size_t size);
 
 /* ------------------------------------------------------------------------ */
 /* Adapter                                                                  */
@@ -275,7 +304,11 @@ JKTCP_API int jktcp_transport_fault_stats(jktcp_transport *t, jktcp_fault_stats 
 /*
  * Create an adapter. local_ip and peer_ip are text, both IPv4
  * ("198.18.0.2") or both IPv6 ("fd00::2"). The adapter takes ownership of
- * the transport (also on failure). Returns 0, -EINVAL, -ENOMEM.
+ * the transport (also on failure). Returns 0, -ENOMEM, or -EINVAL for: text
+ * that is not an address, mixed families, local == peer, and any address
+ * that cannot be one end of a unicast TCP connection (unspecified 0.0.0.0
+ * / ::, multicast, IPv4 broadcast 255.255.255.255, IPv4-mapped IPv6
+ * ::ffff:a.b.c.d: use the IPv4 form).
  */
 JKTCP_API int jktcp_adapter_new(jktcp_transport *transport, const char *local_ip,
                                 const char *peer_ip, jktcp_adapter **out);
@@ -295,21 +328,21 @@ JKTCP_API int jktcp_adapter_set_mss(jktcp_adapter *a, unsigned mss);
  * afterwards unless noted. */
 typedef enum jktcp_option {
     JKTCP_OPT_SNDBUF = 1,         /* send buffer bytes, default 4 MiB */
-    JKTCP_OPT_RCVBUF,             /* receive buffer = max window, default 4 MiB */
-    JKTCP_OPT_NODELAY,            /* 1 = Nagle off (default 1) */
-    JKTCP_OPT_DELACK_US,          /* delayed-ACK limit in us, default 1000; 0 = ACK at once */
-    JKTCP_OPT_CONGESTION,         /* 1 = NewReno congestion control (default), 0 = off */
-    JKTCP_OPT_TIMEWAIT_MS,        /* TIME_WAIT length, default 1000 */
-    JKTCP_OPT_KEEPALIVE_MS,       /* idle time before keepalive probes, 0 = off (default) */
-    JKTCP_OPT_RTO_MIN_MS,         /* default 200 */
-    JKTCP_OPT_RTO_MAX_MS,         /* default 60000 */
-    JKTCP_OPT_RTO_INIT_MS,        /* initial RTO (SYN), default 1000 */
-    JKTCP_OPT_MAX_RETRIES,        /* retransmissions before -ETIMEDOUT, default 10 */
-    JKTCP_OPT_SACK,               /* 1 = offer/use SACK (default) */
-    JKTCP_OPT_TIMESTAMPS,         /* 1 = offer/use timestamps (default) */
-    JKTCP_OPT_MAX_CONNS,          /* connections per adapter, default 4096 */
-    JKTCP_OPT_OOO_RANGES,         /* out-of-order ranges kept, default 64 (max 128) */
-    JKTCP_OPT_TAIL_PROBE,         /* 1 = RACK-TLP time-based loss detection (RFC 8985):
+    JKTCP_OPT_RCVBUF = 2,             /* receive buffer = max window, default 4 MiB */
+    JKTCP_OPT_NODELAY = 3,            /* 1 = Nagle off (default 1) */
+    JKTCP_OPT_DELACK_US = 4,          /* delayed-ACK limit in us, default 1000; 0 = ACK at once */
+    JKTCP_OPT_CONGESTION = 5,         /* 1 = NewReno congestion control (default), 0 = off */
+    JKTCP_OPT_TIMEWAIT_MS = 6,        /* TIME_WAIT length, default 1000 */
+    JKTCP_OPT_KEEPALIVE_MS = 7,       /* idle time before keepalive probes, 0 = off (default) */
+    JKTCP_OPT_RTO_MIN_MS = 8,         /* default 200 */
+    JKTCP_OPT_RTO_MAX_MS = 9,         /* default 60000 */
+    JKTCP_OPT_RTO_INIT_MS = 10,        /* initial RTO (SYN), default 1000 */
+    JKTCP_OPT_MAX_RETRIES = 11,        /* retransmissions before -ETIMEDOUT, default 10 */
+    JKTCP_OPT_SACK = 12,               /* 1 = offer/use SACK (default) */
+    JKTCP_OPT_TIMESTAMPS = 13,         /* 1 = offer/use timestamps (default) */
+    JKTCP_OPT_MAX_CONNS = 14,          /* connections per adapter, default 4096 */
+    JKTCP_OPT_OOO_RANGES = 15,         /* out-of-order ranges kept, default 64 (max 128) */
+    JKTCP_OPT_TAIL_PROBE = 16,         /* 1 = RACK-TLP time-based loss detection (RFC 8985):
                                      tail-loss probes and the reordering timer, default 1 */
 } jktcp_option;
 
@@ -346,6 +379,7 @@ JKTCP_API int jktcp_adapter_flush(jktcp_adapter *a, int timeout_ms);
 JKTCP_API int jktcp_adapter_fd(jktcp_adapter *a);
 JKTCP_API int jktcp_adapter_timeout(jktcp_adapter *a);
 
+/* Adapter counters. Grows at the end only (see the size rule above). */
 typedef struct jktcp_stats {
     uint64_t frames_in, frames_out;
     uint64_t bytes_in, bytes_out;
@@ -370,7 +404,8 @@ typedef struct jktcp_stats {
                                  per connection (RFC 5961 §7; stops ACK loops) */
 } jktcp_stats;
 
-JKTCP_API int jktcp_adapter_stats(jktcp_adapter *a, jktcp_stats *out);
+/* Copy the counters (size = sizeof *out). */
+JKTCP_API int jktcp_adapter_stats(jktcp_adapter *a, jktcp_stats *out, size_t size);
 
 /* ------------------------------------------------------------------------ */
 /* Connections                                                              */
@@ -378,36 +413,48 @@ JKTCP_API int jktcp_adapter_stats(jktcp_adapter *a, jktcp_stats *out);
 
 typedef enum jktcp_state {
     JKTCP_CLOSED = 0,
-    JKTCP_LISTEN,
-    JKTCP_SYN_SENT,
-    JKTCP_SYN_RCVD,
-    JKTCP_ESTABLISHED,
-    JKTCP_FIN_WAIT_1,
-    JKTCP_FIN_WAIT_2,
-    JKTCP_CLOSING,
-    JKTCP_TIME_WAIT,
-    JKTCP_CLOSE_WAIT,
-    JKTCP_LAST_ACK,
+    JKTCP_LISTEN = 1,
+    JKTCP_SYN_SENT = 2,
+    JKTCP_SYN_RCVD = 3,
+    JKTCP_ESTABLISHED = 4,
+    JKTCP_FIN_WAIT_1 = 5,
+    JKTCP_FIN_WAIT_2 = 6,
+    JKTCP_CLOSING = 7,
+    JKTCP_TIME_WAIT = 8,
+    JKTCP_CLOSE_WAIT = 9,
+    JKTCP_LAST_ACK = 10,
 } jktcp_state;
 
 JKTCP_API const char *jktcp_state_name(int state);
 
 /*
- * Open a connection to the peer's port from a random free ephemeral port.
- * Blocks (driving the adapter) until established, refused, or timeout_ms.
- * With timeout_ms == 0 returns -EINPROGRESS at once with *out set; poll the
- * adapter and check jktcp_conn_info() state / jktcp_conn_error().
- * Returns 0, -ECONNREFUSED (RST), -ETIMEDOUT (no answer within timeout_ms
- * or the SYN retries; the connection is then freed), -EINVAL, -EMFILE.
+ * The single-threaded API below (jktcp_conn_*, jktcp_adapter_listen/accept)
+ * is pointer-based: it runs on the one thread that drives the adapter, so
+ * a connection pointer is valid from connect/accept until its
+ * jktcp_conn_close / jktcp_conn_abort, and using it afterwards is
+ * undefined (like a freed FILE *). Its error codes are those of the
+ * threaded API: -EINVAL for bad arguments (port outside 1..65535), -ENETDOWN
+ * once the transport failed, -ECONNRESET / -ETIMEDOUT / -ECONNREFUSED from
+ * TCP, -EAGAIN when a timeout ran out.
  */
-JKTCP_API int jktcp_conn_connect(jktcp_adapter *a, uint16_t port, int timeout_ms,
-                                 jktcp_conn **out);
+
+/*
+ * Open a connection to the peer's port (1..65535) from a random free
+ * ephemeral port. Blocks (driving the adapter) until established, refused,
+ * or timeout_ms. With timeout_ms == 0 returns -EINPROGRESS at once with *out
+ * set; poll the adapter and check jktcp_conn_info() state /
+ * jktcp_conn_error(). Returns 0, -ECONNREFUSED (RST), -ETIMEDOUT (no answer
+ * within timeout_ms or the SYN retries; the connection is then freed),
+ * -EINVAL, -EMFILE, -ENETDOWN (the transport failed).
+ */
+JKTCP_API int jktcp_conn_connect(jktcp_adapter *a, int port, int timeout_ms, jktcp_conn **out);
 
 /*
  * Read up to len bytes. Returns bytes read (> 0), 0 once the peer closed
  * and every byte was read, -EAGAIN when nothing arrived within timeout_ms,
  * -ECONNRESET (peer reset), -ETIMEDOUT (retransmissions exhausted),
- * -ENOTCONN (closed without an error), or the transport's error. While the
+ * -ENOTCONN (closed without an error), -ENETDOWN (the transport failed:
+ * jktcp_adapter_poll returns the transport's own error). While the
  * connection is still being set up a read waits like any other (-EAGAIN
  * with timeout 0), as on a connecting Linux socket.
  */
@@ -416,7 +463,8 @@ JKTCP_API ssize_t jktcp_conn_read(jktcp_conn *c, void *buf, size_t len, int time
 /*
  * Queue bytes for sending. Blocks until all of buf is queued or timeout_ms
  * runs out; returns the bytes queued (> 0) or -EAGAIN if none could be.
- * -EPIPE after shutdown/close of the write side, -ECONNRESET, -ETIMEDOUT.
+ * -EPIPE after shutdown/close of the write side, -ECONNRESET, -ETIMEDOUT,
+ * -ENETDOWN.
  */
 JKTCP_API ssize_t jktcp_conn_write(jktcp_conn *c, const void *buf, size_t len, int timeout_ms);
 
@@ -435,6 +483,7 @@ JKTCP_API int jktcp_conn_abort(jktcp_conn *c);
 /* The connection's pending error (0 if none), e.g. -ECONNREFUSED. */
 JKTCP_API int jktcp_conn_error(jktcp_conn *c);
 
+/* One connection's state and counters. Grows at the end only. */
 typedef struct jktcp_info {
     int state;                 /* jktcp_state */
     uint16_t local_port, remote_port;
@@ -454,16 +503,18 @@ typedef struct jktcp_info {
     uint8_t sack, timestamps;  /* negotiated */
 } jktcp_info;
 
-JKTCP_API int jktcp_conn_info(jktcp_conn *c, jktcp_info *out);
+/* Copy the connection's info (size = sizeof *out). */
+JKTCP_API int jktcp_conn_info(jktcp_conn *c, jktcp_info *out, size_t size);
 
 /* ------------------------------------------------------------------------ */
 /* Listening                                                                */
 /* ------------------------------------------------------------------------ */
 
-/* Accept connections the peer opens to local port. backlog bounds both the
- * half-open and the not-yet-accepted queue (<= 0: 128); SYNs beyond it are
- * answered with RST. -EADDRINUSE if the port already listens. */
-JKTCP_API int jktcp_adapter_listen(jktcp_adapter *a, uint16_t port, int backlog,
+/* Accept connections the peer opens to local port (1..65535). backlog
+ * bounds both the half-open and the not-yet-accepted queue (<= 0: 128);
+ * SYNs beyond it are answered with RST. -EADDRINUSE if the port already
+ * listens, -ENETDOWN once the transport failed. */
+JKTCP_API int jktcp_adapter_listen(jktcp_adapter *a, int port, int backlog,
                                    jktcp_conn_listener **out);
 
 /* Wait (driving the adapter) for an established connection. -EAGAIN on timeout. */
@@ -491,82 +542,169 @@ JKTCP_API void jktcp_adapter_unlisten(jktcp_conn_listener *l);
  * size is the send buffer, so a slow reader closes the window and a slow
  * peer blocks writers: memory stays bounded.
  *
- * Streams are reference-counted pointers. A thread that calls into a
- * stream must own a reference for the duration of the call (the one
- * returned by connect/accept, or one taken with jktcp_stream_ref). After
- * jktcp_stream_close / jktcp_stream_abort, or after the handle closed,
- * calls through a still-held reference fail with -EBADF / -ESHUTDOWN and
- * never touch freed memory; the memory goes when the last reference does.
- * (We chose counted pointers over integer ids resolved through a table:
- * no lookup on the data path, and bindings map them 1:1 onto their own
- * reference-counted objects.)
+ * Lifetime rules (docs/api.md and docs/design.md give the same list):
+ *
+ *  1. Handles, streams and listeners are 64-bit ids, like file descriptors
+ *     that are never reused: an id names one object for the life of the
+ *     process and id 0 names none. An id is plain data: copy it, pass it
+ *     to other threads, store it; no reference counting.
+ *  2. Every call resolves its id first. An id that was closed, never
+ *     existed, or names an object of another kind gives -EBADF; the call
+ *     touches no memory of any other object, so a stale or forged id is
+ *     harmless.
+ *  3. Close each id once. The first jktcp_stream_close / _abort /
+ *     jktcp_listener_close / jktcp_handle_close returns 0 and ends the
+ *     id; every later call with it, close included, returns -EBADF. Close
+ *     may run on any thread while other threads are inside calls on the
+ *     same id: those calls return -EBADF at once (a blocked one wakes
+ *     within milliseconds), and the object's memory is freed only after
+ *     the last of them has left (RCU, liburcu-bp).
+ *  4. A handle may be shared by any number of threads without locking; one
+ *     of them (the binding's owner object) closes it once. jktcp_handle_close
+ *     is safe twice (-EBADF) and concurrently with any other call: calls on
+ *     the handle then return -EBADF or -ESHUTDOWN.
+ *  5. Streams and listeners outlive their handle's I/O thread: after
+ *     jktcp_handle_close their calls return -ESHUTDOWN until they are
+ *     closed (which returns 0 and frees the small record that remains).
+ *  6. When the transport fails (end of stream, read/write error) every
+ *     stream fails with -ENETDOWN, a code no TCP event produces, and
+ *     connect/listen return -ENETDOWN; jktcp_handle_error gives the
+ *     transport's own error. A peer's RST stays -ECONNRESET, exhausted
+ *     retransmissions -ETIMEDOUT.
+ *  7. Readiness fds (jktcp_stream_poll_fd, jktcp_listener_poll_fd) belong
+ *     to the object: created on first request, signalled (readable) from
+ *     the object's close or the handle's stop onward, and closed when its
+ *     memory is freed, soon after close. Remove them from your poll set
+ *     before closing the object; never close them yourself.
+ *  8. Blocking calls can be interrupted: when a signal handler runs in the
+ *     waiting thread the call returns -EINTR (or the bytes already moved),
+ *     as recv(2) does; with an infinite timeout a handler installed with
+ *     SA_RESTART resumes the wait instead. Bindings run their signal
+ *     handlers and call again with the remaining timeout (PEP 475).
+ *  9. The single-threaded adapter API stays pointer-based (see above).
  */
 
 /* Start the I/O thread. The handle owns the adapter from now on (it is
- * freed by jktcp_handle_close). Returns 0, -EINVAL, -ENOMEM, -EBUSY. */
-JKTCP_API int jktcp_handle_start(jktcp_adapter *a, jktcp_handle **out);
+ * freed by jktcp_handle_close). Returns 0, -EINVAL, -ENOMEM, -EBUSY (the
+ * adapter already has a handle). */
+JKTCP_API int jktcp_handle_start(jktcp_adapter *a, jktcp_handle *out);
 
 /*
  * Stop the I/O thread and free the adapter. Queued data of closed streams
  * is given up to linger_ms to be delivered (< 0: default 1000 ms, 0: none);
  * then every connection is reset, every blocked call returns -ESHUTDOWN,
- * and later calls through still-held stream references return -ESHUTDOWN.
- * Call once; the handle pointer is invalid afterwards.
+ * and later calls on the handle's streams and listeners return -ESHUTDOWN
+ * until they are closed. Returns 0, or -EBADF if the handle was already
+ * closed (or is being closed by another thread) or never existed.
  */
-JKTCP_API int jktcp_handle_close(jktcp_handle *h, int linger_ms);
+JKTCP_API int jktcp_handle_close(jktcp_handle h, int linger_ms);
 
-/* Open a stream to the peer's port. Blocks up to timeout_ms (< 0: the SYN
- * retries decide). 0, -ECONNREFUSED, -ETIMEDOUT, -ESHUTDOWN, -EMFILE, ... */
-JKTCP_API int jktcp_handle_connect(jktcp_handle *h, uint16_t port, int timeout_ms,
-                                   jktcp_stream **out);
+/* The transport's own error once it failed (-EPIPE: end of stream,
+ * -EPROTO: a stream transport lost framing, or the errno of the failed
+ * read/write), 0 while it works, -EBADF for a closed or unknown handle. */
+JKTCP_API int jktcp_handle_error(jktcp_handle h);
 
-JKTCP_API int jktcp_handle_listen(jktcp_handle *h, uint16_t port, int backlog,
-                                  jktcp_listener **out);
-/* Wait for an accepted stream. -EAGAIN on timeout, -EBADF after close. */
-JKTCP_API int jktcp_listener_accept(jktcp_listener *l, int timeout_ms, jktcp_stream **out);
-/* Stop listening; wakes blocked accepts (-EBADF); not-yet-accepted
- * connections are reset. The listener pointer is invalid afterwards
- * once no accept is inside it. */
-JKTCP_API void jktcp_listener_close(jktcp_listener *l);
+/*
+ * Open a stream to the peer's port (1..65535).
+ *  - timeout_ms > 0: wait up to that long; < 0: until the SYN retries
+ *    decide. Returns 0 with *out set, or -ECONNREFUSED, -ETIMEDOUT (the
+ *    attempt is abandoned), -EINTR (a signal handler ran: the attempt is
+ *    abandoned, call again), -ENETDOWN, -EMFILE, -EADDRNOTAVAIL,
+ *    -ESHUTDOWN (the handle is stopping), -EBADF (handle closed or
+ *    unknown), -EINVAL. On failure *out is {0} and there is nothing to
+ *    close.
+ *  - timeout_ms == 0 (non-blocking): returns -EINPROGRESS at once with *out
+ *    set to a stream that is connecting. Its JKTCP_POLL_WRITE fd becomes
+ *    readable when the handshake completes or fails; jktcp_stream_error
+ *    then says which (like SO_ERROR). Close it like any stream.
+ */
+JKTCP_API int jktcp_handle_connect(jktcp_handle h, int port, int timeout_ms, jktcp_stream *out);
+
+/* Listen on a local port (1..65535); backlog as jktcp_adapter_listen.
+ * 0, -EADDRINUSE, -ENETDOWN, -ESHUTDOWN, -EBADF, -EINVAL, -ENOMEM. */
+JKTCP_API int jktcp_handle_listen(jktcp_handle h, int port, int backlog, jktcp_listener *out);
 
 /* Write every frame in and out to a pcap file (NULL stops). */
-JKTCP_API int jktcp_handle_pcap(jktcp_handle *h, const char *path);
-/* Adapter counters, plus io_wakeups: I/O thread loop iterations. */
-JKTCP_API int jktcp_handle_stats(jktcp_handle *h, jktcp_stats *out);
+JKTCP_API int jktcp_handle_pcap(jktcp_handle h, const char *path);
+
+/* Adapter counters, plus io_wakeups: I/O thread loop iterations
+ * (size = sizeof *out). -EBADF, -ESHUTDOWN. */
+JKTCP_API int jktcp_handle_stats(jktcp_handle h, jktcp_stats *out, size_t size);
+
+/* Wait for an accepted stream: 0 with *out set, -EAGAIN (nothing within
+ * timeout_ms), -EINTR, -EBADF (closed, also while waiting), -ESHUTDOWN. */
+JKTCP_API int jktcp_listener_accept(jktcp_listener l, int timeout_ms, jktcp_stream *out);
+
+/* Stop listening: blocked accepts return -EBADF, connections not yet
+ * accepted are reset. 0, or -EBADF if already closed / unknown. */
+JKTCP_API int jktcp_listener_close(jktcp_listener l);
+
+/* An fd that polls readable (POLLIN) while jktcp_listener_accept would not
+ * block: a connection is waiting, or the listener or its handle is gone.
+ * Owned by the listener (rule 7). -EBADF, -ESHUTDOWN, or -errno. */
+JKTCP_API int jktcp_listener_poll_fd(jktcp_listener l);
 
 /* Read: bytes (> 0), 0 at end of stream, -EAGAIN (nothing within
- * timeout_ms), -ECONNRESET, -ETIMEDOUT, -EBADF (stream closed),
- * -ESHUTDOWN (handle closed). Concurrent readers are serialised. */
-JKTCP_API ssize_t jktcp_stream_read(jktcp_stream *s, void *buf, size_t len, int timeout_ms);
+ * timeout_ms), -EINTR, -ECONNRESET, -ETIMEDOUT, -ECONNREFUSED (a
+ * non-blocking connect failed), -ENETDOWN, -EBADF (stream closed),
+ * -ESHUTDOWN (handle closed). Data that arrived before an error is read
+ * first. Concurrent readers are serialised (and each keeps its own
+ * timeout while it waits for its turn). */
+JKTCP_API ssize_t jktcp_stream_read(jktcp_stream s, void *buf, size_t len, int timeout_ms);
+
 /* Write: bytes accepted into the send buffer (> 0; fewer than len only if
- * timeout_ms ran out), -EAGAIN, -EPIPE (after shutdown), -ECONNRESET, ...
- * Concurrent writers are serialised: one call's bytes are never
- * interleaved with another's unless it returns short. */
-JKTCP_API ssize_t jktcp_stream_write(jktcp_stream *s, const void *buf, size_t len, int timeout_ms);
+ * timeout_ms ran out or a signal handler ran), -EAGAIN, -EINTR, -EPIPE
+ * (after shutdown), -ECONNRESET, -ETIMEDOUT, -ENETDOWN, -EBADF,
+ * -ESHUTDOWN. On a stream still connecting the bytes wait for the
+ * handshake (timeout 0: -EAGAIN). Concurrent writers are serialised: one
+ * call's bytes are never interleaved with another's unless it returns
+ * short. */
+JKTCP_API ssize_t jktcp_stream_write(jktcp_stream s, const void *buf, size_t len, int timeout_ms);
+
 /* Write all of buf, waiting as needed (timeout applies to the whole call).
  * Returns len, or a negative errno (some bytes may have been queued). */
-JKTCP_API ssize_t jktcp_stream_write_all(jktcp_stream *s, const void *buf, size_t len,
+JKTCP_API ssize_t jktcp_stream_write_all(jktcp_stream s, const void *buf, size_t len,
                                          int timeout_ms);
-/* FIN after all queued data; reading goes on. */
-JKTCP_API int jktcp_stream_shutdown(jktcp_stream *s);
-/* Graceful close and release of the caller's reference: queued data is
- * still delivered, then FIN. Every thread blocked on the stream wakes with
- * -EBADF. The reference is released even when the call returns an error
- * (-EBADF: already closed; -ESHUTDOWN: the handle is gone), so never
- * unref after close/abort. */
-JKTCP_API int jktcp_stream_close(jktcp_stream *s);
-/* Reset the connection and release the caller's reference (always, as
- * jktcp_stream_close). */
-JKTCP_API int jktcp_stream_abort(jktcp_stream *s);
-JKTCP_API int jktcp_stream_info(jktcp_stream *s, jktcp_info *out);
-/* Take / drop a reference. unref never closes the connection gracefully
- * by itself: dropping the last reference of a stream nobody closed closes
- * it (graceful), like a socket closed at exit. */
-JKTCP_API jktcp_stream *jktcp_stream_ref(jktcp_stream *s);
-JKTCP_API void jktcp_stream_unref(jktcp_stream *s);
-/* An fd (eventfd) that polls readable while the stream has data, end of
- * stream or an error: for epoll, libuv, asyncio. Owned by the stream. */
-JKTCP_API int jktcp_stream_poll_fd(jktcp_stream *s);
+
+/* FIN after all queued data; reading goes on. 0, -ENOTCONN, -EBADF, ... */
+JKTCP_API int jktcp_stream_shutdown(jktcp_stream s);
+
+/* Graceful close: queued data is still delivered, then FIN (RST if unread
+ * data was pending, as a kernel socket does). Ends the id (rule 3): 0 the
+ * first time, -EBADF after. Threads blocked on the stream return -EBADF. */
+JKTCP_API int jktcp_stream_close(jktcp_stream s);
+
+/* Reset the connection and end the id (as jktcp_stream_close). */
+JKTCP_API int jktcp_stream_abort(jktcp_stream s);
+
+/* The stream's error, like SO_ERROR without clearing it: 0 while it is
+ * connected and healthy (end of stream is not an error), -EINPROGRESS
+ * while a non-blocking connect is still under way, otherwise the error
+ * its calls would return (-ECONNREFUSED, -ECONNRESET, -ETIMEDOUT,
+ * -ENETDOWN, -ESHUTDOWN). -EBADF for a closed or unknown stream. */
+JKTCP_API int jktcp_stream_error(jktcp_stream s);
+
+/* Connection info (size = sizeof *out). -ENOTCONN if it has none yet. */
+JKTCP_API int jktcp_stream_info(jktcp_stream s, jktcp_info *out, size_t size);
+
+/* Readiness, for event loops (poll, epoll, libuv, asyncio). */
+enum jktcp_poll_event {
+    /* read would not block: data, end of stream, an error, or closed */
+    JKTCP_POLL_READ = 1,
+    /* write would not block: connected with at least min(64 KiB, SNDBUF/4)
+     * free in the send buffer, or shut down for writing, an error, or
+     * closed. A non-blocking connect's result shows up here. */
+    JKTCP_POLL_WRITE = 2,
+};
+
+/*
+ * An fd that polls readable (POLLIN / EPOLLIN, level-triggered) while the
+ * JKTCP_POLL_READ or JKTCP_POLL_WRITE condition holds. One fd per
+ * condition: wait for POLLIN on both to wait for either. The same fd is
+ * returned on every call. Owned by the stream (rule 7). Returns the fd,
+ * -EINVAL (events not exactly one of the two), -EBADF, -ESHUTDOWN, -errno.
+ */
+JKTCP_API int jktcp_stream_poll_fd(jktcp_stream s, int events);
 
 #ifdef __cplusplus
 }

@@ -443,7 +443,8 @@ static struct jktcp_conn_listener *find_listener(struct jktcp_adapter *a, uint16
 static void passive_open(struct jktcp_adapter *a, struct jktcp_conn_listener *l, const struct jk_seg *s)
 {
     int err = 0;
-    if (l->pending + atomic_load(&l->handed) >= l->backlog) {
+    int handed = l->handed ? atomic_load(l->handed) : 0;
+    if (l->pending + handed >= l->backlog) {
         jk_adapter_reset_for(a, s); /* refuse rather than grow */
         return;
     }
@@ -535,6 +536,9 @@ static int run_timers(struct jktcp_adapter *a)
     return n;
 }
 
+/* The transport's own error stays in a->err (jktcp_adapter_poll,
+ * jktcp_handle_error); connections fail with -ENETDOWN, which no TCP event
+ * produces, so a caller can tell a dead tunnel from a peer's RST. */
 void jk_adapter_fail(struct jktcp_adapter *a, int err)
 {
     if (a->err)
@@ -542,7 +546,7 @@ void jk_adapter_fail(struct jktcp_adapter *a, int err)
     a->err = err;
     for (struct jktcp_conn *c = a->all; c; c = c->all_next) {
         if (c->state != JKTCP_CLOSED)
-            jk_tcp_fail(c, err);
+            jk_tcp_fail(c, -ENETDOWN);
     }
 }
 
@@ -634,7 +638,8 @@ int jk_adapter_create(jktcp_transport *t, const char *local_ip, const char *peer
         return -ENOMEM;
     a->t = t;
     if (jk_addr_parse(local_ip, &a->local) < 0 || jk_addr_parse(peer_ip, &a->peer) < 0 ||
-        a->local.family != a->peer.family) {
+        a->local.family != a->peer.family || !jk_addr_unicast(&a->local) ||
+        !jk_addr_unicast(&a->peer) || jk_addr_eq(&a->local, &a->peer)) {
         free(a);
         return -EINVAL;
     }

@@ -3,6 +3,7 @@
 #ifndef JK_ADAPTER_H
 #define JK_ADAPTER_H
 
+#include "abi.h"
 #include "tcp.h"
 
 int jk_adapter_create(jktcp_transport *t, const char *local_ip, const char *peer_ip,
@@ -31,7 +32,7 @@ int jk_adapter_next_timeout(struct jktcp_adapter *a);
 int jk_adapter_drive(struct jktcp_adapter *a, bool (*cond)(void *), void *arg, int timeout_ms);
 
 /* Internal forms of public calls, for the I/O thread (no owner check). */
-int jktcp_adapter_listen_internal(struct jktcp_adapter *a, uint16_t port, int backlog,
+int jktcp_adapter_listen_internal(struct jktcp_adapter *a, int port, int backlog,
                                   struct jktcp_conn_listener **out);
 void jk_adapter_unlisten_internal(struct jktcp_conn_listener *l);
 struct jktcp_conn *jk_listener_pop(struct jktcp_conn_listener *l);

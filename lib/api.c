@@ -9,9 +9,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define STR2(x) #x
+#define STR(x) STR2(x)
+
 JKTCP_API const char *jktcp_version(void)
 {
-    return "jktcp 0.1.0";
+    return "jktcp " STR(JKTCP_VERSION_MAJOR) "." STR(JKTCP_VERSION_MINOR) "." STR(
+        JKTCP_VERSION_PATCH);
+}
+
+JKTCP_API unsigned jktcp_version_number(void)
+{
+    return JKTCP_VERSION_NUMBER;
 }
 
 JKTCP_API const char *jktcp_strerror(int err)
@@ -28,7 +37,7 @@ JKTCP_API const char *jktcp_strerror(int err)
     case ETIMEDOUT: return "connection timed out";
     case ECONNREFUSED: return "connection refused";
     case ECONNRESET: return "connection reset by peer";
-    case EPIPE: return "broken pipe (write side closed, or transport at end of stream)";
+    case EPIPE: return "broken pipe (write side shut down, or transport at end of stream)";
     case ENOTCONN: return "not connected";
     case EINPROGRESS: return "connection in progress";
     case EMFILE: return "too many connections";
@@ -36,11 +45,13 @@ JKTCP_API const char *jktcp_strerror(int err)
     case EADDRNOTAVAIL: return "no free ephemeral port";
     case EPROTO: return "transport lost framing";
     case EMSGSIZE: return "frame too large";
-    case EBADF: return "bad handle";
+    case EBADF: return "closed or unknown id";
     case EBUSY: return "busy";
     case ENOBUFS: return "no buffer space";
     case EIO: return "I/O error";
     case ESHUTDOWN: return "handle stopped";
+    case ENETDOWN: return "transport failed (see jktcp_handle_error)";
+    case EINTR: return "interrupted by a signal handler";
     case ECANCELED: return "cancelled";
     default: return strerror(err);
     }
@@ -281,12 +292,27 @@ JKTCP_API int jktcp_adapter_timeout(jktcp_adapter *a)
     return jk_adapter_next_timeout(a);
 }
 
-JKTCP_API int jktcp_adapter_stats(jktcp_adapter *a, jktcp_stats *out)
+JKTCP_API int jktcp_adapter_stats(jktcp_adapter *a, jktcp_stats *out, size_t size)
 {
     CHECK_ADAPTER(a);
-    if (!out)
+    return jk_copy_out(out, size, &a->st, sizeof a->st);
+}
+
+int jk_copy_out(void *out, size_t size, const void *src, size_t len)
+{
+    if (!out || size == 0)
         return -EINVAL;
-    *out = a->st;
+    memset(out, 0, size);
+    memcpy(out, src, size < len ? size : len);
+    return 0;
+}
+
+int jk_copy_in(void *dst, size_t len, const void *in, size_t size)
+{
+    if (!in || size == 0)
+        return -EINVAL;
+    memset(dst, 0, len);
+    memcpy(dst, in, size < len ? size : len);
     return 0;
 }
 
@@ -294,20 +320,20 @@ JKTCP_API int jktcp_adapter_stats(jktcp_adapter *a, jktcp_stats *out)
 /* Listeners                                                          */
 /* ------------------------------------------------------------------ */
 
-JKTCP_API int jktcp_adapter_listen(jktcp_adapter *a, uint16_t port, int backlog,
+JKTCP_API int jktcp_adapter_listen(jktcp_adapter *a, int port, int backlog,
                                    jktcp_conn_listener **out)
 {
     CHECK_ADAPTER(a);
     return jktcp_adapter_listen_internal(a, port, backlog, out);
 }
 
-int jktcp_adapter_listen_internal(struct jktcp_adapter *a, uint16_t port, int backlog,
+int jktcp_adapter_listen_internal(struct jktcp_adapter *a, int port, int backlog,
                                   struct jktcp_conn_listener **out)
 {
-    if (!out || port == 0)
+    if (!out || port < 1 || port > 65535)
         return -EINVAL;
     if (a->err)
-        return a->err;
+        return -ENETDOWN;
     for (struct jktcp_conn_listener *l = a->listeners; l; l = l->next)
         if (l->port == port)
             return -EADDRINUSE;
@@ -315,7 +341,7 @@ int jktcp_adapter_listen_internal(struct jktcp_adapter *a, uint16_t port, int ba
     if (!l)
         return -ENOMEM;
     l->a = a;
-    l->port = port;
+    l->port = (uint16_t)port;
     l->backlog = backlog > 0 ? backlog : 128;
     l->next = a->listeners;
     a->listeners = l;

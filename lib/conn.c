@@ -22,19 +22,18 @@ static bool connect_done(void *arg)
     return c->state != JKTCP_SYN_SENT && c->state != JKTCP_SYN_RCVD;
 }
 
-JKTCP_API int jktcp_conn_connect(jktcp_adapter *a, uint16_t port, int timeout_ms,
-                                 jktcp_conn **out)
+JKTCP_API int jktcp_conn_connect(jktcp_adapter *a, int port, int timeout_ms, jktcp_conn **out)
 {
     int err = 0;
-    if (!a || !out || port == 0)
+    if (!a || !out || port < 1 || port > 65535)
         return -EINVAL;
     if (a->owner)
         return -EBUSY;
     *out = NULL;
     if (a->err)
-        return a->err;
+        return -ENETDOWN;
     jk_now(a);
-    struct jktcp_conn *c = jk_adapter_new_conn(a, 0, port, true, &err);
+    struct jktcp_conn *c = jk_adapter_new_conn(a, 0, (uint16_t)port, true, &err);
     if (!c)
         return err;
     jk_tcp_connect(c);
@@ -197,13 +196,15 @@ JKTCP_API int jktcp_conn_error(jktcp_conn *c)
     return c->a->owner ? -EBUSY : c->err;
 }
 
-JKTCP_API int jktcp_conn_info(jktcp_conn *c, jktcp_info *o)
+JKTCP_API int jktcp_conn_info(jktcp_conn *c, jktcp_info *o, size_t size)
 {
-    if (!c || !o)
+    if (!c || !o || !size)
         return -EINVAL;
     if (c->a->owner)
         return -EBUSY;
-    return jk_conn_info_internal(c, o);
+    jktcp_info info;
+    jk_conn_info_internal(c, &info);
+    return jk_copy_out(o, size, &info, sizeof info);
 }
 
 int jk_conn_info_internal(struct jktcp_conn *c, jktcp_info *o)

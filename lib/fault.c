@@ -10,6 +10,7 @@
  * when a held frame falls due even if the inner fd stays quiet. */
 #include "jktcp.h"
 #include "packet.h"
+#include "abi.h"
 #include "transport.h"
 
 #include <errno.h>
@@ -578,18 +579,18 @@ static int poll_setup(struct jk_fault *f)
     return 0;
 }
 
-JKTCP_API int jktcp_transport_faulty(jktcp_transport *inner, const jktcp_fault_config *cfg,
-                                     jktcp_transport **out)
+JKTCP_API int jktcp_transport_faulty(jktcp_transport *inner, const jktcp_fault_config *cfg_in,
+                                     size_t cfg_size, jktcp_transport **out)
 {
     if (out)
         *out = NULL;
     if (!inner)
         return -EINVAL;
-    jktcp_fault_config none;
-    memset(&none, 0, sizeof none);
-    if (!cfg)
-        cfg = &none;
-    if (!out || !dir_ok(&cfg->in) || !dir_ok(&cfg->out) ||
+    jktcp_fault_config copy, *cfg = &copy;
+    memset(&copy, 0, sizeof copy);
+    if (cfg_in && jk_copy_in(&copy, sizeof copy, cfg_in, cfg_size) < 0)
+        cfg = NULL;
+    if (!out || !cfg || !dir_ok(&cfg->in) || !dir_ok(&cfg->out) ||
         (cfg->slot_bytes && cfg->slot_bytes < MIN_SLOT)) {
         jktcp_transport_free(inner);
         return -EINVAL;
@@ -652,12 +653,14 @@ static void dir_stats(const struct dir_stats *s, jktcp_fault_dir_stats *o)
 #undef LD
 }
 
-JKTCP_API int jktcp_transport_fault_stats(jktcp_transport *t, jktcp_fault_stats *out)
+JKTCP_API int jktcp_transport_fault_stats(jktcp_transport *t, jktcp_fault_stats *out,
+                                          size_t size)
 {
     struct jk_fault *f = jk_transport_fault_of(t);
-    if (!f || !out)
+    if (!f)
         return -EINVAL;
-    dir_stats(&f->in.st, &out->in);
-    dir_stats(&f->out.st, &out->out);
-    return 0;
+    jktcp_fault_stats st;
+    dir_stats(&f->in.st, &st.in);
+    dir_stats(&f->out.st, &st.out);
+    return jk_copy_out(out, size, &st, sizeof st);
 }

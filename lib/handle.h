@@ -1,9 +1,27 @@
-/* Threaded handle internals: the I/O thread, the command queue, streams. */
+/*
+ * Threaded handle internals, shared by handle.c (the I/O thread, the
+ * command queue, handle calls), stream.c and listener.c.
+ *
+ * Who owns what:
+ *  - The I/O thread alone touches the adapter, its connections and the
+ *    fields marked "I/O thread" below.
+ *  - Callers reach an object through its id (idtable.h): a call holds a
+ *    reference for its duration. Streams' rings belong to their connection
+ *    (the engine's buffers): callers touch them only inside an RCU
+ *    read-side section after checking `dead`, so the I/O thread can free
+ *    them at stop after one grace period (jk_rcu_synchronize).
+ *  - A stream or listener is freed when both of its owners let go
+ *    (`owners`, starting at 2): the caller side (its last reference) and
+ *    the I/O side (once no command of the object can still be queued).
+ *    A caller side that can still hand over to the I/O thread does so with
+ *    a release command instead, and the I/O thread frees it.
+ */
 #ifndef JK_HANDLE_H
 #define JK_HANDLE_H
 
-#define _LGPL_SOURCE /* inline liburcu fast paths */
 #include "adapter.h"
+#include "idtable.h"
+#include "platform.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -26,64 +44,115 @@ enum jk_cmd_kind {
 
 /* A request from a caller thread to the I/O thread. Synchronous commands
  * live on the caller's stack and are completed through `done` (a futex
- * word); asynchronous ones (close, release) are embedded in the stream. */
+ * word); asynchronous ones (connect, close, release, kick, unlisten) are
+ * embedded in their stream or listener. */
 struct jk_cmd {
     struct cds_wfcq_node node;
     int kind;
-    bool async;
-    uint16_t port;
-    int timeout_ms, backlog;
+    int port, timeout_ms, backlog;
     const char *path;
-    struct jktcp_stream *s;
-    struct jktcp_listener *l;
+    struct jk_stream *s;
+    struct jk_listener *l;
     void *out;
     int result;
     atomic_uint done;
 };
 
-struct jktcp_stream {
-    atomic_int refs;
-    atomic_int active;      /* calls inside the stream right now */
+/* Stream connection progress, as callers see it. */
+enum { JK_CONNECTING = 0, JK_CONNECTED = 1, JK_FAILED = 2 };
+
+struct jk_stream {
+    struct jk_obj obj;
+    struct jk_handle *h;
     atomic_uint seq;        /* futex word, bumped on every event */
     atomic_int waiters;
     atomic_int err;         /* published by the I/O thread */
-    atomic_bool eof, closed, dead, detached, wr_shut, kicked, efd_set;
+    atomic_int cstate;      /* JK_CONNECTING / _CONNECTED / _FAILED */
+    atomic_bool eof, closed, dead, wr_shut, kicked;
     atomic_uint adv_wnd;    /* window in our last ACK */
-    atomic_int efd;
-    struct jktcp_handle *h;
-    struct jktcp_conn *c;   /* I/O thread's; NULL once released */
-    struct jk_ring *snd, *rcv;
-    pthread_mutex_t rd_lock, wr_lock;
-    struct jk_cmd kick, close_cmd, release_cmd;
-    struct jk_cmd *connect_cmd; /* pending connect (I/O thread) */
-    bool close_done;            /* I/O thread: close semantics applied */
-    struct jktcp_stream *io_next, *io_prev; /* I/O thread's list */
-    struct jktcp_stream *acc_next;          /* listener's queue */
+    _Atomic(struct jk_ring *) snd, rcv; /* the connection's; NULL before bind and after stop */
+    struct jk_ready rd_ready, wr_ready;
+    struct jk_lock rd_lock, wr_lock;
+    atomic_int owners;
+    struct jk_cmd connect_cmd, kick, close_cmd, release_cmd;
+    struct cds_wfcq_node acc_node; /* in its listener's accept queue */
+    /* I/O thread */
+    struct jktcp_conn *c;
+    bool close_done;
+    struct jk_stream *io_next, *io_prev;
 };
 
-struct jktcp_listener {
-    struct jktcp_handle *h;
-    struct jktcp_conn_listener *cl; /* I/O thread's */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    struct jktcp_stream *head, *tail;
-    bool closed, dead;
-    atomic_int active;
-    struct jktcp_listener *io_next, *io_prev; /* I/O thread's list */
+struct jk_listener {
+    struct jk_obj obj;
+    struct jk_handle *h;
+    struct cds_wfcq_head qhead; /* accepted streams: I/O thread enqueues */
+    struct cds_wfcq_tail qtail;
+    atomic_int queued;          /* streams in the queue (backlog accounting) */
+    atomic_uint seq;
+    atomic_int waiters;
+    atomic_bool closed, dead;
+    struct jk_ready ready;
+    atomic_int owners;
+    struct jk_cmd unlisten_cmd;
+    /* I/O thread */
+    struct jktcp_conn_listener *cl;
+    struct jk_listener *io_next, *io_prev;
 };
 
-struct jktcp_handle {
+struct jk_handle {
+    struct jk_obj obj;
     struct jktcp_adapter *a;
     pthread_t thread;
     int efd;
     struct cds_wfcq_head qhead;
     struct cds_wfcq_tail qtail;
-    atomic_int sleeping, stopping, enq, refs;
+    atomic_int sleeping, stopping, enq;
+    atomic_int irefs;         /* the handle's own + one per stream/listener record */
+    atomic_bool close_called;
+    atomic_int terr;          /* the transport's error, published */
     atomic_ulong wakeups;
-    struct jktcp_stream *streams; /* I/O thread's list of live streams */
-    struct jktcp_listener *listeners; /* I/O thread's list */
+    /* I/O thread */
+    struct jk_stream *streams;     /* every stream it knows */
+    struct jk_listener *listeners; /* every listener it knows */
     int linger_ms;
-    bool closing; /* I/O thread: STOP received */
+    bool closing; /* STOP received */
 };
+
+/* handle.c */
+int jk_submit(struct jk_handle *h, struct jk_cmd *cmd); /* 0 or -ESHUTDOWN */
+int jk_call(struct jk_handle *h, struct jk_cmd *cmd);   /* submit and wait for the answer */
+void jk_complete(struct jk_cmd *cmd, int result);
+struct jk_handle *jk_handle_get(jktcp_handle id); /* with a reference, or NULL */
+void jk_handle_iref(struct jk_handle *h);
+void jk_handle_iunref(struct jk_handle *h);
+
+/* stream.c: caller side */
+struct jk_stream *jk_stream_new(struct jk_handle *h); /* not published, owners 2 */
+/* stream.c: I/O thread */
+void jk_io_connect(struct jk_handle *h, struct jk_stream *s);
+void jk_io_stream_close(struct jk_handle *h, struct jk_stream *s, bool abort);
+void jk_io_stream_release(struct jk_handle *h, struct jk_stream *s);
+void jk_io_stream_kick(struct jk_handle *h, struct jk_stream *s);
+void jk_io_stream_add(struct jk_handle *h, struct jk_stream *s);
+void jk_io_stream_bind(struct jk_handle *h, struct jk_stream *s, struct jktcp_conn *c);
+void jk_io_stream_event(struct jk_handle *h, struct jk_stream *s, struct jktcp_conn *c);
+/* Drop a stream nobody will ever see (listener gone before accept). */
+void jk_io_stream_discard(struct jk_handle *h, struct jk_stream *s);
+void jk_io_kill_streams(struct jk_handle *h);
+int jk_io_stream_info(struct jk_stream *s, jktcp_info *out);
+int jk_io_stream_shutdown(struct jk_stream *s);
+
+/* listener.c: I/O thread */
+void jk_io_listen(struct jk_handle *h, struct jk_cmd *cmd);
+void jk_io_unlisten(struct jk_handle *h, struct jk_listener *l);
+void jk_io_accept_ready(struct jk_handle *h, struct jktcp_conn_listener *cl);
+void jk_io_kill_listeners(struct jk_handle *h);
+
+/* The pointer-level calls behind the public stream calls, after id
+ * resolution (jktcp-bench compares the two). */
+ssize_t jk_stream_read(struct jk_stream *s, void *buf, size_t len, int timeout_ms);
+ssize_t jk_stream_write(struct jk_stream *s, const void *buf, size_t len, int timeout_ms);
+struct jk_stream *jk_stream_get(jktcp_stream id);
+void jk_stream_put(struct jk_stream *s);
 
 #endif

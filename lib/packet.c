@@ -503,3 +503,20 @@ bool jk_addr_eq(const struct jk_addr *x, const struct jk_addr *y)
         return false;
     return memcmp(x->a, y->a, x->family == 4 ? 4 : 16) == 0;
 }
+
+/* Can the address be one end of a unicast TCP connection? Not the
+ * unspecified address, not multicast, not IPv4 broadcast, and not an
+ * IPv4-mapped IPv6 address (::ffff:a.b.c.d travels as IPv4, so frames of
+ * an adapter set up with one would never match). */
+bool jk_addr_unicast(const struct jk_addr *x)
+{
+    static const uint8_t zero[16], mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (x->family == 4) {
+        uint32_t v = (uint32_t)x->a[0] << 24 | (uint32_t)x->a[1] << 16 | (uint32_t)x->a[2] << 8 |
+                     x->a[3];
+        return v != 0 && (v >> 28) != 0xe && v != 0xffffffffu;
+    }
+    if (x->family != 6)
+        return false;
+    return memcmp(x->a, zero, 16) != 0 && x->a[0] != 0xff && memcmp(x->a, mapped, 12) != 0;
+}

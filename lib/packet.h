@@ -115,5 +115,6 @@ static inline uint32_t seq_min(uint32_t a, uint32_t b) { return seq_lt(a, b) ? a
 /* Address helpers. */
 int jk_addr_parse(const char *text, struct jk_addr *out); /* 0 or -EINVAL */
 bool jk_addr_eq(const struct jk_addr *x, const struct jk_addr *y);
+bool jk_addr_unicast(const struct jk_addr *x); /* usable as a TCP endpoint */
 
 #endif

@@ -114,7 +114,7 @@ struct jktcp_conn_listener {
     int backlog, pending; /* pending = half-open + not accepted */
     struct jktcp_conn *acc_head, *acc_tail;
     void *owner;          /* threaded handle's listener */
-    _Atomic int handed;   /* passed to the handle, not yet accepted */
+    _Atomic int *handed;  /* the handle's count of streams not yet accepted */
 };
 
 struct jk_rst {

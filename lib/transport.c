@@ -1,5 +1,6 @@
 /* Transports: whole IP frames over an fd, caller functions or a packet
  * port. See transport.h for the contract the adapter relies on. */
+#include "abi.h"
 #include "transport.h"
 #include "packet.h"
 
@@ -469,18 +470,20 @@ JKTCP_API int jktcp_transport_fd(int fd, int framing, jktcp_transport **out)
     return jktcp_transport_fd2(fd, fd, framing, out);
 }
 
-JKTCP_API int jktcp_transport_ops(const jktcp_io_ops *ops, void *ctx, int framing,
-                                  jktcp_transport **out)
+JKTCP_API int jktcp_transport_ops(const jktcp_io_ops *ops, size_t ops_size, void *ctx,
+                                  int framing, jktcp_transport **out)
 {
     if (!out)
         return -EINVAL;
     *out = NULL;
-    if (!ops || !ops->read || !ops->write || ops->poll_fd < 0 || !framing_ok(framing))
+    jktcp_io_ops o;
+    if (jk_copy_in(&o, sizeof o, ops, ops_size) < 0 || !o.read || !o.write || o.poll_fd < 0 ||
+        !framing_ok(framing))
         return -EINVAL;
     jktcp_transport *t = t_new(KIND_OPS, framing);
     if (!t)
         return -ENOMEM;
-    t->ops = *ops;
+    t->ops = o;
     t->ctx = ctx;
     *out = t;
     return 0;

@@ -533,7 +533,7 @@ jktcp_info sp_info(jktcp_conn *c)
 {
     jktcp_info i;
     memset(&i, 0, sizeof i);
-    int r = jktcp_conn_info(c, &i);
+    int r = jktcp_conn_info(c, &i, sizeof i);
     cr_assert_eq(r, 0, "jktcp_conn_info: %d", r);
     return i;
 }
@@ -544,7 +544,7 @@ jktcp_stats sp_stats(void)
 {
     jktcp_stats st;
     memset(&st, 0, sizeof st);
-    int r = jktcp_adapter_stats(sp.a, &st);
+    int r = jktcp_adapter_stats(sp.a, &st, sizeof st);
     cr_assert_eq(r, 0, "jktcp_adapter_stats: %d", r);
     return st;
 }

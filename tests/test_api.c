@@ -2,10 +2,9 @@
  * Bad input through the public API (include/jktcp.h): every function given
  * NULL pointers, zero or huge lengths, bad address text, port 0, bad
  * option ids / values, bad framing, bad fds and flags returns a clear
- * negative errno and never crashes. Also the lifetime rules of threaded
- * streams (-EBADF after close through a held reference, -ESHUTDOWN after
- * the handle closed) and -EBUSY for adapter calls on a handle's adapter.
- * Suite `api`.
+ * negative errno and never crashes; -EBUSY for adapter calls on a
+ * handle's adapter. Suite `api`. (The threaded API's ids and their misuse:
+ * tests/test_ids.c.)
  *
  * Run under ASan/UBSan too; tests that ask for absurd allocations need
  * ASAN_OPTIONS=allocator_may_return_null=1 there.
@@ -16,6 +15,7 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +58,10 @@ TA(version_non_null)
 {
     const char *v = jktcp_version();
     cr_assert(v && *v);
-    cr_assert(strstr(v, "0.1.0"), "version \"%s\"", v);
+    char want[32];
+    snprintf(want, sizeof want, "%d.%d.%d", JKTCP_VERSION_MAJOR, JKTCP_VERSION_MINOR,
+             JKTCP_VERSION_PATCH);
+    cr_assert(strstr(v, want), "version \"%s\", header %s", v, want);
 }
 
 /* Every code of docs/api.md (and ENOMEM from the header): non-empty,
@@ -163,27 +166,27 @@ TA(transport_ops_bad_args)
     jktcp_io_ops ok = { dummy_read, dummy_write, dummy_close, p[0] };
     jktcp_transport *t = NULL;
     jktcp_io_ops o;
-    cr_assert_eq(jktcp_transport_ops(NULL, NULL, JKTCP_FRAMING_PACKET, &t), -EINVAL);
+    cr_assert_eq(jktcp_transport_ops(NULL, 0, NULL, JKTCP_FRAMING_PACKET, &t), -EINVAL);
     o = ok;
     o.read = NULL;
-    cr_assert_eq(jktcp_transport_ops(&o, NULL, JKTCP_FRAMING_PACKET, &t), -EINVAL, "no read");
+    cr_assert_eq(jktcp_transport_ops(&o, sizeof o, NULL, JKTCP_FRAMING_PACKET, &t), -EINVAL, "no read");
     o = ok;
     o.write = NULL;
-    cr_assert_eq(jktcp_transport_ops(&o, NULL, JKTCP_FRAMING_PACKET, &t), -EINVAL, "no write");
+    cr_assert_eq(jktcp_transport_ops(&o, sizeof o, NULL, JKTCP_FRAMING_PACKET, &t), -EINVAL, "no write");
     o = ok;
     o.poll_fd = -1;
-    cr_assert_eq(jktcp_transport_ops(&o, NULL, JKTCP_FRAMING_PACKET, &t), -EINVAL,
+    cr_assert_eq(jktcp_transport_ops(&o, sizeof o, NULL, JKTCP_FRAMING_PACKET, &t), -EINVAL,
                  "poll_fd -1 (required)");
-    cr_assert_eq(jktcp_transport_ops(&ok, NULL, 0, &t), -EINVAL, "framing 0");
-    cr_assert_eq(jktcp_transport_ops(&ok, NULL, 42, &t), -EINVAL, "framing 42");
-    cr_assert_eq(jktcp_transport_ops(&ok, NULL, JKTCP_FRAMING_PACKET, NULL), -EINVAL);
+    cr_assert_eq(jktcp_transport_ops(&ok, sizeof ok, NULL, 0, &t), -EINVAL, "framing 0");
+    cr_assert_eq(jktcp_transport_ops(&ok, sizeof ok, NULL, 42, &t), -EINVAL, "framing 42");
+    cr_assert_eq(jktcp_transport_ops(&ok, sizeof ok, NULL, JKTCP_FRAMING_PACKET, NULL), -EINVAL);
     cr_assert_eq(close_calls, 0, "close() called for a transport that was never created");
     /* close is optional */
     o = ok;
     o.close = NULL;
-    cr_assert_eq(jktcp_transport_ops(&o, NULL, JKTCP_FRAMING_PACKET, &t), 0);
+    cr_assert_eq(jktcp_transport_ops(&o, sizeof o, NULL, JKTCP_FRAMING_PACKET, &t), 0);
     jktcp_transport_free(t);
-    cr_assert_eq(jktcp_transport_ops(&ok, NULL, JKTCP_FRAMING_PACKET, &t), 0);
+    cr_assert_eq(jktcp_transport_ops(&ok, sizeof ok, NULL, JKTCP_FRAMING_PACKET, &t), 0);
     jktcp_transport_free(t);
     cr_assert_eq(close_calls, 1);
     close(p[0]);
@@ -301,31 +304,31 @@ TA(transport_faulty_bad_args)
     jktcp_transport *t = (jktcp_transport *)0x1;
     jktcp_fault_config cfg;
     memset(&cfg, 0, sizeof cfg);
-    cr_assert_eq(jktcp_transport_faulty(NULL, &cfg, &t), -EINVAL);
+    cr_assert_eq(jktcp_transport_faulty(NULL, &cfg, sizeof cfg, &t), -EINVAL);
     cr_assert_null(t);
     /* takes ownership of inner also on failure (ASan's leak check sees it) */
-    cr_assert_eq(jktcp_transport_faulty(port_transport(NULL), &cfg, NULL), -EINVAL);
+    cr_assert_eq(jktcp_transport_faulty(port_transport(NULL), &cfg, sizeof cfg, NULL), -EINVAL);
     const double bad[] = { -0.1, 1.0001, 2.0, -INFINITY, INFINITY, NAN };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         memset(&cfg, 0, sizeof cfg);
         cfg.in.drop = bad[i];
-        cr_assert_eq(jktcp_transport_faulty(port_transport(NULL), &cfg, &t), -EINVAL,
+        cr_assert_eq(jktcp_transport_faulty(port_transport(NULL), &cfg, sizeof cfg, &t), -EINVAL,
                      "in.drop = %g", bad[i]);
         memset(&cfg, 0, sizeof cfg);
         cfg.out.corrupt = bad[i];
-        cr_assert_eq(jktcp_transport_faulty(port_transport(NULL), &cfg, &t), -EINVAL,
+        cr_assert_eq(jktcp_transport_faulty(port_transport(NULL), &cfg, sizeof cfg, &t), -EINVAL,
                      "out.corrupt = %g", bad[i]);
         memset(&cfg, 0, sizeof cfg);
         cfg.in.delay = bad[i];
-        cr_assert_eq(jktcp_transport_faulty(port_transport(NULL), &cfg, &t), -EINVAL,
+        cr_assert_eq(jktcp_transport_faulty(port_transport(NULL), &cfg, sizeof cfg, &t), -EINVAL,
                      "in.delay = %g", bad[i]);
     }
     memset(&cfg, 0, sizeof cfg);
     cfg.slot_bytes = 10;
-    cr_assert_eq(jktcp_transport_faulty(port_transport(NULL), &cfg, &t), -EINVAL,
+    cr_assert_eq(jktcp_transport_faulty(port_transport(NULL), &cfg, sizeof cfg, &t), -EINVAL,
                  "slot_bytes 10");
     /* NULL cfg = no faults: valid */
-    cr_assert_eq(jktcp_transport_faulty(port_transport(NULL), NULL, &t), 0);
+    cr_assert_eq(jktcp_transport_faulty(port_transport(NULL), NULL, 0, &t), 0);
     jktcp_transport_free(t);
 }
 
@@ -333,15 +336,15 @@ TA(fault_blackout_and_stats_bad_args)
 {
     jktcp_fault_stats st;
     cr_assert_eq(jktcp_transport_fault_blackout(NULL, 1), -EINVAL);
-    cr_assert_eq(jktcp_transport_fault_stats(NULL, &st), -EINVAL);
+    cr_assert_eq(jktcp_transport_fault_stats(NULL, &st, sizeof st), -EINVAL);
     jktcp_transport *plain = port_transport(NULL);
     cr_assert_eq(jktcp_transport_fault_blackout(plain, 1), -EINVAL, "not a faulty transport");
-    cr_assert_eq(jktcp_transport_fault_stats(plain, &st), -EINVAL, "not a faulty transport");
+    cr_assert_eq(jktcp_transport_fault_stats(plain, &st, sizeof st), -EINVAL, "not a faulty transport");
     jktcp_transport_free(plain);
     jktcp_transport *f = NULL;
-    cr_assert_eq(jktcp_transport_faulty(port_transport(NULL), NULL, &f), 0);
-    cr_assert_eq(jktcp_transport_fault_stats(f, NULL), -EINVAL);
-    cr_assert_eq(jktcp_transport_fault_stats(f, &st), 0);
+    cr_assert_eq(jktcp_transport_faulty(port_transport(NULL), NULL, 0, &f), 0);
+    cr_assert_eq(jktcp_transport_fault_stats(f, NULL, 0), -EINVAL);
+    cr_assert_eq(jktcp_transport_fault_stats(f, &st, sizeof st), 0);
     cr_assert_eq(jktcp_transport_fault_blackout(f, 7), 0);
     cr_assert_eq(jktcp_transport_fault_blackout(f, 0), 0);
     jktcp_transport_free(f);
@@ -400,7 +403,7 @@ TA(adapter_null_adapter_einval)
     jktcp_stats st;
     jktcp_conn *c = NULL;
     jktcp_conn_listener *l = NULL;
-    jktcp_handle *h = NULL;
+    jktcp_handle h = {0};
     cr_assert_eq(jktcp_adapter_set_mtu(NULL, 1500), -EINVAL);
     cr_assert_eq(jktcp_adapter_set_mss(NULL, 1000), -EINVAL);
     cr_assert_eq(jktcp_adapter_set_option(NULL, JKTCP_OPT_NODELAY, 1), -EINVAL);
@@ -411,7 +414,7 @@ TA(adapter_null_adapter_einval)
     cr_assert_eq(jktcp_adapter_flush(NULL, 0), -EINVAL);
     cr_assert_eq(jktcp_adapter_fd(NULL), -EINVAL);
     cr_assert_eq(jktcp_adapter_timeout(NULL), -EINVAL);
-    cr_assert_eq(jktcp_adapter_stats(NULL, &st), -EINVAL);
+    cr_assert_eq(jktcp_adapter_stats(NULL, &st, sizeof st), -EINVAL);
     cr_assert_eq(jktcp_adapter_listen(NULL, 80, 0, &l), -EINVAL);
     cr_assert_eq(jktcp_adapter_accept(NULL, 0, &c), -EINVAL);
     cr_assert_eq(jktcp_conn_connect(NULL, 80, 0, &c), -EINVAL);
@@ -502,7 +505,7 @@ TA(adapter_clock_pcap_stats_bad_args)
 {
     jktcp_adapter *a = new_adapter(NULL);
     cr_assert_eq(jktcp_adapter_set_clock(a, NULL, NULL), -EINVAL);
-    cr_assert_eq(jktcp_adapter_stats(a, NULL), -EINVAL);
+    cr_assert_eq(jktcp_adapter_stats(a, NULL, 0), -EINVAL);
     cr_assert_eq(jktcp_adapter_pcap(a, "/nonexistent-dir-jktcp/x.pcap"), -ENOENT);
     cr_assert_eq(jktcp_adapter_pcap(a, ""), -ENOENT);
     cr_assert_eq(jktcp_adapter_pcap(a, NULL), 0, "NULL stops capturing (none running)");
@@ -544,7 +547,7 @@ TA(conn_null_conn_einval)
     cr_assert_eq(jktcp_conn_close(NULL), -EINVAL);
     cr_assert_eq(jktcp_conn_abort(NULL), -EINVAL);
     cr_assert_eq(jktcp_conn_error(NULL), -EINVAL);
-    cr_assert_eq(jktcp_conn_info(NULL, &i), -EINVAL);
+    cr_assert_eq(jktcp_conn_info(NULL, &i, sizeof i), -EINVAL);
 }
 
 TS(conn_connect_bad_args)
@@ -566,7 +569,7 @@ TS(conn_bad_buffers_and_lengths)
     uint8_t small[8];
     cr_assert_eq(jktcp_conn_read(c, NULL, 10, 0), -EINVAL);
     cr_assert_eq(jktcp_conn_write(c, NULL, 10, 0), -EINVAL);
-    cr_assert_eq(jktcp_conn_info(c, NULL), -EINVAL);
+    cr_assert_eq(jktcp_conn_info(c, NULL, 0), -EINVAL);
     cr_assert_eq(jktcp_conn_read(c, small, 0, 0), 0);
     cr_assert_eq(jktcp_conn_read(c, NULL, 0, 0), 0);
     cr_assert_eq(jktcp_conn_write(c, small, 0, 0), 0);
@@ -601,7 +604,7 @@ TS(conn_not_connected)
     cr_assert(r == -ENOTCONN || r == -EAGAIN, "read in SYN_SENT: %zd", r);
     cr_assert_eq(jktcp_conn_error(c), 0);
     jktcp_info i;
-    cr_assert_eq(jktcp_conn_info(c, &i), 0);
+    cr_assert_eq(jktcp_conn_info(c, &i, sizeof i), 0);
     cr_assert_eq(i.state, JKTCP_SYN_SENT);
 }
 
@@ -628,177 +631,6 @@ TS(conn_write_after_shutdown_epipe)
     cr_assert_eq(jktcp_conn_write(c, "x", 1, 100), -EPIPE);
 }
 
-/* ====================================================================== */
-/* Threaded handle: NULL arguments                                         */
-/* ====================================================================== */
-
-TA(handle_null_args_einval)
-{
-    jktcp_handle *h = NULL;
-    jktcp_stream *s = NULL;
-    jktcp_listener *l = NULL;
-    jktcp_stats st;
-    jktcp_info i;
-    uint8_t b[4];
-    cr_assert_eq(jktcp_handle_start(NULL, &h), -EINVAL);
-    jktcp_adapter *a = new_adapter(NULL);
-    cr_assert_eq(jktcp_handle_start(a, NULL), -EINVAL);
-    jktcp_adapter_free(a);
-    cr_assert_eq(jktcp_handle_close(NULL, 0), -EINVAL);
-    cr_assert_eq(jktcp_handle_connect(NULL, 80, 0, &s), -EINVAL);
-    cr_assert_eq(jktcp_handle_listen(NULL, 80, 0, &l), -EINVAL);
-    cr_assert_eq(jktcp_handle_pcap(NULL, NULL), -EINVAL);
-    cr_assert_eq(jktcp_handle_stats(NULL, &st), -EINVAL);
-    cr_assert_eq(jktcp_listener_accept(NULL, 0, &s), -EINVAL);
-    jktcp_listener_close(NULL);
-    cr_assert_eq(jktcp_stream_read(NULL, b, sizeof b, 0), -EINVAL);
-    cr_assert_eq(jktcp_stream_write(NULL, b, sizeof b, 0), -EINVAL);
-    cr_assert_eq(jktcp_stream_write_all(NULL, b, sizeof b, 0), -EINVAL);
-    cr_assert_eq(jktcp_stream_shutdown(NULL), -EINVAL);
-    cr_assert_eq(jktcp_stream_close(NULL), -EINVAL);
-    cr_assert_eq(jktcp_stream_abort(NULL), -EINVAL);
-    cr_assert_eq(jktcp_stream_info(NULL, &i), -EINVAL);
-    cr_assert_eq(jktcp_stream_poll_fd(NULL), -EINVAL);
-    cr_assert_null(jktcp_stream_ref(NULL));
-    jktcp_stream_unref(NULL);
-}
-
-/* ---------------------------------------------------------------------- */
-/* Two adapters back to back: A is moved onto a handle, B is driven by a   */
-/* pump thread that also carries the frames between the two ports. B       */
-/* listens on port 80 and accepts everything.                              */
-/* ---------------------------------------------------------------------- */
-
-struct b2b {
-    jktcp_port *pa, *pb;
-    jktcp_adapter *a, *b;
-    jktcp_conn_listener *bl;
-    jktcp_handle *h;
-    jktcp_conn *bconns[64];
-    int nb;
-    atomic_bool stop;
-    pthread_t th;
-    bool handle_closed;
-};
-static struct b2b bb;
-
-static void *pump_main(void *arg)
-{
-    (void)arg;
-    static uint8_t buf[JK_MAX_FRAME];
-    while (!atomic_load(&bb.stop)) {
-        bool moved = false;
-        ssize_t n;
-        while ((n = jktcp_port_pull(bb.pa, buf, sizeof buf, 0)) > 0) {
-            jktcp_port_push(bb.pb, buf, (size_t)n);
-            moved = true;
-        }
-        jktcp_adapter_poll(bb.b, 0);
-        while ((n = jktcp_port_pull(bb.pb, buf, sizeof buf, 0)) > 0) {
-            jktcp_port_push(bb.pa, buf, (size_t)n);
-            moved = true;
-        }
-        jktcp_conn *c = NULL;
-        if (bb.nb < 64 && jktcp_adapter_accept(bb.bl, 0, &c) == 0)
-            bb.bconns[bb.nb++] = c;
-        /* echo whatever B receives on its connections */
-        for (int i = 0; i < bb.nb; i++) {
-            uint8_t tmp[4096];
-            ssize_t r = jktcp_conn_read(bb.bconns[i], tmp, sizeof tmp, 0);
-            if (r > 0)
-                jktcp_conn_write(bb.bconns[i], tmp, (size_t)r, 0);
-        }
-        if (!moved)
-            usleep(200);
-    }
-    return NULL;
-}
-
-static void b2b_setup(void)
-{
-    memset(&bb, 0, sizeof bb);
-    jktcp_transport *ta = NULL, *tb = NULL;
-    cr_assert_eq(jktcp_port_new(0, &bb.pa), 0);
-    cr_assert_eq(jktcp_port_new(0, &bb.pb), 0);
-    cr_assert_eq(jktcp_port_transport(bb.pa, &ta), 0);
-    cr_assert_eq(jktcp_port_transport(bb.pb, &tb), 0);
-    cr_assert_eq(jktcp_adapter_new(ta, "198.18.0.2", "198.18.0.1", &bb.a), 0);
-    cr_assert_eq(jktcp_adapter_new(tb, "198.18.0.1", "198.18.0.2", &bb.b), 0);
-    cr_assert_eq(jktcp_adapter_listen(bb.b, 80, 0, &bb.bl), 0);
-    cr_assert_eq(jktcp_handle_start(bb.a, &bb.h), 0);
-    atomic_store(&bb.stop, false);
-    cr_assert_eq(pthread_create(&bb.th, NULL, pump_main, NULL), 0);
-}
-
-static void b2b_teardown(void)
-{
-    if (bb.h && !bb.handle_closed)
-        jktcp_handle_close(bb.h, 0);
-    if (bb.th) {
-        atomic_store(&bb.stop, true);
-        pthread_join(bb.th, NULL);
-    }
-    for (int i = 0; i < bb.nb; i++)
-        jktcp_conn_abort(bb.bconns[i]);
-    if (bb.b)
-        jktcp_adapter_free(bb.b);
-    if (bb.pa)
-        jktcp_port_free(bb.pa);
-    if (bb.pb)
-        jktcp_port_free(bb.pb);
-    memset(&bb, 0, sizeof bb);
-}
-
-#define TH(name) Test(api, name, .init = b2b_setup, .fini = b2b_teardown, .timeout = 60)
-
-static jktcp_stream *b2b_connect(void)
-{
-    jktcp_stream *s = NULL;
-    int r = jktcp_handle_connect(bb.h, 80, 5000, &s);
-    cr_assert_eq(r, 0, "jktcp_handle_connect: %d (%s)", r, jktcp_strerror(r));
-    cr_assert(s);
-    /* it works: an echo round trip */
-    cr_assert_eq(jktcp_stream_write_all(s, "ping", 4, 5000), 4);
-    char b[4];
-    size_t got = 0;
-    while (got < 4) {
-        ssize_t n = jktcp_stream_read(s, b + got, 4 - got, 5000);
-        cr_assert(n > 0, "echo read: %zd", n);
-        got += (size_t)n;
-    }
-    cr_assert_eq(memcmp(b, "ping", 4), 0);
-    return s;
-}
-
-TH(handle_bad_args_on_live_handle)
-{
-    jktcp_stream *s = (jktcp_stream *)0x1;
-    jktcp_listener *l = NULL, *l2 = NULL;
-    cr_assert_eq(jktcp_handle_connect(bb.h, 0, 0, &s), -EINVAL, "port 0");
-    cr_assert_eq(jktcp_handle_connect(bb.h, 80, 0, NULL), -EINVAL);
-    cr_assert_eq(jktcp_handle_listen(bb.h, 0, 0, &l), -EINVAL, "port 0");
-    cr_assert_eq(jktcp_handle_listen(bb.h, 8080, 0, NULL), -EINVAL);
-    cr_assert_eq(jktcp_handle_listen(bb.h, 8080, 0, &l), 0);
-    cr_assert_eq(jktcp_handle_listen(bb.h, 8080, 0, &l2), -EADDRINUSE);
-    cr_assert_eq(jktcp_listener_accept(l, 0, NULL), -EINVAL);
-    cr_assert_eq(jktcp_listener_accept(l, 0, &s), -EAGAIN);
-    cr_assert_eq(jktcp_handle_stats(bb.h, NULL), -EINVAL);
-    cr_assert_eq(jktcp_handle_pcap(bb.h, "/nonexistent-dir-jktcp/x.pcap"), -ENOENT);
-    jktcp_listener_close(l);
-    /* and on a live stream */
-    s = b2b_connect();
-    uint8_t b[4];
-    cr_assert_eq(jktcp_stream_read(s, NULL, 4, 0), -EINVAL);
-    cr_assert_eq(jktcp_stream_write(s, NULL, 4, 0), -EINVAL);
-    cr_assert_eq(jktcp_stream_write_all(s, NULL, 4, 0), -EINVAL);
-    cr_assert_eq(jktcp_stream_info(s, NULL), -EINVAL);
-    cr_assert_eq(jktcp_stream_read(s, b, 0, 0), 0);
-    cr_assert_eq(jktcp_stream_write(s, b, 0, 0), 0);
-    cr_assert_eq(jktcp_stream_read(s, b, SIZE_MAX, 0), -EAGAIN);
-    cr_assert(jktcp_stream_poll_fd(s) >= 0);
-    cr_assert_eq(jktcp_stream_close(s), 0);
-}
-
 /* Adapter (and conn / listener) calls on an adapter a handle owns ->
  * -EBUSY; starting a second handle on it -> -EBUSY. */
 TA(adapter_owned_by_handle_ebusy)
@@ -809,7 +641,7 @@ TA(adapter_owned_by_handle_ebusy)
     cr_assert_eq(jktcp_adapter_listen(a, 81, 0, &l), 0);
     jktcp_conn *c = NULL;
     cr_assert_eq(jktcp_conn_connect(a, 80, 0, &c), -EINPROGRESS);
-    jktcp_handle *h = NULL, *h2 = NULL;
+    jktcp_handle h = {0}, h2 = {0};
     cr_assert_eq(jktcp_handle_start(a, &h), 0);
     long v;
     jktcp_stats st;
@@ -818,6 +650,7 @@ TA(adapter_owned_by_handle_ebusy)
     jktcp_conn *c2 = NULL;
     jktcp_conn_listener *l2 = NULL;
     cr_assert_eq(jktcp_handle_start(a, &h2), -EBUSY);
+    cr_assert_eq(h2.id, 0);
     cr_assert_eq(jktcp_adapter_set_mtu(a, 1500), -EBUSY);
     cr_assert_eq(jktcp_adapter_set_mss(a, 1000), -EBUSY);
     cr_assert_eq(jktcp_adapter_set_option(a, JKTCP_OPT_NODELAY, 1), -EBUSY);
@@ -828,7 +661,7 @@ TA(adapter_owned_by_handle_ebusy)
     cr_assert_eq(jktcp_adapter_flush(a, 0), -EBUSY);
     cr_assert_eq(jktcp_adapter_fd(a), -EBUSY);
     cr_assert_eq(jktcp_adapter_timeout(a), -EBUSY);
-    cr_assert_eq(jktcp_adapter_stats(a, &st), -EBUSY);
+    cr_assert_eq(jktcp_adapter_stats(a, &st, sizeof st), -EBUSY);
     cr_assert_eq(jktcp_adapter_listen(a, 82, 0, &l2), -EBUSY);
     cr_assert_eq(jktcp_adapter_accept(l, 0, &c2), -EBUSY);
     cr_assert_eq(jktcp_conn_connect(a, 80, 0, &c2), -EBUSY);
@@ -836,204 +669,11 @@ TA(adapter_owned_by_handle_ebusy)
     cr_assert_eq(jktcp_conn_write(c, b, sizeof b, 0), -EBUSY);
     cr_assert_eq(jktcp_conn_shutdown(c), -EBUSY);
     cr_assert_eq(jktcp_conn_error(c), -EBUSY);
-    cr_assert_eq(jktcp_conn_info(c, &i), -EBUSY);
+    cr_assert_eq(jktcp_conn_info(c, &i, sizeof i), -EBUSY);
     cr_assert_eq(jktcp_conn_close(c), -EBUSY);
     cr_assert_eq(jktcp_conn_abort(c), -EBUSY);
     jktcp_adapter_unlisten(l); /* ignored: no crash, no effect */
-    cr_assert_eq(jktcp_handle_stats(h, &st), 0);
+    cr_assert_eq(jktcp_handle_stats(h, &st, sizeof st), 0);
     cr_assert_eq(jktcp_handle_close(h, 0), 0);
     jktcp_port_free(p);
-}
-
-/* A stream closed through one reference: calls through another
- * still-held reference fail with -EBADF and touch no freed memory.
- * close/abort release the caller's reference even when they fail (as
- * jktcp.h says: "close ... and release of the caller's reference"), so
- * each of them is given its own reference; the rest is dropped with
- * jktcp_stream_unref. */
-TH(stream_closed_held_reference_ebadf)
-{
-    jktcp_stream *s = b2b_connect();
-    jktcp_stream *r1 = jktcp_stream_ref(s);
-    jktcp_stream *r_close = jktcp_stream_ref(s);
-    jktcp_stream *r_abort = jktcp_stream_ref(s);
-    cr_assert_eq(r1, s);
-    cr_assert_eq(jktcp_stream_close(s), 0);
-    uint8_t b[8];
-    jktcp_info i;
-    cr_assert_eq(jktcp_stream_read(r1, b, sizeof b, 0), -EBADF);
-    cr_assert_eq(jktcp_stream_read(r1, b, sizeof b, 100), -EBADF);
-    cr_assert_eq(jktcp_stream_write(r1, "x", 1, 0), -EBADF);
-    cr_assert_eq(jktcp_stream_write_all(r1, "x", 1, 100), -EBADF);
-    cr_assert_eq(jktcp_stream_shutdown(r1), -EBADF);
-    cr_assert_eq(jktcp_stream_info(r1, &i), -EBADF);
-    /* expect, not assert: the rest of the rules are checked too */
-    int pfd = jktcp_stream_poll_fd(r1);
-    cr_expect_eq(pfd, -EBADF, "jktcp_stream_poll_fd through a held reference after "
-                 "jktcp_stream_close returned %d, expected -EBADF (jktcp.h)", pfd);
-    cr_assert_eq(jktcp_stream_close(r_close), -EBADF);
-    cr_assert_eq(jktcp_stream_abort(r_abort), -EBADF);
-    /* still -EBADF after the I/O thread finished the close */
-    usleep(50000);
-    cr_assert_eq(jktcp_stream_read(r1, b, sizeof b, 0), -EBADF);
-    cr_assert_eq(jktcp_stream_write(r1, "x", 1, 0), -EBADF);
-    jktcp_stream_unref(r1);
-}
-
-TH(stream_aborted_held_reference_ebadf)
-{
-    jktcp_stream *s = b2b_connect();
-    jktcp_stream *r1 = jktcp_stream_ref(s);
-    jktcp_stream *r_close = jktcp_stream_ref(s);
-    cr_assert_eq(jktcp_stream_abort(s), 0);
-    uint8_t b[8];
-    jktcp_info i;
-    cr_assert_eq(jktcp_stream_read(r1, b, sizeof b, 0), -EBADF);
-    cr_assert_eq(jktcp_stream_write(r1, "x", 1, 0), -EBADF);
-    cr_assert_eq(jktcp_stream_write_all(r1, "x", 1, 0), -EBADF);
-    cr_assert_eq(jktcp_stream_shutdown(r1), -EBADF);
-    cr_assert_eq(jktcp_stream_info(r1, &i), -EBADF);
-    int pfd = jktcp_stream_poll_fd(r1);
-    cr_expect_eq(pfd, -EBADF, "jktcp_stream_poll_fd through a held reference after "
-                 "jktcp_stream_abort returned %d, expected -EBADF (jktcp.h)", pfd);
-    cr_assert_eq(jktcp_stream_close(r_close), -EBADF);
-    jktcp_stream_unref(r1);
-}
-
-/* A blocked reader on another thread wakes with -EBADF when the stream is
- * closed. */
-static void *blocked_reader(void *arg)
-{
-    uint8_t b[8];
-    ssize_t r = jktcp_stream_read((jktcp_stream *)arg, b, sizeof b, 10000);
-    jktcp_stream_unref((jktcp_stream *)arg);
-    return (void *)(intptr_t)r;
-}
-
-TH(stream_close_wakes_blocked_reader_ebadf)
-{
-    jktcp_stream *s = b2b_connect();
-    pthread_t th;
-    cr_assert_eq(pthread_create(&th, NULL, blocked_reader, jktcp_stream_ref(s)), 0);
-    usleep(50000);
-    cr_assert_eq(jktcp_stream_close(s), 0);
-    void *ret;
-    pthread_join(th, &ret);
-    cr_assert_eq((intptr_t)ret, -EBADF, "blocked read returned %ld", (long)(intptr_t)ret);
-}
-
-/* References held across jktcp_handle_close: every call -> -ESHUTDOWN,
- * close/abort too (and they release the reference). */
-TH(stream_after_handle_close_eshutdown)
-{
-    jktcp_stream *s = b2b_connect();
-    jktcp_stream *r_close = jktcp_stream_ref(s);
-    jktcp_stream *r_abort = jktcp_stream_ref(s);
-    cr_assert_eq(jktcp_handle_close(bb.h, 0), 0);
-    bb.handle_closed = true;
-    uint8_t b[8];
-    jktcp_info i;
-    cr_assert_eq(jktcp_stream_read(s, b, sizeof b, 0), -ESHUTDOWN);
-    cr_assert_eq(jktcp_stream_read(s, b, sizeof b, 100), -ESHUTDOWN);
-    cr_assert_eq(jktcp_stream_write(s, "x", 1, 0), -ESHUTDOWN);
-    cr_assert_eq(jktcp_stream_write_all(s, "x", 1, 100), -ESHUTDOWN);
-    cr_assert_eq(jktcp_stream_shutdown(s), -ESHUTDOWN);
-    cr_assert_eq(jktcp_stream_info(s, &i), -ESHUTDOWN);
-    cr_assert_eq(jktcp_stream_poll_fd(s), -ESHUTDOWN);
-    cr_assert_eq(jktcp_stream_close(r_close), -ESHUTDOWN);
-    cr_assert_eq(jktcp_stream_abort(r_abort), -ESHUTDOWN);
-    jktcp_stream_unref(s);
-}
-
-/* A stream closed before the handle closed, a reference still held: the
- * closed state wins or the handle's, but never success or a crash. */
-TH(stream_closed_then_handle_closed)
-{
-    jktcp_stream *s = b2b_connect();
-    jktcp_stream *r1 = jktcp_stream_ref(s);
-    cr_assert_eq(jktcp_stream_close(s), 0);
-    cr_assert_eq(jktcp_handle_close(bb.h, 0), 0);
-    bb.handle_closed = true;
-    uint8_t b[8];
-    ssize_t r = jktcp_stream_read(r1, b, sizeof b, 0);
-    cr_assert(r == -EBADF || r == -ESHUTDOWN, "read: %zd", r);
-    r = jktcp_stream_write(r1, "x", 1, 0);
-    cr_assert(r == -EBADF || r == -ESHUTDOWN, "write: %zd", r);
-    jktcp_stream_unref(r1);
-}
-
-/* jktcp_listener_accept after the handle closed -> -ESHUTDOWN (also a
- * blocked one wakes); then listener_close frees it. */
-static void *blocked_accept(void *arg)
-{
-    jktcp_stream *s = NULL;
-    int r = jktcp_listener_accept((jktcp_listener *)arg, 10000, &s);
-    return (void *)(intptr_t)r;
-}
-
-TH(listener_accept_after_handle_close_eshutdown)
-{
-    jktcp_listener *l = NULL;
-    cr_assert_eq(jktcp_handle_listen(bb.h, 8080, 0, &l), 0);
-    pthread_t th;
-    cr_assert_eq(pthread_create(&th, NULL, blocked_accept, l), 0);
-    usleep(50000);
-    cr_assert_eq(jktcp_handle_close(bb.h, 0), 0);
-    bb.handle_closed = true;
-    void *ret;
-    pthread_join(th, &ret);
-    cr_assert_eq((intptr_t)ret, -ESHUTDOWN, "blocked accept returned %ld",
-                 (long)(intptr_t)ret);
-    jktcp_stream *s = NULL;
-    cr_assert_eq(jktcp_listener_accept(l, 0, &s), -ESHUTDOWN);
-    cr_assert_eq(jktcp_listener_accept(l, 100, &s), -ESHUTDOWN);
-    cr_assert_null(s);
-    jktcp_listener_close(l);
-}
-
-/* A closed listener: blocked accepts wake with -EBADF (jktcp.h). */
-TH(listener_close_wakes_accept_ebadf)
-{
-    jktcp_listener *l = NULL;
-    cr_assert_eq(jktcp_handle_listen(bb.h, 8080, 0, &l), 0);
-    pthread_t th;
-    cr_assert_eq(pthread_create(&th, NULL, blocked_accept, l), 0);
-    usleep(50000);
-    jktcp_listener_close(l);
-    void *ret;
-    pthread_join(th, &ret);
-    cr_assert_eq((intptr_t)ret, -EBADF, "blocked accept returned %ld", (long)(intptr_t)ret);
-}
-
-/* Calls on the handle itself after... (the handle pointer is invalid
- * after close, so only double close through the API contract is not
- * tested); connect to a port nobody listens on -> -ECONNREFUSED. */
-TH(handle_connect_refused)
-{
-    jktcp_stream *s = (jktcp_stream *)0x1;
-    int r = jktcp_handle_connect(bb.h, 9, 5000, &s);
-    cr_assert_eq(r, -ECONNREFUSED, "connect to a closed port: %d", r);
-    cr_assert_null(s);
-}
-
-/* MAX_CONNS through the handle: -EMFILE. */
-TA(handle_connect_emfile)
-{
-    memset(&bb, 0, sizeof bb);
-    jktcp_transport *ta = NULL, *tb = NULL;
-    cr_assert_eq(jktcp_port_new(0, &bb.pa), 0);
-    cr_assert_eq(jktcp_port_new(0, &bb.pb), 0);
-    cr_assert_eq(jktcp_port_transport(bb.pa, &ta), 0);
-    cr_assert_eq(jktcp_port_transport(bb.pb, &tb), 0);
-    cr_assert_eq(jktcp_adapter_new(ta, "198.18.0.2", "198.18.0.1", &bb.a), 0);
-    cr_assert_eq(jktcp_adapter_new(tb, "198.18.0.1", "198.18.0.2", &bb.b), 0);
-    cr_assert_eq(jktcp_adapter_listen(bb.b, 80, 0, &bb.bl), 0);
-    cr_assert_eq(jktcp_adapter_set_option(bb.a, JKTCP_OPT_MAX_CONNS, 1), 0);
-    cr_assert_eq(jktcp_handle_start(bb.a, &bb.h), 0);
-    cr_assert_eq(pthread_create(&bb.th, NULL, pump_main, NULL), 0);
-    jktcp_stream *s = b2b_connect();
-    jktcp_stream *s2 = NULL;
-    cr_assert_eq(jktcp_handle_connect(bb.h, 80, 1000, &s2), -EMFILE);
-    cr_assert_eq(jktcp_stream_abort(s), 0);
-    b2b_teardown();
 }

@@ -220,7 +220,7 @@ static void info_line(jktcp_conn *c, char *buf, size_t cap)
 {
     jktcp_info in;
     memset(&in, 0, sizeof in);
-    if (jktcp_conn_info(c, &in) != 0) {
+    if (jktcp_conn_info(c, &in, sizeof in) != 0) {
         snprintf(buf, cap, "(no info)");
         return;
     }
@@ -304,7 +304,7 @@ static void case_echo(int family, unsigned mtu, bool stream)
 
     jktcp_conn *c = connect_ok(&k, s.port);
     jktcp_info in;
-    cr_assert_eq(jktcp_conn_info(c, &in), 0);
+    cr_assert_eq(jktcp_conn_info(c, &in, sizeof in), 0);
     cr_assert_eq(in.state, JKTCP_ESTABLISHED, "state %s", jktcp_state_name(in.state));
     cr_assert_eq(in.remote_port, s.port);
     cr_assert_neq(in.local_port, 0);
@@ -449,7 +449,7 @@ static void case_halfclose_peer(int family, unsigned mtu, bool stream)
                  got < 0 ? jktcp_strerror((int)got) : "bytes");
     cr_assert_eq(bad, UINT64_MAX);
     jktcp_info in;
-    cr_assert_eq(jktcp_conn_info(c, &in), 0);
+    cr_assert_eq(jktcp_conn_info(c, &in, sizeof in), 0);
     cr_assert_eq(in.state, JKTCP_CLOSE_WAIT, "state after peer FIN: %s", jktcp_state_name(in.state));
     char b;
     ssize_t r = jktcp_conn_read(c, &b, 1, 0);
@@ -569,7 +569,7 @@ static void case_many(int family, unsigned mtu, bool stream)
         established = 0;
         for (int i = 0; i < NCONN; i++) {
             jktcp_info in;
-            cr_assert_eq(jktcp_conn_info(c[i], &in), 0);
+            cr_assert_eq(jktcp_conn_info(c[i], &in, sizeof in), 0);
             cr_assert_eq(jktcp_conn_error(c[i]), 0, "conn #%d failed: %s", i,
                          jktcp_strerror(jktcp_conn_error(c[i])));
             if (in.state == JKTCP_ESTABLISHED)
@@ -603,7 +603,7 @@ static void case_many(int family, unsigned mtu, bool stream)
     cr_assert_eq(rc, 0, "%s", d);
     cr_assert_eq(atomic_load(&s.accepted), NCONN, "%s", d);
     jktcp_stats st;
-    cr_assert_eq(jktcp_adapter_stats(k.a, &st), 0);
+    cr_assert_eq(jktcp_adapter_stats(k.a, &st, sizeof st), 0);
     jkt_server_stop(&s);
     fprintf(stderr,
             "[kernel] many %s mtu %u %s: %d connections established in %.1f ms, total %.1f ms, "
@@ -627,7 +627,7 @@ static void case_close_after_write(int family, unsigned mtu, bool stream)
     ssize_t rc = upload(c, total, s.in_seed);
     cr_assert_eq(rc, 0, "upload: %s", jktcp_strerror((int)rc));
     jktcp_info in;
-    cr_assert_eq(jktcp_conn_info(c, &in), 0);
+    cr_assert_eq(jktcp_conn_info(c, &in, sizeof in), 0);
     uint64_t queued = in.bytes_queued;
     cr_assert_eq(jktcp_conn_close(c), 0);
     rc = jktcp_adapter_flush(k.a, 30000);
@@ -691,7 +691,7 @@ static void case_cycles(int family, unsigned mtu, bool stream)
     int rc = jktcp_adapter_flush(k.a, 10000);
     double total = jkt_now_s() - t0;
     jktcp_stats st;
-    cr_assert_eq(jktcp_adapter_stats(k.a, &st), 0);
+    cr_assert_eq(jktcp_adapter_stats(k.a, &st, sizeof st), 0);
     fprintf(stderr,
             "[kernel] cycles %s mtu %u %s: %d connect/echo/close in %.2f s (%.2f ms each, worst "
             "%.1f ms), failures connect %d echo %d, retransmits %llu, rst_sent %llu\n",
@@ -774,7 +774,7 @@ static void case_noise(int family, unsigned mtu, bool stream)
     free(buf);
 
     jktcp_stats st;
-    cr_assert_eq(jktcp_adapter_stats(k.a, &st), 0);
+    cr_assert_eq(jktcp_adapter_stats(k.a, &st, sizeof st), 0);
     fprintf(stderr,
             "[kernel] noise %s mtu %u %s: 16 MiB up + 16 MiB down intact; ignored_proto %llu "
             "drop_fragment %llu drop_address %llu drop_version %llu\n",
@@ -808,7 +808,7 @@ static void pcap_check(int family, unsigned mtu, bool stream, unsigned cap)
     cr_assert_eq(rc, 0, "jktcp_adapter_pcap: %s", jktcp_strerror(rc));
     jktcp_conn *c = connect_ok(&k, s.port);
     jktcp_info in;
-    cr_assert_eq(jktcp_conn_info(c, &in), 0);
+    cr_assert_eq(jktcp_conn_info(c, &in, sizeof in), 0);
     echo_rounds(c, 512 * 1024, 64 * 1024, 5);
     close_and_flush(&k, c);
     cr_assert_eq(jktcp_adapter_pcap(k.a, NULL), 0);
@@ -1005,7 +1005,7 @@ static void case_idle(int family, unsigned mtu, bool stream)
     cr_assert_leq(calls, 50, "%d wake-ups in 1 s while idle", calls);
     cr_assert_lt(cpu_ms, 50.0, "%.2f ms CPU in 1 s while idle", cpu_ms);
     jktcp_info in;
-    cr_assert_eq(jktcp_conn_info(c, &in), 0);
+    cr_assert_eq(jktcp_conn_info(c, &in, sizeof in), 0);
     cr_assert_eq(in.state, JKTCP_ESTABLISHED);
     echo_rounds(c, 4096, 4096, 4);
     close_and_flush(&k, c);
@@ -1041,7 +1041,7 @@ static void case_lossy(int family, unsigned mtu, bool stream)
     cr_assert_eq(atomic_load(&sink.bytes_in), total, "%s", d);
     cr_assert_eq(atomic_load(&sink.mismatches), 0, "%s", d);
     jktcp_info in;
-    cr_assert_eq(jktcp_conn_info(c, &in), 0);
+    cr_assert_eq(jktcp_conn_info(c, &in, sizeof in), 0);
     uint32_t up_retrans = in.retransmits;
     close_and_flush(&k, c);
 

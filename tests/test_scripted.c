@@ -3002,7 +3002,7 @@ T(ephemeral_ports_unique_until_exhausted)
     sp_option(JKTCP_OPT_TIMEWAIT_MS, 60000);
     jktcp_conn *c = sp_connect(NULL);
     jktcp_info in;
-    cr_assert_eq(jktcp_conn_info(c, &in), 0);
+    cr_assert_eq(jktcp_conn_info(c, &in, sizeof in), 0);
     uint16_t tw_port = in.local_port;
     cr_assert_eq(jktcp_conn_close(c), 0);
     sp_expect(JK_ACK | JK_FIN, 1, 1, 0);
@@ -3020,7 +3020,7 @@ T(ephemeral_ports_unique_until_exhausted)
             cr_assert_eq(r, -EADDRNOTAVAIL, "connect %u: %s", n, jktcp_strerror(r));
             break;
         }
-        cr_assert_eq(jktcp_conn_info(x, &in), 0);
+        cr_assert_eq(jktcp_conn_info(x, &in, sizeof in), 0);
         cr_assert(in.local_port >= 49152, "port %u outside the ephemeral range", in.local_port);
         cr_assert(!seen[in.local_port], "port %u handed out twice (TIME_WAIT port %u)",
                   in.local_port, tw_port);

@@ -467,7 +467,7 @@ static jktcp_transport *ops_transport(struct rec *r, int framing, unsigned flags
 {
     jktcp_io_ops ops = {rec_read, rec_write, rec_close, r->efd};
     jktcp_transport *t;
-    cr_assert_eq(jktcp_transport_ops(&ops, r, framing, &t), 0);
+    cr_assert_eq(jktcp_transport_ops(&ops, sizeof ops, r, framing, &t), 0);
     cr_assert_eq(jktcp_transport_set_flags(t, flags), 0);
     cr_assert_eq(jk_transport_poll_fd(t), r->efd);
     return t;
@@ -653,21 +653,21 @@ Test(transport, ops_bad_args)
     int efd = eventfd(0, 0);
     jktcp_io_ops ok = {rec_read, rec_write, NULL, efd}, bad;
     jktcp_transport *t = (jktcp_transport *)&ok;
-    cr_assert_eq(jktcp_transport_ops(NULL, NULL, JKTCP_FRAMING_STREAM, &t), -EINVAL);
+    cr_assert_eq(jktcp_transport_ops(NULL, 0, NULL, JKTCP_FRAMING_STREAM, &t), -EINVAL);
     cr_assert_null(t);
-    cr_assert_eq(jktcp_transport_ops(&ok, NULL, JKTCP_FRAMING_STREAM, NULL), -EINVAL);
-    cr_assert_eq(jktcp_transport_ops(&ok, NULL, 0, &t), -EINVAL);
-    cr_assert_eq(jktcp_transport_ops(&ok, NULL, 3, &t), -EINVAL);
+    cr_assert_eq(jktcp_transport_ops(&ok, sizeof ok, NULL, JKTCP_FRAMING_STREAM, NULL), -EINVAL);
+    cr_assert_eq(jktcp_transport_ops(&ok, sizeof ok, NULL, 0, &t), -EINVAL);
+    cr_assert_eq(jktcp_transport_ops(&ok, sizeof ok, NULL, 3, &t), -EINVAL);
     bad = ok;
     bad.read = NULL;
-    cr_assert_eq(jktcp_transport_ops(&bad, NULL, JKTCP_FRAMING_STREAM, &t), -EINVAL);
+    cr_assert_eq(jktcp_transport_ops(&bad, sizeof bad, NULL, JKTCP_FRAMING_STREAM, &t), -EINVAL);
     bad = ok;
     bad.write = NULL;
-    cr_assert_eq(jktcp_transport_ops(&bad, NULL, JKTCP_FRAMING_STREAM, &t), -EINVAL);
+    cr_assert_eq(jktcp_transport_ops(&bad, sizeof bad, NULL, JKTCP_FRAMING_STREAM, &t), -EINVAL);
     bad = ok;
     bad.poll_fd = -1;
-    cr_assert_eq(jktcp_transport_ops(&bad, NULL, JKTCP_FRAMING_PACKET, &t), -EINVAL);
-    cr_assert_eq(jktcp_transport_ops(&ok, NULL, JKTCP_FRAMING_PACKET, &t), 0);
+    cr_assert_eq(jktcp_transport_ops(&bad, sizeof bad, NULL, JKTCP_FRAMING_PACKET, &t), -EINVAL);
+    cr_assert_eq(jktcp_transport_ops(&ok, sizeof ok, NULL, JKTCP_FRAMING_PACKET, &t), 0);
     jktcp_transport_free(t);
     jktcp_transport_free(NULL);
     close(efd);

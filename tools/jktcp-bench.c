@@ -178,7 +178,7 @@ static double adapter_down(unsigned mtu, int family, void *arg)
 /* ------------------------------------------------------------------ */
 
 struct hjob {
-    jktcp_stream *s;
+    jktcp_stream s;
     uint64_t n;
     bool down;
     int err;
@@ -236,7 +236,7 @@ static double handle_xfer(unsigned mtu, int family, int nstreams, bool down)
                      down ? PORT_SOURCE : PORT_SINK, per) < 0)
         return -1;
     jktcp_adapter *a = make_adapter(tun.fd, mtu, family);
-    jktcp_handle *h;
+    jktcp_handle h;
     if (!a || jktcp_handle_start(a, &h) < 0)
         return -1;
     struct hjob jobs[64];
@@ -261,7 +261,7 @@ static double handle_xfer(unsigned mtu, int family, int nstreams, bool down)
         ok = false;
     if (getenv("JKTCP_BENCH_STATS")) { /* where the frames went (not timed) */
         jktcp_stats st;
-        if (jktcp_handle_stats(h, &st) == 0)
+        if (jktcp_handle_stats(h, &st, sizeof st) == 0)
             fprintf(stderr, "  stats: frames in %llu out %llu, retransmits %llu, invalid %llu, "
                     "wake-ups %llu\n", (unsigned long long)st.frames_in,
                     (unsigned long long)st.frames_out, (unsigned long long)st.retransmits,
@@ -294,8 +294,8 @@ static double handle_pingpong(unsigned mtu, int family, void *arg)
         start_server(&srv, JKT_SRV_ECHO, family, PORT_ECHO, 0) < 0)
         return -1;
     jktcp_adapter *a = make_adapter(tun.fd, mtu, family);
-    jktcp_handle *h;
-    jktcp_stream *s;
+    jktcp_handle h;
+    jktcp_stream s;
     if (!a || jktcp_handle_start(a, &h) < 0 || jktcp_handle_connect(h, PORT_ECHO, 3000, &s) < 0)
         return -1;
     enum { N = 5000 };
@@ -333,8 +333,8 @@ static double handle_idle(unsigned mtu, int family, void *arg)
         start_server(&srv, JKT_SRV_ECHO, family, PORT_ECHO, 0) < 0)
         return -1;
     jktcp_adapter *a = make_adapter(tun.fd, mtu, family);
-    jktcp_handle *h;
-    jktcp_stream *s[16];
+    jktcp_handle h;
+    jktcp_stream s[16];
     if (!a || jktcp_handle_start(a, &h) < 0)
         return -1;
     for (int i = 0; i < 16; i++)
@@ -342,9 +342,9 @@ static double handle_idle(unsigned mtu, int family, void *arg)
             return -1;
     usleep(200000);
     jktcp_stats st0, st1;
-    jktcp_handle_stats(h, &st0);
+    jktcp_handle_stats(h, &st0, sizeof st0);
     sleep(2);
-    jktcp_handle_stats(h, &st1);
+    jktcp_handle_stats(h, &st1, sizeof st1);
     for (int i = 0; i < 16; i++)
         jktcp_stream_close(s[i]);
     jktcp_handle_close(h, 500);

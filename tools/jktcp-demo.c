@@ -55,7 +55,7 @@ static int fail(const char *fmt, ...)
 static const char *state_of(jktcp_conn *c)
 {
     jktcp_info in;
-    if (jktcp_conn_info(c, &in) != 0)
+    if (jktcp_conn_info(c, &in, sizeof in) != 0)
         return "?";
     return jktcp_state_name(in.state);
 }
@@ -130,7 +130,7 @@ static int run_family(int tunfd, int family, const char *pcap)
         goto done;
     }
     jktcp_info info;
-    jktcp_conn_info(c, &info);
+    jktcp_conn_info(c, &info, sizeof info);
     say("connected: %s port %u -> %s port %u in %.2f ms, state %s", lip, info.local_port, kip,
         info.remote_port, (jkt_now_s() - t) * 1000, jktcp_state_name(info.state));
     say("  negotiated: mss %u, window scale %u/%u, SACK %s, timestamps %s", info.mss,
@@ -172,7 +172,7 @@ static int run_family(int tunfd, int family, const char *pcap)
     double dt = jkt_now_s() - t;
     say("echoed %u MiB in %u KiB rounds, verified byte for byte: %.3f s, %.1f MB/s each way",
         DEMO_BYTES >> 20, DEMO_PIECE >> 10, dt, DEMO_BYTES / dt / 1e6);
-    jktcp_conn_info(c, &info);
+    jktcp_conn_info(c, &info, sizeof info);
     say("  conn: sent %llu B acked, received %llu B, srtt %u us, rttvar %u us, rto %u us, "
         "retransmits %u, cwnd %u, snd_wnd %u, rcv_wnd %u",
         (unsigned long long)info.bytes_sent, (unsigned long long)info.bytes_received,
@@ -226,7 +226,7 @@ static int run_family(int tunfd, int family, const char *pcap)
         (unsigned long)atomic_load(&srv.eofs));
 
     jktcp_stats st;
-    if (jktcp_adapter_stats(a, &st) == 0)
+    if (jktcp_adapter_stats(a, &st, sizeof st) == 0)
         say("adapter stats: frames in/out %llu/%llu, bytes in/out %llu/%llu, retransmits %llu, "
             "rst_sent %llu, ignored non-TCP %llu, dropped (address %llu, version %llu, "
             "checksum %llu, invalid %llu)",

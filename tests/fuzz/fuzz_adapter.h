@@ -525,7 +525,7 @@ static void fz_slot_bind(struct fz_env *e, struct fz_slot *sl, jktcp_conn *c)
 static void fz_check_info(struct fz_env *e, struct fz_slot *sl)
 {
     jktcp_info info;
-    FZ_CHECK(jktcp_conn_info(sl->c, &info) == 0, "info");
+    FZ_CHECK(jktcp_conn_info(sl->c, &info, sizeof info) == 0, "info");
     FZ_CHECK(info.state >= JKTCP_CLOSED && info.state <= JKTCP_LAST_ACK, "state %d", info.state);
     FZ_CHECK(info.local_port == sl->lport && info.remote_port == sl->rport, "ports");
     FZ_CHECK(info.bytes_received == sl->nread + info.bytes_readable,
@@ -687,7 +687,7 @@ static void fz_env_free(struct fz_env *e)
 {
     jktcp_stats st;
     fz_drain(e);
-    FZ_CHECK(jktcp_adapter_stats(e->a, &st) == 0, "stats");
+    FZ_CHECK(jktcp_adapter_stats(e->a, &st, sizeof st) == 0, "stats");
     FZ_CHECK(st.frames_out == e->frames_out, "stats say %llu frames out, pulled %llu",
              (unsigned long long)st.frames_out, (unsigned long long)e->frames_out);
     jktcp_adapter_free(e->a);

@@ -115,7 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     jktcp_io_ops ops = {.read = f_read, .write = f_write, .close = NULL, .poll_fd = poll_fd};
     jktcp_transport *t;
-    FZ_CHECK(jktcp_transport_ops(&ops, &f, JKTCP_FRAMING_STREAM, &t) == 0, "transport");
+    FZ_CHECK(jktcp_transport_ops(&ops, sizeof ops, &f, JKTCP_FRAMING_STREAM, &t) == 0, "transport");
     if (f.coalesce)
         FZ_CHECK(jktcp_transport_set_flags(t, JKTCP_TRANSPORT_COALESCE) == 0, "flags");
 

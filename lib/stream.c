@@ -1,0 +1,735 @@
+/*
+ * Streams of the threaded handle: the public stream calls (caller threads)
+ * and the I/O thread's side of each stream (binding to a connection,
+ * publishing its events, close and release).
+ *
+ * Callers block on the stream's futex word `seq`, which the I/O thread
+ * bumps after every event on the connection and wakes only if someone
+ * waits. Every call resolves the stream's id first (a reference for the
+ * call's duration) and touches the rings only inside an RCU read-side
+ * section after checking `dead` (handle.h explains the ownership).
+ */
+#include "handle.h"
+
+#include "abi.h"
+#include "tsan.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_IO (1u << 30)
+#define WRITE_LOWAT_MAX (64u * 1024u) /* JKTCP_POLL_WRITE: free space needed */
+#define WOULD_BLOCK (-100000)         /* a step found nothing to do yet (no errno) */
+
+/* ------------------------------------------------------------------ */
+/* Records and their lifetime                                         */
+/* ------------------------------------------------------------------ */
+
+static void stream_free(struct jk_obj *o)
+{
+    struct jk_stream *s = caa_container_of(o, struct jk_stream, obj);
+    jk_ready_close(&s->rd_ready);
+    jk_ready_close(&s->wr_ready);
+    struct jk_handle *h = s->h;
+    free(s);
+    jk_handle_iunref(h);
+}
+
+static void owner_drop(struct jk_stream *s)
+{
+    if (atomic_fetch_sub(&s->owners, 1) == 1)
+        jk_obj_free_later(&s->obj, stream_free);
+}
+
+/* The caller side let go (closed, no call inside): hand the stream to the
+ * I/O thread, which finishes the connection and frees the record; once
+ * the handle is stopping, drop our share instead. */
+static void stream_last_ref(struct jk_obj *o)
+{
+    struct jk_stream *s = caa_container_of(o, struct jk_stream, obj);
+    if (jk_submit(s->h, &s->release_cmd) < 0)
+        owner_drop(s);
+}
+
+struct jk_stream *jk_stream_new(struct jk_handle *h)
+{
+    struct jk_stream *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    jk_obj_init(&s->obj, JK_OBJ_STREAM, stream_last_ref);
+    s->h = h;
+    jk_handle_iref(h);
+    atomic_init(&s->owners, 2);
+    jk_ready_init(&s->rd_ready);
+    jk_ready_init(&s->wr_ready);
+    s->connect_cmd.kind = CMD_CONNECT;
+    s->connect_cmd.s = s;
+    s->kick.kind = CMD_KICK;
+    s->kick.s = s;
+    s->close_cmd.s = s;
+    s->release_cmd.kind = CMD_RELEASE;
+    s->release_cmd.s = s;
+    cds_wfcq_node_init(&s->acc_node);
+    return s;
+}
+
+struct jk_stream *jk_stream_get(jktcp_stream id)
+{
+    struct jk_obj *o = jk_obj_get(id.id, JK_OBJ_STREAM);
+    return o ? caa_container_of(o, struct jk_stream, obj) : NULL;
+}
+
+void jk_stream_put(struct jk_stream *s)
+{
+    jk_obj_put(&s->obj);
+}
+
+/* ------------------------------------------------------------------ */
+/* Waiting and readiness                                              */
+/* ------------------------------------------------------------------ */
+
+/* Wake everyone blocked on s (I/O thread after events, or a closer). */
+static void jk_stream_signal(struct jk_stream *s)
+{
+    atomic_fetch_add(&s->seq, 1);
+    if (atomic_load(&s->waiters))
+        jk_wake_all(&s->seq);
+}
+
+static int stream_wait(struct jk_stream *s, unsigned seq, uint64_t deadline)
+{
+    atomic_fetch_add(&s->waiters, 1);
+    int r = jk_wait(&s->seq, seq, deadline);
+    atomic_fetch_sub(&s->waiters, 1);
+    return r;
+}
+
+static bool past(uint64_t deadline)
+{
+    return deadline != JK_FOREVER && jk_mono_ns() >= deadline;
+}
+
+static struct jk_ring *ring_of(_Atomic(struct jk_ring *) *p)
+{
+    return atomic_load_explicit(p, memory_order_acquire);
+}
+
+/* The conditions behind the readiness fds (JKTCP_POLL_READ / _WRITE).
+ * Inside an RCU read-side section (they look at the rings). */
+static bool read_ready(struct jk_stream *s)
+{
+    struct jk_ring *rcv = ring_of(&s->rcv);
+    return atomic_load(&s->closed) || atomic_load(&s->dead) || atomic_load(&s->eof) ||
+           atomic_load(&s->err) || (rcv && jk_ring_used(rcv) > 0);
+}
+
+static uint32_t write_lowat(const struct jk_ring *snd)
+{
+    return snd->cap / 4 < WRITE_LOWAT_MAX ? snd->cap / 4 : WRITE_LOWAT_MAX;
+}
+
+static bool write_ready(struct jk_stream *s)
+{
+    if (atomic_load(&s->closed) || atomic_load(&s->dead) || atomic_load(&s->err) ||
+        atomic_load(&s->wr_shut))
+        return true;
+    struct jk_ring *snd = ring_of(&s->snd);
+    return atomic_load(&s->cstate) == JK_CONNECTED && snd &&
+           jk_ring_free_space(snd) >= write_lowat(snd);
+}
+
+/* Lower a readiness fd whose condition no longer holds (the caller just
+ * made it false by reading or writing), then re-check: the I/O thread may
+ * have made it true again meanwhile. */
+static void settle(struct jk_ready *r, bool (*cond)(struct jk_stream *), struct jk_stream *s)
+{
+    if (atomic_load_explicit(&r->fd, memory_order_relaxed) < 0 || cond(s))
+        return;
+    jk_ready_lower(r);
+    if (cond(s))
+        jk_ready_raise(r);
+}
+
+static void raise_both(struct jk_stream *s)
+{
+    jk_ready_raise(&s->rd_ready);
+    jk_ready_raise(&s->wr_ready);
+}
+
+/* 0, or the code a call on s returns now that it is closed or its handle
+ * stopped. */
+static int gone(struct jk_stream *s)
+{
+    if (atomic_load(&s->closed))
+        return -EBADF;
+    if (atomic_load(&s->dead))
+        return -ESHUTDOWN;
+    return 0;
+}
+
+static void kick(struct jk_stream *s)
+{
+    if (!atomic_exchange(&s->kicked, true) && jk_submit(s->h, &s->kick) < 0)
+        atomic_store(&s->kicked, false);
+}
+
+/* ------------------------------------------------------------------ */
+/* I/O thread                                                         */
+/* ------------------------------------------------------------------ */
+
+void jk_io_stream_add(struct jk_handle *h, struct jk_stream *s)
+{
+    s->io_prev = NULL;
+    s->io_next = h->streams;
+    if (h->streams)
+        h->streams->io_prev = s;
+    h->streams = s;
+}
+
+static void io_list_del(struct jk_handle *h, struct jk_stream *s)
+{
+    if (s->io_prev)
+        s->io_prev->io_next = s->io_next;
+    else if (h->streams == s)
+        h->streams = s->io_next;
+    if (s->io_next)
+        s->io_next->io_prev = s->io_prev;
+    s->io_next = s->io_prev = NULL;
+}
+
+void jk_io_stream_bind(struct jk_handle *h, struct jk_stream *s, struct jktcp_conn *c)
+{
+    (void)h;
+    s->c = c;
+    c->user = s;
+    atomic_store_explicit(&s->snd, &c->snd, memory_order_release);
+    atomic_store_explicit(&s->rcv, &c->rcv, memory_order_release);
+}
+
+/* Let the engine finish the connection on its own. */
+static void unbind(struct jk_stream *s)
+{
+    struct jktcp_conn *c = s->c;
+    if (!c)
+        return;
+    c->user = NULL;
+    s->c = NULL;
+    jk_adapter_release(c);
+}
+
+static void publish(struct jk_stream *s, struct jktcp_conn *c)
+{
+    if (c->err)
+        atomic_store(&s->err, c->err);
+    if (c->fin_rcvd)
+        atomic_store(&s->eof, true);
+    atomic_store(&s->adv_wnd, c->rcv_adv - c->rcv_nxt);
+    jk_stream_signal(s);
+    /* the conditions read the rings: this thread is the one that frees
+     * them, so no read-side section is needed here */
+    if (atomic_load_explicit(&s->rd_ready.fd, memory_order_relaxed) >= 0 && read_ready(s))
+        jk_ready_raise(&s->rd_ready);
+    if (atomic_load_explicit(&s->wr_ready.fd, memory_order_relaxed) >= 0 && write_ready(s))
+        jk_ready_raise(&s->wr_ready);
+}
+
+static void fail(struct jk_stream *s, int err)
+{
+    atomic_store(&s->err, err);
+    atomic_store(&s->cstate, JK_FAILED);
+    jk_stream_signal(s);
+    raise_both(s);
+}
+
+void jk_io_stream_event(struct jk_handle *h, struct jk_stream *s, struct jktcp_conn *c)
+{
+    (void)h;
+    if (atomic_load_explicit(&s->cstate, memory_order_relaxed) == JK_CONNECTING &&
+        c->state != JKTCP_SYN_SENT && c->state != JKTCP_SYN_RCVD) {
+        if (c->state == JKTCP_CLOSED) {
+            fail(s, c->err ? c->err : -ECONNREFUSED);
+            return;
+        }
+        atomic_store(&s->cstate, JK_CONNECTED);
+    }
+    publish(s, c);
+}
+
+void jk_io_connect(struct jk_handle *h, struct jk_stream *s)
+{
+    struct jktcp_adapter *a = h->a;
+    jk_io_stream_add(h, s); /* the I/O side's share of the record, from now on */
+    int err = h->closing ? -ESHUTDOWN : a->err ? -ENETDOWN : 0;
+    struct jktcp_conn *c =
+        err ? NULL : jk_adapter_new_conn(a, 0, (uint16_t)s->connect_cmd.port, true, &err);
+    if (!c) {
+        fail(s, err);
+        return;
+    }
+    jk_io_stream_bind(h, s, c);
+    jk_tcp_connect(c);
+}
+
+void jk_io_stream_close(struct jk_handle *h, struct jk_stream *s, bool abort)
+{
+    (void)h;
+    struct jktcp_conn *c = s->c;
+    if (!c || s->close_done)
+        return;
+    s->close_done = true;
+    if (abort || c->state == JKTCP_SYN_SENT)
+        jk_tcp_abort(c, abort);
+    else if (c->state != JKTCP_CLOSED && jk_ring_used(&c->rcv) > 0)
+        jk_tcp_abort(c, true); /* unread data: RST, like a kernel socket */
+    else if (c->state != JKTCP_CLOSED)
+        jk_tcp_shutdown(c);
+    jk_adapter_mark_dirty(c);
+}
+
+/* The caller side let go: close if not yet done, hand the connection to
+ * the engine, free the record. Its last command: nothing of s is queued
+ * behind it (every other command was submitted by a call holding a
+ * reference). */
+void jk_io_stream_release(struct jk_handle *h, struct jk_stream *s)
+{
+    jk_io_stream_close(h, s, false);
+    struct jktcp_conn *c = s->c;
+    if (c && c->state == JKTCP_FIN_WAIT_2)
+        c->t_close = jk_now(h->a) + JK_FIN_WAIT2_US;
+    unbind(s);
+    io_list_del(h, s);
+    jk_obj_free_later(&s->obj, stream_free);
+}
+
+void jk_io_stream_discard(struct jk_handle *h, struct jk_stream *s)
+{
+    if (s->c) {
+        jk_tcp_abort(s->c, true);
+        jk_adapter_mark_dirty(s->c);
+    }
+    unbind(s);
+    io_list_del(h, s);
+    jk_obj_free_later(&s->obj, stream_free);
+}
+
+void jk_io_stream_kick(struct jk_handle *h, struct jk_stream *s)
+{
+    (void)h;
+    atomic_store(&s->kicked, false);
+    struct jktcp_conn *c = s->c;
+    if (!c)
+        return;
+    jk_tcp_app_read(c);
+    jk_adapter_mark_dirty(c);
+}
+
+int jk_io_stream_info(struct jk_stream *s, jktcp_info *out)
+{
+    return s->c ? jk_conn_info_internal(s->c, out) : -ENOTCONN;
+}
+
+int jk_io_stream_shutdown(struct jk_stream *s)
+{
+    if (!s->c || s->c->state == JKTCP_CLOSED)
+        return -ENOTCONN;
+    jk_tcp_shutdown(s->c);
+    return 0;
+}
+
+/* The handle is stopping: fail every stream, wait one grace period (no
+ * caller is inside a ring any more, and none will enter: `dead`), then
+ * detach them from their connections, which the adapter frees next. */
+void jk_io_kill_streams(struct jk_handle *h)
+{
+    for (struct jk_stream *s = h->streams; s; s = s->io_next) {
+        atomic_store(&s->dead, true);
+        jk_stream_signal(s);
+        raise_both(s);
+    }
+    jk_rcu_synchronize();
+    while (h->streams) {
+        struct jk_stream *s = h->streams;
+        io_list_del(h, s);
+        if (s->c) {
+            s->c->user = NULL;
+            s->c = NULL;
+        }
+        atomic_store(&s->snd, NULL);
+        atomic_store(&s->rcv, NULL);
+        owner_drop(s);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Public: connect                                                    */
+/* ------------------------------------------------------------------ */
+
+/* End the stream's id: the first close wins. */
+static int stream_end(struct jk_stream *s, int kind)
+{
+    if (atomic_exchange(&s->closed, true))
+        return -EBADF;
+    jk_obj_unpublish(&s->obj); /* later lookups fail; our reference stays */
+    jk_stream_signal(s);       /* blocked callers return -EBADF */
+    raise_both(s);
+    s->close_cmd.kind = kind;
+    jk_submit(s->h, &s->close_cmd); /* fails only when stopping: nothing to do then */
+    return 0;
+}
+
+static int connect_wait(struct jk_stream *s, uint64_t deadline)
+{
+    for (;;) {
+        unsigned seq = atomic_load(&s->seq);
+        if (atomic_load(&s->closed))
+            return -EBADF;
+        int cs = atomic_load(&s->cstate);
+        if (cs == JK_CONNECTED)
+            return 0;
+        if (cs == JK_FAILED)
+            return atomic_load(&s->err);
+        if (atomic_load(&s->dead))
+            return -ESHUTDOWN;
+        int w = stream_wait(s, seq, deadline);
+        if (w == -ETIMEDOUT || w == -EINTR)
+            return w;
+    }
+}
+
+JKTCP_API int jktcp_handle_connect(jktcp_handle hid, int port, int timeout_ms, jktcp_stream *out)
+{
+    if (!out)
+        return -EINVAL;
+    out->id = 0;
+    if (port < 1 || port > 65535)
+        return -EINVAL;
+    struct jk_handle *h = jk_handle_get(hid);
+    if (!h)
+        return -EBADF;
+    int r = -ENOMEM;
+    struct jk_stream *s = jk_stream_new(h);
+    if (!s)
+        goto out;
+    if (jk_obj_publish(&s->obj) < 0) {
+        free(s);
+        jk_handle_iunref(h);
+        goto out;
+    }
+    jk_obj_ref(&s->obj); /* this call's reference */
+    s->connect_cmd.port = port;
+    if ((r = jk_submit(h, &s->connect_cmd)) < 0) {
+        owner_drop(s); /* the I/O thread never saw it */
+        stream_end(s, CMD_ABORT);
+    } else if (timeout_ms == 0) {
+        out->id = s->obj.id;
+        r = -EINPROGRESS;
+    } else if ((r = connect_wait(s, jk_deadline(timeout_ms))) == 0) {
+        out->id = s->obj.id;
+    } else if (r != -EBADF) { /* -EBADF: another thread closed it already */
+        stream_end(s, CMD_ABORT);
+    }
+    jk_stream_put(s);
+out:
+    jk_obj_put(&h->obj);
+    return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* Public: read and write                                             */
+/* ------------------------------------------------------------------ */
+
+static void maybe_window_update(struct jk_stream *s, struct jk_ring *rcv)
+{
+    uint32_t adv = atomic_load(&s->adv_wnd);
+    uint32_t free_now = jk_ring_free_space(rcv);
+    if ((uint64_t)adv * 2 <= rcv->cap && free_now >= 2 * (uint64_t)adv)
+        kick(s);
+}
+
+/* One attempt: bytes (> 0), 0 at end of stream, a negative errno, or
+ * WOULD_BLOCK. Inside an RCU read-side section. */
+static ssize_t read_step(struct jk_stream *s, void *buf, uint32_t len)
+{
+    int e = gone(s);
+    if (e)
+        return e;
+    bool eof = atomic_load(&s->eof); /* before the ring: see data first */
+    int err = atomic_load(&s->err);
+    struct jk_ring *rcv = ring_of(&s->rcv);
+    uint32_t n = rcv ? jk_ring_read(rcv, buf, len) : 0;
+    if (n)
+        maybe_window_update(s, rcv);
+    settle(&s->rd_ready, read_ready, s);
+    if (n)
+        return n;
+    if (eof)
+        return 0;
+    return err ? err : WOULD_BLOCK;
+}
+
+static ssize_t read_locked(struct jk_stream *s, void *buf, uint32_t len, uint64_t deadline)
+{
+    for (;;) {
+        unsigned seq = atomic_load(&s->seq);
+        jk_rcu_read_lock();
+        ssize_t r = read_step(s, buf, len);
+        jk_rcu_read_unlock();
+        if (r != WOULD_BLOCK)
+            return r;
+        if (past(deadline))
+            return -EAGAIN;
+        if (stream_wait(s, seq, deadline) == -EINTR)
+            return -EINTR;
+    }
+}
+
+ssize_t jk_stream_read(struct jk_stream *s, void *buf, size_t len, int timeout_ms)
+{
+    uint64_t deadline = jk_deadline(timeout_ms);
+    if (len == 0) {
+        jk_rcu_read_lock();
+        ssize_t r = gone(s);
+        jk_rcu_read_unlock();
+        return r;
+    }
+    if (len > MAX_IO)
+        len = MAX_IO;
+    int e = jk_lock_acquire(&s->rd_lock, deadline);
+    if (e < 0)
+        return e;
+    ssize_t r = read_locked(s, buf, (uint32_t)len, deadline);
+    jk_lock_release(&s->rd_lock);
+    return r;
+}
+
+JKTCP_API ssize_t jktcp_stream_read(jktcp_stream id, void *buf, size_t len, int timeout_ms)
+{
+    if (!buf && len)
+        return -EINVAL;
+    struct jk_stream *s = jk_stream_get(id);
+    if (!s)
+        return -EBADF;
+    ssize_t r = jk_stream_read(s, buf, len, timeout_ms);
+    jk_stream_put(s);
+    return r;
+}
+
+static int write_error(struct jk_stream *s)
+{
+    int e = gone(s);
+    if (!e && atomic_load(&s->wr_shut))
+        e = -EPIPE;
+    if (!e)
+        e = atomic_load(&s->err);
+    return e;
+}
+
+/* Bytes queued by one attempt (0: no room, or not connected yet), or a
+ * negative errno. Inside an RCU read-side section. */
+static long write_step(struct jk_stream *s, const uint8_t *buf, uint32_t len)
+{
+    int e = write_error(s);
+    if (e)
+        return e;
+    struct jk_ring *snd = ring_of(&s->snd);
+    uint32_t n = 0;
+    if (snd && atomic_load(&s->cstate) == JK_CONNECTED)
+        n = jk_ring_write(snd, buf, len);
+    if (n)
+        kick(s);
+    settle(&s->wr_ready, write_ready, s);
+    return n;
+}
+
+/* Queue up to len bytes, waiting for room until the deadline. Returns the
+ * bytes queued; when that is short of len (or 0), *why says what stopped
+ * it: -EAGAIN (deadline), -EINTR, or the stream's error. */
+static size_t write_locked(struct jk_stream *s, const uint8_t *buf, size_t len,
+                           uint64_t deadline, int *why)
+{
+    size_t done = 0;
+    for (;;) {
+        unsigned seq = atomic_load(&s->seq);
+        jk_rcu_read_lock();
+        long n = write_step(s, buf + done, (uint32_t)(len - done));
+        jk_rcu_read_unlock();
+        if (n < 0) {
+            *why = (int)n;
+            return done;
+        }
+        done += (size_t)n;
+        if (done == len)
+            return done;
+        if (n)
+            continue; /* the ring may have drained meanwhile */
+        if (past(deadline)) {
+            *why = -EAGAIN;
+            return done;
+        }
+        if (stream_wait(s, seq, deadline) == -EINTR) {
+            *why = -EINTR;
+            return done;
+        }
+    }
+}
+
+ssize_t jk_stream_write(struct jk_stream *s, const void *buf, size_t len, int timeout_ms)
+{
+    uint64_t deadline = jk_deadline(timeout_ms);
+    if (len > MAX_IO)
+        len = MAX_IO;
+    int e = jk_lock_acquire(&s->wr_lock, deadline);
+    if (e < 0)
+        return e;
+    ssize_t r;
+    if (len) {
+        int why = 0;
+        size_t n = write_locked(s, buf, len, deadline, &why);
+        r = n ? (ssize_t)n : why;
+    } else {
+        jk_rcu_read_lock();
+        r = gone(s);
+        jk_rcu_read_unlock();
+    }
+    jk_lock_release(&s->wr_lock);
+    return r;
+}
+
+JKTCP_API ssize_t jktcp_stream_write(jktcp_stream id, const void *buf, size_t len, int timeout_ms)
+{
+    if (!buf && len)
+        return -EINVAL;
+    struct jk_stream *s = jk_stream_get(id);
+    if (!s)
+        return -EBADF;
+    ssize_t r = jk_stream_write(s, buf, len, timeout_ms);
+    jk_stream_put(s);
+    return r;
+}
+
+JKTCP_API ssize_t jktcp_stream_write_all(jktcp_stream id, const void *buf, size_t len,
+                                         int timeout_ms)
+{
+    if (!buf && len)
+        return -EINVAL;
+    struct jk_stream *s = jk_stream_get(id);
+    if (!s)
+        return -EBADF;
+    uint64_t deadline = jk_deadline(timeout_ms);
+    int why = jk_lock_acquire(&s->wr_lock, deadline);
+    size_t done = 0;
+    if (why == 0) {
+        while (done < len) {
+            size_t chunk = len - done > MAX_IO ? MAX_IO : len - done;
+            size_t n = write_locked(s, (const uint8_t *)buf + done, chunk, deadline, &why);
+            done += n;
+            if (n < chunk)
+                break;
+        }
+        jk_lock_release(&s->wr_lock);
+    }
+    jk_stream_put(s);
+    return done == len ? (ssize_t)len : why;
+}
+
+/* ------------------------------------------------------------------ */
+/* Public: the rest                                                   */
+/* ------------------------------------------------------------------ */
+
+JKTCP_API int jktcp_stream_shutdown(jktcp_stream id)
+{
+    struct jk_stream *s = jk_stream_get(id);
+    if (!s)
+        return -EBADF;
+    /* writers finish their call first: FIN goes after their bytes */
+    int e = jk_lock_acquire(&s->wr_lock, JK_FOREVER);
+    if (e == 0) {
+        if (!(e = gone(s))) {
+            atomic_store(&s->wr_shut, true);
+            struct jk_cmd cmd = {.kind = CMD_SHUTDOWN, .s = s};
+            e = jk_call(s->h, &cmd);
+            jk_ready_raise(&s->wr_ready); /* writable: a write now fails at once */
+        }
+        jk_lock_release(&s->wr_lock);
+    }
+    jk_stream_put(s);
+    return e;
+}
+
+static int close_common(jktcp_stream id, int kind)
+{
+    struct jk_stream *s = jk_stream_get(id);
+    if (!s)
+        return -EBADF;
+    int r = stream_end(s, kind);
+    jk_stream_put(s);
+    return r;
+}
+
+JKTCP_API int jktcp_stream_close(jktcp_stream id)
+{
+    return close_common(id, CMD_CLOSE);
+}
+
+JKTCP_API int jktcp_stream_abort(jktcp_stream id)
+{
+    return close_common(id, CMD_ABORT);
+}
+
+JKTCP_API int jktcp_stream_error(jktcp_stream id)
+{
+    struct jk_stream *s = jk_stream_get(id);
+    if (!s)
+        return -EBADF;
+    int r = atomic_load(&s->err);
+    if (atomic_load(&s->closed))
+        r = -EBADF;
+    else if (!r && atomic_load(&s->dead))
+        r = -ESHUTDOWN;
+    else if (!r && atomic_load(&s->cstate) == JK_CONNECTING)
+        r = -EINPROGRESS;
+    jk_stream_put(s);
+    return r;
+}
+
+JKTCP_API int jktcp_stream_info(jktcp_stream id, jktcp_info *out, size_t size)
+{
+    if (!out || !size)
+        return -EINVAL;
+    struct jk_stream *s = jk_stream_get(id);
+    if (!s)
+        return -EBADF;
+    jktcp_info info;
+    int e = gone(s);
+    if (!e) {
+        struct jk_cmd cmd = {.kind = CMD_INFO, .s = s, .out = &info};
+        e = jk_call(s->h, &cmd);
+    }
+    jk_stream_put(s);
+    return e < 0 ? e : jk_copy_out(out, size, &info, sizeof info);
+}
+
+JKTCP_API int jktcp_stream_poll_fd(jktcp_stream id, int events)
+{
+    if (events != JKTCP_POLL_READ && events != JKTCP_POLL_WRITE)
+        return -EINVAL;
+    struct jk_stream *s = jk_stream_get(id);
+    if (!s)
+        return -EBADF;
+    bool rd = events == JKTCP_POLL_READ;
+    struct jk_ready *r = rd ? &s->rd_ready : &s->wr_ready;
+    int fd = gone(s);
+    if (!fd) {
+        bool created;
+        fd = jk_ready_fd(r, &created);
+        if (fd >= 0 && created) { /* the I/O thread raises it from now on */
+            jk_rcu_read_lock();
+            if (rd ? read_ready(s) : write_ready(s))
+                jk_ready_raise(r);
+            jk_rcu_read_unlock();
+        }
+    }
+    jk_stream_put(s);
+    return fd;
+}

@@ -1,0 +1,239 @@
+/* The threaded-API rig (see rig.h). */
+#include "rig.h"
+
+#include "minitest.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FRAME_MAX 65575
+
+double rig_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static bool move_frames(jktcp_port *from, jktcp_port *to, uint8_t *buf, bool drop)
+{
+    bool moved = false;
+    ssize_t n;
+    while ((n = jktcp_port_pull(from, buf, FRAME_MAX, 0)) > 0) {
+        if (!drop)
+            jktcp_port_push(to, buf, (size_t)n);
+        moved = true;
+    }
+    return moved;
+}
+
+/* B's side: accept, echo (or not), forget connections that ended. */
+static bool serve_b(struct rig *r)
+{
+    bool busy = false;
+    jktcp_conn *c = NULL;
+    while (r->nb < RIG_MAX_PEER_CONNS && jktcp_adapter_accept(r->bl, 0, &c) == 0) {
+        r->bconns[r->nb++] = c;
+        busy = true;
+    }
+    while (jktcp_adapter_accept(r->brl, 0, &c) == 0) {
+        jktcp_conn_abort(c);
+        busy = true;
+    }
+    if (atomic_load(&r->mode) == RIG_NOREAD)
+        return busy;
+    for (int i = 0; i < r->nb; i++) {
+        uint8_t tmp[16384];
+        ssize_t n = jktcp_conn_read(r->bconns[i], tmp, sizeof tmp, 0);
+        if (n > 0) {
+            jktcp_conn_write(r->bconns[i], tmp, (size_t)n, 0);
+            busy = true;
+        } else if (n != -EAGAIN) { /* end of stream or an error: done with it */
+            jktcp_conn_close(r->bconns[i]);
+            r->bconns[i--] = r->bconns[--r->nb];
+        }
+    }
+    return busy;
+}
+
+static void *pump_main(void *arg)
+{
+    struct rig *r = arg;
+    uint8_t *buf = malloc(FRAME_MAX);
+    while (!atomic_load(&r->stop)) {
+        bool moved = move_frames(r->pa, r->pb, buf, atomic_load(&r->mode) == RIG_BLACKHOLE);
+        jktcp_adapter_poll(r->b, 0);
+        moved |= move_frames(r->pb, r->pa, buf, false);
+        moved |= serve_b(r);
+        if (!moved)
+            usleep(200);
+        else
+            atomic_fetch_add(&r->frames, 1);
+    }
+    free(buf);
+    return NULL;
+}
+
+static void set(jktcp_adapter *a, jktcp_option opt, long v)
+{
+    if (v) {
+        int rc = jktcp_adapter_set_option(a, opt, v);
+        JT_ASSERT(rc == 0, "set_option(%d, %ld): %s", (int)opt, v, jktcp_strerror(rc));
+    }
+}
+
+void rig_up(struct rig *r, const struct rig_opts *opts)
+{
+    memset(r, 0, sizeof *r);
+    if (opts)
+        r->o = *opts;
+    jktcp_transport *tb = NULL;
+    jktcp_adapter *a = NULL;
+    JT_ASSERT(jktcp_port_new(0, &r->pa) == 0, "port a");
+    JT_ASSERT(jktcp_port_new(0, &r->pb) == 0, "port b");
+    JT_ASSERT(jktcp_port_transport(r->pa, &r->ta) == 0, "transport a");
+    JT_ASSERT(jktcp_port_transport(r->pb, &tb) == 0, "transport b");
+    JT_ASSERT(jktcp_adapter_new(r->ta, "198.18.0.2", "198.18.0.1", &a) == 0, "adapter a");
+    JT_ASSERT(jktcp_adapter_new(tb, "198.18.0.1", "198.18.0.2", &r->b) == 0, "adapter b");
+    set(a, JKTCP_OPT_SNDBUF, r->o.sndbuf);
+    set(a, JKTCP_OPT_RCVBUF, r->o.rcvbuf);
+    set(r->b, JKTCP_OPT_RCVBUF, r->o.rcvbuf);
+    set(a, JKTCP_OPT_MAX_CONNS, r->o.max_conns);
+    set(a, JKTCP_OPT_RTO_INIT_MS, r->o.rto_init_ms);
+    set(a, JKTCP_OPT_MAX_RETRIES, r->o.max_retries);
+    set(r->b, JKTCP_OPT_MAX_CONNS, RIG_MAX_PEER_CONNS + 64);
+    JT_ASSERT(jktcp_adapter_listen(r->b, RIG_PORT, 1024, &r->bl) == 0, "listen b");
+    JT_ASSERT(jktcp_adapter_listen(r->b, RIG_RESET_PORT, 1024, &r->brl) == 0, "listen b");
+    atomic_store(&r->mode, r->o.mode);
+    r->bconns = calloc(RIG_MAX_PEER_CONNS, sizeof *r->bconns);
+    JT_ASSERT(r->bconns, "calloc");
+    int rc = jktcp_handle_start(a, &r->h);
+    JT_ASSERT(rc == 0 && r->h.id, "handle_start: %s", jktcp_strerror(rc));
+    JT_ASSERT(pthread_create(&r->th, NULL, pump_main, r) == 0, "pump thread");
+    r->running = true;
+}
+
+void rig_down(struct rig *r)
+{
+    if (!r->handle_closed && r->h.id)
+        jktcp_handle_close(r->h, 0);
+    r->handle_closed = true;
+    if (r->running) {
+        atomic_store(&r->stop, true);
+        pthread_join(r->th, NULL);
+        r->running = false;
+    }
+    for (int i = 0; i < r->nb; i++)
+        jktcp_conn_abort(r->bconns[i]);
+    r->nb = 0;
+    free(r->bconns);
+    r->bconns = NULL;
+    if (r->b)
+        jktcp_adapter_free(r->b);
+    r->b = NULL;
+    if (r->pa)
+        jktcp_port_free(r->pa);
+    if (r->pb)
+        jktcp_port_free(r->pb);
+    r->pa = r->pb = NULL;
+}
+
+void rig_set_mode(struct rig *r, int mode)
+{
+    atomic_store(&r->mode, mode);
+}
+
+long rig_read_exact(jktcp_stream s, void *buf, size_t n, int timeout_ms)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t k = jktcp_stream_read(s, (uint8_t *)buf + got, n - got, timeout_ms);
+        if (k <= 0)
+            return k;
+        got += (size_t)k;
+    }
+    return (long)got;
+}
+
+jktcp_stream rig_connect(struct rig *r)
+{
+    jktcp_stream s = {0};
+    int rc = jktcp_handle_connect(r->h, RIG_PORT, 5000, &s);
+    JT_ASSERT(rc == 0 && s.id, "jktcp_handle_connect: %d (%s)", rc, jktcp_strerror(rc));
+    if (atomic_load(&r->mode) == RIG_ECHO) {
+        JT_ASSERT(jktcp_stream_write_all(s, "ping", 4, 5000) == 4, "ping");
+        char b[4];
+        long n = rig_read_exact(s, b, 4, 5000);
+        JT_ASSERT(n == 4 && memcmp(b, "ping", 4) == 0, "echo: %ld", n);
+    }
+    return s;
+}
+
+const char *rig_op_name(int op)
+{
+    static const char *const names[] = {"read", "write", "accept", "connect"};
+    return op >= 0 && op < 4 ? names[op] : "?";
+}
+
+static void *blocked_main(void *arg)
+{
+    struct rig_blocked *b = arg;
+    static uint8_t wbuf[64 * 1024];
+    uint8_t rbuf[4096];
+    long r = -1;
+    atomic_store(&b->started, true);
+    switch (b->op) {
+    case RIG_OP_READ: r = jktcp_stream_read(b->s, rbuf, sizeof rbuf, b->timeout_ms); break;
+    case RIG_OP_WRITE: r = jktcp_stream_write(b->s, wbuf, sizeof wbuf, b->timeout_ms); break;
+    case RIG_OP_ACCEPT: r = jktcp_listener_accept(b->l, b->timeout_ms, &b->out); break;
+    case RIG_OP_CONNECT: r = jktcp_handle_connect(b->h, b->port, b->timeout_ms, &b->out); break;
+    }
+    b->t_ret = rig_now_ms();
+    b->result = r;
+    atomic_store(&b->returned, true);
+    return NULL;
+}
+
+void rig_blocked_start(struct rig_blocked *b)
+{
+    if (!b->timeout_ms)
+        b->timeout_ms = 5000;
+    JT_ASSERT(pthread_create(&b->th, NULL, blocked_main, b) == 0, "pthread_create");
+}
+
+void rig_blocked_settle(struct rig_blocked *b, int n)
+{
+    for (int i = 0; i < n; i++)
+        while (!atomic_load(&b[i].started))
+            usleep(1000);
+    usleep(200000);
+    for (int i = 0; i < n; i++)
+        JT_ASSERT(!atomic_load(&b[i].returned), "blocked %s returned %ld (%s) too early",
+                  rig_op_name(b[i].op), b[i].result, jktcp_strerror((int)b[i].result));
+}
+
+long rig_blocked_join(struct rig_blocked *b)
+{
+    for (int i = 0; i < 10000 && !atomic_load(&b->returned); i++)
+        usleep(1000);
+    JT_ASSERT(atomic_load(&b->returned), "blocked %s did not return within 10 s",
+              rig_op_name(b->op));
+    pthread_join(b->th, NULL);
+    return b->result;
+}
+
+void rig_fill(jktcp_stream s)
+{
+    static uint8_t buf[64 * 1024];
+    int i;
+    for (i = 0; i < 4096; i++) {
+        ssize_t r = jktcp_stream_write(s, buf, sizeof buf, 200);
+        if (r == -EAGAIN)
+            break;
+        JT_ASSERT(r > 0, "filling the send buffer: %zd (%s)", r, jktcp_strerror((int)r));
+    }
+    JT_ASSERT(i < 4096, "the send buffer never filled");
+}
