@@ -92,19 +92,21 @@ test: deps
 	$(MAKE) --no-print-directory $(B)/tests/jktcp_tests
 	$(B)/tests/jktcp_tests -j$(JOBS) $(TEST_ARGS)
 
-# Threaded-handle tests (tests/test_thread.c) under ThreadSanitizer. Criterion
+# Threaded-handle tests (TSAN_TEST_SRC) under ThreadSanitizer. Criterion
 # aborts at start-up under TSan, so they are built with -DJKT_PLAIN against
 # the plain runner tests/tsan_main.c (one forked process per test, as with
 # Criterion). TEST_ARGS: substrings of "suite::name" selecting tests. Any
 # TSan report (exit 66 in a test's process) fails the run.
 TSAN_TEST_BIN    := build-thread/tests/jktcp_tsan_tests
+TSAN_TEST_SRC    := tests/test_thread.c tests/test_ids.c tests/test_nonblock.c tests/test_readiness.c \
+                    tests/test_eintr.c tests/test_chaos.c tests/test_abi.c tests/test_errors.c
 TSAN_TEST_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -g -O1 \
                     -pthread -fsanitize=thread -fno-omit-frame-pointer -DJKT_PLAIN \
                     -Iinclude -Ilib -Itests
 test-tsan: deps
 	$(MAKE) --no-print-directory SANITIZE=thread build-thread/libjktcp.a
 	@mkdir -p $(dir $(TSAN_TEST_BIN))
-	$(CC) $(TSAN_TEST_CFLAGS) -o $(TSAN_TEST_BIN) tests/test_thread.c tests/netns.c \
+	$(CC) $(TSAN_TEST_CFLAGS) -o $(TSAN_TEST_BIN) $(TSAN_TEST_SRC) tests/netns.c tests/rig.c \
 	  tests/tsan_main.c build-thread/libjktcp.a $(LDLIBS)
 	TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1 exitcode=66" \
 	  $(TSAN_TEST_BIN) $(TEST_ARGS)
@@ -143,7 +145,7 @@ install: $(STATIC) $(SHARED) jktcp.pc
 FUZZ_CC      ?= clang
 FUZZ_SRC     ?= .
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := fuzz_parse fuzz_framer fuzz_adapter_conn fuzz_adapter_listen
+FUZZ_TARGETS := fuzz_parse fuzz_framer fuzz_adapter_conn fuzz_adapter_listen fuzz_api_threads
 FUZZ_DIR     ?= build-fuzz
 FUZZ_LIB_SRC := $(wildcard $(FUZZ_SRC)/lib/*.c)
 FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
@@ -154,6 +156,7 @@ FUZZ_MAXLEN_fuzz_parse          := 70000
 FUZZ_MAXLEN_fuzz_framer         := 200000
 FUZZ_MAXLEN_fuzz_adapter_conn   := 20000
 FUZZ_MAXLEN_fuzz_adapter_listen := 20000
+FUZZ_MAXLEN_fuzz_api_threads    := 514
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(FUZZ_LIB_SRC) \
                     $(wildcard $(FUZZ_SRC)/lib/*.h) $(FUZZ_SRC)/include/jktcp.h

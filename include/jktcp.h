@@ -155,7 +155,8 @@ typedef struct jktcp_io_ops {
 } jktcp_io_ops;
 
 /* A transport over caller functions; ops is copied (ops_size = sizeof *ops:
- * fields a newer header adds read as 0 from an older caller). */
+ * fields a newer header adds read as 0 from an older caller; a size short
+ * of this header's fields is -EINVAL, as every one of them is needed). */
 JKTCP_API int jktcp_transport_ops(const jktcp_io_ops *ops, size_t ops_size, void *ctx,
                                   int framing, jktcp_transport **out);
 
@@ -613,10 +614,14 @@ JKTCP_API int jktcp_handle_error(jktcp_handle h);
  *    -ESHUTDOWN (the handle is stopping), -EBADF (handle closed or
  *    unknown), -EINVAL. On failure *out is {0} and there is nothing to
  *    close.
- *  - timeout_ms == 0 (non-blocking): returns -EINPROGRESS at once with *out
- *    set to a stream that is connecting. Its JKTCP_POLL_WRITE fd becomes
- *    readable when the handshake completes or fails; jktcp_stream_error
- *    then says which (like SO_ERROR). Close it like any stream.
+ *  - timeout_ms == 0 (non-blocking): returns -EINPROGRESS with *out set to
+ *    a stream that is connecting, without waiting for the network (only
+ *    for the I/O thread to send the SYN: errors found there, -EMFILE,
+ *    -EADDRNOTAVAIL, -ENETDOWN, -ESHUTDOWN, come back from this call).
+ *    Its JKTCP_POLL_WRITE fd becomes readable when the handshake completes
+ *    or fails; jktcp_stream_error then says which (like SO_ERROR), and
+ *    read and write return that error (-ECONNREFUSED, -ETIMEDOUT). Close
+ *    it like any stream.
  */
 JKTCP_API int jktcp_handle_connect(jktcp_handle h, int port, int timeout_ms, jktcp_stream *out);
 
@@ -654,19 +659,22 @@ JKTCP_API ssize_t jktcp_stream_read(jktcp_stream s, void *buf, size_t len, int t
 
 /* Write: bytes accepted into the send buffer (> 0; fewer than len only if
  * timeout_ms ran out or a signal handler ran), -EAGAIN, -EINTR, -EPIPE
- * (after shutdown), -ECONNRESET, -ETIMEDOUT, -ENETDOWN, -EBADF,
- * -ESHUTDOWN. On a stream still connecting the bytes wait for the
+ * (after shutdown), -ECONNRESET, -ETIMEDOUT, -ECONNREFUSED (a
+ * non-blocking connect failed), -ENETDOWN, -EBADF, -ESHUTDOWN. With len 0:
+ * 0, or the code a write would fail with. On a stream still connecting the bytes wait for the
  * handshake (timeout 0: -EAGAIN). Concurrent writers are serialised: one
  * call's bytes are never interleaved with another's unless it returns
  * short. */
 JKTCP_API ssize_t jktcp_stream_write(jktcp_stream s, const void *buf, size_t len, int timeout_ms);
 
 /* Write all of buf, waiting as needed (timeout applies to the whole call).
- * Returns len, or a negative errno (some bytes may have been queued). */
+ * Returns len, or a negative errno as jktcp_stream_write (some bytes may
+ * have been queued). */
 JKTCP_API ssize_t jktcp_stream_write_all(jktcp_stream s, const void *buf, size_t len,
                                          int timeout_ms);
 
-/* FIN after all queued data; reading goes on. 0, -ENOTCONN, -EBADF, ... */
+/* FIN after all queued data (it waits for writers inside a call to finish);
+ * reading goes on. 0, -ENOTCONN, -EINTR, -EBADF, -ESHUTDOWN. */
 JKTCP_API int jktcp_stream_shutdown(jktcp_stream s);
 
 /* Graceful close: queued data is still delivered, then FIN (RST if unread

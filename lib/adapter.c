@@ -384,9 +384,11 @@ static int send_rsts(struct jktcp_adapter *a)
 int jk_adapter_output(struct jktcp_adapter *a)
 {
     int r = send_rsts(a);
+    if (a->err)
+        r = 0; /* a dead transport still owes its connections their events */
     while (r == 0 && a->dirty_head) {
         struct jktcp_conn *c = a->dirty_head;
-        if (c->state != JKTCP_CLOSED && (r = jk_tcp_output(c)) == -EAGAIN)
+        if (!a->err && c->state != JKTCP_CLOSED && (r = jk_tcp_output(c)) == -EAGAIN)
             break;
         r = 0;
         a->dirty_head = c->dirty_next;
@@ -553,8 +555,10 @@ void jk_adapter_fail(struct jktcp_adapter *a, int err)
 int jk_adapter_step(struct jktcp_adapter *a)
 {
     int n = 0, r;
-    if (a->err)
+    if (a->err) { /* no more I/O; released connections still get freed */
+        jk_adapter_output(a);
         return a->err;
+    }
     jk_now(a);
     if ((r = drain_input(a)) > 0)
         n += r;

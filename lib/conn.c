@@ -25,6 +25,8 @@ static bool connect_done(void *arg)
 JKTCP_API int jktcp_conn_connect(jktcp_adapter *a, int port, int timeout_ms, jktcp_conn **out)
 {
     int err = 0;
+    if (out)
+        *out = NULL;
     if (!a || !out || port < 1 || port > 65535)
         return -EINVAL;
     if (a->owner)

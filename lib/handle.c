@@ -125,6 +125,9 @@ static void on_conn_event(struct jktcp_adapter *a, struct jktcp_conn *c)
 {
     struct jk_handle *h = a->owner;
     struct jk_stream *s = c->user;
+    /* the transport's error before any stream says -ENETDOWN (rule 6) */
+    if (a->err && !atomic_load_explicit(&h->terr, memory_order_relaxed))
+        atomic_store(&h->terr, a->err);
     if (s)
         jk_io_stream_event(h, s, c);
     else if (c->queued && c->listener && c->listener->owner)
@@ -200,7 +203,8 @@ static bool run_queue(struct jk_handle *h)
 /* I/O thread: loop and shutdown                                      */
 /* ------------------------------------------------------------------ */
 
-static void io_sleep(struct jk_handle *h)
+/* Sleep until input, a command, the next timer, or max_ms (< 0: none). */
+static void io_sleep(struct jk_handle *h, int max_ms)
 {
     struct jktcp_adapter *a = h->a;
     atomic_exchange(&h->sleeping, 1);
@@ -209,6 +213,8 @@ static void io_sleep(struct jk_handle *h)
         return;
     }
     int t = jk_adapter_next_timeout(a);
+    if (max_ms >= 0 && (t < 0 || t > max_ms))
+        t = max_ms;
     struct pollfd p[2] = {
         {h->efd, POLLIN, 0},
         {jk_transport_poll_fd(a->t), jk_transport_poll_events(a->t), 0},
@@ -233,21 +239,25 @@ static void io_step(struct jk_handle *h)
         atomic_store(&h->terr, a->err);
 }
 
-/* Give closed streams' data up to linger_ms to get out. */
+/* Give closed streams' data up to linger_ms to get out: until every
+ * queued byte and FIN is acknowledged (not until the peer closes too:
+ * FIN_WAIT_2 may last 30 s), never past the deadline. */
 static void linger(struct jk_handle *h)
 {
     struct jktcp_adapter *a = h->a;
     int ms = h->linger_ms < 0 ? 1000 : h->linger_ms;
-    uint64_t deadline = jk_mono_ns() + (uint64_t)ms * 1000000u;
-    while (!a->err && jk_mono_ns() < deadline) {
+    uint64_t now = jk_mono_ns(), deadline = now + (uint64_t)ms * 1000000u;
+    while (!a->err && now < deadline) {
         run_queue(h);
         io_step(h);
         bool busy = false;
         for (struct jktcp_conn *c = a->all; c && !busy; c = c->all_next)
-            busy = !c->user && !jk_tcp_flushed(c);
+            busy = !c->user && !jk_tcp_delivered(c);
         if (!busy)
             break;
-        io_sleep(h);
+        now = jk_mono_ns();
+        if (now < deadline)
+            io_sleep(h, (int)((deadline - now + 999999) / 1000000));
     }
 }
 
@@ -278,7 +288,7 @@ static void *io_main(void *arg)
             break;
         io_step(h);
         if ((!a->dirty_head || a->tx_blocked) && !a->input_more)
-            io_sleep(h);
+            io_sleep(h, -1);
     }
     linger(h);
     drain_final(h);

@@ -58,8 +58,9 @@ struct jk_cmd {
     atomic_uint done;
 };
 
-/* Stream connection progress, as callers see it. */
-enum { JK_CONNECTING = 0, JK_CONNECTED = 1, JK_FAILED = 2 };
+/* Stream connection progress, as callers see it. QUEUED: the connect
+ * command has not run yet (setup errors are still possible). */
+enum { JK_QUEUED = 0, JK_CONNECTING = 1, JK_CONNECTED = 2, JK_FAILED = 3 };
 
 struct jk_stream {
     struct jk_obj obj;
@@ -67,7 +68,7 @@ struct jk_stream {
     atomic_uint seq;        /* futex word, bumped on every event */
     atomic_int waiters;
     atomic_int err;         /* published by the I/O thread */
-    atomic_int cstate;      /* JK_CONNECTING / _CONNECTED / _FAILED */
+    atomic_int cstate;      /* JK_QUEUED / _CONNECTING / _CONNECTED / _FAILED */
     atomic_bool eof, closed, dead, wr_shut, kicked;
     atomic_uint adv_wnd;    /* window in our last ACK */
     _Atomic(struct jk_ring *) snd, rcv; /* the connection's; NULL before bind and after stop */

@@ -278,7 +278,8 @@ JKTCP_API int jktcp_listener_poll_fd(jktcp_listener id)
     if (!fd) {
         bool created;
         fd = jk_ready_fd(&l->ready, &created);
-        if (fd >= 0 && created && (atomic_load(&l->queued) || atomic_load(&l->closed)))
+        if (fd >= 0 && created &&
+            (atomic_load(&l->queued) || atomic_load(&l->closed) || atomic_load(&l->dead)))
             jk_ready_raise(&l->ready);
     }
     jk_obj_put(&l->obj);

@@ -268,6 +268,8 @@ void jk_io_connect(struct jk_handle *h, struct jk_stream *s)
         return;
     }
     jk_io_stream_bind(h, s, c);
+    atomic_store(&s->cstate, JK_CONNECTING);
+    jk_stream_signal(s); /* the connecting call learns the setup went well */
     jk_tcp_connect(c);
 }
 
@@ -378,6 +380,23 @@ static int stream_end(struct jk_stream *s, int kind)
     return 0;
 }
 
+/* Until the I/O thread ran the connect command: setup errors (no port,
+ * too many connections, a dead transport, a stopping handle) come back
+ * from the call itself, never later through the stream. Bounded: the I/O
+ * thread answers every command at once. */
+static int setup_wait(struct jk_stream *s)
+{
+    for (;;) {
+        unsigned seq = atomic_load(&s->seq);
+        int cs = atomic_load(&s->cstate);
+        if (cs == JK_FAILED)
+            return atomic_load(&s->err);
+        if (cs != JK_QUEUED)
+            return 0;
+        stream_wait(s, seq, JK_FOREVER);
+    }
+}
+
 static int connect_wait(struct jk_stream *s, uint64_t deadline)
 {
     for (;;) {
@@ -420,6 +439,8 @@ JKTCP_API int jktcp_handle_connect(jktcp_handle hid, int port, int timeout_ms, j
     s->connect_cmd.port = port;
     if ((r = jk_submit(h, &s->connect_cmd)) < 0) {
         owner_drop(s); /* the I/O thread never saw it */
+        stream_end(s, CMD_ABORT);
+    } else if ((r = setup_wait(s)) < 0) {
         stream_end(s, CMD_ABORT);
     } else if (timeout_ms == 0) {
         out->id = s->obj.id;
@@ -616,6 +637,11 @@ JKTCP_API ssize_t jktcp_stream_write_all(jktcp_stream id, const void *buf, size_
     struct jk_stream *s = jk_stream_get(id);
     if (!s)
         return -EBADF;
+    if (len == 0) { /* as jktcp_stream_write: says whether the stream is usable */
+        ssize_t r = jk_stream_write(s, buf, 0, timeout_ms);
+        jk_stream_put(s);
+        return r;
+    }
     uint64_t deadline = jk_deadline(timeout_ms);
     int why = jk_lock_acquire(&s->wr_lock, deadline);
     size_t done = 0;
@@ -687,7 +713,7 @@ JKTCP_API int jktcp_stream_error(jktcp_stream id)
         r = -EBADF;
     else if (!r && atomic_load(&s->dead))
         r = -ESHUTDOWN;
-    else if (!r && atomic_load(&s->cstate) == JK_CONNECTING)
+    else if (!r && atomic_load(&s->cstate) < JK_CONNECTED)
         r = -EINPROGRESS;
     jk_stream_put(s);
     return r;

@@ -1460,6 +1460,13 @@ bool jk_tcp_flushed(struct jktcp_conn *c)
         return true;
     if (c->user_released)
         return false;
+    return jk_tcp_delivered(c);
+}
+
+bool jk_tcp_delivered(struct jktcp_conn *c)
+{
+    if (c->state == JKTCP_CLOSED || c->state == JKTCP_TIME_WAIT)
+        return true;
     if (c->state == JKTCP_SYN_SENT || c->state == JKTCP_SYN_RCVD)
         return true;
     return c->snd.buf == NULL || (jk_ring_used(&c->snd) == 0 &&

@@ -175,7 +175,11 @@ void jk_tcp_fail(struct jktcp_conn *c, int err);
 void jk_tcp_app_read(struct jktcp_conn *c); /* the app consumed receive data */
 uint32_t jk_tcp_rcv_window(struct jktcp_conn *c);
 uint64_t jk_tcp_deadline(const struct jktcp_conn *c);
-bool jk_tcp_flushed(struct jktcp_conn *c); /* nothing left to deliver */
+/* Released and finished closing, or (held) nothing left to deliver. */
+bool jk_tcp_flushed(struct jktcp_conn *c);
+/* Every queued byte and our FIN (if any) acknowledged: whether or not the
+ * peer closed too (FIN_WAIT_2 counts). */
+bool jk_tcp_delivered(struct jktcp_conn *c);
 
 /* adapter.c services used by tcp.c */
 uint32_t jk_random(struct jktcp_adapter *a);

@@ -1,11 +1,15 @@
 /* Transports: whole IP frames over an fd, caller functions or a packet
  * port. See transport.h for the contract the adapter relies on. */
 #include "abi.h"
+
+/* sizeof(jktcp_io_ops) when the size argument came in (0.2) */
+#define JK_IO_OPS_SIZE_0_2 (offsetof(jktcp_io_ops, poll_fd) + sizeof(int))
 #include "transport.h"
 #include "packet.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -476,9 +480,11 @@ JKTCP_API int jktcp_transport_ops(const jktcp_io_ops *ops, size_t ops_size, void
     if (!out)
         return -EINVAL;
     *out = NULL;
+    /* every field of the 0.2 struct is needed (a poll_fd read as 0 would
+     * be stdin): a size below it is the caller's mistake */
     jktcp_io_ops o;
-    if (jk_copy_in(&o, sizeof o, ops, ops_size) < 0 || !o.read || !o.write || o.poll_fd < 0 ||
-        !framing_ok(framing))
+    if (ops_size < JK_IO_OPS_SIZE_0_2 || jk_copy_in(&o, sizeof o, ops, ops_size) < 0 || !o.read ||
+        !o.write || o.poll_fd < 0 || !framing_ok(framing))
         return -EINVAL;
     jktcp_transport *t = t_new(KIND_OPS, framing);
     if (!t)

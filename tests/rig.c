@@ -39,6 +39,11 @@ static bool serve_b(struct rig *r)
         r->bconns[r->nb++] = c;
         busy = true;
     }
+    for (; atomic_load(&r->b_connects) > 0 && r->nb < RIG_MAX_PEER_CONNS; busy = true) {
+        atomic_fetch_sub(&r->b_connects, 1);
+        if (jktcp_conn_connect(r->b, atomic_load(&r->b_port), 0, &c) == -EINPROGRESS)
+            r->bconns[r->nb++] = c;
+    }
     while (jktcp_adapter_accept(r->brl, 0, &c) == 0) {
         jktcp_conn_abort(c);
         busy = true;
@@ -104,6 +109,7 @@ void rig_up(struct rig *r, const struct rig_opts *opts)
     set(a, JKTCP_OPT_MAX_CONNS, r->o.max_conns);
     set(a, JKTCP_OPT_RTO_INIT_MS, r->o.rto_init_ms);
     set(a, JKTCP_OPT_MAX_RETRIES, r->o.max_retries);
+    set(a, JKTCP_OPT_RTO_MIN_MS, r->o.rto_min_ms);
     set(r->b, JKTCP_OPT_MAX_CONNS, RIG_MAX_PEER_CONNS + 64);
     JT_ASSERT(jktcp_adapter_listen(r->b, RIG_PORT, 1024, &r->bl) == 0, "listen b");
     JT_ASSERT(jktcp_adapter_listen(r->b, RIG_RESET_PORT, 1024, &r->brl) == 0, "listen b");
@@ -139,6 +145,12 @@ void rig_down(struct rig *r)
     if (r->pb)
         jktcp_port_free(r->pb);
     r->pa = r->pb = NULL;
+}
+
+void rig_b_connect(struct rig *r, int port, int n)
+{
+    atomic_store(&r->b_port, port);
+    atomic_fetch_add(&r->b_connects, n);
 }
 
 void rig_set_mode(struct rig *r, int mode)

@@ -36,6 +36,7 @@ struct rig_opts {
     long max_conns;   /* h's JKTCP_OPT_MAX_CONNS (0: default) */
     long rto_init_ms; /* h's initial RTO (0: default 1000) */
     long max_retries; /* h's retries (0: default) */
+    long rto_min_ms;  /* h's JKTCP_OPT_RTO_MIN_MS (0: default 200) */
 };
 
 struct rig {
@@ -45,6 +46,7 @@ struct rig {
     jktcp_adapter *b;
     jktcp_conn_listener *bl, *brl;
     atomic_int mode; /* enum rig_mode, switchable while running */
+    atomic_int b_connects, b_port; /* connects B should open (rig_b_connect) */
     jktcp_handle h;
     jktcp_conn **bconns; /* B's accepted connections */
     int nb;
@@ -58,6 +60,9 @@ struct rig {
 void rig_up(struct rig *r, const struct rig_opts *opts);
 /* Close h (unless the test did), stop the pump, free everything. */
 void rig_down(struct rig *r);
+/* Have B open n connections to h's port (its pump thread does it: B is
+ * single-threaded). They are served like accepted ones. */
+void rig_b_connect(struct rig *r, int port, int n);
 /* Switch B's behaviour (e.g. NOREAD to ECHO: B starts reading). */
 void rig_set_mode(struct rig *r, int mode);
 /* Connect to B and, in echo mode, check one round trip. Asserts. */

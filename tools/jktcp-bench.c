@@ -11,9 +11,13 @@
  * namespace. Traffic stays inside namespaces this program creates.
  *
  * usage: jktcp-bench [--runs N] [--mib N] [--mtu 1500,16000] [--quick]
+ *   JKTCP_BENCH_ONLY=<substring>  only the table rows whose name contains it
+ *   JKTCP_BENCH_ONLY=ids          only the id-lookup comparison
  */
 #include "jktcp.h"
 #include "netns.c"
+
+#include "handle.h" /* jk_stream_*: the pointer-level calls behind the ids */
 
 #include <getopt.h>
 #include <sys/prctl.h>
@@ -177,8 +181,34 @@ static double adapter_down(unsigned mtu, int family, void *arg)
 /* jktcp, threaded handle                                             */
 /* ------------------------------------------------------------------ */
 
+/* The public calls take ids, resolved through the id table on every
+ * call. With g_ptr_api the same work goes through the pointer-level
+ * calls on a stream resolved once: the difference is the cost of the
+ * lookup (the "pointer version" of the API). */
+static bool g_ptr_api;
+
+static ssize_t b_read(jktcp_stream s, struct jk_stream *p, void *buf, size_t n, int t)
+{
+    return g_ptr_api ? jk_stream_read(p, buf, n, t) : jktcp_stream_read(s, buf, n, t);
+}
+
+static ssize_t b_write_all(jktcp_stream s, struct jk_stream *p, const void *buf, size_t n, int t)
+{
+    if (!g_ptr_api)
+        return jktcp_stream_write_all(s, buf, n, t);
+    size_t done = 0;
+    while (done < n) {
+        ssize_t w = jk_stream_write(p, (const uint8_t *)buf + done, n - done, t);
+        if (w < 0)
+            return w;
+        done += (size_t)w;
+    }
+    return (ssize_t)n;
+}
+
 struct hjob {
     jktcp_stream s;
+    struct jk_stream *p; /* g_ptr_api: resolved once, held for the run */
     uint64_t n;
     bool down;
     int err;
@@ -198,7 +228,7 @@ static void *hjob_main(void *arg)
         jkt_pattern_fill(buf, sizeof buf, 0, 7);
         while (done < j->n) {
             size_t k = j->n - done < BUF ? (size_t)(j->n - done) : BUF;
-            ssize_t w = jktcp_stream_write_all(j->s, buf, k, 30000);
+            ssize_t w = b_write_all(j->s, j->p, buf, k, 30000);
             if (w < 0) {
                 j->err = (int)w;
                 free(buf);
@@ -211,7 +241,7 @@ static void *hjob_main(void *arg)
         }
     } else {
         for (;;) {
-            ssize_t r = jktcp_stream_read(j->s, buf, BUF, 30000);
+            ssize_t r = b_read(j->s, j->p, buf, BUF, 30000);
             if (r <= 0) {
                 j->err = (int)r;
                 break;
@@ -245,6 +275,7 @@ static double handle_xfer(unsigned mtu, int family, int nstreams, bool down)
         jobs[i] = (struct hjob){.n = per, .down = down};
         if (jktcp_handle_connect(h, down ? PORT_SOURCE : PORT_SINK, 3000, &jobs[i].s) < 0)
             return -1;
+        jobs[i].p = jk_stream_get(jobs[i].s);
     }
     double t0 = jkt_now_s();
     for (int i = 0; i < nstreams; i++)
@@ -267,8 +298,10 @@ static double handle_xfer(unsigned mtu, int family, int nstreams, bool down)
                     (unsigned long long)st.frames_out, (unsigned long long)st.retransmits,
                     (unsigned long long)st.drop_invalid, (unsigned long long)st.io_wakeups);
     }
-    for (int i = 0; i < nstreams; i++)
+    for (int i = 0; i < nstreams; i++) {
+        jk_stream_put(jobs[i].p);
         jktcp_stream_close(jobs[i].s);
+    }
     jktcp_handle_close(h, 1000);
     jkt_server_stop(&srv);
     return ok ? mbps(per * (uint64_t)nstreams, dt) : -1;
@@ -301,13 +334,14 @@ static double handle_pingpong(unsigned mtu, int family, void *arg)
     enum { N = 5000 };
     static uint64_t rtt[N];
     uint8_t msg[64] = {0}, back[64];
+    struct jk_stream *p = jk_stream_get(s);
     for (int i = 0; i < N; i++) {
         uint64_t t0 = jkt_now_us();
-        if (jktcp_stream_write_all(s, msg, sizeof msg, 1000) != (ssize_t)sizeof msg)
+        if (b_write_all(s, p, msg, sizeof msg, 1000) != (ssize_t)sizeof msg)
             return -1;
         size_t got = 0;
         while (got < sizeof back) {
-            ssize_t r = jktcp_stream_read(s, back + got, sizeof back - got, 1000);
+            ssize_t r = b_read(s, p, back + got, sizeof back - got, 1000);
             if (r <= 0)
                 return -1;
             got += (size_t)r;
@@ -315,6 +349,7 @@ static double handle_pingpong(unsigned mtu, int family, void *arg)
         rtt[i] = jkt_now_us() - t0;
     }
     qsort(rtt, N, sizeof rtt[0], cmp_u64);
+    jk_stream_put(p);
     jktcp_stream_close(s);
     jktcp_handle_close(h, 500);
     jkt_server_stop(&srv);
@@ -544,6 +579,38 @@ static double kernel_tun(unsigned mtu, int family, void *arg)
 
 /* ------------------------------------------------------------------ */
 
+/* The id API against the pointer version, runs interleaved (id, pointer,
+ * id, ...) so that drift in the machine hits both alike. */
+static void compare_ids(void)
+{
+    enum { RUNS = 5 };
+    static const struct {
+        const char *name;
+        bench_fn fn;
+    } cases[] = {{"handle upload x1 MB/s", handle_up1},
+                 {"handle download x1 MB/s", handle_down1},
+                 {"64 B ping-pong p50 us", handle_pingpong}};
+    printf("\nid lookup cost (median of %d interleaved runs, MTU 1500; ratio = ids / pointers):\n",
+           RUNS);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        double v[2][RUNS];
+        for (int i = 0; i < RUNS; i++)
+            for (int m = 0; m < 2; m++) {
+                g_ptr_api = m == 1;
+                v[m][i] = run_isolated(cases[c].fn, 1500, AF_INET6, NULL);
+                if (cases[c].fn == handle_pingpong && v[m][i] > 0) /* p50 of the packed pair */
+                    v[m][i] = (double)((uint64_t)v[m][i] % 1000000u);
+            }
+        g_ptr_api = false;
+        for (int m = 0; m < 2; m++)
+            qsort(v[m], RUNS, sizeof v[m][0], cmp_double);
+        double id = v[0][RUNS / 2], ptr = v[1][RUNS / 2];
+        printf("  %-26s ids %8.1f  pointers %8.1f  ratio %.3f\n", cases[c].name, id, ptr,
+               ptr > 0 ? id / ptr : 0);
+        fflush(stdout);
+    }
+}
+
 static void row(const char *name, bench_fn fn, unsigned mtu, int family, double ref_tun,
                 double ref_kernel, double *out)
 {
@@ -586,6 +653,11 @@ int main(int argc, char **argv)
         printf("jktcp-bench: skipped: needs root, network namespaces and /dev/net/tun\n");
         return 0;
     }
+    const char *only = getenv("JKTCP_BENCH_ONLY");
+    if (only && !strcmp(only, "ids")) { /* just the id-versus-pointer comparison */
+        compare_ids();
+        return 0;
+    }
     printf("jktcp-bench: %s, %d run(s) per figure (median), %llu MiB per transfer, IPv6\n\n",
            jktcp_version(), g_runs, (unsigned long long)(g_bytes >> 20));
     printf("| %-28s | %5s | %8s | %5s | %5s | %s |\n", "case", "MTU", "MB/s", "/tun", "/kern",
@@ -614,5 +686,6 @@ int main(int argc, char **argv)
            (unsigned long long)(packed % 1000000u), (unsigned long long)(packed / 1000000u));
     double idle = median_of(handle_idle, 1500, AF_INET6, NULL, all);
     printf("idle handle with 16 open streams: %.1f wake-ups/s\n", idle);
+    compare_ids();
     return 0;
 }

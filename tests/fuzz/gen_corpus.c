@@ -2,7 +2,8 @@
  *   gen_corpus <dir>  ->  <dir>/<target>/seed-<name>
  * Frames are built with jk_build_segment, so they are valid; the adapter
  * seeds are op scripts in the format the adapter targets decode (see the
- * comments at the top of fuzz_adapter_conn.c / fuzz_adapter_listen.c). */
+ * comments at the top of fuzz_adapter_conn.c / fuzz_adapter_listen.c), the
+ * fuzz_api_threads seeds op scripts for its threads. */
 #include "fuzz_common.h"
 
 #include <errno.h>
@@ -445,6 +446,198 @@ static void listen_seeds(void)
     put("fuzz_adapter_listen", "synack-lost6", s.b, s.n);
 }
 
+/* ---- threaded API ops (fuzz_api_threads.c) -------------------------------- */
+
+enum { T_CONNECT, T_LISTEN, T_ACCEPT, T_READ, T_WRITE, T_WRITE_ALL, T_SHUTDOWN, T_CLOSE,
+       T_ABORT, T_STREAM_ERROR, T_INFO, T_STREAM_POLL, T_LISTENER_POLL, T_LISTENER_CLOSE,
+       T_STATS, T_HANDLE_ERROR, T_HANDLE_CLOSE, T_FORGE, T_PEER_CONNECT, T_NET, T_SIGNAL,
+       T_SLEEP, T_INVALID, T_PCAP };
+
+/* [thread << 5 | op][a][b][c] */
+static void t_op(struct script *s, unsigned thread, unsigned op, unsigned a, unsigned b,
+                 unsigned c)
+{
+    s8(s, thread << 5 | op);
+    s8(s, a);
+    s8(s, b);
+    s8(s, c);
+}
+
+/* connect: a = port index (80 80 80 81 82 83 80 82) | timeout index << 3 (0 0 8 25 ms);
+ * read/write: b = timeout index (0 1 4 12 ms) | length index << 2 */
+#define CONN(port_i, t_i) ((port_i) | (t_i) << 3)
+#define IO(t_i, len_i) ((t_i) | (len_i) << 2)
+
+static void api_threads_seeds(void)
+{
+    static const char *const T = "fuzz_api_threads";
+    struct script s;
+
+    /* Echo on port 80: one thread talks, another reads the same stream,
+     * takes stats and info, then closes it under the first. */
+    s.n = 0;
+    s8(&s, 0x00), s8(&s, 0x05);
+    t_op(&s, 0, T_CONNECT, CONN(0, 3), 0, 0);
+    t_op(&s, 0, T_WRITE, 0, IO(2, 2), 0);
+    t_op(&s, 0, T_READ, 0, IO(3, 3), 0);
+    t_op(&s, 1, T_SLEEP, 200, 0, 0);
+    t_op(&s, 1, T_READ, 0, IO(3, 3), 0);
+    t_op(&s, 1, T_STATS, 0x40, 0, 0);
+    t_op(&s, 1, T_INFO, 0x40, 0, 0);
+    t_op(&s, 0, T_WRITE_ALL, 0, IO(3, 3), 0);
+    t_op(&s, 0, T_STREAM_ERROR, 0, 0, 0);
+    t_op(&s, 1, T_CLOSE, 0, 0, 0);
+    t_op(&s, 0, T_READ, 0, IO(3, 3), 0);
+    t_op(&s, 0, T_INFO, 0x20, 0, 0);
+    put(T, "echo", s.b, s.n);
+
+    /* Listen, B connects twice, accept, read B's greeting, write (echoed),
+     * shut down, listener readiness, close the listener while another
+     * thread accepts. */
+    s.n = 0;
+    s8(&s, 0x01), s8(&s, 0x05);
+    t_op(&s, 0, T_LISTEN, 0, 0, 0);
+    t_op(&s, 0, T_LISTENER_POLL, 0, 0, 0);
+    t_op(&s, 0, T_PEER_CONNECT, 0, 1, 0);
+    t_op(&s, 0, T_ACCEPT, 0, 3, 1);
+    t_op(&s, 0, T_READ, 1, IO(3, 3), 0);
+    t_op(&s, 0, T_WRITE, 1, IO(2, 2), 0);
+    t_op(&s, 0, T_SHUTDOWN, 1, 0, 0);
+    t_op(&s, 0, T_READ, 1, IO(3, 3), 0);
+    t_op(&s, 1, T_ACCEPT, 0, 3, 2);
+    t_op(&s, 1, T_STREAM_POLL, 2, 0, 0);
+    t_op(&s, 1, T_STREAM_POLL, 0x12, 0, 0);
+    t_op(&s, 1, T_ACCEPT, 0, 3, 3);
+    t_op(&s, 2, T_SLEEP, 250, 0, 0);
+    t_op(&s, 2, T_LISTENER_CLOSE, 0, 0, 0);
+    t_op(&s, 2, T_LISTEN, 0, 1, 0);
+    t_op(&s, 2, T_LISTEN, 0, 1, 0);
+    put(T, "listen-accept", s.b, s.n);
+
+    /* Non-blocking connects: refused (83), reset after accept (81), never
+     * read (82: the send buffer fills); errors, info, readiness. */
+    s.n = 0;
+    s8(&s, 0x02), s8(&s, 0x04);
+    t_op(&s, 0, T_CONNECT, CONN(5, 0), 0, 0);
+    t_op(&s, 0, T_STREAM_POLL, 0x10, 0, 0);
+    t_op(&s, 0, T_SLEEP, 150, 0, 0);
+    t_op(&s, 0, T_STREAM_ERROR, 0, 0, 0);
+    t_op(&s, 0, T_READ, 0, IO(2, 1), 0);
+    t_op(&s, 0, T_INFO, 0, 0, 0);
+    t_op(&s, 1, T_CONNECT, CONN(3, 3), 1, 0);
+    t_op(&s, 1, T_READ, 1, IO(3, 3), 0);
+    t_op(&s, 1, T_STREAM_ERROR, 1, 0, 0);
+    t_op(&s, 1, T_ABORT, 1, 0, 0);
+    t_op(&s, 2, T_CONNECT, CONN(4, 3), 2, 0);
+    t_op(&s, 2, T_WRITE_ALL, 2, IO(3, 3), 0);
+    t_op(&s, 2, T_WRITE, 2, IO(0, 3), 0);
+    t_op(&s, 2, T_STREAM_POLL, 0x12, 0, 0);
+    t_op(&s, 2, T_SHUTDOWN, 2, 0, 0);
+    t_op(&s, 2, T_WRITE, 2, IO(0, 1), 0);
+    t_op(&s, 3, T_CONNECT, CONN(0, 0), 3, 0);
+    t_op(&s, 3, T_WRITE, 3, IO(2, 2), 0);
+    t_op(&s, 3, T_STREAM_ERROR, 3, 0, 0);
+    put(T, "nonblock", s.b, s.n);
+
+    /* The handle closes while the others read, write, accept, connect;
+     * their calls end in -ESHUTDOWN / -EBADF; the leftovers are closed
+     * after the handle (cfg0 bit 3). */
+    s.n = 0;
+    s8(&s, 0x0a), s8(&s, 0x01);
+    t_op(&s, 0, T_CONNECT, CONN(0, 3), 0, 0);
+    t_op(&s, 0, T_STREAM_POLL, 0, 0, 0);
+    t_op(&s, 0, T_READ, 0, IO(3, 3), 0);
+    t_op(&s, 0, T_READ, 0, IO(3, 3), 0);
+    t_op(&s, 0, T_WRITE, 0, IO(3, 2), 0);
+    t_op(&s, 0, T_STREAM_ERROR, 0, 0, 0);
+    t_op(&s, 1, T_LISTEN, 1, 0, 0);
+    t_op(&s, 1, T_LISTENER_POLL, 0, 0, 0);
+    t_op(&s, 1, T_ACCEPT, 0, 3, 4);
+    t_op(&s, 1, T_ACCEPT, 0, 3, 4);
+    t_op(&s, 2, T_SLEEP, 100, 0, 0);
+    t_op(&s, 2, T_HANDLE_CLOSE, 2, 0, 0);
+    t_op(&s, 2, T_STATS, 0, 0, 0);
+    t_op(&s, 2, T_CONNECT, CONN(0, 2), 5, 0);
+    t_op(&s, 2, T_HANDLE_ERROR, 0, 0, 0);
+    t_op(&s, 2, T_HANDLE_CLOSE, 0, 0, 0);
+    t_op(&s, 3, T_PEER_CONNECT, 1, 1, 0);
+    t_op(&s, 3, T_SLEEP, 120, 0, 0);
+    t_op(&s, 3, T_INFO, 0, 0, 0);
+    t_op(&s, 3, T_SHUTDOWN, 0, 0, 0);
+    put(T, "handle-close", s.b, s.n);
+
+    /* Forged ids: random, 0, another kind, closed, the previous input's,
+     * guesses at the next id; invalid arguments. */
+    s.n = 0;
+    s8(&s, 0x00), s8(&s, 0x00);
+    t_op(&s, 0, T_CONNECT, CONN(0, 3), 0, 0);
+    t_op(&s, 0, T_LISTEN, 2, 0, 0);
+    for (unsigned k = 0; k < 8; k++)
+        t_op(&s, k & 1, T_FORGE, k, k * 3, k * 5 + 1);
+    t_op(&s, 0, T_CLOSE, 0, 0, 0);
+    t_op(&s, 0, T_FORGE, 4, 0, 2);
+    t_op(&s, 1, T_FORGE, 6, 1, 4);
+    t_op(&s, 1, T_CONNECT, CONN(0, 0), 1, 0);
+    for (unsigned k = 0; k < 12; k++)
+        t_op(&s, k & 1, T_INVALID, k | (k & 4) << 5, 1, 0);
+    put(T, "forge", s.b, s.n);
+
+    /* The link: blackholed from the start (a connect times out), back, a
+     * stream that works, blackhole again (reads wait, a signal interrupts
+     * them), then the handle's port closes (end of stream: -ENETDOWN,
+     * handle_error -EPIPE). */
+    s.n = 0;
+    s8(&s, 0x10), s8(&s, 0x00);
+    t_op(&s, 0, T_CONNECT, CONN(0, 3), 0, 0);
+    t_op(&s, 0, T_CONNECT, CONN(0, 0), 1, 0);
+    t_op(&s, 0, T_CONNECT, CONN(0, 3), 2, 0);
+    t_op(&s, 0, T_WRITE, 2, IO(2, 2), 0);
+    t_op(&s, 0, T_READ, 2, IO(3, 3), 0);
+    t_op(&s, 0, T_READ, 2, IO(3, 3), 0);
+    t_op(&s, 0, T_READ, 2, IO(3, 3), 0);
+    t_op(&s, 0, T_STREAM_ERROR, 1, 0, 0);
+    t_op(&s, 0, T_READ, 2, IO(3, 3), 0);
+    t_op(&s, 0, T_WRITE, 2, IO(3, 2), 0);
+    t_op(&s, 0, T_CONNECT, CONN(0, 2), 3, 0);
+    t_op(&s, 0, T_LISTEN, 0, 0, 0);
+    t_op(&s, 0, T_STREAM_ERROR, 2, 0, 0);
+    for (int i = 0; i < 2; i++)
+        t_op(&s, 1, T_SLEEP, 250, 0, 0);
+    t_op(&s, 1, T_NET, 3, 0, 0);
+    for (int i = 0; i < 4; i++)
+        t_op(&s, 1, T_SLEEP, 250, 0, 0);
+    t_op(&s, 1, T_NET, 0, 0, 0);
+    t_op(&s, 1, T_SLEEP, 100, 0, 0);
+    t_op(&s, 1, T_SIGNAL, 0, 0, 0);
+    t_op(&s, 1, T_SLEEP, 250, 0, 0);
+    t_op(&s, 1, T_NET, 7, 0, 0);
+    t_op(&s, 1, T_HANDLE_ERROR, 0, 0, 0);
+    t_op(&s, 1, T_STATS, 0, 0, 0);
+    t_op(&s, 1, T_SLEEP, 250, 0, 0);
+    t_op(&s, 1, T_HANDLE_ERROR, 0, 0, 0);
+    put(T, "link", s.b, s.n);
+
+    /* Four threads on the same two streams: reads, writes, shutdown, close
+     * and abort racing. */
+    s.n = 0;
+    s8(&s, 0x06), s8(&s, 0x09);
+    t_op(&s, 0, T_CONNECT, CONN(0, 3), 0, 0);
+    t_op(&s, 1, T_CONNECT, CONN(0, 3), 1, 0);
+    for (unsigned k = 0; k < 4; k++)
+        t_op(&s, 2 + (k & 1), T_SLEEP, 200, 0, 0);
+    for (unsigned k = 0; k < 8; k++) {
+        t_op(&s, 2, T_WRITE, k & 1, IO(k & 3, 2), 0);
+        t_op(&s, 3, T_READ, k & 1, IO(k & 3, 3), 0);
+        t_op(&s, k & 1, T_WRITE_ALL, k & 1, IO(1, 2 + (k & 1)), 0);
+        t_op(&s, k & 1, T_READ, k & 1, IO(2, 3), 0);
+    }
+    t_op(&s, 2, T_SHUTDOWN, 0, 0, 0);
+    t_op(&s, 3, T_CLOSE, 0, 0, 0);
+    t_op(&s, 2, T_ABORT, 1, 0, 0);
+    t_op(&s, 3, T_CLOSE, 1, 0, 0);
+    put(T, "four-threads", s.b, s.n);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -456,5 +649,6 @@ int main(int argc, char **argv)
     framer_seeds();
     conn_seeds();
     listen_seeds();
+    api_threads_seeds();
     return 0;
 }
