@@ -321,6 +321,8 @@ JKTCP_API int jktcp_handle_start(jktcp_adapter *a, jktcp_handle *out)
     atomic_init(&h->irefs, 1);
     h->a = a;
     cds_wfcq_init(&h->qhead, &h->qtail);
+    jk_list_init(&h->streams);
+    jk_list_init(&h->listeners);
     if (jk_obj_publish(&h->obj) < 0) {
         handle_free(&h->obj);
         return -ENOMEM;

@@ -21,6 +21,7 @@
 
 #include "adapter.h"
 #include "idtable.h"
+#include "list.h"
 #include "platform.h"
 
 #include <pthread.h>
@@ -69,6 +70,7 @@ struct jk_stream {
     atomic_int waiters;
     atomic_int err;         /* published by the I/O thread */
     atomic_int cstate;      /* JK_QUEUED / _CONNECTING / _CONNECTED / _FAILED */
+    atomic_int setup;       /* connect: 1 until the I/O thread ran it, then 0 or its error */
     atomic_bool eof, closed, dead, wr_shut, kicked;
     atomic_uint adv_wnd;    /* window in our last ACK */
     _Atomic(struct jk_ring *) snd, rcv; /* the connection's; NULL before bind and after stop */
@@ -80,7 +82,7 @@ struct jk_stream {
     /* I/O thread */
     struct jktcp_conn *c;
     bool close_done;
-    struct jk_stream *io_next, *io_prev;
+    struct jk_list io_link; /* on h->streams */
 };
 
 struct jk_listener {
@@ -97,7 +99,7 @@ struct jk_listener {
     struct jk_cmd unlisten_cmd;
     /* I/O thread */
     struct jktcp_conn_listener *cl;
-    struct jk_listener *io_next, *io_prev;
+    struct jk_list io_link; /* on h->listeners */
 };
 
 struct jk_handle {
@@ -113,8 +115,8 @@ struct jk_handle {
     atomic_int terr;          /* the transport's error, published */
     atomic_ulong wakeups;
     /* I/O thread */
-    struct jk_stream *streams;     /* every stream it knows */
-    struct jk_listener *listeners; /* every listener it knows */
+    struct jk_list streams;   /* every stream it knows */
+    struct jk_list listeners; /* every listener it knows */
     int linger_ms;
     bool closing; /* STOP received */
 };

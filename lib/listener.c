@@ -54,26 +54,6 @@ static struct jk_listener *listener_get(jktcp_listener id)
 /* I/O thread                                                         */
 /* ------------------------------------------------------------------ */
 
-static void list_add(struct jk_handle *h, struct jk_listener *l)
-{
-    l->io_prev = NULL;
-    l->io_next = h->listeners;
-    if (h->listeners)
-        h->listeners->io_prev = l;
-    h->listeners = l;
-}
-
-static void list_del(struct jk_handle *h, struct jk_listener *l)
-{
-    if (l->io_prev)
-        l->io_prev->io_next = l->io_next;
-    else if (h->listeners == l)
-        h->listeners = l->io_next;
-    if (l->io_next)
-        l->io_next->io_prev = l->io_prev;
-    l->io_next = l->io_prev = NULL;
-}
-
 void jk_io_listen(struct jk_handle *h, struct jk_cmd *cmd)
 {
     struct jk_listener *l = cmd->l;
@@ -83,7 +63,7 @@ void jk_io_listen(struct jk_handle *h, struct jk_cmd *cmd)
     if (r == 0) {
         l->cl->owner = l;
         l->cl->handed = &l->queued;
-        list_add(h, l);
+        jk_list_push(&h->listeners, &l->io_link);
     }
     jk_complete(cmd, r);
 }
@@ -130,7 +110,7 @@ static void stop_listening(struct jk_handle *h, struct jk_listener *l)
         jk_adapter_unlisten_internal(cl); /* resets half-open connections */
     }
     drain_queue(h, l);
-    list_del(h, l);
+    jk_list_del(&l->io_link);
 }
 
 void jk_io_unlisten(struct jk_handle *h, struct jk_listener *l)
@@ -141,8 +121,8 @@ void jk_io_unlisten(struct jk_handle *h, struct jk_listener *l)
 
 void jk_io_kill_listeners(struct jk_handle *h)
 {
-    while (h->listeners) {
-        struct jk_listener *l = h->listeners;
+    while (!jk_list_empty(&h->listeners)) {
+        struct jk_listener *l = jk_list_entry(h->listeners.next, struct jk_listener, io_link);
         atomic_store(&l->dead, true);
         signal_accepters(l);
         stop_listening(h, l);
@@ -173,6 +153,7 @@ JKTCP_API int jktcp_handle_listen(jktcp_handle hid, int port, int backlog, jktcp
     jk_handle_iref(h);
     atomic_init(&l->owners, 2);
     cds_wfcq_init(&l->qhead, &l->qtail);
+    jk_list_init(&l->io_link);
     jk_ready_init(&l->ready);
     l->unlisten_cmd.kind = CMD_UNLISTEN;
     l->unlisten_cmd.l = l;

@@ -61,6 +61,7 @@ struct jk_stream *jk_stream_new(struct jk_handle *h)
     s->h = h;
     jk_handle_iref(h);
     atomic_init(&s->owners, 2);
+    atomic_init(&s->setup, 1);
     jk_ready_init(&s->rd_ready);
     jk_ready_init(&s->wr_ready);
     s->connect_cmd.kind = CMD_CONNECT;
@@ -71,6 +72,7 @@ struct jk_stream *jk_stream_new(struct jk_handle *h)
     s->release_cmd.kind = CMD_RELEASE;
     s->release_cmd.s = s;
     cds_wfcq_node_init(&s->acc_node);
+    jk_list_init(&s->io_link);
     return s;
 }
 
@@ -180,22 +182,7 @@ static void kick(struct jk_stream *s)
 
 void jk_io_stream_add(struct jk_handle *h, struct jk_stream *s)
 {
-    s->io_prev = NULL;
-    s->io_next = h->streams;
-    if (h->streams)
-        h->streams->io_prev = s;
-    h->streams = s;
-}
-
-static void io_list_del(struct jk_handle *h, struct jk_stream *s)
-{
-    if (s->io_prev)
-        s->io_prev->io_next = s->io_next;
-    else if (h->streams == s)
-        h->streams = s->io_next;
-    if (s->io_next)
-        s->io_next->io_prev = s->io_prev;
-    s->io_next = s->io_prev = NULL;
+    jk_list_push(&h->streams, &s->io_link);
 }
 
 void jk_io_stream_bind(struct jk_handle *h, struct jk_stream *s, struct jktcp_conn *c)
@@ -264,11 +251,13 @@ void jk_io_connect(struct jk_handle *h, struct jk_stream *s)
     struct jktcp_conn *c =
         err ? NULL : jk_adapter_new_conn(a, 0, (uint16_t)s->connect_cmd.port, true, &err);
     if (!c) {
+        atomic_store(&s->setup, err);
         fail(s, err);
         return;
     }
     jk_io_stream_bind(h, s, c);
     atomic_store(&s->cstate, JK_CONNECTING);
+    atomic_store(&s->setup, 0);
     jk_stream_signal(s); /* the connecting call learns the setup went well */
     jk_tcp_connect(c);
 }
@@ -300,18 +289,19 @@ void jk_io_stream_release(struct jk_handle *h, struct jk_stream *s)
     if (c && c->state == JKTCP_FIN_WAIT_2)
         c->t_close = jk_now(h->a) + JK_FIN_WAIT2_US;
     unbind(s);
-    io_list_del(h, s);
+    jk_list_del(&s->io_link);
     jk_obj_free_later(&s->obj, stream_free);
 }
 
 void jk_io_stream_discard(struct jk_handle *h, struct jk_stream *s)
 {
+    (void)h;
     if (s->c) {
         jk_tcp_abort(s->c, true);
         jk_adapter_mark_dirty(s->c);
     }
     unbind(s);
-    io_list_del(h, s);
+    jk_list_del(&s->io_link);
     jk_obj_free_later(&s->obj, stream_free);
 }
 
@@ -344,15 +334,17 @@ int jk_io_stream_shutdown(struct jk_stream *s)
  * detach them from their connections, which the adapter frees next. */
 void jk_io_kill_streams(struct jk_handle *h)
 {
-    for (struct jk_stream *s = h->streams; s; s = s->io_next) {
+    struct jk_list *pos, *tmp;
+    jk_list_each_safe(pos, tmp, &h->streams) {
+        struct jk_stream *s = jk_list_entry(pos, struct jk_stream, io_link);
         atomic_store(&s->dead, true);
         jk_stream_signal(s);
         raise_both(s);
     }
     jk_rcu_synchronize();
-    while (h->streams) {
-        struct jk_stream *s = h->streams;
-        io_list_del(h, s);
+    while (!jk_list_empty(&h->streams)) {
+        struct jk_stream *s = jk_list_entry(h->streams.next, struct jk_stream, io_link);
+        jk_list_del(&s->io_link);
         if (s->c) {
             s->c->user = NULL;
             s->c = NULL;
@@ -388,11 +380,9 @@ static int setup_wait(struct jk_stream *s)
 {
     for (;;) {
         unsigned seq = atomic_load(&s->seq);
-        int cs = atomic_load(&s->cstate);
-        if (cs == JK_FAILED)
-            return atomic_load(&s->err);
-        if (cs != JK_QUEUED)
-            return 0;
+        int r = atomic_load(&s->setup); /* not cstate: a fast RST may follow */
+        if (r != 1)
+            return r;
         stream_wait(s, seq, JK_FOREVER);
     }
 }

@@ -4,6 +4,7 @@
 #include "minitest.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,6 +17,15 @@ double rig_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+bool rig_fd_readable(int fd, int timeout_ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int n;
+    while ((n = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR) {
+    }
+    return n == 1 && (p.revents & POLLIN);
 }
 
 static bool move_frames(jktcp_port *from, jktcp_port *to, uint8_t *buf, bool drop)
@@ -248,4 +258,46 @@ void rig_fill(jktcp_stream s)
         JT_ASSERT(r > 0, "filling the send buffer: %zd (%s)", r, jktcp_strerror((int)r));
     }
     JT_ASSERT(i < 4096, "the send buffer never filled");
+}
+
+void rig_pair_up(struct rig_pair *p)
+{
+    jktcp_transport *ta, *tb;
+    memset(p, 0, sizeof *p);
+    JT_ASSERT(jktcp_port_new(0, &p->pa) == 0 && jktcp_port_new(0, &p->pb) == 0, "ports");
+    JT_ASSERT(jktcp_port_transport(p->pa, &ta) == 0, "transport a");
+    JT_ASSERT(jktcp_port_transport(p->pb, &tb) == 0, "transport b");
+    JT_ASSERT(jktcp_adapter_new(ta, "198.18.0.2", "198.18.0.1", &p->a) == 0, "adapter a");
+    JT_ASSERT(jktcp_adapter_new(tb, "198.18.0.1", "198.18.0.2", &p->b) == 0, "adapter b");
+    JT_ASSERT(jktcp_adapter_listen(p->b, RIG_PORT, 0, &p->bl) == 0, "b listens");
+}
+
+void rig_pair_down(struct rig_pair *p)
+{
+    jktcp_adapter_free(p->a);
+    jktcp_adapter_free(p->b);
+    jktcp_port_free(p->pa);
+    jktcp_port_free(p->pb);
+}
+
+jktcp_conn *rig_pair_connect(struct rig_pair *p, jktcp_conn **bc)
+{
+    jktcp_conn *c = NULL;
+    int rc = jktcp_conn_connect(p->a, RIG_PORT, 0, &c);
+    JT_ASSERT(rc == -EINPROGRESS && c, "connect(timeout 0): %s", jktcp_strerror(rc));
+    uint8_t *buf = malloc(FRAME_MAX);
+    JT_ASSERT(buf, "malloc");
+    *bc = NULL;
+    for (int i = 0; i < 100 && !*bc; i++) {
+        move_frames(p->pa, p->pb, buf, false);
+        jktcp_adapter_accept(p->bl, 0, bc);
+        move_frames(p->pb, p->pa, buf, false);
+        jktcp_adapter_poll(p->a, 0);
+    }
+    free(buf);
+    jktcp_info info;
+    JT_ASSERT(*bc, "B never accepted");
+    JT_ASSERT(jktcp_conn_info(c, &info, sizeof info) == 0 && info.state == JKTCP_ESTABLISHED,
+              "A's end: %s", jktcp_state_name(info.state));
+    return c;
 }

@@ -6,6 +6,9 @@
  * never reads, or never even sees a frame (a black hole: connects hang).
  * Other ports answer SYNs with RST (connection refused).
  *
+ * Also a thread-free pair of adapters (struct rig_pair) for the
+ * single-threaded API, and small helpers the threaded tests share.
+ *
  * Criterion-free (tests/minitest.h), so the same tests also run under
  * ThreadSanitizer (make test-tsan).
  */
@@ -74,7 +77,8 @@ long rig_read_exact(jktcp_stream s, void *buf, size_t n, int timeout_ms);
 /* Monotonic milliseconds. */
 double rig_now_ms(void);
 
-#endif
+/* poll() fd for POLLIN (EINTR retried): readable within timeout_ms? */
+bool rig_fd_readable(int fd, int timeout_ms);
 
 /* A thread parked in one blocking call, for tests of what wakes it. */
 enum rig_op { RIG_OP_READ, RIG_OP_WRITE, RIG_OP_ACCEPT, RIG_OP_CONNECT };
@@ -102,3 +106,22 @@ void rig_blocked_settle(struct rig_blocked *b, int n);
 long rig_blocked_join(struct rig_blocked *b);
 /* Fill s's send buffer (the peer does not read): writes until -EAGAIN. */
 void rig_fill(jktcp_stream s);
+
+/* Adapters A (198.18.0.2) and B (198.18.0.1) over two packet ports, no
+ * threads: frames move only when the test moves them (rig_pair_connect
+ * does). B listens on RIG_PORT (backlog 0). */
+struct rig_pair {
+    jktcp_port *pa, *pb;
+    jktcp_adapter *a, *b;
+    jktcp_conn_listener *bl;
+};
+
+/* Build (asserts on failure). */
+void rig_pair_up(struct rig_pair *p);
+/* Free both adapters (their listeners too) and the ports. */
+void rig_pair_down(struct rig_pair *p);
+/* A connects to B by hand; returns A's end (asserted ESTABLISHED), B's
+ * in *bc. */
+jktcp_conn *rig_pair_connect(struct rig_pair *p, jktcp_conn **bc);
+
+#endif

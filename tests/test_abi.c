@@ -127,72 +127,18 @@ static bool fault_stats_filled(const void *p)
     return s->out.frames > 0 && s->out.passed == s->out.frames;
 }
 
-/* ---- adapters over packet ports, driven by hand -------------------------- */
-
-/* Adapters A and B over two packet ports, frames moved by hand. */
-struct pair {
-    jktcp_port *pa, *pb;
-    jktcp_adapter *a, *b;
-    jktcp_conn_listener *bl;
-};
-
-static void pair_move(jktcp_port *from, jktcp_port *to)
-{
-    static uint8_t buf[FRAME_MAX];
-    ssize_t n;
-    while ((n = jktcp_port_pull(from, buf, sizeof buf, 0)) > 0)
-        jktcp_port_push(to, buf, (size_t)n);
-}
-
-static void pair_up(struct pair *p)
-{
-    jktcp_transport *ta, *tb;
-    memset(p, 0, sizeof *p);
-    JT_ASSERT(jktcp_port_new(0, &p->pa) == 0 && jktcp_port_new(0, &p->pb) == 0, "ports");
-    JT_ASSERT(jktcp_port_transport(p->pa, &ta) == 0, "transport a");
-    JT_ASSERT(jktcp_port_transport(p->pb, &tb) == 0, "transport b");
-    JT_ASSERT(jktcp_adapter_new(ta, A_IP, B_IP, &p->a) == 0, "adapter a");
-    JT_ASSERT(jktcp_adapter_new(tb, B_IP, A_IP, &p->b) == 0, "adapter b");
-    JT_ASSERT(jktcp_adapter_listen(p->b, RIG_PORT, 0, &p->bl) == 0, "b listens");
-}
-
-static void pair_down(struct pair *p)
-{
-    jktcp_adapter_free(p->a);
-    jktcp_adapter_free(p->b);
-    jktcp_port_free(p->pa);
-    jktcp_port_free(p->pb);
-}
-
-/* A connects to B by hand; returns A's end, B's in *bc. */
-static jktcp_conn *pair_connect(struct pair *p, jktcp_conn **bc)
-{
-    jktcp_conn *c = NULL;
-    int rc = jktcp_conn_connect(p->a, RIG_PORT, 0, &c);
-    JT_ASSERT(rc == -EINPROGRESS && c, "connect(timeout 0): %s", E(rc));
-    *bc = NULL;
-    for (int i = 0; i < 100 && !*bc; i++) {
-        pair_move(p->pa, p->pb);
-        jktcp_adapter_accept(p->bl, 0, bc);
-        pair_move(p->pb, p->pa);
-        jktcp_adapter_poll(p->a, 0);
-    }
-    JT_ASSERT(*bc, "B never accepted");
-    return c;
-}
-
 JT_TEST(abi, size_rule_conn_info_adapter_stats, 10)
 {
-    struct pair p;
-    pair_up(&p);
-    jktcp_conn *bc, *c = pair_connect(&p, &bc);
+    struct rig_pair p;
+    rig_pair_up(&p);
+    jktcp_conn *bc, *c = rig_pair_connect(&p, &bc);
     size_rule("jktcp_conn_info", fill_conn_info, c, sizeof(jktcp_info),
               offsetof(jktcp_info, srtt_us), info_filled);
     size_rule("jktcp_adapter_stats", fill_adapter_stats, p.a, sizeof(jktcp_stats),
               offsetof(jktcp_stats, drop_checksum), stats_filled);
     jktcp_conn_abort(c);
     jktcp_conn_abort(bc);
-    pair_down(&p);
+    rig_pair_down(&p);
 }
 
 JT_TEST(abi, size_rule_stream_info_handle_stats, 30)
@@ -402,8 +348,8 @@ JT_TEST(abi, option_raw_ints, 10)
         [7] = 0,        [8] = 200,      [9] = 60000,  [10] = 1000, [11] = 10, [12] = 1,
         [13] = 1,       [14] = 4096,    [15] = 64,    [16] = 1,
     };
-    struct pair p;
-    pair_up(&p);
+    struct rig_pair p;
+    rig_pair_up(&p);
     for (int opt = 1; opt <= 16; opt++) {
         long v = -12345;
         int rc = jktcp_adapter_get_option(p.a, (jktcp_option)opt, &v);
@@ -423,7 +369,7 @@ JT_TEST(abi, option_raw_ints, 10)
     JT_ASSERT(jktcp_adapter_set_option(p.a, (jktcp_option)7, 5000) == 0, "set raw 7");
     JT_ASSERT(jktcp_adapter_get_option(p.a, JKTCP_OPT_KEEPALIVE_MS, &v) == 0 && v == 5000,
               "JKTCP_OPT_KEEPALIVE_MS after setting raw 7: %ld", v);
-    pair_down(&p);
+    rig_pair_down(&p);
 }
 
 /* Framings and transport flags by raw number. */
@@ -457,8 +403,8 @@ static const int bad_ports[] = {0, -1, 65536, 65536 + RIG_PORT, INT_MAX, INT_MIN
 
 JT_TEST(abi, ports_range_checked_adapter, 10)
 {
-    struct pair p;
-    pair_up(&p);
+    struct rig_pair p;
+    rig_pair_up(&p);
     jktcp_stats before, after;
     JT_ASSERT(jktcp_adapter_stats(p.a, &before, sizeof before) == 0, "stats");
     for (size_t i = 0; i < NBAD; i++) {
@@ -483,7 +429,7 @@ JT_TEST(abi, ports_range_checked_adapter, 10)
         int rc = jktcp_adapter_listen(p.a, good[i], 0, &l);
         JT_ASSERT(rc == 0 && l, "listen port %d: %s", good[i], E(rc));
     }
-    pair_down(&p); /* frees the listeners */
+    rig_pair_down(&p); /* frees the listeners */
 }
 
 JT_TEST(abi, ports_range_checked_handle, 30)

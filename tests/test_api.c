@@ -376,6 +376,22 @@ TA(adapter_new_bad_addresses)
         { "198.18.0.2", "fd00::1" },   /* mixed: local v4, peer v6 */
         { "fd00::2", "198.18.0.1" },   /* mixed: local v6, peer v4 */
         { "::ffff:198.18.0.2", "198.18.0.1" },
+        /* parse, but cannot be one end of a unicast TCP connection */
+        { "0.0.0.0", "198.18.0.1" },           /* unspecified */
+        { "198.18.0.2", "0.0.0.0" },
+        { "::", "fd00::1" },
+        { "fd00::2", "::" },
+        { "224.0.0.1", "198.18.0.1" },         /* multicast */
+        { "198.18.0.2", "239.255.255.250" },
+        { "ff02::1", "fd00::1" },
+        { "fd00::2", "ff05::2" },
+        { "255.255.255.255", "198.18.0.1" },   /* broadcast */
+        { "198.18.0.2", "255.255.255.255" },
+        { "::ffff:198.18.0.2", "::ffff:198.18.0.1" }, /* v4-mapped: use the v4 form */
+        { "fd00::2", "::ffff:198.18.0.1" },
+        { "198.18.0.2", "198.18.0.2" },        /* local == peer */
+        { "fd00::2", "fd00::2" },
+        { "fd00::2", "fd00:0::2" },            /* the same address, written otherwise */
     };
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
         jktcp_adapter *a = (jktcp_adapter *)0x1;
@@ -393,6 +409,17 @@ TA(adapter_new_bad_addresses)
     jktcp_adapter_free(a);
     cr_assert_eq(jktcp_adapter_new(port_transport(NULL), "198.18.0.2", "198.18.0.1", &a), 0);
     jktcp_adapter_free(a);
+    /* the edges of the refused ranges stay usable */
+    static const char *const ok[][2] = {
+        { "223.255.255.254", "198.18.0.1" }, { "240.0.0.1", "198.18.0.1" },
+        { "127.0.0.1", "127.0.0.2" },        { "::1", "fd00::1" },
+        { "::fffe:c612:2", "fd00::1" },      { "fe80::1", "fe80::2" },
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        int r = jktcp_adapter_new(port_transport(NULL), ok[i][0], ok[i][1], &a);
+        cr_assert_eq(r, 0, "jktcp_adapter_new(\"%s\", \"%s\"): %d", ok[i][0], ok[i][1], r);
+        jktcp_adapter_free(a);
+    }
     jktcp_adapter_free(NULL);
 }
 

@@ -7,8 +7,9 @@
  * retransmissions stay -ETIMEDOUT, with handle_error 0: the transport is
  * fine. The single-threaded API reports the same codes.
  *
- * No kernel needed: tests/rig.h, a hand-driven adapter pair over packet
- * ports, and a handle over caller functions on a SOCK_SEQPACKET pair.
+ * No kernel needed: tests/rig.h (its handle, and struct rig_pair, a
+ * hand-driven adapter pair over packet ports), and a handle over caller
+ * functions on a SOCK_SEQPACKET pair.
  */
 #include "minitest.h"
 #include "rig.h"
@@ -25,7 +26,6 @@
 #define E(x) jktcp_strerror((int)(x))
 #define A_IP "198.18.0.2"
 #define B_IP "198.18.0.1"
-#define FRAME_MAX 65575
 
 /* Every stream call on s says `want`. Data that arrived before the
  * failure is read first (jktcp_stream_read), so drain it. */
@@ -316,61 +316,6 @@ JT_TEST(errors, retries_exhausted_stay_timedout, 30)
 
 /* ---- the single-threaded API over a plain packet port -------------------- */
 
-/* Adapters A and B over two packet ports, frames moved by hand. */
-struct pair {
-    jktcp_port *pa, *pb;
-    jktcp_adapter *a, *b;
-    jktcp_conn_listener *bl;
-};
-
-static void pair_move(jktcp_port *from, jktcp_port *to)
-{
-    static uint8_t buf[FRAME_MAX];
-    ssize_t n;
-    while ((n = jktcp_port_pull(from, buf, sizeof buf, 0)) > 0)
-        jktcp_port_push(to, buf, (size_t)n);
-}
-
-static void pair_up(struct pair *p)
-{
-    jktcp_transport *ta, *tb;
-    memset(p, 0, sizeof *p);
-    JT_ASSERT(jktcp_port_new(0, &p->pa) == 0 && jktcp_port_new(0, &p->pb) == 0, "ports");
-    JT_ASSERT(jktcp_port_transport(p->pa, &ta) == 0, "transport a");
-    JT_ASSERT(jktcp_port_transport(p->pb, &tb) == 0, "transport b");
-    JT_ASSERT(jktcp_adapter_new(ta, A_IP, B_IP, &p->a) == 0, "adapter a");
-    JT_ASSERT(jktcp_adapter_new(tb, B_IP, A_IP, &p->b) == 0, "adapter b");
-    JT_ASSERT(jktcp_adapter_listen(p->b, RIG_PORT, 0, &p->bl) == 0, "b listens");
-}
-
-/* A connects to B; returns A's end, B's in *bc. */
-static jktcp_conn *pair_connect(struct pair *p, jktcp_conn **bc)
-{
-    jktcp_conn *c = NULL;
-    int rc = jktcp_conn_connect(p->a, RIG_PORT, 0, &c);
-    JT_ASSERT(rc == -EINPROGRESS && c, "connect(timeout 0): %s", E(rc));
-    *bc = NULL;
-    for (int i = 0; i < 100 && !*bc; i++) {
-        pair_move(p->pa, p->pb);
-        jktcp_adapter_accept(p->bl, 0, bc);
-        pair_move(p->pb, p->pa);
-        jktcp_adapter_poll(p->a, 0);
-    }
-    jktcp_info info;
-    JT_ASSERT(*bc, "B never accepted");
-    JT_ASSERT(jktcp_conn_info(c, &info, sizeof info) == 0 && info.state == JKTCP_ESTABLISHED,
-              "A's end: %s", jktcp_state_name(info.state));
-    return c;
-}
-
-static void pair_down(struct pair *p)
-{
-    jktcp_adapter_free(p->a);
-    jktcp_adapter_free(p->b);
-    jktcp_port_free(p->pa);
-    jktcp_port_free(p->pb);
-}
-
 static void *close_port_later(void *port)
 {
     usleep(100000);
@@ -383,9 +328,9 @@ static void *close_port_later(void *port)
  * only jktcp_adapter_poll tells the transport's own -EPIPE. */
 JT_TEST(errors, adapter_port_eof_netdown, 30)
 {
-    struct pair p;
-    pair_up(&p);
-    jktcp_conn *bc, *c = pair_connect(&p, &bc);
+    struct rig_pair p;
+    rig_pair_up(&p);
+    jktcp_conn *bc, *c = rig_pair_connect(&p, &bc);
     pthread_t th;
     JT_ASSERT(pthread_create(&th, NULL, close_port_later, p.pa) == 0, "closer thread");
     uint8_t buf[16];
@@ -412,7 +357,7 @@ JT_TEST(errors, adapter_port_eof_netdown, 30)
     JT_ASSERT(jktcp_conn_close(c) == 0, "close A's end");
     JT_ASSERT(jktcp_adapter_poll(p.b, 0) == 0, "B's transport is unaffected");
     jktcp_conn_abort(bc);
-    pair_down(&p);
+    rig_pair_down(&p);
 }
 
 /* Rule 6 in time, not only in the end: a thread that has just seen

@@ -15,15 +15,6 @@
 
 #define E(x) jktcp_strerror((int)(x))
 
-static bool fd_readable(int fd, int timeout_ms)
-{
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    int n;
-    while ((n = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR) {
-    }
-    return n == 1 && (p.revents & POLLIN);
-}
-
 /* Start a non-blocking connect; asserts on everything connect(0) promises. */
 static jktcp_stream start(struct rig *r, int port, int *wfd, int *rfd)
 {
@@ -54,10 +45,10 @@ JT_TEST(nonblock, connect_completes_writable, 30)
             JT_ASSERT(jktcp_stream_write(s, "x", 1, 0) == -EAGAIN || jktcp_stream_error(s) == 0,
                       "write while connecting");
         }
-        JT_ASSERT(fd_readable(wfd, 5000), "writable fd never signalled the connection");
+        JT_ASSERT(rig_fd_readable(wfd, 5000), "writable fd never signalled the connection");
         JT_ASSERT(jktcp_stream_error(s) == 0, "stream_error once writable: %s",
                   E(jktcp_stream_error(s)));
-        JT_ASSERT(!fd_readable(rfd, 0), "readable with nothing received");
+        JT_ASSERT(!rig_fd_readable(rfd, 0), "readable with nothing received");
         JT_ASSERT(jktcp_stream_write_all(s, "hello", 5, 5000) == 5, "write");
         char b[5];
         JT_ASSERT(rig_read_exact(s, b, 5, 5000) == 5 && !memcmp(b, "hello", 5), "echo");
@@ -92,8 +83,8 @@ JT_TEST(nonblock, connect_refused_reported, 30)
     rig_up(&r, NULL);
     int wfd, rfd;
     jktcp_stream s = start(&r, 9, &wfd, &rfd);
-    JT_ASSERT(fd_readable(wfd, 5000), "writable fd never signalled the refusal");
-    JT_ASSERT(fd_readable(rfd, 0), "readable fd does not show the error");
+    JT_ASSERT(rig_fd_readable(wfd, 5000), "writable fd never signalled the refusal");
+    JT_ASSERT(rig_fd_readable(rfd, 0), "readable fd does not show the error");
     JT_ASSERT(jktcp_stream_error(s) == -ECONNREFUSED, "stream_error: %s",
               E(jktcp_stream_error(s)));
     uint8_t b[4];
@@ -115,10 +106,10 @@ JT_TEST(nonblock, connect_timeout_reported, 30)
     int wfd, rfd;
     double t = rig_now_ms();
     jktcp_stream s = start(&r, RIG_PORT, &wfd, &rfd);
-    JT_ASSERT(!fd_readable(wfd, 100), "writable while the SYN is unanswered");
+    JT_ASSERT(!rig_fd_readable(wfd, 100), "writable while the SYN is unanswered");
     JT_ASSERT(jktcp_stream_error(s) == -EINPROGRESS, "still in progress: %s",
               E(jktcp_stream_error(s)));
-    JT_ASSERT(fd_readable(wfd, 10000), "writable fd never signalled the timeout");
+    JT_ASSERT(rig_fd_readable(wfd, 10000), "writable fd never signalled the timeout");
     double dt = rig_now_ms() - t;
     JT_ASSERT(jktcp_stream_error(s) == -ETIMEDOUT, "stream_error: %s", E(jktcp_stream_error(s)));
     JT_LOG("non-blocking connect to a black hole failed after %.0f ms", dt);

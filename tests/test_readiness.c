@@ -13,7 +13,6 @@
 #include "rig.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,15 +22,6 @@
 
 #define E(x) jktcp_strerror((int)(x))
 
-static bool fd_readable(int fd, int timeout_ms)
-{
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    int n;
-    while ((n = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR) {
-    }
-    return n == 1 && (p.revents & POLLIN);
-}
-
 JT_TEST(readiness, read_fd_follows_data_eof_close, 30)
 {
     struct rig r;
@@ -40,21 +30,21 @@ JT_TEST(readiness, read_fd_follows_data_eof_close, 30)
     int fd = jktcp_stream_poll_fd(s, JKTCP_POLL_READ);
     JT_ASSERT(fd >= 0, "poll_fd: %s", E(fd));
     JT_ASSERT(jktcp_stream_poll_fd(s, JKTCP_POLL_READ) == fd, "same fd on every call");
-    JT_ASSERT(!fd_readable(fd, 20), "readable before any data");
+    JT_ASSERT(!rig_fd_readable(fd, 20), "readable before any data");
     JT_ASSERT(jktcp_stream_write_all(s, "0123456789", 10, 5000) == 10, "write");
-    JT_ASSERT(fd_readable(fd, 5000), "not readable once the echo arrived");
+    JT_ASSERT(rig_fd_readable(fd, 5000), "not readable once the echo arrived");
     char b[16];
     JT_ASSERT(rig_read_exact(s, b, 4, 5000) == 4, "read 4");
-    JT_ASSERT(fd_readable(fd, 0), "not readable with 6 bytes left");
+    JT_ASSERT(rig_fd_readable(fd, 0), "not readable with 6 bytes left");
     JT_ASSERT(rig_read_exact(s, b, 6, 5000) == 6, "read 6");
-    JT_ASSERT(!fd_readable(fd, 0), "readable after draining");
+    JT_ASSERT(!rig_fd_readable(fd, 0), "readable after draining");
     usleep(30000);
-    JT_ASSERT(!fd_readable(fd, 0), "readable again with no new data");
+    JT_ASSERT(!rig_fd_readable(fd, 0), "readable again with no new data");
     /* end of stream: B closes once we shut down; EOF stays readable */
     JT_ASSERT(jktcp_stream_shutdown(s) == 0, "shutdown");
-    JT_ASSERT(fd_readable(fd, 5000), "not readable at end of stream");
+    JT_ASSERT(rig_fd_readable(fd, 5000), "not readable at end of stream");
     JT_ASSERT(jktcp_stream_read(s, b, sizeof b, 0) == 0, "EOF");
-    JT_ASSERT(fd_readable(fd, 0), "EOF is permanent: readable after reading it");
+    JT_ASSERT(rig_fd_readable(fd, 0), "EOF is permanent: readable after reading it");
     rig_down(&r);
 }
 
@@ -70,12 +60,8 @@ struct poller {
 static void *poller_main(void *arg)
 {
     struct poller *p = arg;
-    struct pollfd pf = {p->fd, POLLIN, 0};
-    int n;
-    while ((n = poll(&pf, 1, 5000)) < 0 && errno == EINTR) {
-    }
+    p->ready = rig_fd_readable(p->fd, 5000);
     p->t_wake = rig_now_ms();
-    p->ready = n == 1 && (pf.revents & POLLIN);
     return NULL;
 }
 
@@ -94,7 +80,8 @@ JT_TEST(readiness, close_signals_both_fds, 30)
     struct poller p[2] = {{.fd = dup(jktcp_stream_poll_fd(s, JKTCP_POLL_READ))},
                           {.fd = dup(jktcp_stream_poll_fd(s, JKTCP_POLL_WRITE))}};
     rig_fill(s);
-    JT_ASSERT(!fd_readable(p[0].fd, 0) && !fd_readable(p[1].fd, 0), "idle, full: none ready");
+    JT_ASSERT(!rig_fd_readable(p[0].fd, 0) && !rig_fd_readable(p[1].fd, 0),
+              "idle, full: none ready");
     for (int i = 0; i < 2; i++)
         JT_ASSERT(pthread_create(&p[i].th, NULL, poller_main, &p[i]) == 0, "thread");
     usleep(100000);
@@ -119,15 +106,15 @@ JT_TEST(readiness, write_fd_follows_send_buffer, 30)
     jktcp_stream s = rig_connect(&r);
     int fd = jktcp_stream_poll_fd(s, JKTCP_POLL_WRITE);
     JT_ASSERT(fd >= 0, "poll_fd: %s", E(fd));
-    JT_ASSERT(fd_readable(fd, 1000), "not writable when connected and empty");
+    JT_ASSERT(rig_fd_readable(fd, 1000), "not writable when connected and empty");
     rig_fill(s);
-    JT_ASSERT(!fd_readable(fd, 50), "writable with the send buffer full");
+    JT_ASSERT(!rig_fd_readable(fd, 50), "writable with the send buffer full");
     JT_ASSERT(jktcp_stream_write(s, "x", 1, 0) == -EAGAIN, "a write would block");
     rig_set_mode(&r, RIG_ECHO); /* the peer starts reading: ACKs free space */
-    JT_ASSERT(fd_readable(fd, 5000), "not writable after the peer drained");
+    JT_ASSERT(rig_fd_readable(fd, 5000), "not writable after the peer drained");
     JT_ASSERT(jktcp_stream_write(s, "x", 1, 0) == 1, "a write goes in");
     JT_ASSERT(jktcp_stream_shutdown(s) == 0, "shutdown");
-    JT_ASSERT(fd_readable(fd, 0), "shut down for writing: writable (a write fails at once)");
+    JT_ASSERT(rig_fd_readable(fd, 0), "shut down for writing: writable (a write fails at once)");
     JT_ASSERT(jktcp_stream_write(s, "x", 1, 0) == -EPIPE, "write after shutdown");
     JT_ASSERT(jktcp_stream_close(s) == 0, "close");
     rig_down(&r);
@@ -142,15 +129,15 @@ JT_TEST(readiness, listener_fd_follows_queue, 30)
     int fd = jktcp_listener_poll_fd(l);
     JT_ASSERT(fd >= 0, "listener poll_fd: %s", E(fd));
     JT_ASSERT(jktcp_listener_poll_fd(l) == fd, "same fd on every call");
-    JT_ASSERT(!fd_readable(fd, 20), "readable with nothing queued");
+    JT_ASSERT(!rig_fd_readable(fd, 20), "readable with nothing queued");
     rig_b_connect(&r, 8080, 2); /* B connects to our listener */
-    JT_ASSERT(fd_readable(fd, 5000), "not readable with connections queued");
+    JT_ASSERT(rig_fd_readable(fd, 5000), "not readable with connections queued");
     jktcp_stream a = {0}, b = {0};
     JT_ASSERT(jktcp_listener_accept(l, 5000, &a) == 0, "accept 1");
-    for (int i = 0; i < 100 && !fd_readable(fd, 0); i++)
+    for (int i = 0; i < 100 && !rig_fd_readable(fd, 0); i++)
         usleep(10000);
     JT_ASSERT(jktcp_listener_accept(l, 5000, &b) == 0, "accept 2");
-    JT_ASSERT(!fd_readable(fd, 0), "readable with the queue empty");
+    JT_ASSERT(!rig_fd_readable(fd, 0), "readable with the queue empty");
     JT_ASSERT(jktcp_listener_close(l) == 0, "close");
     JT_ASSERT(jktcp_stream_abort(a) == 0 && jktcp_stream_abort(b) == 0, "aborts");
     rig_down(&r); /* frees B and its conns */

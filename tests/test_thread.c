@@ -40,6 +40,7 @@
 
 #include "jktcp.h"
 #include "netns.h"
+#include "rig.h"
 
 #define KiB 1024u
 #define MiB (1024u * 1024u)
@@ -1403,20 +1404,6 @@ static void blocked_check(struct blocked *b, uint64_t t_close, long expect)
               op_names[b->op], dt, WAKE_LIMIT_MS);
 }
 
-/* Fill a stream's send buffer until the peer (a NOREAD server) stops taking. */
-static void fill_send_buffer(jktcp_stream s)
-{
-    static uint8_t buf[64 * 1024];
-    int i;
-    for (i = 0; i < 4096; i++) {
-        ssize_t r = jktcp_stream_write(s, buf, sizeof buf, 200);
-        if (r == -EAGAIN)
-            break;
-        JT_ASSERT(r > 0, "filling the send buffer: %zd (%s)", r, err_name(r));
-    }
-    JT_ASSERT(i < 4096, "the send buffer never filled");
-}
-
 struct close_setup {
     struct tt t;
     struct jkt_server echo, noread;
@@ -1437,7 +1424,7 @@ static void close_setup(struct close_setup *c)
     c->sw = connect_ok(h, c->noread.port);
     int rc = jktcp_handle_listen(h, 7000, 4, &c->l);
     JT_ASSERT(rc == 0, "listen: %s", err_name(rc));
-    fill_send_buffer(c->sw);
+    rig_fill(c->sw); /* the peer is a NOREAD server */
     c->b[0] = (struct blocked){.op = OP_READ, .s = c->sr};
     c->b[1] = (struct blocked){.op = OP_WRITE, .s = c->sw};
     c->b[2] = (struct blocked){.op = OP_ACCEPT, .l = c->l};
@@ -1795,15 +1782,6 @@ JT_TEST(thread, idle_handle_sleeps, 30)
 /* 10. jktcp_stream_poll_fd                                                 */
 /* ------------------------------------------------------------------------ */
 
-static bool readable(int fd, int timeout_ms)
-{
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    int n;
-    while ((n = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR) {
-    }
-    return n == 1 && (p.revents & POLLIN);
-}
-
 struct poller {
     int fd;
     bool woke;
@@ -1814,7 +1792,7 @@ struct poller {
 static void *poller_main(void *arg)
 {
     struct poller *p = arg;
-    p->woke = readable(p->fd, 10000);
+    p->woke = rig_fd_readable(p->fd, 10000);
     p->t_wake = now_ns();
     return NULL;
 }
@@ -1831,24 +1809,24 @@ JT_TEST(thread, poll_fd_readiness, 30)
     JT_ASSERT(fd >= 0, "poll_fd: %s", err_name(fd));
     JT_ASSERT(jktcp_stream_poll_fd(s, JKTCP_POLL_READ) == fd, "poll_fd changed between calls");
     sleep_ms(20);
-    JT_ASSERT(!readable(fd, 0), "readable before any data");
+    JT_ASSERT(!rig_fd_readable(fd, 0), "readable before any data");
 
     const char msg[] = "hello, poll fd!";
     size_t n = sizeof msg - 1;
     JT_ASSERT(jktcp_stream_write(s, msg, n, IO_TIMEOUT) == (ssize_t)n, "write");
-    JT_ASSERT(readable(fd, 5000), "not readable after the echo arrived");
+    JT_ASSERT(rig_fd_readable(fd, 5000), "not readable after the echo arrived");
     char back[64];
     JT_ASSERT(jktcp_stream_read(s, back, 5, IO_TIMEOUT) == 5, "read 5");
     jktcp_info info;
     JT_ASSERT(jktcp_stream_info(s, &info, sizeof info) == 0, "info");
     if (info.bytes_readable > 0)
-        JT_ASSERT(readable(fd, 0), "not readable with %llu bytes left",
+        JT_ASSERT(rig_fd_readable(fd, 0), "not readable with %llu bytes left",
                   (unsigned long long)info.bytes_readable);
     JT_ASSERT(read_exact(s, back + 5, n - 5, IO_TIMEOUT) == (ssize_t)(n - 5), "read rest");
     JT_ASSERT(memcmp(back, msg, n) == 0, "echo mismatch");
-    JT_ASSERT(!readable(fd, 0), "still readable after draining");
+    JT_ASSERT(!rig_fd_readable(fd, 0), "still readable after draining");
     sleep_ms(50);
-    JT_ASSERT(!readable(fd, 0), "readable again without new data");
+    JT_ASSERT(!rig_fd_readable(fd, 0), "readable again without new data");
 
     /* a thread parked in poll() wakes when data arrives */
     struct poller p = {.fd = fd};
@@ -1860,13 +1838,13 @@ JT_TEST(thread, poll_fd_readiness, 30)
     JT_ASSERT(p.woke, "poll() in another thread did not wake for data");
     JT_LOG("poll fd: woke %.2f ms after the write (one round trip)", ms_since(t0, p.t_wake));
     JT_ASSERT(jktcp_stream_read(s, back, sizeof back, IO_TIMEOUT) == 1, "read x");
-    JT_ASSERT(!readable(fd, 0), "readable after draining x");
+    JT_ASSERT(!rig_fd_readable(fd, 0), "readable after draining x");
 
     /* end of stream: readable, and stays readable (level-triggered) */
     JT_ASSERT(jktcp_stream_shutdown(s) == 0, "shutdown");
-    JT_ASSERT(readable(fd, 5000), "not readable at end of stream");
+    JT_ASSERT(rig_fd_readable(fd, 5000), "not readable at end of stream");
     JT_ASSERT(jktcp_stream_read(s, back, sizeof back, 0) == 0, "EOF");
-    JT_ASSERT(readable(fd, 0), "not readable after EOF was read (EOF is permanent)");
+    JT_ASSERT(rig_fd_readable(fd, 0), "not readable after EOF was read (EOF is permanent)");
     JT_ASSERT(jktcp_stream_close(s) == 0, "close");
     tt_down(&t);
     jkt_server_stop(&srv);

@@ -583,7 +583,7 @@ static double kernel_tun(unsigned mtu, int family, void *arg)
  * id, ...) so that drift in the machine hits both alike. */
 static void compare_ids(void)
 {
-    enum { RUNS = 5 };
+    enum { RUNS = 9 };
     static const struct {
         const char *name;
         bench_fn fn;

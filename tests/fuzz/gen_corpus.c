@@ -446,7 +446,7 @@ static void listen_seeds(void)
     put("fuzz_adapter_listen", "synack-lost6", s.b, s.n);
 }
 
-/* ---- threaded API ops (fuzz_api_threads.c) -------------------------------- */
+/* ---- threaded API ops (fuzz_api_threads_ops.h) ---------------------------- */
 
 enum { T_CONNECT, T_LISTEN, T_ACCEPT, T_READ, T_WRITE, T_WRITE_ALL, T_SHUTDOWN, T_CLOSE,
        T_ABORT, T_STREAM_ERROR, T_INFO, T_STREAM_POLL, T_LISTENER_POLL, T_LISTENER_CLOSE,
