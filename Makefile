@@ -164,10 +164,10 @@ $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(FUZZ_LIB_SR
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRC) $(LDLIBS)
 
 $(FUZZ_DIR)/gen_corpus: tests/fuzz/gen_corpus.c tests/fuzz/fuzz_common.h $(FUZZ_SRC)/lib/packet.c \
-                        $(FUZZ_SRC)/lib/packet.h
+                        $(FUZZ_SRC)/lib/packet.h $(FUZZ_SRC)/lib/icmp.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -I$(FUZZ_SRC)/include -I$(FUZZ_SRC)/lib -Itests/fuzz \
-	  -o $@ $< $(FUZZ_SRC)/lib/packet.c
+	  -o $@ $< $(FUZZ_SRC)/lib/packet.c $(FUZZ_SRC)/lib/icmp.c
 
 .PHONY: fuzz fuzz-build fuzz-regress fuzz-corpus
 fuzz-build: $(FUZZ_BINS)

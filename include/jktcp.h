@@ -345,6 +345,11 @@ typedef enum jktcp_option {
     JKTCP_OPT_OOO_RANGES = 15,         /* out-of-order ranges kept, default 64 (max 128) */
     JKTCP_OPT_TAIL_PROBE = 16,         /* 1 = RACK-TLP time-based loss detection (RFC 8985):
                                      tail-loss probes and the reordering timer, default 1 */
+    JKTCP_OPT_PMTU_PROBE = 17,         /* path MTU probing (RFC 4821 / 8899) for paths that
+                                     drop ICMP: 0 = off (default; ICMP "packet too big"
+                                     still works), 1 = after a black hole (two timeouts in
+                                     a row: fall to 1200 / 1280 bytes, then probe up),
+                                     2 = always (start there, probe up to the MTU) */
 } jktcp_option;
 
 JKTCP_API int jktcp_adapter_set_option(jktcp_adapter *a, jktcp_option opt, long value);
@@ -391,7 +396,8 @@ typedef struct jktcp_stats {
     uint64_t drop_fragment;   /* IP fragments */
     uint64_t drop_options;    /* malformed TCP options / data offset */
     uint64_t drop_address;    /* not from our peer or not to us */
-    uint64_t ignored_proto;   /* valid frames that are not TCP (UDP, ICMP) */
+    uint64_t ignored_proto;   /* valid frames that are not TCP (UDP, ICMP that is no
+                                 error about TCP) */
     uint64_t drop_no_conn;    /* TCP for no connection (answered with RST) */
     uint64_t drop_invalid;    /* out-of-window / unacceptable segments */
     uint64_t rst_sent;
@@ -403,6 +409,12 @@ typedef struct jktcp_stats {
                                  window, failing PAWS or challenged (RST/SYN in window,
                                  an impossible ACK) is answered at most once per 500 ms
                                  per connection (RFC 5961 §7; stops ACK loops) */
+    uint64_t icmp_in;         /* ICMP errors acted on (unreachable, packet too big) */
+    uint64_t icmp_ignored;    /* ICMP errors about no connection of ours, or quoting a
+                                 sequence number outside what is in flight (RFC 5927) */
+    uint64_t pmtu_probes;     /* path MTU probes sent (JKTCP_OPT_PMTU_PROBE) */
+    uint64_t pmtu_probe_fails; /* ... and lost (the path does not carry that size) */
+    uint64_t pmtu_blackholes; /* falls to the base MTU after timeouts in a row */
 } jktcp_stats;
 
 /* Copy the counters (size = sizeof *out). */
@@ -502,6 +514,11 @@ typedef struct jktcp_info {
     uint32_t snd_wnd, rcv_wnd; /* bytes, after scaling */
     uint8_t snd_wscale, rcv_wscale;
     uint8_t sack, timestamps;  /* negotiated */
+    uint32_t pmtu;             /* path MTU in use: the adapter's MTU, lowered by ICMP
+                                  "packet too big" (never below 576 / 1280) */
+    int32_t soft_error;        /* the last ICMP error (e.g. -EHOSTUNREACH) while
+                                  connected: retries go on; 0 = none. If they run
+                                  out, this is the connection's error, not -ETIMEDOUT */
 } jktcp_info;
 
 /* Copy the connection's info (size = sizeof *out). */

@@ -15,6 +15,7 @@
  */
 #include "adapter.h"
 
+#include "icmp.h"
 #include "pcap.h"
 #include "transport.h"
 
@@ -461,6 +462,35 @@ static void passive_open(struct jktcp_adapter *a, struct jktcp_conn_listener *l,
     jk_tcp_accept_syn(c, s);
 }
 
+/* An ICMP error: a router (any source) or the peer reports on a segment
+ * we sent to the peer. */
+static void input_icmp(struct jktcp_adapter *a, const uint8_t *frame, size_t len)
+{
+    struct jk_icmp ic;
+    enum jk_parse p = jk_parse_icmp(frame, len, &ic);
+    if (p != JK_PARSE_ICMP) {
+        count_drop(a, p);
+        return;
+    }
+    struct jktcp_conn *c = NULL;
+    if (ic.family == a->local.family && jk_addr_eq(&ic.dst, &a->local) &&
+        jk_addr_eq(&ic.isrc, &a->local) && jk_addr_eq(&ic.idst, &a->peer))
+        c = jk_adapter_lookup(a, ic.sport, ic.dport);
+    if (c && jk_tcp_icmp(c, &ic)) {
+        a->st.icmp_in++;
+        jk_adapter_mark_dirty(c);
+    } else {
+        a->st.icmp_ignored++;
+    }
+}
+
+void jk_adapter_set_pmtu(struct jktcp_adapter *a, uint32_t mtu)
+{
+    a->pmtu = mtu;
+    for (struct jktcp_conn *c = a->all; c; c = c->all_next)
+        jk_tcp_pmtu_changed(c);
+}
+
 static void input_frame(struct jktcp_adapter *a, const uint8_t *frame, size_t len)
 {
     struct jk_seg s;
@@ -469,6 +499,10 @@ static void input_frame(struct jktcp_adapter *a, const uint8_t *frame, size_t le
     if (a->pcap)
         jk_pcap_write(a->pcap, frame, len);
     enum jk_parse p = jk_parse_frame(frame, len, &s);
+    if (p == JK_PARSE_ICMP) {
+        input_icmp(a, frame, len);
+        return;
+    }
     if (p != JK_PARSE_TCP) {
         count_drop(a, p);
         return;
@@ -487,8 +521,15 @@ static void input_frame(struct jktcp_adapter *a, const uint8_t *frame, size_t le
         return;
     }
     struct jktcp_conn_listener *l = find_listener(a, s.dport);
-    if (l && (s.flags & (JK_SYN | JK_ACK | JK_RST)) == JK_SYN) {
-        passive_open(a, l, &s);
+    if (l && !(s.flags & (JK_ACK | JK_RST))) {
+        /* RFC 9293 §3.10.7.2, LISTEN: a SYN opens; anything else without
+         * ACK or RST ("fourth, other") is dropped unanswered, as Linux does
+         * (a RST would show the port to a NULL or FIN scan), and so is a
+         * SYN with FIN (Linux: not a connection request) */
+        if ((s.flags & JK_SYN) && !(s.flags & JK_FIN))
+            passive_open(a, l, &s);
+        else
+            a->st.drop_invalid++;
         return;
     }
     a->st.drop_no_conn++;
@@ -653,6 +694,7 @@ int jk_adapter_create(jktcp_transport *t, const char *local_ip, const char *peer
         return -ENOMEM;
     }
     a->mtu = 1500;
+    jk_path_reset(a);
     a->max_conns = 4096;
     default_cfg(&a->cfg);
     a->clock = mono_us;

@@ -105,6 +105,7 @@ JKTCP_API int jktcp_adapter_set_mtu(jktcp_adapter *a, unsigned mtu)
     if (mtu < lo || mtu > 65535)
         return -EINVAL;
     a->mtu = mtu;
+    jk_path_reset(a);
     return 0;
 }
 
@@ -187,6 +188,12 @@ JKTCP_API int jktcp_adapter_set_option(jktcp_adapter *a, jktcp_option opt, long 
             return -EINVAL;
         c->max_ooo = (uint32_t)v;
         return 0;
+    case JKTCP_OPT_PMTU_PROBE:
+        if (check_range(v, 0, 2))
+            return -EINVAL;
+        a->path.mode = (uint8_t)v;
+        jk_path_reset(a);
+        return 0;
     }
     return -EINVAL;
 }
@@ -214,6 +221,7 @@ JKTCP_API int jktcp_adapter_get_option(jktcp_adapter *a, jktcp_option opt, long 
     case JKTCP_OPT_MAX_RETRIES: *v = c->max_retries; return 0;
     case JKTCP_OPT_MAX_CONNS: *v = a->max_conns; return 0;
     case JKTCP_OPT_OOO_RANGES: *v = c->max_ooo; return 0;
+    case JKTCP_OPT_PMTU_PROBE: *v = a->path.mode; return 0;
     }
     return -EINVAL;
 }

@@ -110,14 +110,7 @@ uint16_t jk_csum_fold(uint32_t sum) { return (uint16_t)~fold64(sum); }
 #define IP6_HDR 40
 #define MAX_OPTS 40
 
-/* Where the TCP bytes of a frame are, once the IP layer has been checked. */
-struct l4 {
-    const uint8_t *tcp;
-    size_t len;
-    uint32_t pseudo; /* pseudo-header checksum without the TCP bytes */
-};
-
-static enum jk_parse parse_ip4(const uint8_t *f, size_t len, struct l4 *l4)
+static enum jk_parse parse_ip4(const uint8_t *f, size_t len, struct jk_ip *l4)
 {
     if (len < IP4_HDR)
         return JK_PARSE_SHORT;
@@ -132,18 +125,17 @@ static enum jk_parse parse_ip4(const uint8_t *f, size_t len, struct l4 *l4)
         return JK_PARSE_CHECKSUM;
     if (rd16(f + 6) & 0x3fff) /* MF or a fragment offset */
         return JK_PARSE_FRAGMENT;
-    if (f[9] != JK_IPPROTO_TCP)
-        return JK_PARSE_OTHER_PROTO;
-    l4->tcp = f + ihl;
+    l4->proto = f[9];
+    l4->l4 = f + ihl;
     l4->len = total - ihl;
-    l4->pseudo = jk_csum_add(0, f + 12, 8) + JK_IPPROTO_TCP + (uint32_t)l4->len;
+    l4->addr_sum = jk_csum_add(0, f + 12, 8);
     return JK_PARSE_TCP;
 }
 
 /* Extension headers that share the (next header, 8-octet length) layout. */
 static bool ip6_skippable(uint8_t nh) { return nh == 0 || nh == 43 || nh == 60; }
 
-static enum jk_parse parse_ip6(const uint8_t *f, size_t len, struct l4 *l4)
+static enum jk_parse parse_ip6(const uint8_t *f, size_t len, struct jk_ip *l4)
 {
     if (len < IP6_HDR)
         return JK_PARSE_SHORT;
@@ -162,12 +154,10 @@ static enum jk_parse parse_ip6(const uint8_t *f, size_t len, struct l4 *l4)
     }
     if (nh == 44)
         return JK_PARSE_FRAGMENT;
-    if (nh != JK_IPPROTO_TCP)
-        return JK_PARSE_OTHER_PROTO;
-    l4->tcp = f + off;
+    l4->proto = nh;
+    l4->l4 = f + off;
     l4->len = end - off;
-    /* The upper-layer length is 32 bits; it fits 16 here (no jumbograms). */
-    l4->pseudo = jk_csum_add(0, f + 8, 32) + JK_IPPROTO_TCP + (uint32_t)l4->len;
+    l4->addr_sum = jk_csum_add(0, f + 8, 32);
     return JK_PARSE_TCP;
 }
 
@@ -239,15 +229,17 @@ static enum jk_parse parse_opts(struct jk_tcp_opts *o, const uint8_t *p, size_t 
     return JK_PARSE_TCP;
 }
 
-static enum jk_parse parse_tcp(const struct l4 *l4, struct jk_seg *seg)
+static enum jk_parse parse_tcp(const struct jk_ip *l4, struct jk_seg *seg)
 {
-    const uint8_t *t = l4->tcp;
+    const uint8_t *t = l4->l4;
     if (l4->len < TCP_HDR)
         return JK_PARSE_SHORT;
     size_t doff = (size_t)(t[12] >> 4) * 4;
     if (doff < TCP_HDR || doff > l4->len)
         return JK_PARSE_OPTIONS;
-    if (jk_csum_fold(jk_csum_add(l4->pseudo, t, l4->len)) != 0)
+    /* the upper-layer length is 32 bits; it fits 16 here (no jumbograms) */
+    uint32_t pseudo = l4->addr_sum + JK_IPPROTO_TCP + (uint32_t)l4->len;
+    if (jk_csum_fold(jk_csum_add(pseudo, t, l4->len)) != 0)
         return JK_PARSE_CHECKSUM;
     memset(&seg->opt, 0, sizeof seg->opt);
     enum jk_parse r = parse_opts(&seg->opt, t + TCP_HDR, doff - TCP_HDR);
@@ -266,26 +258,41 @@ static enum jk_parse parse_tcp(const struct l4 *l4, struct jk_seg *seg)
     return JK_PARSE_TCP;
 }
 
-enum jk_parse jk_parse_frame(const uint8_t *frame, size_t len, struct jk_seg *seg)
+enum jk_parse jk_parse_ip(const uint8_t *frame, size_t len, struct jk_ip *ip)
 {
-    struct l4 l4;
     enum jk_parse r;
     if (len < 1)
         return JK_PARSE_SHORT;
     uint8_t v = frame[0] >> 4;
     if (v == 4)
-        r = parse_ip4(frame, len, &l4);
+        r = parse_ip4(frame, len, ip);
     else if (v == 6)
-        r = parse_ip6(frame, len, &l4);
+        r = parse_ip6(frame, len, ip);
     else
         return JK_PARSE_VERSION;
     if (r != JK_PARSE_TCP)
         return r;
-    r = parse_tcp(&l4, seg);
+    ip->family = v;
+    set_addr(&ip->src, v, frame + (v == 4 ? 12 : 8));
+    set_addr(&ip->dst, v, frame + (v == 4 ? 16 : 24));
+    return JK_PARSE_TCP;
+}
+
+enum jk_parse jk_parse_frame(const uint8_t *frame, size_t len, struct jk_seg *seg)
+{
+    struct jk_ip ip;
+    enum jk_parse r = jk_parse_ip(frame, len, &ip);
     if (r != JK_PARSE_TCP)
         return r;
-    set_addr(&seg->src, v, frame + (v == 4 ? 12 : 8));
-    set_addr(&seg->dst, v, frame + (v == 4 ? 16 : 24));
+    if (ip.proto == (ip.family == 4 ? JK_IPPROTO_ICMP : JK_IPPROTO_ICMPV6))
+        return JK_PARSE_ICMP;
+    if (ip.proto != JK_IPPROTO_TCP)
+        return JK_PARSE_OTHER_PROTO;
+    r = parse_tcp(&ip, seg);
+    if (r != JK_PARSE_TCP)
+        return r;
+    seg->src = ip.src;
+    seg->dst = ip.dst;
     return JK_PARSE_TCP;
 }
 

@@ -20,7 +20,9 @@
 #define JK_ECE 0x40
 #define JK_CWR 0x80
 
+#define JK_IPPROTO_ICMP 1
 #define JK_IPPROTO_TCP 6
+#define JK_IPPROTO_ICMPV6 58
 
 struct jk_addr {
     uint8_t family; /* 4 or 6 */
@@ -59,7 +61,10 @@ struct jk_seg {
 /* Result of jk_parse_frame. Values >= JK_PARSE_DROP_FIRST are drops. */
 enum jk_parse {
     JK_PARSE_TCP = 0,       /* valid TCP segment, seg filled */
-    JK_PARSE_OTHER_PROTO,   /* valid IP frame, not TCP (UDP, ICMP...) */
+    JK_PARSE_OTHER_PROTO,   /* valid IP frame, not TCP (UDP, ICMP that is no error...) */
+    JK_PARSE_ICMP,          /* jk_parse_frame: ICMP/ICMPv6 (look closer with
+                               jk_parse_icmp); jk_parse_icmp: an error about a
+                               TCP segment */
     JK_PARSE_DROP_FIRST,
     JK_PARSE_SHORT = JK_PARSE_DROP_FIRST, /* shorter than the headers */
     JK_PARSE_VERSION,       /* IP version not 4 or 6 */
@@ -68,6 +73,19 @@ enum jk_parse {
     JK_PARSE_FRAGMENT,      /* IPv4 MF/offset or IPv6 fragment header */
     JK_PARSE_OPTIONS,       /* bad TCP data offset or option lengths */
 };
+
+/* The IP layer of a frame, checked: where the upper layer is. */
+struct jk_ip {
+    uint8_t family, proto; /* 4 / 6; protocol (IPv6: after extension headers) */
+    struct jk_addr src, dst;
+    const uint8_t *l4;     /* upper-layer bytes, inside the frame */
+    size_t len;
+    uint32_t addr_sum;     /* checksum of the addresses (pseudo-header part) */
+};
+
+/* Parse and check the IP header(s); JK_PARSE_TCP (whatever the protocol)
+ * or a drop. */
+enum jk_parse jk_parse_ip(const uint8_t *frame, size_t len, struct jk_ip *ip);
 
 /*
  * Parse one IP frame. Trailing bytes after the IP total length are

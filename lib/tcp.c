@@ -93,13 +93,22 @@ void jk_tcp_free_buffers(struct jktcp_conn *c)
     jk_ring_free(&c->rcv);
 }
 
+/* Payload per segment: the peer's MSS (raised to a floor first: a tiny or
+ * hostile MSS must not turn into a huge one below), our own, and what the
+ * path carries, less the timestamp option (RFC 6691). */
+static void compute_smss(struct jktcp_conn *c)
+{
+    uint32_t path = c->a->pmtu - ip_header_len(c->a) - 20;
+    uint32_t m = min_u32(min_u32(max_u32(c->peer_mss, JK_MIN_SND_MSS), c->local_mss), path);
+    if (c->ts_ok)
+        m -= 12;
+    c->smss = (uint16_t)m;
+}
+
 /* Effective payload per segment, once the handshake fixed the options. */
 static void set_smss(struct jktcp_conn *c)
 {
-    uint32_t m = min_u32(c->peer_mss, c->local_mss);
-    if (c->ts_ok)
-        m -= 12;
-    c->smss = (uint16_t)max_u32(m, 64);
+    compute_smss(c);
     if (!c->cfg.congestion) {
         c->cwnd = UINT32_MAX;
     } else {
@@ -173,10 +182,12 @@ static void fill_options(struct jktcp_conn *c, struct jk_seg *s)
 
 /*
  * Build and send one segment carrying up to len data bytes starting at
- * seq (from the send ring). Returns the data bytes sent (the MTU may cut
- * len), or a negative errno (-EAGAIN: transport busy, nothing sent).
+ * seq (from the send ring), in a frame of at most mtu bytes. Returns the
+ * data bytes sent (the MTU may cut len), or a negative errno (-EAGAIN:
+ * transport busy, nothing sent).
  */
-static long emit(struct jktcp_conn *c, uint8_t flags, uint32_t seq, uint32_t len)
+static long emit_sized(struct jktcp_conn *c, uint8_t flags, uint32_t seq, uint32_t len,
+                       uint32_t mtu)
 {
     struct jktcp_adapter *a = c->a;
     struct jk_seg s;
@@ -195,12 +206,12 @@ static long emit(struct jktcp_conn *c, uint8_t flags, uint32_t seq, uint32_t len
     if (!(flags & JK_RST))
         fill_options(c, &s);
     size_t hdr = jk_header_len(&s);
-    while (len && s.opt.nsack && hdr + len > a->mtu) { /* SACK blocks yield to data */
+    while (len && s.opt.nsack && hdr + len > mtu) { /* SACK blocks yield to data */
         s.opt.nsack--;
         hdr = jk_header_len(&s);
     }
-    if (len > a->mtu - hdr)
-        len = (uint32_t)(a->mtu - hdr);
+    if (len > mtu - hdr)
+        len = (uint32_t)(mtu - hdr);
     if (len && (flags & JK_FIN) && seq + len != snd_data_end(c))
         s.flags = flags &= (uint8_t)~JK_FIN; /* cut short: FIN goes later */
     if (len) {
@@ -224,6 +235,12 @@ static long emit(struct jktcp_conn *c, uint8_t flags, uint32_t seq, uint32_t len
         c->t_delack = 0;
     }
     return len | ((long)(flags & JK_FIN) << 32);
+}
+
+/* A segment sized for the path. */
+static long emit(struct jktcp_conn *c, uint8_t flags, uint32_t seq, uint32_t len)
+{
+    return emit_sized(c, flags, seq, len, c->a->pmtu);
 }
 
 /* Sequence number for a segment without data (pure ACK, RST) that the
@@ -459,6 +476,17 @@ static int send_data(struct jktcp_conn *c)
         uint32_t peer_room = c->snd_wnd > flight ? c->snd_wnd - flight : 0;
         uint32_t usable = min_u32(peer_room, c->cfg.congestion ? cwnd_room(c) : UINT32_MAX);
         uint32_t len = min_u32(min_u32(avail, c->smss), usable);
+        uint32_t probe = jk_path_probe_size(c, avail, usable);
+        if (probe) { /* a larger segment that tests the path (path.h) */
+            long r = emit_sized(c, JK_ACK, c->snd_nxt, avail, probe);
+            if (r < 0)
+                return (int)r;
+            jk_path_probe_sent(c, c->snd_nxt, (uint32_t)r);
+            uint32_t seq = c->snd_nxt;
+            c->snd_nxt = seq + (uint32_t)r;
+            sent_range(c, seq, (uint32_t)r, false);
+            continue;
+        }
         bool fin = c->fin_queued && !c->fin_sent && c->snd_nxt + len == end;
         if (avail && !len) {
             if (c->snd_wnd <= flight && flight == 0)
@@ -524,6 +552,7 @@ static void to_closed(struct jktcp_conn *c, int err)
 {
     if (err && !c->err)
         c->err = err;
+    jk_path_conn_gone(c);
     c->state = JKTCP_CLOSED;
     c->t_rto = c->t_delack = c->t_persist = c->t_keepalive = c->t_close = c->t_tlp = 0;
     c->t_rack = 0;
@@ -914,7 +943,7 @@ static uint32_t flight_size(struct jktcp_conn *c)
 static void enter_recovery(struct jktcp_conn *c)
 {
     uint32_t fs = flight_size(c);
-    if (c->cfg.congestion) {
+    if (c->cfg.congestion && !jk_path_probe_lost(c)) { /* a lost path probe is no congestion */
         c->ssthresh = max_u32(fs / 2, 2u * c->smss);
         c->cwnd = c->sack_ok ? c->ssthresh : c->ssthresh + 3u * c->smss;
         c->cwnd_acc = 0;
@@ -1122,6 +1151,8 @@ static bool process_ack(struct jktcp_conn *c, const struct jk_seg *s)
          * (Linux grows it on every ACK), the SACK blocks say it is one */
         on_dupack(c);
     }
+    if (advanced || s->opt.nsack)
+        jk_path_acked(c); /* a path MTU probe may have made it */
     update_send_window(c, s, advanced);
     switch (c->state) {
     case JKTCP_FIN_WAIT_1:
@@ -1477,6 +1508,14 @@ bool jk_tcp_delivered(struct jktcp_conn *c)
 /* Timers                                                             */
 /* ------------------------------------------------------------------ */
 
+/* Why a connection that stopped hearing from its peer died: the last ICMP
+ * error if one came (a route that went away says more than silence, as
+ * Linux reports sk_err_soft), else -ETIMEDOUT. */
+static int give_up_error(struct jktcp_conn *c)
+{
+    return c->soft_err ? c->soft_err : -ETIMEDOUT;
+}
+
 static void on_rto(struct jktcp_conn *c)
 {
     c->t_rto = 0;
@@ -1486,11 +1525,12 @@ static void on_rto(struct jktcp_conn *c)
         return;
     if (++c->retries > c->cfg.max_retries) {
         bool rst = synchronized(c->state);
-        c->err = -ETIMEDOUT;
+        c->err = give_up_error(c);
         jk_tcp_abort(c, rst);
         return;
     }
     c->timeouts++;
+    jk_path_timeout(c);
     c->rto_us = (uint32_t)min_u32(c->rto_us * 2 > c->rto_us ? c->rto_us * 2 : UINT32_MAX,
                                   c->cfg.rto_max_us);
     if (c->cfg.congestion && synchronized(c->state)) {
@@ -1564,7 +1604,7 @@ static void on_persist(struct jktcp_conn *c)
         return;
     if (++c->persist_backoff > c->cfg.max_retries + 6 &&
         NOW(c) - c->last_rx_us > (uint64_t)c->cfg.rto_max_us * 2) {
-        c->err = -ETIMEDOUT;
+        c->err = give_up_error(c);
         jk_tcp_abort(c, true);
         return;
     }
@@ -1583,7 +1623,7 @@ static void on_keepalive(struct jktcp_conn *c)
         return;
     }
     if (++c->ka_probes > JK_KEEPALIVE_PROBES) {
-        c->err = -ETIMEDOUT;
+        c->err = give_up_error(c);
         jk_tcp_abort(c, true);
         return;
     }
@@ -1630,4 +1670,49 @@ uint64_t jk_tcp_deadline(const struct jktcp_conn *c)
         if (t[i] && (!d || t[i] < d))
             d = t[i];
     return d;
+}
+
+/* ------------------------------------------------------------------ */
+/* ICMP (RFC 1122 §4.2.3.9, RFC 5927, RFC 1191 / 8201)                */
+/* ------------------------------------------------------------------ */
+
+void jk_tcp_pmtu_changed(struct jktcp_conn *c)
+{
+    if (c->state != JKTCP_CLOSED && c->state != JKTCP_LISTEN)
+        compute_smss(c);
+}
+
+/* Resend everything in flight in segments that fit the new path MTU, at
+ * once and without a window cut: the path shrank, the network did not
+ * get congested (Linux's tcp_simple_retransmit). */
+void jk_tcp_resend_all(struct jktcp_conn *c)
+{
+    if (!synchronized(c->state) || c->snd_una == c->snd_max || c->state == JKTCP_TIME_WAIT)
+        return;
+    c->in_recovery = c->rto_recovery = true;
+    c->rexmit_hi = c->snd_una;
+    c->recover = c->snd_max;
+    c->rtt_timing = false;
+    jk_adapter_mark_dirty(c);
+}
+
+bool jk_tcp_icmp(struct jktcp_conn *c, const struct jk_icmp *ic)
+{
+    /* RFC 5927 §4.1: only a report quoting a sequence number we sent and
+     * the peer has not acknowledged can be about this connection; a blind
+     * attacker cannot guess one */
+    if (c->state == JKTCP_CLOSED || c->state == JKTCP_TIME_WAIT ||
+        c->snd_max - c->snd_una < ic->seq - c->snd_una)
+        return false;
+    if (ic->kind == JK_ICMP_TOO_BIG) {
+        jk_path_too_big(c, ic);
+        return true;
+    }
+    int err = jk_icmp_errno(ic);
+    if (!synchronized(c->state)) { /* the connect fails at once, as on Linux */
+        to_closed(c, err);
+        return true;
+    }
+    c->soft_err = err; /* a soft error (RFC 1122 §4.2.3.9): retries go on */
+    return true;
 }

@@ -3,8 +3,10 @@
 #ifndef JK_TCP_H
 #define JK_TCP_H
 
+#include "icmp.h"
 #include "jktcp.h"
 #include "packet.h"
+#include "path.h"
 #include "ring.h"
 
 #include <stdatomic.h>
@@ -20,6 +22,7 @@
 #define JK_KEEPALIVE_PROBES 9
 #define JK_QUICKACKS 16   /* segments ACKed at once after a hole fills */
 #define JK_FIN_WAIT2_US (30u * 1000000u) /* orphaned FIN_WAIT_2 lifetime */
+#define JK_MIN_SND_MSS 48 /* a peer's MSS below this is raised to it (Linux tcp_min_snd_mss) */
 
 /* Per-connection settings, copied from the adapter when it is created. */
 struct jk_cfg {
@@ -105,6 +108,8 @@ struct jktcp_conn {
     /* statistics */
     uint64_t bytes_acked, bytes_delivered;
     uint32_t retransmits, timeouts, tail_probes, recoveries;
+    int soft_err; /* the last ICMP error while synchronized (not fatal) */
+    uint32_t probe_seq, probe_end; /* a path MTU probe in flight (path.h) */
 };
 
 struct jktcp_conn_listener {
@@ -127,6 +132,8 @@ struct jktcp_adapter {
     jktcp_transport *t;
     struct jk_addr local, peer;
     uint32_t mtu, mss_cap, max_conns;
+    uint32_t pmtu; /* path MTU in use (== path.mtu): mtu, lowered by ICMP or probing */
+    struct jk_path path;
     struct jk_cfg cfg;
     uint64_t (*clock)(void *);
     void *clock_ctx;
@@ -180,6 +187,13 @@ bool jk_tcp_flushed(struct jktcp_conn *c);
 /* Every queued byte and our FIN (if any) acknowledged: whether or not the
  * peer closed too (FIN_WAIT_2 counts). */
 bool jk_tcp_delivered(struct jktcp_conn *c);
+/* An ICMP error quoting one of our segments (already matched to c by
+ * addresses and ports). False when it fails validation (ignored). */
+bool jk_tcp_icmp(struct jktcp_conn *c, const struct jk_icmp *ic);
+/* The path MTU changed: recompute the segment size. */
+void jk_tcp_pmtu_changed(struct jktcp_conn *c);
+/* Resend everything in flight now, without a window cut (the path shrank). */
+void jk_tcp_resend_all(struct jktcp_conn *c);
 
 /* adapter.c services used by tcp.c */
 uint32_t jk_random(struct jktcp_adapter *a);
@@ -193,5 +207,7 @@ void jk_adapter_reset_for(struct jktcp_adapter *a, const struct jk_seg *seg);
 void jk_adapter_queue_rst(struct jktcp_adapter *a, const struct jk_rst *r);
 void jk_adapter_update_timer(struct jktcp_conn *c);
 void jk_adapter_release(struct jktcp_conn *c); /* free if closed and released */
+/* Lower the path MTU and tell every connection. */
+void jk_adapter_set_pmtu(struct jktcp_adapter *a, uint32_t mtu);
 
 #endif

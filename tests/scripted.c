@@ -1,6 +1,8 @@
 /* Scripted-peer harness. See scripted.h. */
 #include "scripted.h"
 
+#include "tcp.h" /* JK_MIN_SND_MSS */
+
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,7 +184,7 @@ size_t sp_build(uint8_t *buf, size_t cap, uint8_t flags, uint32_t seq, uint32_t 
     s.wnd = raw > 65535 ? 65535 : (uint16_t)raw;
 
     if (flags & JK_SYN) {
-        if (o->mss) {
+        if (o->mss || o->mss_zero) {
             s.opt.has_mss = true;
             s.opt.mss = o->mss;
         }
@@ -371,6 +373,8 @@ static void check_invariants(const sp_seg *g)
                   sp_str(g));
     if (s->len) {
         uint32_t mss = sp.f.peer_mss ? sp.f.peer_mss : (sp.family == 4 ? 536 : 1220);
+        if (mss < JK_MIN_SND_MSS) /* a tiny MSS is raised to a floor, as Linux does */
+            mss = JK_MIN_SND_MSS;
         cr_assert(s->len + g->opt_len <= mss,
                   "payload %u + options %u exceed the peer's MSS %u (RFC 6691 / RFC 9293 "
                   "§3.7.1): %s", s->len, g->opt_len, mss, sp_str(g));
@@ -568,8 +572,8 @@ static sp_opts syn_opts(const sp_hs *hs)
     memset(&o, 0, sizeof o);
     if (hs->mss >= 0)
         o.mss = (uint16_t)hs->mss;
-    if (hs->mss == 0) /* an MSS option of 0 cannot be expressed: treat as none */
-        o.mss = 0;
+    if (hs->mss == 0) /* an MSS option of 0: receivers treat it as none */
+        o.mss_zero = true;
     if (hs->wscale >= 0) {
         o.ws = true;
         o.wscale = (uint8_t)hs->wscale;

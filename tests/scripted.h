@@ -45,6 +45,7 @@
  * no SYN options; timestamps added automatically once negotiated. */
 typedef struct sp_opts {
     uint16_t mss;           /* SYN: MSS option value, 0 = none */
+    bool mss_zero;          /* SYN: an MSS option whose value is 0 (means none) */
     bool ws;                /* SYN: include window scale */
     uint8_t wscale;
     bool sack_ok;           /* SYN: include SACK-permitted */

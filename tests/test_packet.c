@@ -889,9 +889,9 @@ Test(packet, other_protocols)
                       0, 53, 0, 53, 0, 12, 0, 0, 'a', 'b', 'c', 'd'};
     fix_ip4(u4);
     cr_assert_eq(parse_exact(u4, sizeof u4, &s), JK_PARSE_OTHER_PROTO);
-    u4[9] = 1; /* ICMP */
+    u4[9] = 1; /* ICMP: the adapter looks closer (jk_parse_icmp) */
     fix_ip4(u4);
-    cr_assert_eq(parse_exact(u4, sizeof u4, &s), JK_PARSE_OTHER_PROTO);
+    cr_assert_eq(parse_exact(u4, sizeof u4, &s), JK_PARSE_ICMP);
     u4[8]++;
     cr_assert_eq(parse_exact(u4, sizeof u4, &s), JK_PARSE_CHECKSUM, "IP header checked first");
     u4[6] = 0x20;
@@ -903,10 +903,12 @@ Test(packet, other_protocols)
     for (size_t i = 0; i < sizeof protos; i++) {
         size_t len = full_frame(b, sizeof b, 6, 0);
         b[6] = protos[i];
-        cr_assert_eq(parse_exact(b, len, &s), JK_PARSE_OTHER_PROTO, "next header %u", protos[i]);
+        /* ICMPv6 is looked at closer; ICMP (v4) inside IPv6 is just another protocol */
+        enum jk_parse want = protos[i] == 58 ? JK_PARSE_ICMP : JK_PARSE_OTHER_PROTO;
+        cr_assert_eq(parse_exact(b, len, &s), want, "next header %u", protos[i]);
         uint8_t hbh[8] = {protos[i], 0, 1, 4, 0, 0, 0, 0};
         len = insert_ext(b, len, 0, hbh, sizeof hbh);
-        cr_assert_eq(parse_exact(b, len, &s), JK_PARSE_OTHER_PROTO, "after hop-by-hop");
+        cr_assert_eq(parse_exact(b, len, &s), want, "after hop-by-hop");
     }
 }
 
@@ -1264,5 +1266,6 @@ Test(packet, fuzz_mutations_never_crash, .timeout = 120)
     }
     /* The mutations must reach every layer, or the test proves little. */
     for (int r = JK_PARSE_TCP; r <= JK_PARSE_OPTIONS; r++)
-        cr_assert_gt(count[r], 50, "result %d seen only %u times", r, count[r]);
+        if (r != JK_PARSE_ICMP) /* the bases are TCP: ICMP has its own tests */
+            cr_assert_gt(count[r], 50, "result %d seen only %u times", r, count[r]);
 }

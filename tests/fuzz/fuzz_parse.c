@@ -4,6 +4,8 @@
  * with jk_build_segment and must parse back to the same fields. */
 #include "fuzz_common.h"
 
+#include "icmp.h"
+
 #include <sys/uio.h>
 
 /* What jk_build_segment keeps of a parsed SACK list (mirrors packet.c's
@@ -45,6 +47,25 @@ static void check_same(const struct jk_seg *a, const struct jk_seg *b)
 static uint8_t rebuilt[JK_MAX_FRAME + 64];
 
 static void check_one(const uint8_t *data, size_t size);
+
+/* An ICMP frame: jk_parse_icmp stays inside the input, and what it says
+ * about the quoted segment is consistent. */
+static void check_icmp(const uint8_t *data, size_t size)
+{
+    struct jk_icmp ic;
+    memset(&ic, 0xa5, sizeof ic);
+    enum jk_parse r = jk_parse_icmp(data, size, &ic);
+    FZ_CHECK(r == JK_PARSE_ICMP || r == JK_PARSE_OTHER_PROTO || r >= JK_PARSE_DROP_FIRST,
+             "icmp result %d", r);
+    if (r != JK_PARSE_ICMP)
+        return;
+    unsigned v = data[0] >> 4;
+    FZ_CHECK(ic.family == v && ic.src.family == v && ic.isrc.family == v, "icmp family");
+    FZ_CHECK(ic.kind >= JK_ICMP_UNREACH && ic.kind <= JK_ICMP_PARAM, "icmp kind %d", ic.kind);
+    FZ_CHECK(ic.kind == JK_ICMP_TOO_BIG || ic.mtu == 0, "mtu outside too-big");
+    int e = jk_icmp_errno(&ic);
+    FZ_CHECK(e < 0 && e > -4096, "icmp errno %d", e);
+}
 
 static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 
@@ -133,8 +154,10 @@ static void check_one(const uint8_t *data, size_t size)
     memset(&seg, 0xa5, sizeof seg);
     enum jk_parse r = jk_parse_frame(data, size, &seg);
     FZ_CHECK(r <= JK_PARSE_OPTIONS, "result %d", r);
-    if (r == JK_PARSE_OTHER_PROTO)
+    if (r == JK_PARSE_OTHER_PROTO || r == JK_PARSE_ICMP)
         FZ_CHECK(fl <= (long)size, "valid IP frame longer than the input");
+    if (r == JK_PARSE_ICMP)
+        check_icmp(data, size);
     if (r != JK_PARSE_TCP)
         return;
 

@@ -6,6 +6,8 @@
  * fuzz_api_threads seeds op scripts for its threads. */
 #include "fuzz_common.h"
 
+#include "icmp.h"
+
 #include <errno.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -111,6 +113,20 @@ static void parse_seeds(void)
     put("fuzz_parse", "sack6", f, build(f, &s, 10));
     s = seg_of(4, 1, 2, JK_RST, 7, 0);
     put("fuzz_parse", "rst4", f, build(f, &s, 0));
+    /* ICMP errors quoting one of our segments (jk_parse_icmp) */
+    for (int fam = 4; fam <= 6; fam += 2) {
+        struct jk_addr rt;
+        jk_addr_parse(fam == 4 ? "198.18.0.254" : "fd00::fe", &rt);
+        s = seg_of(fam, 80, 40000, JK_ACK, 2001, 1001);
+        s.src = s.dst; /* a segment we sent: from .2 to .1 */
+        jk_addr_parse(fam == 4 ? "198.18.0.1" : "fd00::1", &s.dst);
+        n = build(g, &s, 1400);
+        n = jk_build_icmp(f, sizeof f, &rt, &s.src, fam == 4 ? 3 : 2, fam == 4 ? 4 : 0, 1280, g,
+                          n);
+        put("fuzz_parse", fam == 4 ? "icmp-too-big4" : "icmp-too-big6", f, n);
+        n = jk_build_icmp(f, sizeof f, &rt, &s.src, fam == 4 ? 3 : 1, fam == 4 ? 3 : 4, 0, g, 48);
+        put("fuzz_parse", fam == 4 ? "icmp-unreach4" : "icmp-unreach6", f, n);
+    }
 
     /* IPv4 fragment: MF set, checksum fixed. */
     s = seg_of(4, 40000, 80, JK_ACK, 1001, 2001);

@@ -1,0 +1,185 @@
+/* The path MTU: ICMP reports and packetization-layer probing. See path.h. */
+#include "path.h"
+
+#include "tcp.h"
+
+#define SEARCH_DONE 16                    /* stop when hi - lo is this small */
+#define RESEARCH_US (600ull * 1000000u)   /* RFC 4821 §7.7: look again after 10 min */
+
+static uint32_t hdr_len(const struct jktcp_adapter *a)
+{
+    return (a->local.family == 4 ? 20u : 40u) + 20u;
+}
+
+/* Where a search starts and what a black hole falls back to: 1280 is the
+ * IPv6 minimum; 1200 for IPv4 as RFC 8899 §5.1.2 recommends. */
+static uint32_t base_mtu(const struct jktcp_adapter *a)
+{
+    uint32_t b = a->local.family == 4 ? 1200 : 1280;
+    return b < a->mtu ? b : a->mtu;
+}
+
+static void set_mtu(struct jktcp_adapter *a, uint32_t mtu)
+{
+    jk_adapter_set_pmtu(a, mtu);
+}
+
+void jk_path_reset(struct jktcp_adapter *a)
+{
+    struct jk_path *p = &a->path;
+    p->hi = a->mtu + 1;
+    p->probe_c = NULL;
+    p->next_us = 0;
+    p->searching = p->mode == 2 && base_mtu(a) < a->mtu;
+    p->lo = p->searching ? base_mtu(a) : a->mtu;
+    a->pmtu = p->lo;
+}
+
+/* RFC 1191 §7: a router that did not say its MTU gets the next plateau
+ * below the packet it dropped. */
+static uint32_t plateau_below(uint32_t len)
+{
+    static const uint32_t pl[] = {32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68};
+    for (size_t i = 0; i < sizeof pl / sizeof pl[0]; i++)
+        if (pl[i] < len)
+            return pl[i];
+    return 68;
+}
+
+void jk_path_too_big(struct jktcp_conn *c, const struct jk_icmp *ic)
+{
+    struct jktcp_adapter *a = c->a;
+    uint32_t mtu = ic->mtu ? ic->mtu : plateau_below(ic->inner_len);
+    uint32_t floor = a->local.family == 4 ? 576 : 1280;
+    if (mtu < floor) /* never below the minimums (RFC 8201 §4, RFC 1191 §3) */
+        mtu = floor;
+    if (mtu >= a->pmtu) /* never raised by ICMP (RFC 8201 §4) */
+        return;
+    struct jk_path *p = &a->path;
+    if (p->hi > mtu)
+        p->hi = mtu; /* a probing search stays below what a router refused */
+    if (p->lo > mtu)
+        p->lo = mtu;
+    set_mtu(a, mtu);
+    jk_tcp_resend_all(c);
+}
+
+/* The largest MTU the peer's MSS allows us (payload plus headers). */
+static uint32_t peer_limit(const struct jktcp_conn *c)
+{
+    uint32_t mss = c->peer_mss < JK_MIN_SND_MSS ? JK_MIN_SND_MSS : c->peer_mss;
+    if (mss > c->local_mss)
+        mss = c->local_mss;
+    return mss + hdr_len(c->a);
+}
+
+uint32_t jk_path_probe_size(struct jktcp_conn *c, uint32_t avail, uint32_t usable)
+{
+    struct jk_path *p = &c->a->path;
+    uint32_t cur = c->a->pmtu;
+    if (p->mode && !p->searching && c->a->now >= p->next_us && cur < c->a->mtu) {
+        p->hi = c->a->mtu + 1; /* RFC 4821 §7.7: the path may have grown */
+        p->searching = true;
+    }
+    if (!p->mode || !p->searching || p->probe_c || c->in_recovery ||
+        c->state != JKTCP_ESTABLISHED || c->a->now < p->next_us)
+        return 0;
+    uint32_t hi = p->hi < peer_limit(c) + 1 ? p->hi : peer_limit(c) + 1;
+    if (hi <= cur + SEARCH_DONE) {
+        p->searching = false; /* as far as this peer lets us go */
+        p->next_us = c->a->now + RESEARCH_US;
+        return 0;
+    }
+    uint32_t mtu = (cur + hi) / 2;
+    uint32_t len = mtu - hdr_len(c->a) - (c->ts_ok ? 12 : 0);
+    /* data behind it, so that its loss shows in SACKs (Linux: reordering + 1
+     * segments), and room in the windows for all of it */
+    if (avail < len + 3u * c->smss || usable < len)
+        return 0;
+    return mtu;
+}
+
+void jk_path_probe_sent(struct jktcp_conn *c, uint32_t seq, uint32_t len)
+{
+    struct jk_path *p = &c->a->path;
+    p->probe_c = c;
+    p->probe_mtu = len + hdr_len(c->a) + (c->ts_ok ? 12 : 0);
+    c->probe_seq = seq;
+    c->probe_end = seq + len;
+    c->a->st.pmtu_probes++;
+}
+
+static void probe_done(struct jktcp_conn *c)
+{
+    struct jk_path *p = &c->a->path;
+    p->probe_c = NULL;
+    /* one round trip between probes */
+    p->next_us = c->a->now + (c->srtt_us ? c->srtt_us : c->rto_us);
+}
+
+void jk_path_acked(struct jktcp_conn *c)
+{
+    struct jk_path *p = &c->a->path;
+    if (p->probe_c != c)
+        return;
+    bool got = seq_ge(c->snd_una, c->probe_end);
+    for (int i = 0; !got && i < c->npeer_sack; i++)
+        got = seq_le(c->peer_sack[i].start, c->probe_seq) &&
+              seq_ge(c->peer_sack[i].end, c->probe_end);
+    if (!got)
+        return;
+    p->lo = p->probe_mtu; /* the path carries it */
+    probe_done(c);
+    set_mtu(c->a, p->lo);
+}
+
+static void probe_failed(struct jktcp_conn *c)
+{
+    struct jk_path *p = &c->a->path;
+    p->hi = p->probe_mtu;
+    c->a->st.pmtu_probe_fails++;
+    probe_done(c);
+}
+
+bool jk_path_probe_lost(struct jktcp_conn *c)
+{
+    struct jk_path *p = &c->a->path;
+    if (p->probe_c != c || !seq_le(c->probe_seq, c->snd_una) || !seq_lt(c->snd_una, c->probe_end))
+        return false;
+    probe_failed(c);
+    return true;
+}
+
+/* Two timeouts in a row while full-sized segments are out: maybe a router
+ * drops what is too big and its ICMP does not reach us (a black hole).
+ * Fall to the base MTU, which every path carries, and search up again
+ * (Linux's tcp_mtu_probing after tcp_retries1). */
+static void black_hole(struct jktcp_conn *c)
+{
+    struct jktcp_adapter *a = c->a;
+    struct jk_path *p = &a->path;
+    uint32_t base = base_mtu(a);
+    if (a->pmtu <= base)
+        return;
+    p->hi = a->pmtu;
+    p->lo = base;
+    p->searching = true;
+    p->next_us = 0;
+    a->st.pmtu_blackholes++;
+    set_mtu(a, base);
+}
+
+void jk_path_timeout(struct jktcp_conn *c)
+{
+    struct jk_path *p = &c->a->path;
+    if (p->probe_c == c)
+        probe_failed(c);
+    else if (p->mode && c->retries == 2)
+        black_hole(c);
+}
+
+void jk_path_conn_gone(struct jktcp_conn *c)
+{
+    if (c->a->path.probe_c == c)
+        c->a->path.probe_c = NULL;
+}
