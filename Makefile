@@ -33,7 +33,7 @@ LDLIBS      := -pthread -lurcu-bp -lurcu-cds -lurcu-common
 
 LIB_SRC  := $(wildcard lib/*.c)
 LIB_OBJ  := $(patsubst lib/%.c,$(B)/lib/%.o,$(LIB_SRC))
-TEST_SRC := $(wildcard tests/*.c)
+TEST_SRC := $(wildcard tests/*.c tests/diff/*.c)
 TEST_OBJ := $(patsubst tests/%.c,$(B)/tests/%.o,$(TEST_SRC))
 TOOL_SRC := $(wildcard tools/*.c)
 TOOLS    := $(patsubst tools/%.c,$(B)/tools/%,$(TOOL_SRC))
@@ -58,7 +58,7 @@ $(SHARED): $(LIB_OBJ)
 	ln -sf libjktcp.so.$(VERSION) $(LIBDIR)/libjktcp.so.$(SOVERSION)
 	ln -sf libjktcp.so.$(VERSION) $(LIBDIR)/libjktcp.so
 
-$(B)/tests/%.o: tests/%.c $(wildcard tests/*.h) $(wildcard lib/*.h) include/jktcp.h
+$(B)/tests/%.o: tests/%.c $(wildcard tests/*.h tests/diff/*.h) $(wildcard lib/*.h) include/jktcp.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -c $< -o $@
 
