@@ -211,7 +211,7 @@ JKTCP_API void jktcp_port_free(jktcp_port *port);
  * always get the same faults (timing of delayed frames aside). Print the
  * seed when a test fails.
  *
- * For every frame, in this order: drop (nothing else happens); corrupt
+ * For every frame, in this order: the MTU limit (see mtu below); drop (nothing else happens); corrupt
  * (flip 1..corrupt_bits distinct random bits anywhere in the frame);
  * truncate (cut to a random length 1..len-1); duplicate (a second copy
  * follows right after the frame); then either reorder (the frame is held
@@ -253,6 +253,13 @@ typedef struct jktcp_fault_dir {
     unsigned reorder_max_us; /* ... or after this long (0 = at the end of the burst) */
     unsigned corrupt_bits;   /* flip 1..k bits (0 = 1) */
     unsigned delay_us;       /* how long a delayed frame is held */
+    /* A router on the way whose next hop is smaller: frames longer than mtu
+     * bytes (0 = no limit) are dropped before any other fault, and with
+     * mtu_icmp the sender gets an ICMP "fragmentation needed" / ICMPv6
+     * "packet too big" naming mtu, from the dropped frame's destination
+     * address. Without mtu_icmp the path is a black hole. */
+    unsigned mtu;
+    int mtu_icmp;
 } jktcp_fault_dir;
 
 typedef struct jktcp_fault_config {
@@ -270,6 +277,7 @@ typedef struct jktcp_fault_dir_stats {
     uint64_t blackout;   /* dropped by the blackout switch (also held frames) */
     uint64_t duplicated, reordered, corrupted, truncated, delayed;
     uint64_t pool_full;  /* a frame could not be held (pool full or frame too long) */
+    uint64_t too_big;    /* dropped as longer than mtu (an ICMP went back if mtu_icmp) */
 } jktcp_fault_dir_stats;
 
 typedef struct jktcp_fault_stats {

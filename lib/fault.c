@@ -9,6 +9,7 @@
  * timerfd armed for the earliest timed release, so the adapter wakes up
  * when a held frame falls due even if the inner fd stays quiet. */
 #include "jktcp.h"
+#include "icmp.h"
 #include "packet.h"
 #include "abi.h"
 #include "transport.h"
@@ -44,7 +45,7 @@ struct probs {
 
 struct dir_stats {
     _Atomic uint64_t frames, passed, dropped, blackout, duplicated, reordered, corrupted,
-        truncated, delayed, pool_full;
+        truncated, delayed, pool_full, too_big;
 };
 
 struct dir {
@@ -295,6 +296,42 @@ static void count_fate(struct dir *d, const struct fate *x, size_t orig, size_t 
 
 static int release_out(struct jk_fault *f);
 
+/* ---- the MTU limit ------------------------------------------------------ */
+
+/* An ICMP "too big" about frame, from its destination back to its source. */
+static size_t too_big_msg(uint8_t *buf, size_t cap, const uint8_t *frame, size_t len,
+                          unsigned mtu)
+{
+    struct jk_ip ip;
+    if (jk_parse_ip(frame, len, &ip) != JK_PARSE_TCP)
+        return 0;
+    bool v4 = ip.family == 4;
+    return jk_build_icmp(buf, cap, &ip.dst, &ip.src, v4 ? 3 : 2, v4 ? 4 : 0, mtu, frame, len);
+}
+
+/* The frame is longer than d's MTU: drop it; with mtu_icmp tell the sender.
+ * An outbound frame's sender is the adapter: the report waits in the
+ * inbound pool, due at once, and the timer wakes the adapter for it. */
+static void too_big(struct jk_fault *f, struct dir *d, const uint8_t *frame, size_t len)
+{
+    bump(&d->st.too_big);
+    if (!d->cfg.mtu_icmp)
+        return;
+    uint8_t msg[1400];
+    size_t n = too_big_msg(msg, sizeof msg, frame, len, d->cfg.mtu);
+    if (!n)
+        return;
+    if (d == &f->in) {
+        jk_transport_send(f->inner, msg, n); /* best effort, as a router's */
+        return;
+    }
+    if (hold(f, &f->in, msg, n, true, 0, 0, false)) {
+        struct itimerspec its = {.it_value = {0, 1000}};
+        if (timerfd_settime(f->tfd, 0, &its, NULL) == 0)
+            f->armed = 1; /* no real deadline: the next arm_timer re-arms */
+    }
+}
+
 /* ---- inbound ------------------------------------------------------------ */
 
 int jk_fault_recv(struct jk_fault *f, const uint8_t **frame, size_t *len)
@@ -338,6 +375,10 @@ int jk_fault_recv(struct jk_fault *f, const uint8_t **frame, size_t *len)
         bump(&d->st.frames);
         if (atomic_load_explicit(&f->blackout, memory_order_relaxed)) {
             bump(&d->st.blackout);
+            continue;
+        }
+        if (d->cfg.mtu && n > d->cfg.mtu) {
+            too_big(f, d, p, n);
             continue;
         }
         struct fate x;
@@ -411,6 +452,10 @@ int jk_fault_send(struct jk_fault *f, const uint8_t *frame, size_t len)
     bump(&d->st.frames);
     if (atomic_load_explicit(&f->blackout, memory_order_relaxed)) {
         bump(&d->st.blackout);
+        return 0;
+    }
+    if (d->cfg.mtu && len > d->cfg.mtu) {
+        too_big(f, d, frame, len);
         return 0;
     }
     uint64_t saved = d->rng;
@@ -650,6 +695,7 @@ static void dir_stats(const struct dir_stats *s, jktcp_fault_dir_stats *o)
     LD(truncated);
     LD(delayed);
     LD(pool_full);
+    LD(too_big);
 #undef LD
 }
 
