@@ -401,8 +401,12 @@ typedef struct jktcp_stats {
     uint64_t drop_version;    /* not IPv4/IPv6, or the other family */
     uint64_t drop_length;     /* lengths inconsistent with the frame */
     uint64_t drop_checksum;   /* IPv4 header or TCP checksum wrong */
-    uint64_t drop_fragment;   /* IP fragments */
-    uint64_t drop_options;    /* malformed TCP options / data offset */
+    uint64_t drop_fragment;   /* IP fragments thrown away: malformed, overlapping (RFC 5722),
+                                 or of datagrams evicted or not complete within 30 s
+                                 (IPv4) / 60 s (IPv6); see frags_reassembled */
+    uint64_t drop_options;    /* a bad TCP data offset, a source-routed packet, an
+                                 unknown IPv6 option that says discard (RFC 8200
+                                 §4.2); malformed TCP options are skipped, not dropped */
     uint64_t drop_address;    /* not from our peer or not to us */
     uint64_t ignored_proto;   /* valid frames that are not TCP (UDP, ICMP that is no
                                  error about TCP) */
@@ -423,6 +427,8 @@ typedef struct jktcp_stats {
     uint64_t pmtu_probes;     /* path MTU probes sent (JKTCP_OPT_PMTU_PROBE) */
     uint64_t pmtu_probe_fails; /* ... and lost (the path does not carry that size) */
     uint64_t pmtu_blackholes; /* falls to the base MTU after timeouts in a row */
+    uint64_t frags_reassembled; /* IP datagrams put together from fragments (at most 4
+                                   at once, 64 KiB each; the oldest gives way) */
 } jktcp_stats;
 
 /* Copy the counters (size = sizeof *out). */
@@ -523,7 +529,7 @@ typedef struct jktcp_info {
     uint8_t snd_wscale, rcv_wscale;
     uint8_t sack, timestamps;  /* negotiated */
     uint32_t pmtu;             /* path MTU in use: the adapter's MTU, lowered by ICMP
-                                  "packet too big" (never below 576 / 1280) */
+                                  "packet too big" (never below 552 / 1280) */
     int32_t soft_error;        /* the last ICMP error (e.g. -EHOSTUNREACH) while
                                   connected: retries go on; 0 = none. If they run
                                   out, this is the connection's error, not -ETIMEDOUT */

@@ -345,7 +345,7 @@ void jk_adapter_queue_rst(struct jktcp_adapter *a, const struct jk_rst *r)
 
 void jk_adapter_reset_for(struct jktcp_adapter *a, const struct jk_seg *s)
 {
-    struct jk_rst r = {s->dport, s->sport, 0, 0, JK_RST};
+    struct jk_rst r = {s->dport, s->sport, 0, 0, JK_RST, false, 0, 0};
     if (s->flags & JK_RST)
         return;
     if (s->flags & JK_ACK) {
@@ -370,6 +370,9 @@ static int send_rsts(struct jktcp_adapter *a)
         s.seq = a->rstq[i].seq;
         s.ack = a->rstq[i].ack;
         s.flags = a->rstq[i].flags;
+        s.opt.has_ts = a->rstq[i].ts;
+        s.opt.tsval = a->rstq[i].tsval;
+        s.opt.tsecr = a->rstq[i].tsecr;
         size_t n = jk_build_segment(a->txbuf, JK_MAX_FRAME, &s, NULL, 0);
         if (n && (r = jk_adapter_send_frame(a, a->txbuf, n)) < 0)
             break;
@@ -431,6 +434,7 @@ static void count_drop(struct jktcp_adapter *a, enum jk_parse p)
     case JK_PARSE_CHECKSUM: a->st.drop_checksum++; break;
     case JK_PARSE_FRAGMENT: a->st.drop_fragment++; break;
     case JK_PARSE_OPTIONS: a->st.drop_options++; break;
+    case JK_PARSE_IP_OPTION: a->st.drop_options++; break;
     default: a->st.ignored_proto++; break;
     }
 }
@@ -491,14 +495,45 @@ void jk_adapter_set_pmtu(struct jktcp_adapter *a, uint32_t mtu)
         jk_tcp_pmtu_changed(c);
 }
 
+static void input_packet(struct jktcp_adapter *a, const uint8_t *frame, size_t len, bool whole);
+
+/* A piece of a fragmented datagram: kept until the datagram is whole,
+ * which then goes in as one packet. */
+static void input_fragment(struct jktcp_adapter *a, const uint8_t *frame, const struct jk_ip *ip)
+{
+    const uint8_t *pkt;
+    size_t n;
+    uint64_t dropped = a->reasm.dropped;
+    enum jk_reasm_result r = jk_reasm_add(&a->reasm, frame, ip, a->now, &pkt, &n);
+    a->st.drop_fragment += a->reasm.dropped - dropped;
+    if (r == JK_REASM_DONE) {
+        a->st.frags_reassembled++;
+        input_packet(a, pkt, n, true);
+    }
+}
+
 static void input_frame(struct jktcp_adapter *a, const uint8_t *frame, size_t len)
 {
-    struct jk_seg s;
     a->st.frames_in++;
     a->st.bytes_in += len;
     if (a->pcap)
         jk_pcap_write(a->pcap, frame, len);
+    input_packet(a, frame, len, false);
+}
+
+/* One IP packet; whole: put together from fragments (it cannot be one). */
+static void input_packet(struct jktcp_adapter *a, const uint8_t *frame, size_t len, bool whole)
+{
+    struct jk_seg s;
     enum jk_parse p = jk_parse_frame(frame, len, &s);
+    if (p == JK_PARSE_FRAGMENT) {
+        struct jk_ip ip;
+        if (!whole && jk_parse_ip(frame, len, &ip) == JK_PARSE_FRAGMENT)
+            input_fragment(a, frame, &ip);
+        else
+            a->st.drop_fragment++;
+        return;
+    }
     if (p == JK_PARSE_ICMP) {
         input_icmp(a, frame, len);
         return;
@@ -721,6 +756,7 @@ void jk_adapter_destroy(struct jktcp_adapter *a)
         free(l);
     }
     jk_pcap_close(a->pcap);
+    jk_reasm_free(&a->reasm);
     jktcp_transport_free(a->t);
     free(a->heap);
     free(a->txbuf);

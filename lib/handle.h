@@ -73,6 +73,7 @@ struct jk_stream {
     atomic_int setup;       /* connect: 1 until the I/O thread ran it, then 0 or its error */
     atomic_bool eof, closed, dead, wr_shut, kicked;
     atomic_uint adv_wnd;    /* window in our last ACK */
+    atomic_bool rd_since;   /* the reader took data since the I/O thread looked */
     _Atomic(struct jk_ring *) snd, rcv; /* the connection's; NULL before bind and after stop */
     struct jk_ready rd_ready, wr_ready;
     struct jk_lock rd_lock, wr_lock;

@@ -36,7 +36,9 @@ static int kind_of(uint8_t family, uint8_t type, uint8_t code)
     case 3: return JK_ICMP_TIME_EXCEEDED;
     case 4: return JK_ICMP_PARAM;
     }
-    return 0;
+    /* RFC 4443 §2.4(b): an error type we do not know still goes to the
+     * transport (Linux: -EPROTO); 128 and up are informational */
+    return type < 128 ? JK_ICMP_OTHER : 0;
 }
 
 /* The quoted packet: an IP header (not checked against its length, the

@@ -12,6 +12,7 @@ enum jk_icmp_kind {
     JK_ICMP_TOO_BIG,       /* IPv4 fragmentation needed / IPv6 packet too big */
     JK_ICMP_TIME_EXCEEDED, /* hop limit or reassembly time */
     JK_ICMP_PARAM,         /* parameter problem */
+    JK_ICMP_OTHER,         /* an ICMPv6 error type we do not know */
 };
 
 struct jk_icmp {

@@ -110,6 +110,26 @@ uint16_t jk_csum_fold(uint32_t sum) { return (uint16_t)~fold64(sum); }
 #define IP6_HDR 40
 #define MAX_OPTS 40
 
+/* IPv4 options (RFC 791): skipped, except a loose or strict source route,
+ * which asks us to forward: dropped, as Linux does by default
+ * (accept_source_route 0). A malformed list drops the frame. */
+static enum jk_parse check_ip4_options(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n && p[i] != 0) { /* 0: end of list */
+        if (p[i] == 1) {         /* no-operation */
+            i++;
+            continue;
+        }
+        if (n - i < 2 || p[i + 1] < 2 || p[i + 1] > n - i)
+            return JK_PARSE_IP_OPTION;
+        if (p[i] == 131 || p[i] == 137) /* LSRR, SSRR */
+            return JK_PARSE_IP_OPTION;
+        i += p[i + 1];
+    }
+    return JK_PARSE_TCP;
+}
+
 static enum jk_parse parse_ip4(const uint8_t *f, size_t len, struct jk_ip *l4)
 {
     if (len < IP4_HDR)
@@ -123,13 +143,65 @@ static enum jk_parse parse_ip4(const uint8_t *f, size_t len, struct jk_ip *l4)
         return JK_PARSE_LENGTH;
     if (jk_csum_fold(jk_csum_add(0, f, ihl)) != 0)
         return JK_PARSE_CHECKSUM;
-    if (rd16(f + 6) & 0x3fff) /* MF or a fragment offset */
-        return JK_PARSE_FRAGMENT;
+    enum jk_parse r = check_ip4_options(f + IP4_HDR, ihl - IP4_HDR);
+    if (r != JK_PARSE_TCP)
+        return r;
     l4->proto = f[9];
     l4->l4 = f + ihl;
     l4->len = total - ihl;
     l4->addr_sum = jk_csum_add(0, f + 12, 8);
+    uint16_t fo = rd16(f + 6);
+    if (fo & 0x3fff) { /* MF or a fragment offset */
+        l4->frag = (struct jk_frag){rd16(f + 4), (uint32_t)(fo & 0x1fff) * 8,
+                                    (uint32_t)(total - ihl), (fo & 0x2000) != 0, ihl, 0, f[9],
+                                    f + ihl};
+        return JK_PARSE_FRAGMENT;
+    }
     return JK_PARSE_TCP;
+}
+
+/* The options of a hop-by-hop or destination options header (RFC 8200
+ * §4.2): an option we do not know is skipped only if the two high bits of
+ * its type say so (00); otherwise the packet is discarded (ICMP parameter
+ * problems are not sent). Pad1 and PadN are the only ones we know. */
+static enum jk_parse check_ip6_options(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        if (p[i] == 0) { /* Pad1 */
+            i++;
+            continue;
+        }
+        if (n - i < 2 || p[i + 1] > n - i - 2)
+            return JK_PARSE_IP_OPTION;
+        if (p[i] != 1 && (p[i] >> 6) != 0)
+            return JK_PARSE_IP_OPTION;
+        i += 2 + (size_t)p[i + 1];
+    }
+    return JK_PARSE_TCP;
+}
+
+/* One extension header at f[off..off+hl): may the packet go on past it? */
+static enum jk_parse check_ip6_ext(uint8_t type, const uint8_t *h, size_t hl, size_t off)
+{
+    if (type == 0 && off != IP6_HDR) /* hop-by-hop only right after the header */
+        return JK_PARSE_IP_OPTION;
+    if (type == 43) /* routing: to us only once no segments are left (§4.4) */
+        return h[3] == 0 ? JK_PARSE_TCP : JK_PARSE_IP_OPTION;
+    return check_ip6_options(h + 2, hl - 2);
+}
+
+/* The fragment header at f[off..off+8) (RFC 8200 §4.5). An atomic
+ * fragment (offset 0, no more: RFC 6946) is none: the packet goes on. */
+static bool ip6_fragment(const uint8_t *f, size_t off, size_t nh_at, size_t end, struct jk_ip *l4)
+{
+    uint16_t fo = rd16(f + off + 2);
+    if ((fo & 0xfff9) == 0)
+        return false;
+    l4->frag = (struct jk_frag){rd32(f + off + 4), (uint32_t)(fo & 0xfff8),
+                                (uint32_t)(end - off - 8), (fo & 1) != 0, off, nh_at, f[off],
+                                f + off + 8};
+    return true;
 }
 
 /* Extension headers that share the (next header, 8-octet length) layout. */
@@ -139,25 +211,40 @@ static enum jk_parse parse_ip6(const uint8_t *f, size_t len, struct jk_ip *l4)
 {
     if (len < IP6_HDR)
         return JK_PARSE_SHORT;
-    size_t end = IP6_HDR + (size_t)rd16(f + 4), off = IP6_HDR;
+    size_t end = IP6_HDR + (size_t)rd16(f + 4), off = IP6_HDR, nh_at = 6;
     if (end > len)
         return JK_PARSE_LENGTH;
     uint8_t nh = f[6];
-    while (ip6_skippable(nh)) {
+    l4->addr_sum = jk_csum_add(0, f + 8, 32);
+    for (;;) {
+        if (nh == 44) {
+            if (end - off < 8)
+                return JK_PARSE_SHORT;
+            bool frag = ip6_fragment(f, off, nh_at, end, l4);
+            nh = f[off];
+            nh_at = off;
+            off += 8;
+            if (frag)
+                return JK_PARSE_FRAGMENT;
+            continue;
+        }
+        if (!ip6_skippable(nh))
+            break;
         if (end - off < 8) /* every extension header is at least 8 bytes */
             return JK_PARSE_SHORT;
         size_t hl = ((size_t)f[off + 1] + 1) * 8;
         if (hl > end - off)
             return JK_PARSE_LENGTH;
+        enum jk_parse r = check_ip6_ext(nh, f + off, hl, off);
+        if (r != JK_PARSE_TCP)
+            return r;
         nh = f[off];
+        nh_at = off;
         off += hl;
     }
-    if (nh == 44)
-        return JK_PARSE_FRAGMENT;
     l4->proto = nh;
     l4->l4 = f + off;
     l4->len = end - off;
-    l4->addr_sum = jk_csum_add(0, f + 8, 32);
     return JK_PARSE_TCP;
 }
 
@@ -210,7 +297,12 @@ static void take_opt(struct jk_tcp_opts *o, const uint8_t *p, uint8_t l)
     }
 }
 
-static enum jk_parse parse_opts(struct jk_tcp_opts *o, const uint8_t *p, size_t n)
+/* The option list never drops a segment, as in Linux's tcp_parse_options
+ * (RFC 9293 §3.1 MUST-6/7: options may be unknown; be robust): a known
+ * option of the wrong length is ignored, and a length below 2 or running
+ * past the header ends the list there, keeping what came before. What
+ * the segment lacks then (a timestamp, say) the state machine judges. */
+static void parse_opts(struct jk_tcp_opts *o, const uint8_t *p, size_t n)
 {
     size_t i = 0;
     while (i < n && p[i] != 0) { /* kind 0 (EOL) ends the list */
@@ -219,14 +311,12 @@ static enum jk_parse parse_opts(struct jk_tcp_opts *o, const uint8_t *p, size_t 
             continue;
         }
         if (n - i < 2 || p[i + 1] < 2 || p[i + 1] > n - i)
-            return JK_PARSE_OPTIONS;
+            return;
         uint8_t l = p[i + 1];
-        if (!opt_len_ok(p[i], l))
-            return JK_PARSE_OPTIONS;
-        take_opt(o, p + i, l);
+        if (opt_len_ok(p[i], l))
+            take_opt(o, p + i, l);
         i += l;
     }
-    return JK_PARSE_TCP;
 }
 
 static enum jk_parse parse_tcp(const struct jk_ip *l4, struct jk_seg *seg)
@@ -242,9 +332,7 @@ static enum jk_parse parse_tcp(const struct jk_ip *l4, struct jk_seg *seg)
     if (jk_csum_fold(jk_csum_add(pseudo, t, l4->len)) != 0)
         return JK_PARSE_CHECKSUM;
     memset(&seg->opt, 0, sizeof seg->opt);
-    enum jk_parse r = parse_opts(&seg->opt, t + TCP_HDR, doff - TCP_HDR);
-    if (r != JK_PARSE_TCP)
-        return r;
+    parse_opts(&seg->opt, t + TCP_HDR, doff - TCP_HDR);
     seg->sport = rd16(t);
     seg->dport = rd16(t + 2);
     seg->seq = rd32(t + 4);
@@ -270,12 +358,12 @@ enum jk_parse jk_parse_ip(const uint8_t *frame, size_t len, struct jk_ip *ip)
         r = parse_ip6(frame, len, ip);
     else
         return JK_PARSE_VERSION;
-    if (r != JK_PARSE_TCP)
+    if (r != JK_PARSE_TCP && r != JK_PARSE_FRAGMENT)
         return r;
     ip->family = v;
     set_addr(&ip->src, v, frame + (v == 4 ? 12 : 8));
     set_addr(&ip->dst, v, frame + (v == 4 ? 16 : 24));
-    return JK_PARSE_TCP;
+    return r;
 }
 
 enum jk_parse jk_parse_frame(const uint8_t *frame, size_t len, struct jk_seg *seg)

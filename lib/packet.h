@@ -70,8 +70,12 @@ enum jk_parse {
     JK_PARSE_VERSION,       /* IP version not 4 or 6 */
     JK_PARSE_LENGTH,        /* header/total lengths inconsistent with frame */
     JK_PARSE_CHECKSUM,      /* IPv4 header or TCP checksum mismatch */
-    JK_PARSE_FRAGMENT,      /* IPv4 MF/offset or IPv6 fragment header */
-    JK_PARSE_OPTIONS,       /* bad TCP data offset or option lengths */
+    JK_PARSE_FRAGMENT,      /* IPv4 MF/offset or IPv6 fragment header: ip->frag says
+                               where (jk_reasm_add puts the datagram together) */
+    JK_PARSE_OPTIONS,       /* bad TCP data offset */
+    JK_PARSE_IP_OPTION,     /* an IP option or extension header we must not pass:
+                               a source route, an unknown IPv6 option that says
+                               discard, a malformed option list */
 };
 
 /* The IP layer of a frame, checked: where the upper layer is. */
@@ -81,6 +85,17 @@ struct jk_ip {
     const uint8_t *l4;     /* upper-layer bytes, inside the frame */
     size_t len;
     uint32_t addr_sum;     /* checksum of the addresses (pseudo-header part) */
+    struct jk_frag {       /* JK_PARSE_FRAGMENT only */
+        uint32_t id;       /* identification (IPv4: 16 bits) */
+        uint32_t off;      /* this piece's offset in the datagram's payload */
+        uint32_t len;      /* and its length */
+        bool more;         /* MF: more pieces follow */
+        size_t hdr_len;    /* the header to keep: IPv4 header / IPv6 unfragmentable part */
+        size_t nh_at;      /* IPv6: the next-header byte naming the fragment header */
+        uint8_t nh;        /* IPv6: the next header after the fragment header;
+                              IPv4: the protocol */
+        const uint8_t *data; /* the piece, inside the frame */
+    } frag;
 };
 
 /* Parse and check the IP header(s); JK_PARSE_TCP (whatever the protocol)
@@ -89,10 +104,14 @@ enum jk_parse jk_parse_ip(const uint8_t *frame, size_t len, struct jk_ip *ip);
 
 /*
  * Parse one IP frame. Trailing bytes after the IP total length are
- * ignored (len may exceed it). IPv6 extension headers hop-by-hop,
- * routing, destination options are skipped; a fragment header gives
- * JK_PARSE_FRAGMENT. Unknown TCP options are skipped; SACK blocks beyond
- * JK_MAX_SACK are ignored.
+ * ignored (len may exceed it). IPv4 options are skipped but a source
+ * route drops the frame (as Linux with accept_source_route 0). IPv6
+ * extension headers hop-by-hop, routing (segments left 0),
+ * destination options are skipped, with their options per RFC 8200
+ * §4.2; an atomic fragment (offset 0, no more) is read as a whole packet
+ * (RFC 6946), any other fragment gives JK_PARSE_FRAGMENT. TCP options
+ * never drop a segment (see parse_opts); SACK blocks beyond JK_MAX_SACK
+ * are ignored.
  */
 enum jk_parse jk_parse_frame(const uint8_t *frame, size_t len, struct jk_seg *seg);
 

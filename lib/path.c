@@ -4,6 +4,7 @@
 #include "tcp.h"
 
 #define SEARCH_DONE 16                    /* stop when hi - lo is this small */
+#define JK_MIN_PMTU4 552u                 /* IPv4 floor for reports (Linux's min_pmtu) */
 #define RESEARCH_US (600ull * 1000000u)   /* RFC 4821 §7.7: look again after 10 min */
 
 static uint32_t hdr_len(const struct jktcp_adapter *a)
@@ -46,15 +47,24 @@ static uint32_t plateau_below(uint32_t len)
     return 68;
 }
 
-void jk_path_too_big(struct jktcp_conn *c, const struct jk_icmp *ic)
+bool jk_path_too_big(struct jktcp_conn *c, const struct jk_icmp *ic)
 {
     struct jktcp_adapter *a = c->a;
-    uint32_t mtu = ic->mtu ? ic->mtu : plateau_below(ic->inner_len);
-    uint32_t floor = a->local.family == 4 ? 576 : 1280;
-    if (mtu < floor) /* never below the minimums (RFC 8201 §4, RFC 1191 §3) */
-        mtu = floor;
+    uint32_t mtu;
+    if (a->local.family == 6) {
+        /* RFC 8201 §4: every IPv6 link carries 1280, so a report below it
+         * is bogus (RFC 8021: it only ever asked for atomic fragments);
+         * IPv6 routers always say their MTU (no plateaus) */
+        if (ic->mtu < 1280)
+            return false;
+        mtu = ic->mtu;
+    } else {
+        mtu = ic->mtu ? ic->mtu : plateau_below(ic->inner_len);
+        if (mtu < JK_MIN_PMTU4) /* Linux's min_pmtu: 512 + 20 + 20 */
+            mtu = JK_MIN_PMTU4;
+    }
     if (mtu >= a->pmtu) /* never raised by ICMP (RFC 8201 §4) */
-        return;
+        return true;
     struct jk_path *p = &a->path;
     if (p->hi > mtu)
         p->hi = mtu; /* a probing search stays below what a router refused */
@@ -62,6 +72,7 @@ void jk_path_too_big(struct jktcp_conn *c, const struct jk_icmp *ic)
         p->lo = mtu;
     set_mtu(a, mtu);
     jk_tcp_resend_all(c);
+    return true;
 }
 
 /* The largest MTU the peer's MSS allows us (payload plus headers). */

@@ -35,8 +35,9 @@ struct jk_path {
 
 /* The adapter's MTU or probing mode changed (before connections). */
 void jk_path_reset(struct jktcp_adapter *a);
-/* Lower the path MTU from an ICMP report (already validated). */
-void jk_path_too_big(struct jktcp_conn *c, const struct jk_icmp *ic);
+/* Lower the path MTU from an ICMP report (already validated). False if
+ * the report is bogus (an IPv6 MTU below 1280). */
+bool jk_path_too_big(struct jktcp_conn *c, const struct jk_icmp *ic);
 /* send_data: the MTU to probe with now, or 0. avail: bytes queued beyond
  * snd_nxt; usable: what the windows allow. */
 uint32_t jk_path_probe_size(struct jktcp_conn *c, uint32_t avail, uint32_t usable);

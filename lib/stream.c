@@ -212,6 +212,11 @@ static void publish(struct jk_stream *s, struct jktcp_conn *c)
     if (c->fin_rcvd)
         atomic_store(&s->eof, true);
     atomic_store(&s->adv_wnd, c->rcv_adv - c->rcv_nxt);
+    /* a reader that emptied the ring before this store judged by the
+     * window before the last ACK and may not have asked for an update:
+     * look again (pairs with maybe_window_update) */
+    if (atomic_exchange(&s->rd_since, false))
+        jk_tcp_app_read(c);
     jk_stream_signal(s);
     /* the conditions read the rings: this thread is the one that frees
      * them, so no read-side section is needed here */
@@ -312,7 +317,8 @@ void jk_io_stream_kick(struct jk_handle *h, struct jk_stream *s)
     struct jktcp_conn *c = s->c;
     if (!c)
         return;
-    jk_tcp_app_read(c);
+    if (atomic_exchange(&s->rd_since, false)) /* a write's kick is no read */
+        jk_tcp_app_read(c);
     jk_adapter_mark_dirty(c);
 }
 
@@ -452,6 +458,9 @@ out:
 
 static void maybe_window_update(struct jk_stream *s, struct jk_ring *rcv)
 {
+    /* publish stores adv_wnd, then takes rd_since: either it sees this
+     * read, or this load sees its window (all seq_cst) */
+    atomic_store(&s->rd_since, true);
     uint32_t adv = atomic_load(&s->adv_wnd);
     uint32_t free_now = jk_ring_free_space(rcv);
     if ((uint64_t)adv * 2 <= rcv->cap && free_now >= 2 * (uint64_t)adv)

@@ -151,6 +151,12 @@ static uint16_t window_field(struct jktcp_conn *c, bool syn)
 /* Emission                                                           */
 /* ------------------------------------------------------------------ */
 
+/* Our timestamp clock: milliseconds, from a random offset per connection. */
+static uint32_t ts_now(const struct jktcp_conn *c)
+{
+    return (uint32_t)(NOW(c) / 1000) + c->ts_offset;
+}
+
 static void fill_options(struct jktcp_conn *c, struct jk_seg *s)
 {
     struct jk_tcp_opts *o = &s->opt;
@@ -167,15 +173,21 @@ static void fill_options(struct jktcp_conn *c, struct jk_seg *s)
     }
     if ((syn && !passive) ? c->cfg.timestamps : c->ts_ok) {
         o->has_ts = true;
-        o->tsval = (uint32_t)(NOW(c) / 1000) + c->ts_offset;
+        o->tsval = ts_now(c);
         o->tsecr = c->ts_echo_once ? c->ts_echo : c->ts_recent;
     }
     if (!syn && c->sack_ok) {
         int n = 0;
         if (c->dsack_pending)
             o->sack[n++] = (struct jk_sack_block){c->dsack.start, c->dsack.end};
-        for (int i = 0; i < c->nooo && n < JK_MAX_SACK; i++)
-            o->sack[n++] = (struct jk_sack_block){c->ooo[i].start, c->ooo[i].end};
+        for (int i = 0; i < c->nooo && n < JK_MAX_SACK; i++) {
+            /* a FIN held beyond a hole is part of the block it ends (as
+             * Linux reports it): the sender must not think it missing */
+            uint32_t end = c->ooo[i].end;
+            if (c->fin_pending && end == c->fin_rcv_seq)
+                end++;
+            o->sack[n++] = (struct jk_sack_block){c->ooo[i].start, end};
+        }
         o->nsack = (uint8_t)n;
     }
 }
@@ -295,6 +307,8 @@ static void sent_range(struct jktcp_conn *c, uint32_t seq, uint32_t len, bool sy
         c->rtt_seq = seq;
         c->rtt_start = NOW(c);
     }
+    if (!rexmit && len)
+        c->tail_seq = seq;
     if (seq_gt(end, c->snd_max))
         c->snd_max = end;
     if (end != seq) {
@@ -402,6 +416,12 @@ static uint32_t pipe_bytes(struct jktcp_conn *c)
         if (seq_lt(from, hi))
             p -= (hi - from) - sacked_in(c, from, hi);
     }
+    if (!c->sack_ok && !c->in_recovery && c->dupacks) {
+        /* limited transmit (RFC 3042): each of the first two duplicate
+         * ACKs says a segment left the network, so one new one may go */
+        uint32_t left = min_u32(c->dupacks, 2) * c->smss;
+        p = p > left ? p - left : 0;
+    }
     return p;
 }
 
@@ -462,6 +482,16 @@ static int send_hole(struct jktcp_conn *c)
 
 /* Send what is due: hole repairs first (send_hole), then new data and
  * the FIN. */
+/* Sender silly-window avoidance (RFC 9293 §3.8.6.2.1, MUST-38): when the
+ * peer's window cuts a segment short of both the MSS and the data queued,
+ * send it only if it is at least half the largest window the peer has
+ * offered, or the override timer (the persist timer, as in Linux) fired
+ * with nothing in flight. Otherwise wait for the window to open. */
+static bool sws_send_ok(const struct jktcp_conn *c, uint32_t len)
+{
+    return c->sws_override || len >= c->max_snd_wnd / 2;
+}
+
 static int send_data(struct jktcp_conn *c)
 {
     for (;;) {
@@ -498,6 +528,12 @@ static int send_data(struct jktcp_conn *c)
             break;
         if (len && len < c->smss && len == avail && !c->cfg.nodelay && flight && !fin)
             break; /* Nagle */
+        if (len < avail && len < c->smss && len == peer_room && !sws_send_ok(c, len)) {
+            if (flight == 0)
+                arm_persist(c); /* the override timer */
+            break;
+        }
+        c->sws_override = false;
         uint8_t flags = JK_ACK | (fin ? JK_FIN : 0);
         if (len && c->snd_nxt + len == end)
             flags |= JK_PSH;
@@ -574,14 +610,29 @@ void jk_tcp_fail(struct jktcp_conn *c, int err)
     to_closed(c, err);
 }
 
-void jk_tcp_abort(struct jktcp_conn *c, bool send_rst)
+/* Reset the connection: a RST that the peer accepts, then CLOSED. ts: the
+ * RST carries a timestamp (RFC 7323 §3.2 SHOULD, once negotiated), as
+ * Linux's resets of its own do; a RST answering a segment goes bare, as
+ * Linux's tcp_v4_send_reset sends it. */
+static void reset_conn(struct jktcp_conn *c, bool send_rst, bool ts)
 {
     if (send_rst && synchronized(c->state) && c->state != JKTCP_TIME_WAIT) {
-        struct jk_rst rst = {c->lport, c->rport, acceptable_seq(c), c->rcv_nxt, JK_RST | JK_ACK};
+        struct jk_rst rst = {c->lport, c->rport, acceptable_seq(c), c->rcv_nxt, JK_RST | JK_ACK,
+                             false, 0, 0};
+        if (ts && c->ts_ok) {
+            rst.ts = true;
+            rst.tsval = ts_now(c);
+            rst.tsecr = c->ts_recent;
+        }
         jk_adapter_queue_rst(c->a, &rst);
     }
     if (c->state != JKTCP_CLOSED)
         to_closed(c, 0);
+}
+
+void jk_tcp_abort(struct jktcp_conn *c, bool send_rst)
+{
+    reset_conn(c, send_rst, true);
 }
 
 void jk_tcp_shutdown(struct jktcp_conn *c)
@@ -694,6 +745,13 @@ static void input_syn_sent(struct jktcp_conn *c, const struct jk_seg *s)
     if (has_ack && (seq_le(s->ack, c->iss) || seq_gt(s->ack, c->snd_max))) {
         if (!(s->flags & JK_RST))
             jk_adapter_reset_for(c->a, s);
+        /* the peer holds an old connection on these ports (RFC 9293
+         * Figure 9): once our RST has cleared it, a SYN gets through, so
+         * the first one goes again at once rather than after the RTO
+         * (Linux: "previous FIN/ACK or RST/ACK might be ignored") */
+        if (c->retries == 0 && c->t_rto > NOW(c) + JK_SYN_QUICK_US)
+            c->t_rto = NOW(c) + JK_SYN_QUICK_US;
+        jk_adapter_update_timer(c);
         return;
     }
     if (s->flags & JK_RST) {
@@ -730,10 +788,30 @@ static void input_syn_sent(struct jktcp_conn *c, const struct jk_seg *s)
 
 /* RFC 9293 §3.10.7.4 first check, with the zero-window allowance for
  * ACKs. May trim the segment to the window. */
+/* RCV.WND for the acceptability test: the window we offered (its edge
+ * never moves left), within the room the ring has now. Data beyond the
+ * offered edge is not taken even if it would fit, as Linux does: the
+ * sender broke the window. TIME-WAIT takes nothing new: only the exact
+ * next sequence number is in its window (an RST there ends it, as on
+ * Linux; any other RST is dropped unanswered), buffers or not. */
+static uint32_t rcv_wnd(struct jktcp_conn *c)
+{
+    if (c->state == JKTCP_TIME_WAIT)
+        return 0;
+    uint32_t adv = seq_gt(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
+    return min_u32(adv, jk_tcp_rcv_window(c));
+}
+
+/* Sequence space a segment occupies: data, SYN and FIN. */
+static uint32_t seg_space(const struct jk_seg *s)
+{
+    return s->len + ((s->flags & JK_SYN) ? 1 : 0) + ((s->flags & JK_FIN) ? 1 : 0);
+}
+
 static bool acceptable(struct jktcp_conn *c, struct jk_seg *s)
 {
-    uint32_t wnd = jk_tcp_rcv_window(c);
-    uint32_t seglen = s->len + ((s->flags & JK_SYN) ? 1 : 0) + ((s->flags & JK_FIN) ? 1 : 0);
+    uint32_t wnd = rcv_wnd(c);
+    uint32_t seglen = seg_space(s);
     uint32_t nxt = c->rcv_nxt;
     if (seglen == 0) {
         if (wnd == 0)
@@ -771,7 +849,7 @@ static void trim(struct jktcp_conn *c, struct jk_seg *s)
         s->len -= cut;
         s->seq += cut;
     }
-    uint32_t wnd = jk_tcp_rcv_window(c);
+    uint32_t wnd = rcv_wnd(c);
     uint32_t room = c->rcv_nxt + wnd - s->seq;
     if (s->len > room) {
         s->len = room;
@@ -1116,8 +1194,12 @@ static bool process_ack(struct jktcp_conn *c, const struct jk_seg *s)
         jk_adapter_established(c);
         jk_adapter_mark_dirty(c);
     }
+    /* RFC 5961 §5.2: an ACK older than MAX.SND.WND below SND.UNA is
+     * blind; and, as Linux bounds it, so is one below the first byte we
+     * sent (older than every byte acknowledged so far) */
+    uint32_t old_lim = (uint32_t)(c->bytes_acked < c->max_snd_wnd ? c->bytes_acked : c->max_snd_wnd);
     if (seq_gt(s->ack, c->snd_max) || /* acks data never sent */
-        seq_lt(s->ack, c->snd_una - c->max_snd_wnd)) { /* RFC 5961 §5.2 */
+        seq_lt(s->ack, c->snd_una - old_lim)) {
         challenge_ack(c, s);
         return false;
     }
@@ -1299,7 +1381,7 @@ static void process_text(struct jktcp_conn *c, const struct jk_seg *s)
         return; /* data after the peer's FIN is ignored (RFC 9293) */
     if (s->len) {
         if (c->user_released) { /* nobody will ever read it: like Linux, reset */
-            jk_tcp_abort(c, true);
+            reset_conn(c, true, false);
             return;
         }
         take_data(c, s);
@@ -1346,7 +1428,8 @@ static void send_ack_alone(struct jktcp_conn *c)
  * itself stays: an unacceptable segment changes no state. */
 static void ack_duplicate(struct jktcp_conn *c, const struct jk_seg *s)
 {
-    note_duplicate(c, s->seq, s->seq + s->len);
+    if (c->state != JKTCP_TIME_WAIT) /* a repeated FIN too, as Linux (whose TIME-WAIT does not) */
+        note_duplicate(c, s->seq, s->seq + seg_space(s));
     if (c->ts_ok && c->rcv.cap && seq_ge(s->seq + s->len, c->rcv_nxt - c->rcv.cap)) {
         c->ts_echo = s->opt.tsval;
         c->ts_echo_once = true;
@@ -1398,18 +1481,29 @@ void jk_tcp_input(struct jktcp_conn *c, const struct jk_seg *seg)
     }
     if (c->state == JKTCP_CLOSED || c->state == JKTCP_LISTEN)
         return;
-    if (c->state == JKTCP_SYN_RCVD && (s.flags & JK_SYN) && !(s.flags & JK_ACK) &&
-        s.seq == c->irs) { /* our SYN-ACK was lost: send it again */
-        c->snd_nxt = c->iss;
-        jk_adapter_mark_dirty(c);
-        return;
+    if (c->state == JKTCP_SYN_RCVD && (s.flags & JK_SYN) && s.seq == c->irs) {
+        if (!(s.flags & JK_ACK)) { /* our SYN-ACK was lost: send it again */
+            c->snd_nxt = c->iss;
+            jk_adapter_mark_dirty(c);
+            return;
+        }
+        /* simultaneous open (RFC 9293 Figure 7): the peer's SYN-ACK repeats
+         * the SYN we hold and acknowledges ours. Take it as the ACK, and
+         * answer the repeated SYN as a duplicate (as Linux does) */
+        s.flags &= (uint8_t)~JK_SYN;
+        s.seq++;
+        note_duplicate(c, c->irs, c->irs + 1);
+        c->ack_now = true;
     }
     if (c->ts_ok && !(s.flags & JK_RST)) {
         if (!s.opt.has_ts) { /* RFC 7323 §3.2 */
             c->a->st.drop_invalid++;
             return;
         }
-        if (seq_lt(s.opt.tsval, c->ts_recent) && !ts_recent_stale(c)) { /* PAWS, §5.3 */
+        /* PAWS, §5.3, with Linux's one-tick tolerance (TCP_PAWS_WINDOW):
+         * a pure ACK that overtook data sent a millisecond earlier has
+         * moved TS.Recent past that data, which is no old duplicate */
+        if (seq_lt(s.opt.tsval, c->ts_recent - JK_PAWS_WINDOW) && !ts_recent_stale(c)) {
             c->a->st.drop_invalid++;
             challenge_ack(c, &s);
             return;
@@ -1418,7 +1512,7 @@ void jk_tcp_input(struct jktcp_conn *c, const struct jk_seg *seg)
     if (!acceptable(c, &s)) {
         c->a->st.drop_invalid++;
         if (!(s.flags & JK_RST)) { /* an RST out of the window: no answer (RFC 5961 §3.2) */
-            if (s.len && seq_le(s.seq + s.len, c->rcv_nxt))
+            if ((s.len || (s.flags & JK_FIN)) && seq_le(s.seq + seg_space(&s), c->rcv_nxt))
                 ack_duplicate(c, &s);
             else
                 challenge_ack(c, &s);
@@ -1434,8 +1528,17 @@ void jk_tcp_input(struct jktcp_conn *c, const struct jk_seg *seg)
             challenge_ack(c, &s);
         return;
     }
-    if (s.flags & JK_SYN) { /* RFC 5961 §4.2 */
-        challenge_ack(c, &s);
+    if (s.flags & JK_SYN) {
+        if (c->state == JKTCP_SYN_RCVD && c->listener) {
+            /* a new SYN in the window of a half-open passive connection:
+             * the peer started over. RFC 9293 §3.10.7.4 drops the half-open
+             * connection; Linux also resets the new SYN (tcp_check_req),
+             * so the peer's next attempt finds the port clean */
+            jk_adapter_reset_for(c->a, &s);
+            jk_tcp_abort(c, false);
+            return;
+        }
+        challenge_ack(c, &s); /* RFC 5961 §4.2 */
         return;
     }
     if (!(s.flags & JK_ACK))
@@ -1581,10 +1684,14 @@ static void on_tlp(struct jktcp_conn *c)
             sent_range(c, c->snd_max, (uint32_t)r, false);
         }
     } else {
-        /* the last segment actually sent (not the end of the buffer) */
+        /* the last segment as it was sent (RFC 8985 §7.3), not the last
+         * MSS of the buffer; the FIN goes with it */
         uint32_t last = c->fin_sent ? c->fin_snd_seq : c->snd_max;
         uint32_t len = min_u32(last - c->snd_una, c->smss);
-        retransmit_at(c, last - len);
+        uint32_t from = last - len;
+        if (seq_lt(from, c->tail_seq) && seq_lt(c->tail_seq, last))
+            from = c->tail_seq;
+        retransmit_at(c, from);
     }
     c->t_rto = NOW(c) + c->rto_us; /* the RTO counts from the probe */
 }
@@ -1600,8 +1707,13 @@ static void send_probe(struct jktcp_conn *c)
 static void on_persist(struct jktcp_conn *c)
 {
     c->t_persist = 0;
-    if (c->snd_wnd != 0 || jk_ring_used(&c->snd) == 0)
+    if (jk_ring_used(&c->snd) == 0)
         return;
+    if (c->snd_wnd != 0) { /* a window too small to use (sws_send_ok) */
+        c->sws_override = true;
+        jk_adapter_mark_dirty(c);
+        return;
+    }
     if (++c->persist_backoff > c->cfg.max_retries + 6 &&
         NOW(c) - c->last_rx_us > (uint64_t)c->cfg.rto_max_us * 2) {
         c->err = give_up_error(c);
@@ -1704,10 +1816,8 @@ bool jk_tcp_icmp(struct jktcp_conn *c, const struct jk_icmp *ic)
     if (c->state == JKTCP_CLOSED || c->state == JKTCP_TIME_WAIT ||
         c->snd_max - c->snd_una < ic->seq - c->snd_una)
         return false;
-    if (ic->kind == JK_ICMP_TOO_BIG) {
-        jk_path_too_big(c, ic);
-        return true;
-    }
+    if (ic->kind == JK_ICMP_TOO_BIG)
+        return jk_path_too_big(c, ic);
     int err = jk_icmp_errno(ic);
     if (!synchronized(c->state)) { /* the connect fails at once, as on Linux */
         to_closed(c, err);

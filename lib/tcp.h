@@ -7,6 +7,7 @@
 #include "jktcp.h"
 #include "packet.h"
 #include "path.h"
+#include "reasm.h"
 #include "ring.h"
 
 #include <stdatomic.h>
@@ -16,6 +17,8 @@
 #define JK_MAX_OOO 128      /* out-of-order ranges a connection may keep */
 #define JK_OOW_ACK_US 500000 /* one ACK per this to bare bad segments (challenge_ack) */
 #define JK_PAWS_IDLE_US (24ull * 24 * 3600 * 1000000) /* TS.Recent expires (RFC 7323 §5.5) */
+#define JK_SYN_QUICK_US 2000 /* SYN resent this soon after a stale ACK answered it */
+#define JK_PAWS_WINDOW 1u /* TSval this far below TS.Recent still passes PAWS (as Linux) */
 #define JK_MAX_PEER_SACK 32 /* peer SACK ranges remembered (scoreboard) */
 #define JK_HASH_BUCKETS 4096
 #define JK_RST_QUEUE 32     /* resets owed to segments for no connection */
@@ -98,6 +101,8 @@ struct jktcp_conn {
     /* timers, absolute microseconds, 0 = off */
     uint64_t t_rto, t_delack, t_persist, t_keepalive, t_close, t_tlp, t_rack;
     bool tlp_sent; /* one tail-loss probe per ACK advance */
+    uint32_t tail_seq; /* start of the last segment of new data (the probe resends it) */
+    bool sws_override; /* the persist timer lets a small window's segment go */
     uint32_t srtt_us, rttvar_us, rto_us, min_rtt_us;
     uint32_t retries, persist_backoff, ka_probes;
     bool rtt_timing;
@@ -126,6 +131,8 @@ struct jk_rst {
     uint16_t sport, dport;
     uint32_t seq, ack;
     uint8_t flags;
+    bool ts;                /* carry a timestamp (a connection negotiated it) */
+    uint32_t tsval, tsecr;
 };
 
 struct jktcp_adapter {
@@ -140,6 +147,7 @@ struct jktcp_adapter {
     bool custom_clock;
     uint64_t now;
     struct jk_pcap *pcap;
+    struct jk_reasm reasm; /* IP fragments being put together */
     int err; /* transport failure, sticky */
     bool tx_blocked;
     bool input_more; /* the last step stopped with input still ready */

@@ -35,7 +35,10 @@
 #if defined(JKT_PLAIN) || defined(__SANITIZE_ADDRESS__)
 #define SLACK_MS 600.0 /* sanitizers slow every call down */
 #else
-#define SLACK_MS 100.0
+/* 16 threads on 2 cores, beside whatever test `make test -j2` runs next to
+ * this one (the kernel's softirqs, a differential run): a thread waits for
+ * a core up to ~100 ms. A hang is seconds. */
+#define SLACK_MS 250.0
 #endif
 
 #define THREADS 16

@@ -2,7 +2,8 @@
  * Suite `icmp`: ICMP and ICMPv6 errors about our segments, packet by
  * packet (tests/scripted.h).
  *  - "Fragmentation needed" / "packet too big" (RFC 1191, RFC 8201) lower
- *    the path MTU, never below 576 / 1280 and never up, and what is in
+ *    the path MTU (IPv4 never below 552; an IPv6 report below 1280 is
+ *    ignored) and never up, and what is in
  *    flight goes again at once in segments that fit, without a window cut.
  *  - Unreachable in SYN-SENT fails the connect at once (port ->
  *    -ECONNREFUSED, host -> -EHOSTUNREACH), as Linux; while connected it is
@@ -30,7 +31,7 @@ static struct jk_addr router(void)
 }
 
 /* Wire type/code of the three reports the tests send. */
-enum report { TOO_BIG, PORT_UNREACH, HOST_UNREACH };
+enum report { TOO_BIG, PORT_UNREACH, HOST_UNREACH, UNKNOWN_ERROR };
 
 static void type_code(enum report r, uint8_t *type, uint8_t *code)
 {
@@ -39,6 +40,7 @@ static void type_code(enum report r, uint8_t *type, uint8_t *code)
     case TOO_BIG: *type = v4 ? 3 : 2, *code = v4 ? 4 : 0; break;
     case PORT_UNREACH: *type = v4 ? 3 : 1, *code = v4 ? 3 : 4; break;
     case HOST_UNREACH: *type = v4 ? 3 : 1, *code = v4 ? 1 : 3; break;
+    case UNKNOWN_ERROR: *type = 100, *code = 0; break; /* IPv6 only: an error type (< 128) */
     }
 }
 
@@ -115,21 +117,29 @@ T6(too_big_v6_lowers_pmtu_and_resends)
     cr_assert_eq(sp_stats().icmp_in, 1);
 }
 
-/* Never below the protocol minimums, whatever a router claims. */
-T(too_big_v4_floor_576)
+/* IPv4: never below Linux's min_pmtu (552), whatever a router claims. */
+T(too_big_v4_floor_552)
 {
     jktcp_conn *c;
     sp_seg first = flight(&c);
     report(TOO_BIG, 300, &first);
-    expect_resent_at(c, 576);
+    expect_resent_at(c, 552);
 }
 
-T6(too_big_v6_floor_1280)
+/* IPv6: every link carries 1280, so a report below it is bogus (RFC 8201
+ * §4, RFC 8021): ignored, nothing resent, the MTU stays. */
+T6(too_big_v6_below_1280_ignored)
 {
     jktcp_conn *c;
     sp_seg first = flight(&c);
     report(TOO_BIG, 1000, &first);
-    expect_resent_at(c, 1280);
+    cr_assert_eq(sp_info(c).pmtu, 1500);
+    jktcp_stats st = sp_stats();
+    cr_assert_eq(st.icmp_in, 0);
+    cr_assert_eq(st.icmp_ignored, 1);
+    report(TOO_BIG, 0, &first);
+    cr_assert_eq(sp_info(c).pmtu, 1500);
+    cr_assert_eq(sp_stats().icmp_ignored, 2);
 }
 
 /* RFC 1191 §7: a router that leaves the MTU field 0 gets the next plateau
@@ -255,6 +265,9 @@ T(syn_sent_port_unreachable_refused) { connect_gets(PORT_UNREACH, -ECONNREFUSED)
 T(syn_sent_host_unreachable) { connect_gets(HOST_UNREACH, -EHOSTUNREACH); }
 T6(syn_sent_port_unreachable_refused_v6) { connect_gets(PORT_UNREACH, -ECONNREFUSED); }
 T6(syn_sent_addr_unreachable_v6) { connect_gets(HOST_UNREACH, -EHOSTUNREACH); }
+/* RFC 4443 §2.4(b): an ICMPv6 error type we do not know still reaches TCP
+ * (Linux: -EPROTO) */
+T6(syn_sent_unknown_error_type_v6) { connect_gets(UNKNOWN_ERROR, -EPROTO); }
 
 /* Connected: unreachable is soft. The connection stays, the error shows
  * in jktcp_info, data flows on when the path comes back; and if it never

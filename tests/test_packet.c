@@ -778,6 +778,11 @@ Test(packet, ipv4_fragments)
     put16(b + 6, 0x2000); /* MF */
     fix_ip4(b);
     cr_assert_eq(jk_parse_frame(b, len, &s), JK_PARSE_FRAGMENT);
+    struct jk_ip ip;
+    cr_assert_eq(jk_parse_ip(b, len, &ip), JK_PARSE_FRAGMENT);
+    cr_assert(ip.frag.more && ip.frag.off == 0 && ip.frag.nh == 6 && ip.frag.hdr_len == 20);
+    cr_assert_eq(ip.frag.len, len - 20);
+    cr_assert_eq(ip.frag.data, b + 20);
     put16(b + 6, 0x4001); /* DF + offset 8 */
     fix_ip4(b);
     cr_assert_eq(jk_parse_frame(b, len, &s), JK_PARSE_FRAGMENT);
@@ -787,6 +792,44 @@ Test(packet, ipv4_fragments)
     put16(b + 6, 0x0000); /* no DF is still a whole datagram */
     fix_ip4(b);
     cr_assert_eq(jk_parse_frame(b, len, &s), JK_PARSE_TCP);
+}
+
+/* IPv4 options between the header and TCP (n a multiple of 4). */
+static size_t with_ip4_opts(uint8_t *b, size_t len, const uint8_t *o, size_t n)
+{
+    memmove(b + 20 + n, b + 20, len - 20);
+    memcpy(b + 20, o, n);
+    b[0] = (uint8_t)(0x40 | (20 + n) / 4);
+    put16(b + 2, (unsigned)(len + n));
+    fix_ip4(b);
+    return len + n;
+}
+
+/* IPv4 options are skipped (record route, an unknown one), but a source
+ * route drops the packet (Linux: accept_source_route 0), and so does a
+ * malformed option list. */
+Test(packet, ipv4_options)
+{
+    static const struct {
+        uint8_t o[8];
+        enum jk_parse want;
+    } cases[] = {
+        {{7, 7, 4, 0, 0, 0, 0, 0}, JK_PARSE_TCP},          /* record route, room for 1 */
+        {{0x9e, 4, 0, 0, 1, 1, 1, 0}, JK_PARSE_TCP},       /* unknown, NOPs, EOL */
+        {{131, 7, 8, 1, 2, 3, 4, 0}, JK_PARSE_IP_OPTION},  /* loose source route */
+        {{1, 137, 7, 4, 1, 2, 3, 4}, JK_PARSE_IP_OPTION},  /* strict source route */
+        {{0x9e, 1, 0, 0, 0, 0, 0, 0}, JK_PARSE_IP_OPTION}, /* length 1 */
+        {{0x9e, 9, 0, 0, 0, 0, 0, 0}, JK_PARSE_IP_OPTION}, /* past the header */
+        {{0, 131, 7, 8, 1, 2, 3, 4}, JK_PARSE_TCP},        /* after EOL: not read */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint8_t b[300];
+        struct jk_seg s;
+        size_t len = with_ip4_opts(b, full_frame(b, sizeof b, 4, 10), cases[i].o, 8);
+        cr_assert_eq(parse_exact(b, len, &s), cases[i].want, "case %zu", i);
+        if (cases[i].want == JK_PARSE_TCP)
+            cr_assert_eq(s.len, 10, "case %zu", i);
+    }
 }
 
 Test(packet, trailing_bytes_ignored)
@@ -861,13 +904,80 @@ Test(packet, ipv6_fragment_header)
 {
     uint8_t b[300];
     struct jk_seg s;
+    struct jk_ip ip;
+    size_t len = full_frame(b, sizeof b, 6, 5);
+    uint8_t frag[8] = {6, 0, 0, 1, 0, 0, 0, 9}; /* offset 0, more */
+    len = insert_ext(b, len, 44, frag, sizeof frag);
+    cr_assert_eq(parse_exact(b, len, &s), JK_PARSE_FRAGMENT);
+    cr_assert_eq(jk_parse_ip(b, len, &ip), JK_PARSE_FRAGMENT);
+    cr_assert(ip.frag.more && ip.frag.off == 0 && ip.frag.id == 9 && ip.frag.nh == 6);
+    cr_assert_eq(ip.frag.hdr_len, 40);
+    cr_assert_eq(ip.frag.nh_at, 6);
+    cr_assert_eq(ip.frag.len, len - 48);
+    uint8_t hbh[8] = {44, 0, 1, 4, 0, 0, 0, 0};
+    len = insert_ext(b, len, 0, hbh, sizeof hbh);
+    cr_assert_eq(jk_parse_ip(b, len, &ip), JK_PARSE_FRAGMENT);
+    cr_assert_eq(ip.frag.hdr_len, 48, "the hop-by-hop header is unfragmentable");
+    cr_assert_eq(ip.frag.nh_at, 40);
+    b[48 + 3] = 0;
+    b[48 + 2] = 1; /* offset 256, last */
+    cr_assert_eq(parse_exact(b, len, &s), JK_PARSE_FRAGMENT);
+}
+
+/* RFC 6946: offset 0 and no more pieces is a whole packet. */
+Test(packet, ipv6_atomic_fragment)
+{
+    uint8_t b[300];
+    struct jk_seg s;
     size_t len = full_frame(b, sizeof b, 6, 5);
     uint8_t frag[8] = {6, 0, 0, 0, 0, 0, 0, 1};
     len = insert_ext(b, len, 44, frag, sizeof frag);
-    cr_assert_eq(parse_exact(b, len, &s), JK_PARSE_FRAGMENT);
-    uint8_t hbh[8] = {44, 0, 1, 4, 0, 0, 0, 0};
-    len = insert_ext(b, len, 0, hbh, sizeof hbh);
-    cr_assert_eq(parse_exact(b, len, &s), JK_PARSE_FRAGMENT);
+    cr_assert_eq(parse_exact(b, len, &s), JK_PARSE_TCP);
+    cr_assert_eq(s.len, 5);
+}
+
+/* RFC 8200 §4.2: an option we do not know is skipped only when its type's
+ * two high bits are 00; 01, 10 and 11 discard the packet. PadN is known. */
+Test(packet, ipv6_unknown_option_action)
+{
+    uint8_t b[300];
+    struct jk_seg s;
+    static const struct {
+        uint8_t type;
+        enum jk_parse want;
+    } cases[] = {{0x1e, JK_PARSE_TCP}, {0x5e, JK_PARSE_IP_OPTION}, {0x9e, JK_PARSE_IP_OPTION},
+                 {0xde, JK_PARSE_IP_OPTION}, {0x01, JK_PARSE_TCP}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (uint8_t eh = 0; eh <= 60; eh += 60) {
+            size_t len = full_frame(b, sizeof b, 6, 5);
+            uint8_t ext[8] = {6, 0, cases[i].type, 4, 0, 0, 0, 0};
+            len = insert_ext(b, len, eh, ext, sizeof ext);
+            cr_assert_eq(parse_exact(b, len, &s), cases[i].want, "type %#x in header %u",
+                         cases[i].type, eh);
+        }
+    size_t len = full_frame(b, sizeof b, 6, 5);
+    uint8_t overrun[8] = {6, 0, 1, 9, 0, 0, 0, 0}; /* PadN longer than the header */
+    len = insert_ext(b, len, 60, overrun, sizeof overrun);
+    cr_assert_eq(parse_exact(b, len, &s), JK_PARSE_IP_OPTION);
+}
+
+/* RFC 8200 §4.4: a routing header with segments left is not for us to
+ * process (we forward nothing): dropped; with none left, skipped. A
+ * hop-by-hop header anywhere but first is dropped (§4.1). */
+Test(packet, ipv6_routing_and_hop_by_hop_order)
+{
+    uint8_t b[300];
+    struct jk_seg s;
+    size_t len = full_frame(b, sizeof b, 6, 5);
+    uint8_t rh[8] = {6, 0, 0, 1, 0, 0, 0, 0};
+    len = insert_ext(b, len, 43, rh, sizeof rh);
+    cr_assert_eq(parse_exact(b, len, &s), JK_PARSE_IP_OPTION);
+    b[43] = 0;
+    cr_assert_eq(parse_exact(b, len, &s), JK_PARSE_TCP);
+    len = full_frame(b, sizeof b, 6, 5);
+    uint8_t two[16] = {0, 0, 1, 4, 0, 0, 0, 0, 6, 0, 1, 4, 0, 0, 0, 0}; /* dst opts, then HBH */
+    len = insert_ext(b, len, 60, two, sizeof two);
+    cr_assert_eq(parse_exact(b, len, &s), JK_PARSE_IP_OPTION);
 }
 
 Test(packet, ipv6_payload_length_past_frame)
@@ -937,37 +1047,55 @@ Test(packet, data_offset_past_end)
         b[iph + 12] = 0xf0; /* 60 bytes claimed, 28 present */
         fix_tcp(b, iph, len - iph);
         cr_assert_eq(jk_parse_frame(b, len, &s), JK_PARSE_OPTIONS);
-        b[iph + 12] = 0x70; /* all 28 bytes: "abcdefgh" read as options */
+        b[iph + 12] = 0x70; /* all 28 bytes: "abcdefgh" read as options, which overrun */
         fix_tcp(b, iph, len - iph);
-        cr_assert_eq(jk_parse_frame(b, len, &s), JK_PARSE_OPTIONS);
-        b[iph + 12] = 0x60; /* "abcd" as options: still overruns */
+        cr_assert_eq(jk_parse_frame(b, len, &s), JK_PARSE_TCP);
+        cr_assert_eq(s.len, 0);
+        cr_assert(!s.opt.has_mss && !s.opt.has_ts);
+        b[iph + 12] = 0x60; /* "abcd" as options: the list ends, "efgh" is data */
         fix_tcp(b, iph, len - iph);
-        cr_assert_eq(jk_parse_frame(b, len, &s), JK_PARSE_OPTIONS);
+        cr_assert_eq(jk_parse_frame(b, len, &s), JK_PARSE_TCP);
+        cr_assert_eq(s.len, 4);
     }
 }
 
-/* A zero length would loop forever if accepted: bound the test. */
+/* Malformed option lists never drop a segment (as Linux's
+ * tcp_parse_options): a length of 0 or 1 ends the list there, keeping what
+ * came before; nothing after it is read. A zero length would loop forever
+ * if followed: bound the test. */
 Test(packet, option_length_0_or_1, .timeout = 30)
 {
     struct jk_seg s;
-    cr_assert_eq(parse_opts_both((const uint8_t *)"\x1e\x00\x01\x01", 4, &s), JK_PARSE_OPTIONS);
-    cr_assert_eq(parse_opts_both((const uint8_t *)"\x1e\x01\x01\x01", 4, &s), JK_PARSE_OPTIONS);
-    cr_assert_eq(parse_opts_both((const uint8_t *)"\x02\x00\x05\xb4", 4, &s), JK_PARSE_OPTIONS);
+    static const uint8_t after[] = {0x1e, 0x00, 2, 4, 0x05, 0xb4, 1, 1};
+    cr_assert_eq(parse_opts_both(after, sizeof after, &s), JK_PARSE_TCP);
+    cr_assert(!s.opt.has_mss, "nothing after the bad length is read");
+    static const uint8_t before[] = {2, 4, 0x05, 0xb4, 0x1e, 0x01, 3, 3};
+    cr_assert_eq(parse_opts_both(before, sizeof before, &s), JK_PARSE_TCP);
+    cr_assert(s.opt.has_mss && s.opt.mss == 1460, "what came before is kept");
+    cr_assert(!s.opt.has_wscale);
+    cr_assert_eq(parse_opts_both((const uint8_t *)"\x02\x00\x05\xb4", 4, &s), JK_PARSE_TCP);
+    cr_assert(!s.opt.has_mss);
     cr_assert_eq(parse_opts_both((const uint8_t *)"\x01\x01\x1e\x02", 4, &s), JK_PARSE_TCP,
                  "length 2 is the smallest valid");
 }
 
+/* An option running past the header ends the list; the segment stays. */
 Test(packet, option_past_end)
 {
     struct jk_seg s;
-    cr_assert_eq(parse_opts_both((const uint8_t *)"\x01\x01\x1e\x03", 4, &s), JK_PARSE_OPTIONS);
-    cr_assert_eq(parse_opts_both((const uint8_t *)"\x01\x01\x1e\xff", 4, &s), JK_PARSE_OPTIONS);
-    cr_assert_eq(parse_opts_both((const uint8_t *)"\x01\x01\x01\x02", 4, &s), JK_PARSE_OPTIONS,
-                 "length byte missing");
-    cr_assert_eq(parse_opts_both((const uint8_t *)"\x01\x08\x0a\x00", 4, &s), JK_PARSE_OPTIONS,
-                 "timestamps cut short");
+    static const char *cut[] = {"\x01\x01\x1e\x03", "\x01\x01\x1e\xff", "\x01\x01\x01\x02",
+                                "\x01\x08\x0a\x00"};
+    for (size_t i = 0; i < 4; i++) {
+        cr_assert_eq(parse_opts_both((const uint8_t *)cut[i], 4, &s), JK_PARSE_TCP, "case %zu", i);
+        cr_assert(!s.opt.has_ts && !s.opt.has_mss, "case %zu", i);
+    }
+    static const uint8_t ws_then_cut[] = {3, 3, 7, 8, 10, 0, 0, 0};
+    cr_assert_eq(parse_opts_both(ws_then_cut, sizeof ws_then_cut, &s), JK_PARSE_TCP);
+    cr_assert(s.opt.has_wscale && s.opt.wscale == 7 && !s.opt.has_ts);
 }
 
+/* A known option of a length its kind does not allow is ignored (Linux
+ * checks each kind's exact length); the options around it still count. */
 Test(packet, known_option_wrong_length)
 {
     struct jk_seg s;
@@ -984,9 +1112,16 @@ Test(packet, known_option_wrong_length)
         "\x04\x04\x00\x01",                 /* SACK_PERM length 4 */
     };
     static const size_t len[] = {4, 8, 4, 4, 12, 4, 4, 12, 12, 4};
-    for (size_t i = 0; i < sizeof len / sizeof len[0]; i++)
-        cr_assert_eq(parse_opts_both((const uint8_t *)bad[i], len[i], &s), JK_PARSE_OPTIONS,
+    for (size_t i = 0; i < sizeof len / sizeof len[0]; i++) {
+        cr_assert_eq(parse_opts_both((const uint8_t *)bad[i], len[i], &s), JK_PARSE_TCP,
                      "case %zu", i);
+        cr_assert(!s.opt.has_mss && !s.opt.has_wscale && !s.opt.sack_ok && !s.opt.has_ts &&
+                      s.opt.nsack == 0,
+                  "case %zu: the option was taken", i);
+    }
+    static const uint8_t mixed[] = {3, 4, 7, 0, 2, 4, 0x05, 0xb4}; /* bad WS, good MSS */
+    cr_assert_eq(parse_opts_both(mixed, sizeof mixed, &s), JK_PARSE_TCP);
+    cr_assert(!s.opt.has_wscale && s.opt.has_mss && s.opt.mss == 1460);
 }
 
 Test(packet, unknown_option_skipped)
@@ -1052,7 +1187,7 @@ Test(packet, sack_blocks)
 /*
  * Five blocks need a 42-byte option, more than the 40-byte option area, so
  * "more than JK_MAX_SACK blocks" cannot occur in a well-formed segment: the
- * length overrun is reported instead.
+ * option overruns the header and is not read.
  */
 Test(packet, sack_five_blocks_cannot_fit)
 {
@@ -1060,7 +1195,8 @@ Test(packet, sack_five_blocks_cannot_fit)
     uint8_t o[40] = {0};
     sack_opt(o, 4);
     o[3] = 42;
-    cr_assert_eq(parse_opts_both(o, sizeof o, &s), JK_PARSE_OPTIONS);
+    cr_assert_eq(parse_opts_both(o, sizeof o, &s), JK_PARSE_TCP);
+    cr_assert_eq(s.opt.nsack, 0, "an option past the header is not read");
 }
 
 /* Later copies of an option win; options are independent of their order. */
@@ -1232,7 +1368,7 @@ static void check_fuzzed(const uint8_t *f, size_t n, unsigned *count)
     cr_assert_not_null(c);
     memcpy(c, f, n);
     enum jk_parse r = jk_parse_frame(c, n, &s);
-    cr_assert_leq(r, JK_PARSE_OPTIONS);
+    cr_assert_leq(r, JK_PARSE_IP_OPTION);
     count[r]++;
     if (r == JK_PARSE_TCP) {
         cr_assert(s.payload >= c && s.payload <= c + n);

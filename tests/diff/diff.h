@@ -99,6 +99,8 @@ struct dx_opt {
     bool raw_wnd;   /* wnd is the raw header field */
     long wnd;       /* window in bytes (or raw); 0 with raw_wnd = a zero window;
                        default (wnd 0, !raw_wnd): 65535 << our shift, capped */
+    uint16_t urp;   /* urgent pointer field (set JK_URG in flags to mean it) */
+    bool mss_zero;  /* SYN: an MSS option with the value 0 (mss must be 0) */
 };
 
 /* The usual SYN offer: MSS 1460 (1440 for IPv6), ws 7, SACK, timestamps. */
@@ -125,10 +127,18 @@ struct dx_seg {
 
 /* The next segment of the flow within timeout_ms, or NULL. */
 const struct dx_seg *dx_next(struct dx *x, int timeout_ms);
+/* The window a segment of the SUT offers, in bytes (its scale applied). */
+uint32_t dx_sut_window(const struct dx *x, const struct dx_seg *g);
 /* Normalised text of a segment: "SA 0:0(0) ack 1 <mss 1460,sack,ts,ws>",
  * flags (PSH ignored), relative numbers, payload length, which options
  * (SACK blocks relative), "win 0" only for a zero window. */
 const char *dx_str(const struct dx_seg *g);
+
+/* The next frame the SUT sends to dst, any protocol (a third address the
+ * scenario spoke for), copied into buf, within timeout_ms: its length, 0
+ * if none. Frames to other destinations are passed over unchecked. */
+size_t dx_next_frame_to(struct dx *x, const struct jk_addr *dst, uint8_t *buf, size_t cap,
+                        int timeout_ms);
 
 /* Handshakes. Afterwards: the peer's next seq is 1, the SUT's next seq 1,
  * the SUT's application holds the connection. o: the peer's SYN options
@@ -148,6 +158,9 @@ const struct dx_seg *dx_note(struct dx *x, const char *key, int timeout_ms);
 void dx_note_all(struct dx *x, const char *key, int window_ms);
 /* key: what a read returns within timeout_ms ("data N", "eof", "-ECONNRESET"...). */
 void dx_note_read(struct dx *x, const char *key, int timeout_ms);
+/* key: what an accept returns within timeout_ms ("ok", "EAGAIN", ...);
+ * returns it (0 or -errno). */
+int dx_note_accept(struct dx *x, const char *key, int timeout_ms);
 /* Give up on the run: the harness itself went wrong. */
 void dx_fail(struct dx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

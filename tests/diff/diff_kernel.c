@@ -22,6 +22,7 @@ static int tun_fd = -1;
 
 struct kimpl {
     int lfd, fd;
+    int conn_err; /* SO_ERROR clears on reading: keep it, as jktcp_stream_error does */
 };
 
 /* Enter a private namespace with the TUN device; once per process. */
@@ -167,11 +168,14 @@ static int k_connect(struct dx *x)
 static int k_connect_wait(struct dx *x, int timeout_ms)
 {
     struct kimpl *k = K(x);
+    if (k->conn_err)
+        return k->conn_err;
     if (!wait_fd(k->fd, POLLOUT, timeout_ms))
         return -EINPROGRESS;
     int e = 0;
     socklen_t el = sizeof e;
     getsockopt(k->fd, SOL_SOCKET, SO_ERROR, &e, &el);
+    k->conn_err = -e;
     return -e;
 }
 

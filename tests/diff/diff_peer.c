@@ -156,8 +156,9 @@ size_t dx_build(struct dx *x, uint8_t *buf, size_t cap, uint8_t flags, uint32_t 
     s.flags = flags;
     bool syn = flags & JK_SYN;
     s.wnd = window_field(x, o, syn);
+    s.urp = o->urp;
     if (syn) {
-        if (o->mss) {
+        if (o->mss || o->mss_zero) {
             s.opt.has_mss = true;
             s.opt.mss = (uint16_t)o->mss;
         }
@@ -302,6 +303,31 @@ const struct dx_seg *dx_next(struct dx *x, int timeout_ms)
     }
 }
 
+size_t dx_next_frame_to(struct dx *x, const struct jk_addr *dst, uint8_t *buf, size_t cap,
+                        int timeout_ms)
+{
+    static uint8_t f[70000];
+    double end = dx_ms(x) + timeout_ms;
+    for (;;) {
+        double left = end - dx_ms(x);
+        long n = x->sys->frame_in(x, f, sizeof f, left > 0 ? (int)left + 1 : 0);
+        struct jk_ip ip;
+        if (n > 0 && jk_parse_ip(f, (size_t)n, &ip) == JK_PARSE_TCP && jk_addr_eq(&ip.dst, dst)) {
+            size_t k = (size_t)n < cap ? (size_t)n : cap;
+            memcpy(buf, f, k);
+            return k;
+        }
+        if (n <= 0 && dx_ms(x) >= end)
+            return 0;
+    }
+}
+
+uint32_t dx_sut_window(const struct dx *x, const struct dx_seg *g)
+{
+    bool scaled = !(g->s.flags & JK_SYN) && x->sut_ws > 0;
+    return scaled ? (uint32_t)g->s.wnd << x->sut_ws : g->s.wnd;
+}
+
 const char *dx_str(const struct dx_seg *g)
 {
     static __thread char b[512];
@@ -380,6 +406,13 @@ void dx_note_read(struct dx *x, const char *key, int timeout_ms)
         dx_out(x, key, "eof");
     else
         dx_out(x, key, "%s", dx_errname(r));
+}
+
+int dx_note_accept(struct dx *x, const char *key, int timeout_ms)
+{
+    int r = dx_accept(x, timeout_ms);
+    dx_out(x, key, "%s", r ? dx_errname(r) : "ok");
+    return r;
 }
 
 /* ---------------------------------------------------------------------- */

@@ -153,7 +153,7 @@ static void check_one(const uint8_t *data, size_t size)
     struct jk_seg seg;
     memset(&seg, 0xa5, sizeof seg);
     enum jk_parse r = jk_parse_frame(data, size, &seg);
-    FZ_CHECK(r <= JK_PARSE_OPTIONS, "result %d", r);
+    FZ_CHECK(r <= JK_PARSE_IP_OPTION, "result %d", r);
     if (r == JK_PARSE_OTHER_PROTO || r == JK_PARSE_ICMP)
         FZ_CHECK(fl <= (long)size, "valid IP frame longer than the input");
     if (r == JK_PARSE_ICMP)
