@@ -87,9 +87,12 @@ deps:
 # private network namespace inside it. JOBS bounds parallel tests.
 JOBS ?= 2
 export LSAN_OPTIONS := suppressions=$(CURDIR)/tests/lsan.supp
+# TEST_DEPS: what the Criterion tests run besides themselves (tools, example
+# programs, ...); each section below that adds a test adds its target here.
+TEST_DEPS :=
 test: deps
 	$(MAKE) --no-print-directory fuzz-regress
-	$(MAKE) --no-print-directory $(B)/tests/jktcp_tests
+	$(MAKE) --no-print-directory $(B)/tests/jktcp_tests $(TEST_DEPS)
 	$(B)/tests/jktcp_tests -j$(JOBS) $(TEST_ARGS)
 
 # Threaded-handle tests (TSAN_TEST_SRC) under ThreadSanitizer. Criterion
