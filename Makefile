@@ -1,22 +1,25 @@
+# SPDX-License-Identifier: MIT
 # jktcp — build, test, demo, bench.
-#   make                 lib/libjktcp.a and lib/libjktcp.so (soname libjktcp.so.1)
+#   make                 build/libjktcp.a and build/libjktcp.so (soname libjktcp.so.1)
 #   make test            install missing packages, build, run every Criterion test
 #   make test SANITIZE=address,undefined   same under ASan/UBSan (build in build-*/)
 #   make test-tsan       threaded tests under ThreadSanitizer
-#   make demo            real connection to the Linux kernel in a private netns
-#   make install PREFIX=/usr/local
+#   make demo            the threaded handle against the Linux kernel's TCP in a private netns
+#   make install PREFIX=/usr/local [DESTDIR=/stage]   (make uninstall: the same variables)
+# Build outputs go to build/ (build-<sanitizers>/ with SANITIZE). The user's
+# CPPFLAGS, CFLAGS and LDFLAGS are appended to ours (CFLAGS=-Wno-error drops -Werror).
 CC       ?= cc
 PREFIX   ?= /usr/local
 SANITIZE ?=
 comma    := ,
-DEBIAN_PACKAGES := liburcu-dev libcriterion-dev tshark iproute2 pkg-config clang libclang-rt-14-dev
+DEBIAN_PACKAGES := liburcu-dev libcriterion-dev tshark iproute2 pkg-config clang libclang-rt-14-dev g++ curl python3-pytest
 
 SOVERSION := 1
 VERSION   := 0.2.0
 
 ifeq ($(SANITIZE),)
   B       := build
-  LIBDIR  := lib
+  LIBDIR  := $(B)
   OPT     ?= -O2
   SANFLAGS :=
 else
@@ -27,8 +30,8 @@ else
 endif
 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) -pthread $(SANFLAGS)
-LIB_CFLAGS  := $(CFLAGS_BASE) -fPIC -fvisibility=hidden -Iinclude -Ilib
-TEST_CFLAGS := $(CFLAGS_BASE) -Iinclude -Ilib -Itests -Wno-unused-parameter
+LIB_CFLAGS  := $(CFLAGS_BASE) -fPIC -fvisibility=hidden -Iinclude -Ilib $(CPPFLAGS) $(CFLAGS)
+TEST_CFLAGS := $(CFLAGS_BASE) -Iinclude -Ilib -Itests -Wno-unused-parameter $(CPPFLAGS) $(CFLAGS)
 LDLIBS      := -pthread -lurcu-bp -lurcu-cds -lurcu-common
 
 LIB_SRC  := $(wildcard lib/*.c)
@@ -54,7 +57,7 @@ $(STATIC): $(LIB_OBJ)
 
 $(SHARED): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) -shared -Wl,-soname,libjktcp.so.$(SOVERSION) $(SANFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) -shared -Wl,-soname,libjktcp.so.$(SOVERSION) $(SANFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 	ln -sf libjktcp.so.$(VERSION) $(LIBDIR)/libjktcp.so.$(SOVERSION)
 	ln -sf libjktcp.so.$(VERSION) $(LIBDIR)/libjktcp.so
 
@@ -64,11 +67,11 @@ $(B)/tests/%.o: tests/%.c $(wildcard tests/*.h tests/diff/*.h) $(wildcard lib/*.
 
 # Tests link the static archive so they can reach internal (hidden) symbols.
 $(B)/tests/jktcp_tests: $(TEST_OBJ) $(STATIC)
-	$(CC) $(SANFLAGS) -o $@ $(TEST_OBJ) $(STATIC) -lcriterion $(LDLIBS)
+	$(CC) $(SANFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJ) $(STATIC) -lcriterion $(LDLIBS)
 
 $(B)/tools/%: tools/%.c $(STATIC) include/jktcp.h tests/netns.c tests/netns.h
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+	$(CC) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
 
 tools: $(TOOLS)
 
@@ -114,25 +117,133 @@ test-tsan: deps
 	TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1 exitcode=66" \
 	  $(TSAN_TEST_BIN) $(TEST_ARGS)
 
-demo: deps
+# make demo installs only what the demo needs (DEMO_PACKAGES: it runs no
+# external program), then builds and runs it. DEMO_ARGS="--pcap /tmp/demo.pcap"
+# also captures every frame (the demo says where).
+DEMO_PACKAGES := liburcu-dev
+demo:
+	@$(MAKE) --no-print-directory deps DEBIAN_PACKAGES="$(DEMO_PACKAGES)"
 	$(MAKE) --no-print-directory $(B)/tools/jktcp-demo
-	$(B)/tools/jktcp-demo
+	$(B)/tools/jktcp-demo $(DEMO_ARGS)
+$(B)/tools/jktcp-demo: tools/jktcp-demo-net.h
 
+# ---- example programs (docs/examples/) --------------------------------------
+# Each docs/examples/X.c is built to $(B)/examples/X against the static
+# library with the public header only; tests/test_examples.c runs them
+# against the kernel, and `make test` builds them (TEST_DEPS).
+EXAMPLE_SRC := $(wildcard docs/examples/*.c)
+EXAMPLES    := $(patsubst docs/examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
+.PHONY: examples
+examples: $(EXAMPLES)
+$(B)/examples/%: docs/examples/%.c $(STATIC) include/jktcp.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -Iinclude $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+TEST_DEPS += $(EXAMPLES)
+
+# ---- jktcp-cat (tools/jktcp-cat.c, man page tools/jktcp-cat.1) -------------
+# tests/test_cat.c runs $(B)/tools/jktcp-cat (the tools rule above builds it)
+# as a child process; its SOCKS5 test fetches with curl (DEBIAN_PACKAGES).
+TEST_DEPS += $(B)/tools/jktcp-cat
+
+# ---- Python package (lib/python/: jktcp, pure ctypes) -----------------------
+# tests/test_python.c runs its pytest suite (lib/python/tests, python3-pytest in
+# DEBIAN_PACKAGES) in a private network namespace against $(SHARED).
+$(B)/tests/test_python.o: TEST_CFLAGS += -DJKT_PY_SHARED='"$(CURDIR)/$(SHARED)"' \
+  -DJKT_PY_SRCDIR='"$(CURDIR)"' -DJKT_PY_SANITIZE='"$(SANITIZE)"'
+$(B)/tests/test_python.o: Makefile
+TEST_DEPS += $(SHARED)
+
+# make bench: the C table (tools/jktcp-bench), then the Python package's
+# handle upload/download x1 (lib/python/bench.py, same BENCH_ARGS) next to the
+# C handle's figure for the same case, measured again in alternation with it.
 bench: deps
 	$(MAKE) --no-print-directory OPT=-O3 $(B)/tools/jktcp-bench
 	$(B)/tools/jktcp-bench $(BENCH_ARGS)
+	$(MAKE) --no-print-directory OPT=-O3 $(SHARED)
+	JKTCP_LIBRARY=$(CURDIR)/$(SHARED) $(PYTHON) lib/python/bench.py --c-bench $(B)/tools/jktcp-bench $(BENCH_ARGS)
 
-jktcp.pc: Makefile
-	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: jktcp\nDescription: userspace TCP/IP over raw IP packet pipes\nVersion: %s\nLibs: -L$${libdir} -ljktcp\nLibs.private: -lurcu-bp -lurcu-cds -lurcu-common -pthread\nCflags: -I$${includedir}\n' '$(PREFIX)' '$(VERSION)' > $@
+# ---- install / uninstall ----------------------------------------------------
+#   make install [PREFIX=/usr/local] [DESTDIR=/stage]
+#   make uninstall [same variables]   removes exactly what install put there
+# Installs (each directory can also be set alone, e.g. libdir=/usr/lib/x86_64-linux-gnu):
+#   $(includedir)/jktcp.h
+#   $(libdir)/libjktcp.a, libjktcp.so.$(VERSION), links libjktcp.so.$(SOVERSION) (soname) and libjktcp.so
+#   $(pkgconfigdir)/jktcp.pc  written by each install for its own directories
+#   $(bindir)/jktcp-cat, $(mandir)/man1/jktcp-cat.1   when tools/ has them (the tool is built)
+#   $(PYTHONDIR)/jktcp/       the Python package, when lib/python/jktcp/ exists, with a link
+#                             libjktcp.so.$(SOVERSION) -> $(libdir)/libjktcp.so.$(SOVERSION), so that
+#                             `import jktcp` loads this install's library (no JKTCP_LIBRARY, no ldconfig)
+# liburcu (LGPL-2.1) stays a shared library: libjktcp.so has it as NEEDED and
+# nothing defines _LGPL_SOURCE, so no liburcu code is inlined into jktcp.
+bindir       ?= $(PREFIX)/bin
+libdir       ?= $(PREFIX)/lib
+includedir   ?= $(PREFIX)/include
+mandir       ?= $(PREFIX)/share/man
+pkgconfigdir ?= $(libdir)/pkgconfig
+# PYTHONDIR: the pure-Python directory of $(PREFIX) for $(PYTHON), where
+# `pip install --prefix=$(PREFIX)` puts packages: $(PREFIX)/lib/python3.X/site-packages,
+# or with Debian's python3 $(PREFIX)/lib/python3.X/dist-packages (/usr/lib/python3/dist-packages
+# for PREFIX=/usr), which its sys.path has for /usr/local and /usr.
+PYTHON       ?= python3
+PYTHONDIR    ?= $(shell $(PYTHON) -c 'import sys, sysconfig as s; p = sys.argv[1]; \
+  print((p + "/lib/python3/dist-packages" if p == "/usr" else p + "/lib/python%d.%d/dist-packages" % sys.version_info[:2]) \
+  if "deb_system" in s.get_scheme_names() else s.get_path("purelib", "posix_prefix", {"base": p, "platbase": p}))' \
+  '$(PREFIX)' 2>/dev/null)
+INSTALL_CAT := $(if $(wildcard tools/jktcp-cat.c),$(B)/tools/jktcp-cat)
+INSTALL_MAN := $(wildcard tools/jktcp-cat.1)
+INSTALL_PY  := $(wildcard lib/python/jktcp/__init__.py)
 
-install: $(STATIC) $(SHARED) jktcp.pc
-	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 644 include/jktcp.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/
-	ln -sf libjktcp.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libjktcp.so.$(SOVERSION)
-	ln -sf libjktcp.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libjktcp.so
-	install -m 644 jktcp.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+# jktcp.pc is written straight into its place by each install (nothing in the
+# tree to go stale when PREFIX changes). liburcu ships liburcu-bp.pc and
+# liburcu-cds.pc, but they are not Requires.private: jktcp.h exposes nothing of
+# liburcu, and through them `pkg-config --cflags jktcp` would need liburcu-dev
+# and print -I/usr/include/<multiarch>, and --static would reorder the -lurcu-*
+# (-lurcu-common must come after -lurcu-bp and -lurcu-cds for static archives).
+.PHONY: install uninstall
+install: $(STATIC) $(SHARED) $(INSTALL_CAT)
+	install -d $(DESTDIR)$(includedir) $(DESTDIR)$(libdir) $(DESTDIR)$(pkgconfigdir)
+	install -m 644 include/jktcp.h $(DESTDIR)$(includedir)/
+	install -m 644 $(STATIC) $(DESTDIR)$(libdir)/
+	install -m 755 $(SHARED) $(DESTDIR)$(libdir)/
+	ln -sf libjktcp.so.$(VERSION) $(DESTDIR)$(libdir)/libjktcp.so.$(SOVERSION)
+	ln -sf libjktcp.so.$(VERSION) $(DESTDIR)$(libdir)/libjktcp.so
+	printf '%s\n' 'prefix=$(PREFIX)' 'exec_prefix=$${prefix}' \
+	  'libdir=$(patsubst $(PREFIX)/%,$${prefix}/%,$(libdir))' \
+	  'includedir=$(patsubst $(PREFIX)/%,$${prefix}/%,$(includedir))' '' \
+	  'Name: jktcp' 'Description: userspace TCP/IP stack over raw IPv4/IPv6 packet pipes' \
+	  'Version: $(VERSION)' 'Libs: -L$${libdir} -ljktcp' \
+	  'Libs.private: -lurcu-bp -lurcu-cds -lurcu-common -pthread' 'Cflags: -I$${includedir}' \
+	  > $(DESTDIR)$(pkgconfigdir)/jktcp.pc
+	chmod 644 $(DESTDIR)$(pkgconfigdir)/jktcp.pc
+ifneq ($(INSTALL_CAT),)
+	install -d $(DESTDIR)$(bindir)
+	install -m 755 $(INSTALL_CAT) $(DESTDIR)$(bindir)/
+endif
+ifneq ($(INSTALL_MAN),)
+	install -d $(DESTDIR)$(mandir)/man1
+	install -m 644 $(INSTALL_MAN) $(DESTDIR)$(mandir)/man1/
+endif
+ifneq ($(INSTALL_PY),)
+	@pydir='$(PYTHONDIR)'; [ -n "$$pydir" ] || { echo "install: no PYTHONDIR ($(PYTHON) missing?): set PYTHONDIR=..." >&2; exit 1; }; \
+	echo "install: Python package -> $(DESTDIR)$$pydir/jktcp"; \
+	rm -rf "$(DESTDIR)$$pydir/jktcp" && \
+	(cd lib/python && find jktcp -name __pycache__ -prune -o -type f \( -name '*.py' -o -name py.typed \) -print | \
+	  while read -r f; do install -D -m 644 "$$f" "$(DESTDIR)$$pydir/$$f" || exit 1; done) && \
+	ln -sf $(libdir)/libjktcp.so.$(SOVERSION) "$(DESTDIR)$$pydir/jktcp/libjktcp.so.$(SOVERSION)"
+endif
+
+uninstall:
+	rm -f $(DESTDIR)$(includedir)/jktcp.h $(DESTDIR)$(libdir)/libjktcp.a \
+	  $(DESTDIR)$(libdir)/libjktcp.so.$(VERSION) $(DESTDIR)$(libdir)/libjktcp.so.$(SOVERSION) \
+	  $(DESTDIR)$(libdir)/libjktcp.so $(DESTDIR)$(pkgconfigdir)/jktcp.pc \
+	  $(DESTDIR)$(bindir)/jktcp-cat $(DESTDIR)$(mandir)/man1/jktcp-cat.1
+	@pydir='$(PYTHONDIR)'; if [ -n "$$pydir" ] && [ -d "$(DESTDIR)$$pydir/jktcp" ]; then \
+	  echo "rm -rf $(DESTDIR)$$pydir/jktcp"; rm -rf "$(DESTDIR)$$pydir/jktcp"; fi
+
+# tests/test_install.c (suite install) runs make install/uninstall on this tree
+# with the same SANITIZE; what install would build is built beforehand.
+$(B)/tests/test_install.o: TEST_CFLAGS += -DJKT_SRCDIR='"$(CURDIR)"' -DJKT_SANITIZE='"$(SANITIZE)"'
+TEST_DEPS += $(SHARED) $(INSTALL_CAT)
 
 # ---- libFuzzer targets (tests/fuzz/) --------------------------------------
 #   make fuzz [FUZZ_SECONDS=60]  build build-fuzz/fuzz_* with clang and run each
@@ -200,5 +311,6 @@ fuzz-regress: fuzz-build
 	    { tail -n 40 $(FUZZ_DIR)/$$t.regress.log >&2; echo "$$t: FAILED" >&2; exit 1; }; \
 	done
 
+# lib/*.a, lib/*.so*, jktcp.pc: stale outputs of older trees, which built them there.
 clean:
 	rm -rf build build-* lib/*.a lib/*.so lib/*.so.* jktcp.pc

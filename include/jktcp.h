@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * jktcp — a userspace TCP/IP stack over any pipe that carries raw IP packets.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The struct size rule of jktcp.h (defined in api.c): a struct the library
  * fills or reads travels with its size, so it can grow at the end. */
 #ifndef JK_ABI_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The adapter: one transport, one local and one peer address, every
  * connection and timer. It demultiplexes arriving frames to connections,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Adapter internals shared by adapter.c (table, timers, loop) and the
  * public API files (api.c, conn.c). */
 #ifndef JK_ADAPTER_H

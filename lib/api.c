@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Public adapter API: creation, options, polling, stats, listeners,
  * plus jktcp_version / jktcp_strerror. */
 #include "adapter.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Public connection API for the single-threaded adapter. Every blocking
  * call drives the adapter (jk_adapter_step / jk_adapter_wait) until its
  * condition holds or its timeout runs out. */

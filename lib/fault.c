@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fault-injecting transport: wraps another transport and drops, duplicates,
  * reorders, corrupts, truncates and delays frames, each direction with its
  * own deterministic PRNG. See the "Fault-injecting transport" section of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Threaded handle: the adapter runs on its own I/O thread; caller threads
  * reach it through

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Threaded handle internals, shared by handle.c (the I/O thread, the
  * command queue, handle calls), stream.c and listener.c.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ICMP and ICMPv6 errors about TCP segments. See icmp.h. */
 #include "icmp.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ICMP and ICMPv6 errors about TCP segments (RFC 792, RFC 1191, RFC 4443,
  * RFC 8201): parsing what a router or the peer reports, and building such
  * reports (the fault transport's router and tests). Pure functions, like

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The process-wide id table (see idtable.h). */
 #include "idtable.h"
 

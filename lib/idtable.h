@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Ids for the threaded API's objects (handles, streams, listeners), in the
  * manner of nng's socket ids and of file descriptors that are never reused:

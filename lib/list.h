@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* An intrusive circular doubly-linked list with a sentinel head (the shape
  * of libuv's queue.h). A node that is not on a list points at itself, so
  * removing it twice is harmless. Header-only. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Listeners of the threaded handle. The I/O thread turns every connection
  * the engine's listener completes into a stream and appends it to the

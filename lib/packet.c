@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Packet codec: IPv4/IPv6 + TCP. See packet.h. */
 #include "packet.h"
 

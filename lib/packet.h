@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Packet codec: IPv4/IPv6 + TCP parsing and building. Pure functions, no
  * allocation; parsing never reads outside [frame, frame + len). */
 #ifndef JK_PACKET_H

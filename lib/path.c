@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The path MTU: ICMP reports and packetization-layer probing. See path.h. */
 #include "path.h"
 

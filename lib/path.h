@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The path to the peer: its MTU. One adapter has one peer, so one path;
  * every connection's segment size follows it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pcap capture writer: classic format, microsecond timestamps, LINKTYPE_RAW.
  * Fields are in host byte order; readers tell it from the magic. */
 #include "pcap.h"

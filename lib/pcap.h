@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pcap capture writer (LINKTYPE_RAW: each record is a bare IPv4/IPv6 frame). */
 #ifndef JK_PCAP_H
 #define JK_PCAP_H

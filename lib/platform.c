@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Linux implementation of platform.h: futex(2) and eventfd(2). */
 #include "platform.h"
 

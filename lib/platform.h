@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Platform layer for the threaded handle: monotonic clock, futex-style
  * waits with a deadline that a signal handler can interrupt, a small
  * lock with the same waits, and level-triggered readiness fds. Linux

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Packet port: two bounded in-memory frame queues between a host thread
  * and the adapter's transport. One mutex guards everything; the eventfds
  * let both sides sleep in poll(). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* IP reassembly: see reasm.h. */
 #include "reasm.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * IP reassembly (RFC 791 §3.2, RFC 8200 §4.5): pieces of fragmented IPv4
  * and IPv6 datagrams are kept until the datagram is whole, then handed back

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Byte ring with free-running 32-bit indices. Single producer / single
  * consumer safe: the producer owns `tail`, the consumer owns `head`, each
  * publishes with release and reads the other's with acquire. The TCP

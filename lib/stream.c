@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Streams of the threaded handle: the public stream calls (caller threads)
  * and the I/O thread's side of each stream (binding to a connection,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The TCP state machine (RFC 9293) of one connection: segment arrival,
  * segment emission, timers. No I/O of its own: frames go out through

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internal types shared by the TCP state machine (tcp.c), the adapter
  * (adapter.c: demux, timers, I/O loop) and the public conn API (conn.c). */
 #ifndef JK_TCP_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Transports: whole IP frames over an fd, caller functions or a packet
  * port. See transport.h for the contract the adapter relies on. */
 #include "abi.h"

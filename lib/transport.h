@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Transports: move whole IP frames between the adapter and an fd, caller
  * functions or a packet port. Internal interface used by the adapter. */
 #ifndef JK_TRANSPORT_H

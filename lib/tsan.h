@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ThreadSanitizer annotations for hand-overs it cannot see: liburcu's
  * queues, hash table and grace periods synchronise in a shared library
  * TSan does not instrument. No-ops in other builds. */

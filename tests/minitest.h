@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Tiny test shim: the same test source builds as Criterion tests (default)
  * or, with -DJKT_PLAIN, as plain self-registering tests run by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Kernel-peer harness (see netns.h). Linux only; needs root (or
  * CAP_NET_ADMIN in a user namespace) for unshare(CLONE_NEWNET) and TUN.

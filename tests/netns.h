@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Kernel-peer harness: a private network namespace with a TUN device whose
  * far end is jktcp, and kernel TCP servers (threads of this process, using

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The threaded-API rig (see rig.h). */
 #include "rig.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A rig for the threaded API without a kernel: handle `h` (jktcp at
  * 198.18.0.2) whose peer is a second adapter B (198.18.0.1) driven by a

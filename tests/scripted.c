@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Scripted-peer harness. See scripted.h. */
 #include "scripted.h"
 

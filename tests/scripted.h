@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Scripted-peer harness: packet-by-packet tests in the manner of
  * packetdrill / smoltcp. One adapter talks through a jktcp_port to a peer

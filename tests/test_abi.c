@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Suite `abi`: what a binding (Python ctypes, Rust FFI, ...) mirrors from
  * include/jktcp.h must hold at run time: the version macros and the loaded

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Bad input through the public API (include/jktcp.h): every function given
  * NULL pointers, zero or huge lengths, bad address text, port 0, bad

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Suite `chaos`: 16 threads call the threaded API at random on ids they
  * share and pass around — connect, listen, accept, read, write, shutdown,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Suite `eintr`: a signal handler running in a thread blocked in
  * jktcp_stream_read / _write, jktcp_handle_connect or jktcp_listener_accept

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Suite `errors`: errors that say what happened (include/jktcp.h, lifetime
  * rule 6). A failed transport (end of stream, read or write error) fails

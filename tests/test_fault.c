@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Suite `fault`: the fault-injecting transport (jktcp_transport_faulty)
  * and jktcp under loss, reordering, duplication, corruption, blackouts and

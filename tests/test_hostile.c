@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Reliability and hostile input: the engine against a scripted peer that
  * misbehaves (blind injection, spoofed addresses, floods, windows that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Suite `icmp`: ICMP and ICMPv6 errors about our segments, packet by
  * packet (tests/scripted.h).

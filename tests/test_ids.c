@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Suite `ids`: the threaded API's objects are ids that can never dangle
  * (include/jktcp.h, lifetime rules 1-5). Every call given an id that was

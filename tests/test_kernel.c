@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Suite `kernel`: jktcp against the real Linux TCP stack.
  *

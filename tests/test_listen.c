@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Suite `listen`: what a listening port answers to segments that are not
  * a plain SYN (RFC 9293 §3.10.7.2, as Linux): an ACK gets a RST, a RST

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Suite `mss`: the peer's MSS option sizes every segment we send, and a
  * tiny or hostile value cannot blow it up (issue: `min(mss, ours) - 12`

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Suite `nonblock`: jktcp_handle_connect with timeout 0 returns
  * -EINPROGRESS at once with a stream id; the stream's JKTCP_POLL_WRITE fd

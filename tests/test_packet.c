@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tests for the packet codec (lib/packet.c). */
 #include <criterion/criterion.h>
 
@@ -1393,7 +1394,7 @@ Test(packet, fuzz_mutations_never_crash, .timeout = 120)
 {
     struct fuzz_base bases[6];
     uint8_t f[400];
-    unsigned count[JK_PARSE_OPTIONS + 1] = {0};
+    unsigned count[JK_PARSE_IP_OPTION + 1] = {0};
     fuzz_bases(bases);
     rng_state = 0x9e3779b97f4a7c15u;
     for (int i = 0; i < 100000; i++) {

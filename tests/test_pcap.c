@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pcap writer: byte layout, and that a real reader (tshark) accepts it. */
 #include <criterion/criterion.h>
 

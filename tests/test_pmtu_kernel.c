@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Suite `pmtu`: path MTU discovery against the Linux kernel. Between jktcp
  * (MTU 1500) and the kernel (TUN MTU 1500) sits a router whose next hop

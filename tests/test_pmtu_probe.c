@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Suite `pmtu_probe`: packetization-layer path MTU discovery (RFC 4821, in
  * the manner of RFC 8899 and Linux's tcp_mtu_probing), for paths that drop

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Suite `readiness`: the fds behind jktcp_stream_poll_fd (JKTCP_POLL_READ,
  * JKTCP_POLL_WRITE) and jktcp_listener_poll_fd are level-triggered: they

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* IP reassembly (lib/reasm.c): datagrams cut into pieces come back whole,
  * in any order; overlaps, repeats, malformed pieces, timeouts and too many
  * datagrams at once are handled within fixed bounds. Pure: frames built

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Packet-by-packet tests of the TCP engine against a scripted peer
  * (see scripted.h). Suite `scripted`.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Suites `thread` and `thread_close`: the threaded handle (jktcp_handle,
  * jktcp_stream, jktcp_listener) used from many threads at once, against the

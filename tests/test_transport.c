@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Transports (fd stream/packet, caller ops) and the packet port. */
 #include <criterion/criterion.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Plain test runner for tests written against tests/minitest.h, used where
  * Criterion cannot run (ThreadSanitizer: `make test-tsan`). Compiles to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * jktcp-bench: throughput and latency of jktcp against the Linux kernel over
  * a TUN device in private network namespaces, next to two references

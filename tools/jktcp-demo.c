@@ -1,327 +1,596 @@
+/* SPDX-License-Identifier: MIT */
 /*
- * jktcp-demo: a real TCP conversation between jktcp and the Linux kernel.
+ * jktcp-demo: the threaded handle against the Linux kernel's TCP.
  *
- * Creates a private network namespace (so nothing outside is touched), a
- * TUN device jktdemo0 at MTU 1500 with the kernel at 198.18.0.1 / fd00::1,
- * and a kernel TCP echo server. jktcp (198.18.0.2 / fd00::2) then connects
- * over IPv6 and IPv4, sends a message and a few MiB, reads them back,
- * verifies them, shuts down, closes and flushes, printing each step.
- * Every frame is captured to /tmp/jktcp-demo.pcap.
+ * Everything happens in a private network namespace this process creates
+ * (it goes when the process ends): two TUN devices, and kernel TCP servers
+ * (echo, a sink that checks the data, a source) on Linux sockets.
  *
- * Exit status: 0 success (or "skipped" without namespaces / TUN), 1 failure.
- * Run as root: make demo
+ *   1. Several streams at once over one handle: uploads and downloads in
+ *      parallel, one thread each, every byte checked, MB/s per stream.
+ *   2. One stream shared by worker threads: request/response, writers
+ *      share the stream and one reader hands each answer to its worker;
+ *      requests/s and latency percentiles, 1 worker vs 4.
+ *   3. The CDTunnel shape: IPv6 packets back to back on a Unix stream
+ *      socket (JKTCP_FRAMING_STREAM, MTU 16000) through a forwarder, as an
+ *      iOS device's tunnel carries them; latency and MB/s.
+ *   Then everything is closed and the kernel's own socket table shows that
+ *   every connection finished.
+ *
+ *   usage: jktcp-demo [--pcap PATH]
+ *     --pcap PATH  also capture every frame (two files: PATH's name plus
+ *                  -ipv4-tun / -ipv6-cdtunnel, transfers 1/8 the size);
+ *                  the demo says where.
+ *
+ * Needs root (namespaces, /dev/net/tun); runs no external program.
+ * Exit status: 0 success (or skipped: no namespaces / TUN), 1 failure.
  */
 #include "jktcp.h"
-#include "netns.c" /* the kernel-peer harness; a tool is built from one file */
+#include "jktcp-demo-net.h"
 
-#include <errno.h>
 #include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include <sys/stat.h>
 
-#define DEMO_MTU 1500
-#define DEMO_BYTES (4u * 1024u * 1024u)
-#define DEMO_PIECE (64u * 1024u)
-#define PCAP_PATH "/tmp/jktcp-demo.pcap"
+#define MiB (1024u * 1024u)
+#define TUN_MTU 1500     /* jkdemo0: IPv4, packet framing, a typical link */
+#define TUNNEL_MTU 16000 /* jkdemo1: IPv6, stream framing, what iOS tunnels use */
+#define BULK_STREAMS 8
+#define BULK_MIB 24   /* per stream in part 1 */
+#define TUNNEL_MIB 48 /* each way in part 3 */
+#define PCAP_DIVISOR 8 /* smaller transfers while capturing */
+#define RPC_SIZE 256             /* request = response size in part 2 */
+#define RPC_SECONDS 1.5
+#define RPC_MAX_WORKERS 8
+#define IO_TIMEOUT 15000
 
-static double g_t0;
+static double t0;
+static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int failures;
 
+/* A line of output, with the time since the start. Any thread. */
 static void say(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    printf("[%8.3f ms] ", (jkt_now_s() - g_t0) * 1000);
+    pthread_mutex_lock(&out_lock);
+    printf("  [%6.2f s] ", dn_now() - t0);
     vprintf(fmt, ap);
     printf("\n");
     fflush(stdout);
+    pthread_mutex_unlock(&out_lock);
     va_end(ap);
 }
 
-static int fail(const char *fmt, ...)
+static void fail(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    printf("FAILED: ");
+    pthread_mutex_lock(&out_lock);
+    printf("  FAILED: ");
     vprintf(fmt, ap);
     printf("\n");
     fflush(stdout);
+    pthread_mutex_unlock(&out_lock);
     va_end(ap);
-    return -1;
+    atomic_fetch_add(&failures, 1);
 }
 
-static const char *state_of(jktcp_conn *c)
+static void heading(const char *text)
 {
-    jktcp_info in;
-    if (jktcp_conn_info(c, &in, sizeof in) != 0)
-        return "?";
-    return jktcp_state_name(in.state);
+    pthread_mutex_lock(&out_lock);
+    printf("\n%s\n", text);
+    pthread_mutex_unlock(&out_lock);
 }
 
-static int write_all(jktcp_conn *c, const void *buf, size_t len)
+#define E(rc) jktcp_strerror((int)(rc))
+
+/* Read exactly len bytes (0), or the error / 1 at an early end of stream. */
+static long read_full(jktcp_stream s, void *buf, size_t len)
 {
-    const uint8_t *p = buf;
-    while (len > 0) {
-        ssize_t n = jktcp_conn_write(c, p, len, 10000);
+    for (size_t got = 0; got < len;) {
+        ssize_t n = jktcp_stream_read(s, (char *)buf + got, len - got, IO_TIMEOUT);
         if (n <= 0)
-            return n == 0 ? -EIO : (int)n;
-        p += n;
-        len -= (size_t)n;
+            return n == 0 ? 1 : n;
+        got += (size_t)n;
     }
     return 0;
 }
 
-static int read_exact(jktcp_conn *c, void *buf, size_t len)
+/* A handle over a transport; mtu caps every frame. */
+static int start_handle(jktcp_transport *t, const char *local, const char *peer, unsigned mtu,
+                        const char *pcap, jktcp_handle *h)
 {
-    uint8_t *p = buf;
-    while (len > 0) {
-        ssize_t n = jktcp_conn_read(c, p, len, 10000);
-        if (n == 0)
-            return -ECONNABORTED; /* early EOF */
-        if (n < 0)
-            return (int)n;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static int run_family(int tunfd, int family, const char *pcap)
-{
-    const char *fam = family == AF_INET6 ? "IPv6" : "IPv4";
-    const char *lip = jkt_local_ip(family), *kip = jkt_kernel_ip(family);
-    printf("\n=== %s: jktcp %s  <->  kernel %s ===\n", fam, lip, kip);
-
-    struct jkt_server srv = {.kind = JKT_SRV_ECHO, .family = family};
-    int rc = jkt_server_start(&srv);
-    if (rc)
-        return fail("kernel echo server on %s: %s", kip, strerror(-rc));
-    say("kernel echo server listening on %s%s%s:%u", family == AF_INET6 ? "[" : "", kip,
-        family == AF_INET6 ? "]" : "", srv.port);
-
-    jktcp_transport *tr;
-    jktcp_adapter *a = NULL;
-    jktcp_conn *c = NULL;
-    uint8_t *out = NULL, *in = NULL;
-    int result = -1;
-    rc = jktcp_transport_fd(tunfd, JKTCP_FRAMING_PACKET, &tr);
-    if (rc) {
-        fail("jktcp_transport_fd: %s", jktcp_strerror(rc));
-        goto done;
-    }
-    rc = jktcp_adapter_new(tr, lip, kip, &a);
-    if (rc) {
-        fail("jktcp_adapter_new(%s, %s): %s", lip, kip, jktcp_strerror(rc));
-        goto done;
-    }
-    jktcp_adapter_set_mtu(a, DEMO_MTU);
-    rc = jktcp_adapter_pcap(a, pcap);
-    if (rc)
-        say("pcap %s: %s (continuing without)", pcap, jktcp_strerror(rc));
-    say("adapter up on the TUN fd (packet framing, MTU %u)", DEMO_MTU);
-
-    double t = jkt_now_s();
-    rc = jktcp_conn_connect(a, srv.port, 5000, &c);
-    if (rc) {
-        fail("connect to %s port %u: %s", kip, srv.port, jktcp_strerror(rc));
-        c = NULL;
-        goto done;
-    }
-    jktcp_info info;
-    jktcp_conn_info(c, &info, sizeof info);
-    say("connected: %s port %u -> %s port %u in %.2f ms, state %s", lip, info.local_port, kip,
-        info.remote_port, (jkt_now_s() - t) * 1000, jktcp_state_name(info.state));
-    say("  negotiated: mss %u, window scale %u/%u, SACK %s, timestamps %s", info.mss,
-        info.snd_wscale, info.rcv_wscale, info.sack ? "yes" : "no",
-        info.timestamps ? "yes" : "no");
-
-    char msg[96];
-    int mlen = snprintf(msg, sizeof msg, "Hello from jktcp over %s!", fam);
-    char back[96] = "";
-    t = jkt_now_s();
-    if ((rc = write_all(c, msg, (size_t)mlen)) || (rc = read_exact(c, back, (size_t)mlen))) {
-        fail("echo of the message: %s", jktcp_strerror(rc));
-        goto done;
-    }
-    if (memcmp(back, msg, (size_t)mlen) != 0) {
-        fail("echo came back different: \"%.*s\"", mlen, back);
-        goto done;
-    }
-    say("sent \"%s\", echoed back in %.3f ms", msg, (jkt_now_s() - t) * 1000);
-
-    out = malloc(DEMO_PIECE);
-    in = malloc(DEMO_PIECE);
-    if (!out || !in) {
-        fail("out of memory");
-        goto done;
-    }
-    t = jkt_now_s();
-    for (uint64_t off = 0; off < DEMO_BYTES; off += DEMO_PIECE) {
-        jkt_pattern_fill(out, DEMO_PIECE, off, 0xDE70);
-        if ((rc = write_all(c, out, DEMO_PIECE)) || (rc = read_exact(c, in, DEMO_PIECE))) {
-            fail("echo at offset %llu: %s", (unsigned long long)off, jktcp_strerror(rc));
-            goto done;
-        }
-        if (memcmp(in, out, DEMO_PIECE) != 0) {
-            fail("echoed data differs in the block at offset %llu", (unsigned long long)off);
-            goto done;
-        }
-    }
-    double dt = jkt_now_s() - t;
-    say("echoed %u MiB in %u KiB rounds, verified byte for byte: %.3f s, %.1f MB/s each way",
-        DEMO_BYTES >> 20, DEMO_PIECE >> 10, dt, DEMO_BYTES / dt / 1e6);
-    jktcp_conn_info(c, &info, sizeof info);
-    say("  conn: sent %llu B acked, received %llu B, srtt %u us, rttvar %u us, rto %u us, "
-        "retransmits %u, cwnd %u, snd_wnd %u, rcv_wnd %u",
-        (unsigned long long)info.bytes_sent, (unsigned long long)info.bytes_received,
-        info.srtt_us, info.rttvar_us, info.rto_us, info.retransmits, info.cwnd, info.snd_wnd,
-        info.rcv_wnd);
-
-    rc = jktcp_conn_shutdown(c);
-    if (rc) {
-        fail("shutdown: %s", jktcp_strerror(rc));
-        goto done;
-    }
-    say("shutdown (FIN sent after queued data): state %s", state_of(c));
-    char b;
-    ssize_t r = jktcp_conn_read(c, &b, 1, 5000);
-    if (r != 0) {
-        fail("expected EOF after the server closed, got %zd (%s)", r, jktcp_strerror((int)r));
-        goto done;
-    }
-    say("read EOF: the kernel echo server saw our FIN and closed; state %s", state_of(c));
-    rc = jktcp_conn_close(c);
-    c = NULL;
-    if (rc) {
-        fail("close: %s", jktcp_strerror(rc));
-        goto done;
-    }
-    t = jkt_now_s();
-    rc = jktcp_adapter_flush(a, 5000);
-    if (rc) {
-        fail("flush: %s", jktcp_strerror(rc));
-        goto done;
-    }
-    say("closed and flushed in %.3f ms", (jkt_now_s() - t) * 1000);
-
-    jkt_server_wait_done(&srv, 1, 2000);
-    char dump[2048] = "";
-    int stuck = jkt_ss_count(srv.port, "LAST-ACK|FIN-WAIT-1|FIN-WAIT-2|CLOSING|CLOSE-WAIT", dump,
-                             sizeof dump);
-    for (int i = 0; stuck > 0 && i < 100; i++) {
-        usleep(10000);
-        stuck = jkt_ss_count(srv.port, "LAST-ACK|FIN-WAIT-1|FIN-WAIT-2|CLOSING|CLOSE-WAIT", dump,
-                             sizeof dump);
-    }
-    if (stuck > 0) {
-        fail("kernel sockets still half-closed after flush:\n%s", dump);
-        goto done;
-    }
-    if (stuck == 0)
-        say("kernel side: no socket left in LAST-ACK/FIN-WAIT/CLOSE-WAIT (ss)");
-    say("kernel server: %lu bytes in, %lu bytes out, clean EOFs %lu",
-        (unsigned long)atomic_load(&srv.bytes_in), (unsigned long)atomic_load(&srv.bytes_out),
-        (unsigned long)atomic_load(&srv.eofs));
-
-    jktcp_stats st;
-    if (jktcp_adapter_stats(a, &st, sizeof st) == 0)
-        say("adapter stats: frames in/out %llu/%llu, bytes in/out %llu/%llu, retransmits %llu, "
-            "rst_sent %llu, ignored non-TCP %llu, dropped (address %llu, version %llu, "
-            "checksum %llu, invalid %llu)",
-            (unsigned long long)st.frames_in, (unsigned long long)st.frames_out,
-            (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out,
-            (unsigned long long)st.retransmits, (unsigned long long)st.rst_sent,
-            (unsigned long long)st.ignored_proto, (unsigned long long)st.drop_address,
-            (unsigned long long)st.drop_version, (unsigned long long)st.drop_checksum,
-            (unsigned long long)st.drop_invalid);
-    result = 0;
-done:
-    free(out);
-    free(in);
-    if (c)
-        jktcp_conn_abort(c);
-    if (a) {
-        jktcp_adapter_pcap(a, NULL);
-        jktcp_adapter_free(a); /* the TUN fd stays open: the transport does not own it */
-    }
-    jkt_server_stop(&srv);
-    return result;
-}
-
-/* Append the records of pcap `from` (same link type) to `to`. */
-static int pcap_append(const char *to, const char *from)
-{
-    FILE *f = fopen(from, "rb"), *o = NULL;
-    int rc = -1;
-    uint8_t h1[24], h2[24];
-    if (!f)
-        return -1;
-    o = fopen(to, "r+b");
-    if (!o || fread(h2, 1, 24, f) != 24 || fread(h1, 1, 24, o) != 24 ||
-        memcmp(h1 + 20, h2 + 20, 4) != 0 || memcmp(h1, h2, 4) != 0)
-        goto out;
-    if (fseek(o, 0, SEEK_END) != 0)
-        goto out;
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        if (fwrite(buf, 1, n, o) != n)
-            goto out;
-    rc = 0;
-out:
-    if (o)
-        fclose(o);
-    fclose(f);
+    jktcp_adapter *a;
+    int rc = jktcp_adapter_new(t, local, peer, &a);
+    if (rc == 0 && (rc = jktcp_adapter_set_mtu(a, mtu)) != 0)
+        jktcp_adapter_free(a);
+    if (rc == 0)
+        rc = jktcp_handle_start(a, h); /* the adapter moves onto its own I/O thread */
+    if (rc == 0 && pcap && (rc = jktcp_handle_pcap(*h, pcap)) != 0)
+        jktcp_handle_close(*h, 0);
     return rc;
 }
 
-int main(void)
+/* ---------------------------------------------------------------------- */
+/* Bulk transfers: one thread per stream                                  */
+/* ---------------------------------------------------------------------- */
+
+struct bulk {
+    jktcp_handle h;
+    const char *label;
+    int upload;    /* 1: to the sink, 0: from the source */
+    uint32_t seed;
+    uint64_t bytes;
+    double secs;   /* connect to last byte */
+    int ok;
+    pthread_t th;
+};
+
+static void *bulk_run(void *arg)
 {
-    g_t0 = jkt_now_s();
+    struct bulk *b = arg;
+    jktcp_stream s;
+    uint8_t *buf = malloc(256 * 1024);
+    uint8_t hdr[12] = {b->seed >> 24, b->seed >> 16, b->seed >> 8, b->seed};
+    for (int i = 0; i < 8; i++)
+        hdr[4 + i] = (uint8_t)(b->bytes >> (56 - 8 * i));
+    double t = dn_now();
+    int rc = jktcp_handle_connect(b->h, b->upload ? DN_PORT_SINK : DN_PORT_SOURCE, 5000, &s);
+    if (rc != 0) {
+        fail("%s: connect: %s", b->label, E(rc));
+        free(buf);
+        return NULL;
+    }
+    long r = buf ? jktcp_stream_write_all(s, hdr, b->upload ? 4 : 12, IO_TIMEOUT) : -ENOMEM;
+    uint64_t off = 0;
+    if (b->upload) {
+        /* Send, FIN, and read the sink's verdict on what it received. */
+        for (; r > 0 && off < b->bytes; off += 256 * 1024) {
+            size_t n = b->bytes - off < 256 * 1024 ? (size_t)(b->bytes - off) : 256 * 1024;
+            dn_pattern_fill(buf, n, off, b->seed);
+            r = jktcp_stream_write_all(s, buf, n, IO_TIMEOUT);
+        }
+        char verdict[64] = "";
+        size_t got = 0;
+        if (r > 0 && (r = jktcp_stream_shutdown(s)) == 0)
+            while ((r = jktcp_stream_read(s, verdict + got, sizeof verdict - 1 - got, IO_TIMEOUT)) > 0)
+                got += (size_t)r;
+        b->secs = dn_now() - t;
+        char want[64];
+        snprintf(want, sizeof want, "OK %llu\n", (unsigned long long)b->bytes);
+        b->ok = r == 0 && strcmp(verdict, want) == 0;
+        if (b->ok)
+            say("%s  %3u MiB up    in %5.2f s  %6.1f MB/s   kernel checked every byte: %.*s",
+                b->label, (unsigned)(b->bytes / MiB), b->secs, b->bytes / b->secs / 1e6,
+                (int)strcspn(verdict, "\n"), verdict);
+        else
+            fail("%s: upload: %s, kernel said \"%.*s\"", b->label, r < 0 ? E(r) : "ended early",
+                 (int)strcspn(verdict, "\n"), verdict);
+    } else {
+        /* Read what the source sends, check it, expect its FIN at the end. */
+        while (r > 0 && (r = jktcp_stream_read(s, buf, 256 * 1024, IO_TIMEOUT)) > 0) {
+            if (dn_pattern_check(buf, (size_t)r, off, b->seed) != (size_t)r) {
+                r = -EILSEQ;
+                break;
+            }
+            off += (uint64_t)r;
+        }
+        b->secs = dn_now() - t;
+        b->ok = r == 0 && off == b->bytes;
+        if (b->ok)
+            say("%s  %3u MiB down  in %5.2f s  %6.1f MB/s   every byte checked here", b->label,
+                (unsigned)(b->bytes / MiB), b->secs, b->bytes / b->secs / 1e6);
+        else
+            fail("%s: download: %s after %llu bytes", b->label,
+                 r == -EILSEQ ? "data differs" : r < 0 ? E(r) : "short", (unsigned long long)off);
+    }
+    jktcp_stream_close(s);
+    free(buf);
+    return NULL;
+}
+
+/* Run n bulk transfers at once; prints each as it ends, then the total. */
+static void bulk_all(struct bulk *b, int n)
+{
+    double t = dn_now();
+    for (int i = 0; i < n; i++)
+        if (pthread_create(&b[i].th, NULL, bulk_run, &b[i]) != 0) {
+            fail("thread: %s", strerror(errno));
+            b[i].th = 0;
+        }
+    for (int i = 0; i < n; i++)
+        if (b[i].th)
+            pthread_join(b[i].th, NULL);
+    double secs = dn_now() - t, up = 0, down = 0;
+    int ok = 0;
+    for (int i = 0; i < n; i++) {
+        ok += b[i].ok;
+        *(b[i].upload ? &up : &down) += (double)b[i].bytes;
+    }
+    say("all %d at once: %.0f MiB in %.2f s = %.1f MB/s (up %.1f, down %.1f); %d of %d verified",
+        n, (up + down) / MiB, secs, (up + down) / secs / 1e6, up / secs / 1e6, down / secs / 1e6,
+        ok, n);
+}
+
+/* ---------------------------------------------------------------------- */
+/* One stream, several worker threads: request / response                 */
+/* ---------------------------------------------------------------------- */
+
+struct rpc {
+    jktcp_stream s;
+    int workers;
+    double until;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    uint32_t answered[RPC_MAX_WORKERS]; /* seq of each worker's last answer */
+    int reader_ok;
+    double *lat;  /* latencies, microseconds */
+    size_t nlat, cap;
+};
+
+struct rpc_worker {
+    struct rpc *r;
+    uint32_t id;
+    pthread_t th;
+};
+
+/* The reader: every answer to the worker whose id it carries. */
+static void *rpc_reader(void *arg)
+{
+    struct rpc *r = arg;
+    uint8_t msg[RPC_SIZE];
+    long rc;
+    while ((rc = read_full(r->s, msg, sizeof msg)) == 0) {
+        uint32_t id, seq;
+        memcpy(&id, msg, 4);
+        memcpy(&seq, msg + 4, 4);
+        if (id >= (uint32_t)r->workers || msg[RPC_SIZE - 1] != (uint8_t)(id + seq))
+            break; /* not an answer any worker is waiting for: the stream is corrupt */
+        pthread_mutex_lock(&r->lock);
+        r->answered[id] = seq;
+        pthread_cond_broadcast(&r->cond);
+        pthread_mutex_unlock(&r->lock);
+    }
+    r->reader_ok = rc == 1; /* end of stream (after our FIN) */
+    pthread_mutex_lock(&r->lock);
+    for (int i = 0; i < r->workers; i++)
+        r->answered[i] = UINT32_MAX; /* wake the workers whatever happened */
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
+}
+
+/* A worker: write a request (writers share the stream: each write_all
+ * goes out whole), wait for its answer, note the round trip. */
+static void *rpc_worker_run(void *arg)
+{
+    struct rpc_worker *w = arg;
+    struct rpc *r = w->r;
+    uint8_t msg[RPC_SIZE] = {0};
+    for (uint32_t seq = 1; dn_now() < r->until; seq++) {
+        memcpy(msg, &w->id, 4);
+        memcpy(msg + 4, &seq, 4);
+        msg[RPC_SIZE - 1] = (uint8_t)(w->id + seq);
+        double t = dn_now();
+        if (jktcp_stream_write_all(r->s, msg, sizeof msg, IO_TIMEOUT) != (ssize_t)sizeof msg)
+            return (void *)1;
+        pthread_mutex_lock(&r->lock);
+        while (r->answered[w->id] != seq && r->answered[w->id] != UINT32_MAX)
+            pthread_cond_wait(&r->cond, &r->lock);
+        int ok = r->answered[w->id] == seq;
+        if (ok && r->nlat < r->cap)
+            r->lat[r->nlat++] = (dn_now() - t) * 1e6;
+        pthread_mutex_unlock(&r->lock);
+        if (!ok)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double pct(const double *v, size_t n, double p)
+{
+    return n ? v[(size_t)(p / 100.0 * (double)(n - 1))] : 0;
+}
+
+static void rpc_run(jktcp_handle h, int workers)
+{
+    struct rpc r = {.workers = workers, .cap = 2000000};
+    pthread_mutex_init(&r.lock, NULL);
+    pthread_cond_init(&r.cond, NULL);
+    r.lat = malloc(r.cap * sizeof *r.lat);
+    int rc = r.lat ? jktcp_handle_connect(h, DN_PORT_ECHO, 5000, &r.s) : -ENOMEM;
+    if (rc != 0) {
+        fail("rpc connect: %s", E(rc));
+        free(r.lat);
+        return;
+    }
+    pthread_t rd;
+    struct rpc_worker w[RPC_MAX_WORKERS];
+    double t = dn_now();
+    r.until = t + RPC_SECONDS;
+    int reader = pthread_create(&rd, NULL, rpc_reader, &r) == 0, bad = !reader, started = 0;
+    for (; !bad && started < workers; started++) {
+        w[started] = (struct rpc_worker){.r = &r, .id = (uint32_t)started};
+        if (pthread_create(&w[started].th, NULL, rpc_worker_run, &w[started]) != 0)
+            break;
+    }
+    for (int i = 0; i < started; i++) {
+        void *res;
+        pthread_join(w[i].th, &res);
+        bad |= res != NULL;
+    }
+    double secs = dn_now() - t;
+    jktcp_stream_shutdown(r.s); /* the echo server closes: the reader sees the end */
+    if (reader)
+        pthread_join(rd, NULL);
+    bad |= !r.reader_ok || started < workers;
+    jktcp_stream_close(r.s);
+    qsort(r.lat, r.nlat, sizeof *r.lat, cmp_double);
+    if (bad)
+        fail("%d worker%s on one stream: a request or answer went wrong", workers,
+             workers > 1 ? "s" : "");
+    else
+        say("%d worker%s on one stream: %6zu round trips in %.2f s = %6.0f req/s; latency "
+            "p50 %4.0f us  p99 %5.0f us  max %5.0f us",
+            workers, workers > 1 ? "s" : " ", r.nlat, secs, (double)r.nlat / secs,
+            pct(r.lat, r.nlat, 50), pct(r.lat, r.nlat, 99), pct(r.lat, r.nlat, 100));
+    free(r.lat);
+    pthread_cond_destroy(&r.cond);
+    pthread_mutex_destroy(&r.lock);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Part 3: ping-pong latency on one stream                                 */
+/* ---------------------------------------------------------------------- */
+
+static void pingpong(jktcp_handle h, int rounds)
+{
+    jktcp_stream s;
+    double t = dn_now();
+    int rc = jktcp_handle_connect(h, DN_PORT_ECHO, 5000, &s);
+    if (rc != 0) {
+        fail("connect through the tunnel: %s", E(rc));
+        return;
+    }
+    double tc = (dn_now() - t) * 1e3;
+    jktcp_info in;
+    jktcp_stream_info(s, &in, sizeof in);
+    say("connected [%s]:%u -> [%s]:%u in %.2f ms: mss %u, window scale %u/%u, SACK %s, "
+        "timestamps %s",
+        DN_LOCAL_IP6, in.local_port, DN_KERNEL_IP6, in.remote_port, tc, in.mss, in.snd_wscale,
+        in.rcv_wscale, in.sack ? "yes" : "no", in.timestamps ? "yes" : "no");
+    double *lat = malloc((size_t)rounds * sizeof *lat);
+    uint8_t msg[64], back[64];
+    int i = 0;
+    for (; lat && i < rounds; i++) {
+        dn_pattern_fill(msg, sizeof msg, (uint64_t)i * 64, 0x9191);
+        double ti = dn_now();
+        if (jktcp_stream_write_all(s, msg, sizeof msg, IO_TIMEOUT) != (ssize_t)sizeof msg ||
+            read_full(s, back, sizeof back) != 0 || memcmp(msg, back, sizeof msg) != 0)
+            break;
+        lat[i] = (dn_now() - ti) * 1e6;
+    }
+    if (i < rounds) {
+        fail("ping-pong %d went wrong", i);
+    } else {
+        qsort(lat, (size_t)rounds, sizeof *lat, cmp_double);
+        say("%d ping-pongs of 64 bytes through the tunnel: latency p50 %.0f us, p99 %.0f us, "
+            "max %.0f us",
+            rounds, pct(lat, (size_t)rounds, 50), pct(lat, (size_t)rounds, 99),
+            pct(lat, (size_t)rounds, 100));
+    }
+    free(lat);
+    jktcp_stream_shutdown(s);
+    char b;
+    if (jktcp_stream_read(s, &b, 1, IO_TIMEOUT) != 0)
+        fail("no end of stream from the echo server");
+    jktcp_stream_close(s);
+}
+
+static void print_stats(jktcp_handle h, const char *what)
+{
+    jktcp_stats st;
+    if (jktcp_handle_stats(h, &st, sizeof st) != 0)
+        return;
+    say("%s: frames in/out %llu/%llu (%.1f/%.1f MB), retransmits %llu, connections %llu, "
+        "I/O thread wake-ups %llu",
+        what, (unsigned long long)st.frames_in, (unsigned long long)st.frames_out,
+        st.bytes_in / 1e6, st.bytes_out / 1e6, (unsigned long long)st.retransmits,
+        (unsigned long long)st.conns_opened, (unsigned long long)st.io_wakeups);
+}
+
+/* PATH -> PATH with `tag` before its extension: /tmp/x.pcap -> /tmp/x-tag.pcap */
+static void pcap_name(char *out, size_t cap, const char *path, const char *tag)
+{
+    const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
+    size_t stem = dot && (!slash || dot > slash) ? (size_t)(dot - path) : strlen(path);
+    snprintf(out, cap, "%.*s-%s%s", (int)stem, path, tag, path + stem);
+}
+
+int main(int argc, char **argv)
+{
+    const char *pcap = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--pcap") == 0 && i + 1 < argc)
+            pcap = argv[++i];
+        else if (strncmp(argv[i], "--pcap=", 7) == 0)
+            pcap = argv[i] + 7;
+        else {
+            fprintf(stderr, "usage: %s [--pcap PATH]\n", argv[0]);
+            return 2;
+        }
+    }
+    char pcap4[4096], pcap6[4096];
+    uint64_t bulk_bytes = BULK_MIB * MiB, tunnel_bytes = TUNNEL_MIB * MiB;
+    if (pcap) {
+        bulk_bytes /= PCAP_DIVISOR;
+        tunnel_bytes /= PCAP_DIVISOR;
+        pcap_name(pcap4, sizeof pcap4, pcap, "ipv4-tun");
+        pcap_name(pcap6, sizeof pcap6, pcap, "ipv6-cdtunnel");
+        for (int i = 0; i < 2; i++) { /* say so now rather than halfway through */
+            FILE *f = fopen(i ? pcap6 : pcap4, "wb");
+            if (!f) {
+                fprintf(stderr, "--pcap: cannot write %s: %s\n", i ? pcap6 : pcap4, strerror(errno));
+                return 2;
+            }
+            fclose(f);
+        }
+    }
+    t0 = dn_now();
     setvbuf(stdout, NULL, _IOLBF, 0);
-    printf("%s demo: a real TCP connection to the Linux kernel in a private network namespace\n",
+    printf("%s demo: the threaded handle against the Linux kernel's TCP, in a private network "
+           "namespace\n",
            jktcp_version());
-    int rc = jkt_netns_enter();
-    if (rc) {
+
+    heading("setup");
+    int rc = dn_netns_enter();
+    if (rc != 0) {
         printf("skipped: cannot create a network namespace (%s); run as root\n", strerror(-rc));
         return 0;
     }
-    say("entered a new network namespace (loopback up; nothing outside is touched)");
-    struct jkt_tun tun;
-    rc = jkt_tun_open("jktdemo0", DEMO_MTU, 0, &tun);
+    say("private network namespace: only loopback; nothing outside it is touched, and it goes "
+        "with this process");
+    int tun4, tun6;
+    rc = dn_tun_open("jkdemo0", TUN_MTU, AF_INET, &tun4);
     if (rc == -ENOENT || rc == -ENODEV || rc == -EPERM || rc == -EACCES || rc == -ENXIO) {
         printf("skipped: no usable /dev/net/tun (%s)\n", strerror(-rc));
         return 0;
     }
-    if (rc) {
-        printf("FAILED: setting up the TUN device: %s\n", strerror(-rc));
+    if (rc == 0 && (rc = dn_tun_open("jkdemo1", TUNNEL_MTU, AF_INET6, &tun6)) != 0)
+        close(tun4);
+    if (rc != 0) {
+        printf("FAILED: setting up the TUN devices: %s\n", strerror(-rc));
         return 1;
     }
-    say("TUN %s up, MTU %u: kernel %s/24 and %s/64; jktcp is %s and %s", tun.name, tun.mtu,
-        JKT_KERNEL_IP4, JKT_KERNEL_IP6, JKT_LOCAL_IP4, JKT_LOCAL_IP6);
-
-    const char *tmp4 = PCAP_PATH ".ipv4.tmp";
-    int bad = 0;
-    bad |= run_family(tun.fd, AF_INET6, PCAP_PATH) != 0;
-    bad |= run_family(tun.fd, AF_INET, tmp4) != 0;
-    jkt_tun_close(&tun);
-
-    printf("\n");
-    if (pcap_append(PCAP_PATH, tmp4) == 0) {
-        unlink(tmp4);
-        printf("pcap of both connections written to %s (open with Wireshark or tshark -r)\n",
-               PCAP_PATH);
-    } else {
-        printf("pcap written to %s (IPv6) and %s (IPv4)\n", PCAP_PATH, tmp4);
-    }
-    if (bad) {
-        printf("demo FAILED (see above)\n");
+    say("jkdemo0: TUN, MTU %u, kernel %s/24  <->  jktcp %s (packet framing)", TUN_MTU,
+        DN_KERNEL_IP4, DN_LOCAL_IP4);
+    say("jkdemo1: TUN, MTU %u, kernel %s/64  <->  forwarder  <->  Unix stream socket  <->  "
+        "jktcp %s (stream framing)",
+        TUNNEL_MTU, DN_KERNEL_IP6, DN_LOCAL_IP6);
+    struct dn_servers sv;
+    struct dn_forwarder fw;
+    if ((rc = dn_servers_start(&sv)) != 0 || (rc = dn_forwarder_start(&fw, tun6)) != 0) {
+        printf("FAILED: kernel servers / forwarder: %s\n", strerror(-rc));
         return 1;
     }
-    printf("demo OK: IPv6 and IPv4 connections to the kernel echoed %u MiB each, verified, and "
-           "closed cleanly\n",
-           DEMO_BYTES >> 20);
-    return 0;
+    say("kernel servers on Linux sockets, both addresses: echo :%d, sink :%d (checks the data), "
+        "source :%d",
+        DN_PORT_ECHO, DN_PORT_SINK, DN_PORT_SOURCE);
+
+    /* Handle 1: IPv4 over the TUN fd, one packet per read/write. */
+    jktcp_transport *t;
+    jktcp_handle h4, h6;
+    rc = jktcp_transport_fd(tun4, JKTCP_FRAMING_PACKET, &t);
+    if (rc == 0)
+        rc = start_handle(t, DN_LOCAL_IP4, DN_KERNEL_IP4, TUN_MTU, pcap ? pcap4 : NULL, &h4);
+    if (rc != 0) {
+        printf("FAILED: handle over jkdemo0: %s\n", E(rc));
+        return 1;
+    }
+    say("handle 1 started: its adapter (%s) runs on its own I/O thread; handle and stream ids "
+        "are plain values any thread may use",
+        DN_LOCAL_IP4);
+    if (pcap)
+        say("capturing every frame to %s and %s (transfers 1/%d of the usual size)", pcap4, pcap6,
+            PCAP_DIVISOR);
+
+    heading("1. several streams at once over one handle (IPv4, MTU 1500)");
+    say("%d streams, one thread each: %d uploads to the kernel's sink, %d downloads from its "
+        "source, %u MiB each",
+        BULK_STREAMS, BULK_STREAMS / 2, BULK_STREAMS / 2, (unsigned)(bulk_bytes / MiB));
+    struct bulk b[BULK_STREAMS];
+    char labels[BULK_STREAMS][24];
+    for (int i = 0; i < BULK_STREAMS; i++) {
+        snprintf(labels[i], sizeof labels[i], "stream %d", i + 1);
+        b[i] = (struct bulk){.h = h4, .label = labels[i], .upload = i % 2 == 0,
+                             .seed = 0x5EED0000u + (uint32_t)i, .bytes = bulk_bytes};
+    }
+    bulk_all(b, BULK_STREAMS);
+
+    heading("2. one stream shared by worker threads (IPv4, request/response to the kernel's echo)");
+    say("each worker writes %d-byte requests on the same stream; one reader thread hands every "
+        "answer to the worker waiting for it; %.1f s per run",
+        RPC_SIZE, RPC_SECONDS);
+    rpc_run(h4, 1);
+    rpc_run(h4, 4);
+    print_stats(h4, "handle 1");
+
+    heading("3. the CDTunnel shape: IPv6 packets back to back on a byte stream (MTU 16000)");
+    say("a forwarder thread pair plays the device's side: TUN packets onto a Unix stream socket "
+        "one after another, and back");
+    rc = jktcp_transport_fd(fw.user_fd, JKTCP_FRAMING_STREAM, &t);
+    if (rc == 0)
+        rc = start_handle(t, DN_LOCAL_IP6, DN_KERNEL_IP6, TUNNEL_MTU, pcap ? pcap6 : NULL, &h6);
+    if (rc != 0) {
+        printf("FAILED: handle over the tunnel: %s\n", E(rc));
+        return 1;
+    }
+    pingpong(h6, 2000);
+    say("upload and download at once through the tunnel, %u MiB each way",
+        (unsigned)(tunnel_bytes / MiB));
+    struct bulk tb[2] = {
+        {.h = h6, .label = "tunnel up  ", .upload = 1, .seed = 0x7A11, .bytes = tunnel_bytes},
+        {.h = h6, .label = "tunnel down", .upload = 0, .seed = 0x7A12, .bytes = tunnel_bytes},
+    };
+    bulk_all(tb, 2);
+    print_stats(h6, "handle 2");
+    say("forwarder: %lu packets (%.1f MB) tunnel -> TUN, %lu packets (%.1f MB) TUN -> tunnel",
+        atomic_load(&fw.frames_down), atomic_load(&fw.bytes_down) / 1e6,
+        atomic_load(&fw.frames_up), atomic_load(&fw.bytes_up) / 1e6);
+    if (atomic_load(&fw.error))
+        fail("forwarder: the byte stream lost its framing");
+
+    heading("closing");
+    /* Every stream is closed already. The kernel's table shows whether each
+     * connection finished: nothing but TIME_WAIT may remain. */
+    int open_ = 0, tw = 0;
+    for (int i = 0; i < 300; i++) {
+        dn_kernel_sockets(&open_, &tw);
+        if (open_ == 0)
+            break;
+        usleep(10000);
+    }
+    if (open_)
+        fail("%d kernel connections still open after every stream was closed", open_);
+    else
+        say("kernel: %lu connections served, none left open (/proc/net/tcp, tcp6), %d in "
+            "TIME_WAIT",
+            atomic_load(&sv.conns), tw);
+    jktcp_stats s4 = {0}, s6 = {0};
+    jktcp_handle_stats(h4, &s4, sizeof s4);
+    jktcp_handle_stats(h6, &s6, sizeof s6);
+    say("segments sent again: jktcp %llu, the kernel %ld (jktcp sent %llu frames in all)",
+        (unsigned long long)(s4.retransmits + s6.retransmits), dn_kernel_retransmits(),
+        (unsigned long long)(s4.frames_out + s6.frames_out));
+    double tc = dn_now();
+    jktcp_handle_close(h4, 1000); /* stops the I/O threads, frees the adapters */
+    jktcp_handle_close(h6, 1000);
+    say("handles closed in %.1f ms", (dn_now() - tc) * 1e3);
+    dn_forwarder_stop(&fw);
+    int left = dn_servers_stop(&sv, 2000);
+    if (left)
+        fail("%d kernel server threads still running", left);
+    if (atomic_load(&sv.errors))
+        fail("%lu kernel server connections saw an error", atomic_load(&sv.errors));
+    close(tun4);
+    close(tun6);
+    say("forwarder and kernel servers stopped, TUN devices closed; the namespace goes with "
+        "the process");
+    if (pcap) {
+        struct stat st4 = {0}, st6 = {0};
+        stat(pcap4, &st4);
+        stat(pcap6, &st6);
+        printf("\nevery frame was captured (Wireshark opens these):\n  %s  (%.1f MB)\n  %s  "
+               "(%.1f MB)\n",
+               pcap4, st4.st_size / 1e6, pcap6, st6.st_size / 1e6);
+    }
+    int bad = atomic_load(&failures);
+    printf("\ndemo %s in %.1f s\n", bad ? "FAILED (see above)" : "OK", dn_now() - t0);
+    return bad ? 1 : 0;
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The differential suite: one script, two systems. A scenario plays the
  * peer of a TCP connection with exact IPv4/IPv6 segments and drives the

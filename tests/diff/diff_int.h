@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internals of the differential suite shared by its files (see diff.h). */
 #ifndef JKT_DIFF_INT_H
 #define JKT_DIFF_INT_H

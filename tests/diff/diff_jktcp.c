@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * jktcp as a system under test: a handle over one end of a SOCK_SEQPACKET
  * socketpair (packet framing), the peer's frames on the other end, its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The Linux kernel as a system under test: its TCP behind the suite's TUN
  * device (198.18.0.1 / fd00::1 on the TUN, the peer's frames written into

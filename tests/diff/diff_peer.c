@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The peer's side of a differential run: building its segments, taking
  * the SUT's (with the invariants every TCP segment must meet), the

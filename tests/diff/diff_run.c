@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Suite `diff`: runs every scenario (tests/diff/scen_*.c) over IPv4 and
  * IPv6 against the kernel and against jktcp, compares the outcomes and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Differential scenarios, group `close`: closing a connection. A FIN in
  * every state the SUT can be in (RFC 9293 §3.6, §3.10.7.4 eighth),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Differential scenarios: the data path (RFC 9293 §3.8, §3.10.7.4; RFC
  * 5961; RFC 7323; RFC 5681; RFC 6928; RFC 8985). Receiving: in-order

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Helpers of the data-path scenarios (scen_data.c, scen_sack.c). */
 #ifndef JKT_SCEN_DATA_H
 #define JKT_SCEN_DATA_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Differential scenarios, group `hs`: opening a connection. The options a
  * SYN offers and what the SYN-ACK answers (RFC 9293 §3.7.1, RFC 7323 §2-3,
@@ -383,8 +384,10 @@ DX(hs, rst_in_window_syn_rcvd, NULL, NULL, NULL)
     note(x, "reply", 200);
     dx_send(x, JK_ACK, 1, 1, NULL, 0, NULL);
     note(x, "ack_reply", 200);
-    dx_note_accept(x, "accept", 1000); /* returns at once when ready: the wait costs
-                                          only a loaded machine (kernel_stable) */
+    /* Whether the ACK then completes the handshake is not an outcome: the
+     * kernel once in about 600 runs (under ASan, beside other tests) left
+     * it unaccepted for a second after the same replies, so kernel_stable
+     * cannot hold on it. jktcp keeps the connection (tests/test_scripted.c). */
 }
 
 /* The handshake's ACK acknowledging something else than the SYN-ACK:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Differential scenarios: opening a connection (RFC 9293 §3.5, §3.10.7). */
 #include "diff.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Differential scenarios: robustness against what arrives (RFC 9293 §3.1,
  * §3.10.7.4; RFC 791 / RFC 1122 §3.2.1 for IPv4; RFC 8200 for IPv6).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Differential scenarios: ICMP errors about the SUT's segments (RFC 1122
  * §4.2.3.9, RFC 5927, RFC 5461; path MTU: RFC 1191, RFC 8201; RFC 6633).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Differential scenarios: selective acknowledgements (RFC 2018, RFC 2883,
  * RFC 6675, RFC 8985). Receiving: which blocks an ACK carries and in what

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Differential scenarios: timers (RFC 6298 retransmission timeout and
  * back-off, RFC 8985 tail-loss probe, RFC 5681 fast retransmit, RFC 9293

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared machinery of fuzz_adapter_conn and fuzz_adapter_listen: an adapter
  * over a jktcp_port with a fake clock, a model of the fuzzer-side peer of
  * each connection, segment construction relative to the stack's real

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: an active connection of a single-threaded adapter over
  * a jktcp_port, with a fake clock.
  *

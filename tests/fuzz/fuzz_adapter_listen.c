@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: passive opens. An adapter over a jktcp_port (fake
  * clock) listens on port 80; the fuzzer, as the peer, sends SYNs, ACKs,
  * RSTs and data from a few peer ports to the listening port and to others,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the threaded API (handles, streams, listeners, ids)
  * driven by 2..4 threads at once.
  *

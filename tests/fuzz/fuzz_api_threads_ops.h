@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_api_threads, the ops (included by fuzz_api_threads.c; static
  * functions, one translation unit): the operations an input's 4-byte ops
  * select, the calls they make on the shared ids, and after every call the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_api_threads, the world one input runs in (included by
  * fuzz_api_threads.c through fuzz_api_threads_ops.h; static functions, one
  * translation unit): the invariant check (CHECK, die), the peer (adapter B

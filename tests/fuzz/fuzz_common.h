@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared helpers for the libFuzzer targets in tests/fuzz/. */
 #ifndef JK_FUZZ_COMMON_H
 #define JK_FUZZ_COMMON_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the stream framer (JKTCP_FRAMING_STREAM) of a caller-ops
  * transport. The read callback hands the input out in chunk sizes chosen
  * by the input's first bytes, with -EAGAIN now and then; every frame

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the packet codec.
  * jk_parse_frame / jk_frame_length over arbitrary bytes, with invariants on
  * what they report, and a round trip: a frame that parses as TCP is rebuilt

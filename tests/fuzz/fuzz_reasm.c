@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: IP reassembly (lib/reasm.c).
  * The input is a sequence of records: one byte of clock advance (its top
  * five bits in seconds, so timeouts come into play), two bytes of length,

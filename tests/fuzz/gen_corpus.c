@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Writes the seed corpora of the fuzz targets (make fuzz-corpus):
  *   gen_corpus <dir>  ->  <dir>/<target>/seed-<name>
  * Frames are built with jk_build_segment, so they are valid; the adapter
