@@ -62,7 +62,7 @@ static void check_icmp(const uint8_t *data, size_t size)
         return;
     unsigned v = data[0] >> 4;
     FZ_CHECK(ic.family == v && ic.src.family == v && ic.isrc.family == v, "icmp family");
-    FZ_CHECK(ic.kind >= JK_ICMP_UNREACH && ic.kind <= JK_ICMP_PARAM, "icmp kind %d", ic.kind);
+    FZ_CHECK(ic.kind >= JK_ICMP_UNREACH && ic.kind <= JK_ICMP_OTHER, "icmp kind %d", ic.kind);
     FZ_CHECK(ic.kind == JK_ICMP_TOO_BIG || ic.mtu == 0, "mtu outside too-big");
     int e = jk_icmp_errno(&ic);
     FZ_CHECK(e < 0 && e > -4096, "icmp errno %d", e);

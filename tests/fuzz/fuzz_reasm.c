@@ -26,16 +26,25 @@ static void fix_ip4_checksum(uint8_t *f, size_t n)
     f[11] = (uint8_t)c;
 }
 
+/* IPv4: the header is the first piece's, which parsed, with the lengths
+ * made consistent, so the packet parses. IPv6: the header's payload length
+ * says the packet's length; what follows the unfragmentable part is the
+ * sender's (extension headers included), so any verdict on it is allowed
+ * but a version or IPv6 length error. */
 static void check_done(const uint8_t *out, size_t n)
 {
     FZ_CHECK(n >= 20 && n <= JK_REASM_MAX_HDR + JK_REASM_MAX_PAYLOAD, "length %zu", n);
     struct jk_ip ip;
     enum jk_parse r = jk_parse_ip(out, n, &ip);
-    /* IPv6 may hold a second fragment header (the adapter drops that) */
-    FZ_CHECK(r == JK_PARSE_TCP || (r == JK_PARSE_FRAGMENT && (out[0] >> 4) == 6),
-             "a finished datagram parses as %d", r);
-    if ((out[0] >> 4) == 4)
+    if ((out[0] >> 4) == 4) {
+        FZ_CHECK(r == JK_PARSE_TCP, "a finished IPv4 datagram parses as %d", r);
         FZ_CHECK((out[6] & 0x3f) == 0 && out[7] == 0, "IPv4 still fragmented");
+        FZ_CHECK(((size_t)out[2] << 8 | out[3]) == n, "IPv4 total length");
+        return;
+    }
+    FZ_CHECK((out[0] >> 4) == 6 && n >= 40, "version %u", out[0] >> 4);
+    FZ_CHECK(40 + ((size_t)out[4] << 8 | out[5]) == n, "IPv6 payload length");
+    FZ_CHECK(r != JK_PARSE_VERSION, "a finished datagram parses as %d", r);
 }
 
 /* Buffers still taken by datagrams in progress. */
