@@ -134,10 +134,8 @@ void jk_path_acked(struct jktcp_conn *c)
     struct jk_path *p = &c->a->path;
     if (p->probe_c != c)
         return;
-    bool got = seq_ge(c->snd_una, c->probe_end);
-    for (int i = 0; !got && i < c->npeer_sack; i++)
-        got = seq_le(c->peer_sack[i].start, c->probe_seq) &&
-              seq_ge(c->peer_sack[i].end, c->probe_end);
+    bool got = seq_ge(c->snd_una, c->probe_end) ||
+               jk_ranges_holds(c->peer_sack, c->npeer_sack, c->probe_seq, c->probe_end);
     if (!got)
         return;
     p->lo = p->probe_mtu; /* the path carries it */

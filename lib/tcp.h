@@ -8,6 +8,7 @@
 #include "jktcp.h"
 #include "packet.h"
 #include "path.h"
+#include "rangeset.h"
 #include "reasm.h"
 #include "ring.h"
 
@@ -35,10 +36,6 @@ struct jk_cfg {
     uint32_t rto_min_us, rto_max_us, rto_init_us;
     uint32_t max_retries, max_ooo;
     bool nodelay, congestion, sack, timestamps, tlp;
-};
-
-struct jk_range {
-    uint32_t start, end; /* [start, end) in sequence space */
 };
 
 struct jktcp_conn {

@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A connection's life: setup, the segment size, opening (RFC 9293
+ * §3.5), closing and TIME-WAIT (§3.6), resets, and the questions the
+ * adapter asks about a closing connection; ICMP errors (RFC 1122
+ * §4.2.3.9, RFC 5927).
+ */
+#include "tcp_int.h"
+
+#include <errno.h>
+#include <string.h>
+
+static uint8_t wscale_for(uint32_t rcvbuf)
+{
+    uint8_t s = 0;
+    while (s < 14 && (65535u << s) < rcvbuf)
+        s++;
+    return s;
+}
+
+static uint16_t mss_for_mtu(const struct jktcp_adapter *a)
+{
+    uint32_t m = a->mtu - ip_header_len(a) - 20;
+    if (a->mss_cap && a->mss_cap < m)
+        m = a->mss_cap;
+    return (uint16_t)(m > 65535 ? 65535 : m);
+}
+
+int jk_tcp_init_conn(struct jktcp_conn *c, struct jktcp_adapter *a, uint16_t lport, uint16_t rport)
+{
+    int r;
+    c->a = a;
+    c->cfg = a->cfg;
+    c->heap_idx = -1;
+    c->lport = lport;
+    c->rport = rport;
+    c->state = JKTCP_CLOSED;
+    if ((r = jk_ring_init(&c->snd, c->cfg.sndbuf)) < 0)
+        return r;
+    if ((r = jk_ring_init(&c->rcv, c->cfg.rcvbuf)) < 0) {
+        jk_ring_free(&c->snd);
+        return r;
+    }
+    c->iss = jk_random(a);
+    c->ts_offset = jk_random(a);
+    c->snd_una = c->snd_nxt = c->snd_max = c->iss;
+    c->snd_buf_seq = c->iss + 1;
+    c->recover = c->iss;
+    c->local_mss = mss_for_mtu(a);
+    c->rcv_wscale = wscale_for(c->rcv.cap);
+    c->rto_us = c->cfg.rto_init_us;
+    c->ssthresh = UINT32_MAX;
+    c->last_rx_us = a->now;
+    return 0;
+}
+
+void jk_tcp_free_buffers(struct jktcp_conn *c)
+{
+    jk_ring_free(&c->snd);
+    jk_ring_free(&c->rcv);
+}
+
+/* Payload per segment: the peer's MSS (raised to a floor first: a tiny or
+ * hostile MSS must not turn into a huge one below), our own, and what the
+ * path carries, less the timestamp option (RFC 6691). */
+static void compute_smss(struct jktcp_conn *c)
+{
+    uint32_t path = c->a->pmtu - ip_header_len(c->a) - 20;
+    uint32_t m = min_u32(min_u32(max_u32(c->peer_mss, JK_MIN_SND_MSS), c->local_mss), path);
+    if (c->ts_ok)
+        m -= 12;
+    c->smss = (uint16_t)m;
+}
+
+static void set_smss(struct jktcp_conn *c)
+{
+    compute_smss(c);
+    if (!c->cfg.congestion) {
+        c->cwnd = UINT32_MAX;
+    } else {
+        c->cwnd = 10u * c->smss; /* RFC 6928 initial window */
+    }
+}
+
+void jk_tcp_to_closed(struct jktcp_conn *c, int err)
+{
+    if (err && !c->err)
+        c->err = err;
+    jk_path_conn_gone(c);
+    c->state = JKTCP_CLOSED;
+    c->t_rto = c->t_delack = c->t_persist = c->t_keepalive = c->t_close = c->t_tlp = 0;
+    c->t_rack = 0;
+    c->ack_now = false;
+    jk_adapter_conn_closed(c);
+}
+
+void jk_tcp_to_time_wait(struct jktcp_conn *c)
+{
+    c->state = JKTCP_TIME_WAIT;
+    if (c->user_released)
+        jk_tcp_free_buffers(c); /* nothing left to send or read */
+    c->t_rto = c->t_persist = c->t_keepalive = c->t_tlp = c->t_rack = 0;
+    c->t_close = NOW(c) + max_u32(c->cfg.timewait_us, 1);
+}
+
+void jk_tcp_fail(struct jktcp_conn *c, int err)
+{
+    jk_tcp_to_closed(c, err);
+}
+
+/* Reset the connection: a RST that the peer accepts, then CLOSED. ts: the
+ * RST carries a timestamp (RFC 7323 §3.2 SHOULD, once negotiated), as
+ * Linux's resets of its own do; a RST answering a segment goes bare, as
+ * Linux's tcp_v4_send_reset sends it. */
+void jk_tcp_reset_conn(struct jktcp_conn *c, bool send_rst, bool ts)
+{
+    if (send_rst && synchronized(c->state) && c->state != JKTCP_TIME_WAIT) {
+        struct jk_rst rst = {c->lport, c->rport, jk_tcp_acceptable_seq(c), c->rcv_nxt, JK_RST | JK_ACK,
+                             false, 0, 0};
+        if (ts && c->ts_ok) {
+            rst.ts = true;
+            rst.tsval = jk_tcp_ts_now(c);
+            rst.tsecr = c->ts_recent;
+        }
+        jk_adapter_queue_rst(c->a, &rst);
+    }
+    if (c->state != JKTCP_CLOSED)
+        jk_tcp_to_closed(c, 0);
+}
+
+void jk_tcp_abort(struct jktcp_conn *c, bool send_rst)
+{
+    jk_tcp_reset_conn(c, send_rst, true);
+}
+
+void jk_tcp_shutdown(struct jktcp_conn *c)
+{
+    if (c->fin_queued)
+        return;
+    c->fin_queued = true;
+    if (c->state == JKTCP_ESTABLISHED)
+        c->state = JKTCP_FIN_WAIT_1;
+    else if (c->state == JKTCP_CLOSE_WAIT)
+        c->state = JKTCP_LAST_ACK;
+    jk_adapter_mark_dirty(c);
+}
+
+void jk_tcp_connect(struct jktcp_conn *c)
+{
+    c->state = JKTCP_SYN_SENT;
+    c->peer_mss = c->a->local.family == 4 ? 536 : 1220;
+    jk_adapter_mark_dirty(c);
+}
+
+void jk_tcp_take_syn_options(struct jktcp_conn *c, const struct jk_seg *s, bool we_offered_all)
+{
+    const struct jk_tcp_opts *o = &s->opt;
+    c->peer_mss = o->has_mss && o->mss ? o->mss : (c->a->local.family == 4 ? 536 : 1220);
+    c->ws_ok = o->has_wscale && we_offered_all;
+    c->snd_wscale = c->ws_ok ? (o->wscale > 14 ? 14 : o->wscale) : 0;
+    if (!c->ws_ok)
+        c->rcv_wscale = 0;
+    c->sack_ok = o->sack_ok && c->cfg.sack;
+    c->ts_ok = o->has_ts && c->cfg.timestamps;
+    if (c->ts_ok) {
+        c->ts_recent = o->tsval;
+        c->ts_recent_us = NOW(c);
+    }
+    c->irs = s->seq;
+    c->rcv_nxt = s->seq + 1;
+    c->rcv_adv = c->rcv_nxt;
+    c->last_ack_sent = c->rcv_nxt;
+    set_smss(c);
+}
+
+void jk_tcp_accept_syn(struct jktcp_conn *c, const struct jk_seg *syn)
+{
+    c->state = JKTCP_SYN_RCVD;
+    jk_tcp_take_syn_options(c, syn, true);
+    c->snd_wnd = syn->wnd; /* SYN windows are never scaled */
+    c->snd_wl1 = syn->seq;
+    c->snd_wl2 = c->iss;
+    c->last_rx_us = NOW(c);
+    jk_adapter_mark_dirty(c);
+}
+
+void jk_tcp_became_established(struct jktcp_conn *c)
+{
+    c->state = JKTCP_ESTABLISHED;
+    c->retries = 0;
+    c->t_rto = 0;
+    /* a SYN resend may be queued (snd_nxt rewound to the ISS by a timeout
+     * or a duplicate SYN) when the handshake completes before the output
+     * pass: sending starts at what the peer acknowledged */
+    if (seq_lt(c->snd_nxt, c->snd_una))
+        c->snd_nxt = c->snd_una;
+    if (c->fin_queued)
+        c->state = JKTCP_FIN_WAIT_1;
+    if (c->cfg.keepalive_us)
+        c->t_keepalive = NOW(c) + c->cfg.keepalive_us;
+}
+
+bool jk_tcp_flushed(struct jktcp_conn *c)
+{
+    if (c->state == JKTCP_CLOSED || c->state == JKTCP_TIME_WAIT)
+        return true;
+    if (c->user_released)
+        return false;
+    return jk_tcp_delivered(c);
+}
+
+bool jk_tcp_delivered(struct jktcp_conn *c)
+{
+    if (c->state == JKTCP_CLOSED || c->state == JKTCP_TIME_WAIT)
+        return true;
+    if (c->state == JKTCP_SYN_SENT || c->state == JKTCP_SYN_RCVD)
+        return true;
+    return c->snd.buf == NULL || (jk_ring_used(&c->snd) == 0 &&
+                                  (!c->fin_queued || our_fin_acked(c)));
+}
+
+void jk_tcp_pmtu_changed(struct jktcp_conn *c)
+{
+    if (c->state != JKTCP_CLOSED && c->state != JKTCP_LISTEN)
+        compute_smss(c);
+}
+
+bool jk_tcp_icmp(struct jktcp_conn *c, const struct jk_icmp *ic)
+{
+    /* RFC 5927 §4.1: only a report quoting a sequence number we sent and
+     * the peer has not acknowledged can be about this connection; a blind
+     * attacker cannot guess one */
+    if (c->state == JKTCP_CLOSED || c->state == JKTCP_TIME_WAIT ||
+        c->snd_max - c->snd_una < ic->seq - c->snd_una)
+        return false;
+    if (ic->kind == JK_ICMP_TOO_BIG)
+        return jk_path_too_big(c, ic);
+    int err = jk_icmp_errno(ic);
+    if (!synchronized(c->state)) { /* the connect fails at once, as on Linux */
+        jk_tcp_to_closed(c, err);
+        return true;
+    }
+    c->soft_err = err; /* a soft error (RFC 1122 §4.2.3.9): retries go on */
+    return true;
+}

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/* The engine's internals, shared by its files (tcp_conn.c, tcp_in.c,
+ * tcp_out.c, tcp_recovery.c, tcp_cc.c, tcp_timer.c) and by nothing else:
+ * the rest of the library sees tcp.h. */
+#ifndef JK_TCP_INT_H
+#define JK_TCP_INT_H
+
+#include "tcp.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define NOW(c) ((c)->a->now)
+
+static inline uint32_t min_u32(uint32_t x, uint32_t y) { return x < y ? x : y; }
+
+static inline uint32_t max_u32(uint32_t x, uint32_t y) { return x > y ? x : y; }
+
+static inline bool synchronized(int state)
+{
+    return state >= JKTCP_ESTABLISHED;
+}
+
+static inline uint32_t snd_data_end(struct jktcp_conn *c)
+{
+    return c->snd_buf_seq + jk_ring_used(&c->snd);
+}
+
+static inline uint32_t ip_header_len(const struct jktcp_adapter *a)
+{
+    return a->local.family == 4 ? 20 : 40;
+}
+
+/* Recovery has holes to work on: SACK shows them, or a timeout made every
+ * unSACKed byte one. */
+static inline bool holes_known(struct jktcp_conn *c)
+{
+    return c->in_recovery && (c->npeer_sack || c->rto_recovery);
+}
+
+static inline uint32_t seg_space(const struct jk_seg *s)
+{
+    return s->len + ((s->flags & JK_SYN) ? 1 : 0) + ((s->flags & JK_FIN) ? 1 : 0);
+}
+
+static inline uint32_t flight_size(struct jktcp_conn *c)
+{
+    return c->snd_max - c->snd_una;
+}
+
+static inline bool our_fin_acked(struct jktcp_conn *c)
+{
+    return c->fin_sent && seq_gt(c->snd_una, c->fin_snd_seq);
+}
+
+static inline bool receiving(int state)
+{
+    return state == JKTCP_ESTABLISHED || state == JKTCP_FIN_WAIT_1 || state == JKTCP_FIN_WAIT_2;
+}
+
+/* tcp_conn.c */
+void jk_tcp_to_closed(struct jktcp_conn *c, int err);
+void jk_tcp_to_time_wait(struct jktcp_conn *c);
+void jk_tcp_reset_conn(struct jktcp_conn *c, bool send_rst, bool ts);
+void jk_tcp_take_syn_options(struct jktcp_conn *c, const struct jk_seg *s, bool we_offered_all);
+void jk_tcp_became_established(struct jktcp_conn *c);
+
+/* tcp_out.c */
+uint32_t jk_tcp_ts_now(const struct jktcp_conn *c);
+long jk_tcp_emit(struct jktcp_conn *c, uint8_t flags, uint32_t seq, uint32_t len);
+uint32_t jk_tcp_acceptable_seq(struct jktcp_conn *c);
+void jk_tcp_sent_range(struct jktcp_conn *c, uint32_t seq, uint32_t len, bool synfin);
+void jk_tcp_send_ack_alone(struct jktcp_conn *c);
+void jk_tcp_send_probe(struct jktcp_conn *c);
+
+/* tcp_recovery.c */
+void jk_tcp_arm_tlp(struct jktcp_conn *c);
+int jk_tcp_pass_resend(struct jktcp_conn *c, uint32_t seq);
+uint32_t jk_tcp_sacked_in(struct jktcp_conn *c, uint32_t from, uint32_t to);
+uint32_t jk_tcp_cwnd_room(struct jktcp_conn *c);
+int jk_tcp_send_hole(struct jktcp_conn *c);
+void jk_tcp_take_peer_sack(struct jktcp_conn *c, const struct jk_seg *s);
+void jk_tcp_prune_peer_sack(struct jktcp_conn *c);
+void jk_tcp_on_rack(struct jktcp_conn *c);
+uint32_t jk_tcp_sacked_bytes(struct jktcp_conn *c);
+void jk_tcp_on_dupack(struct jktcp_conn *c);
+void jk_tcp_on_tlp(struct jktcp_conn *c);
+
+/* tcp_cc.c */
+void jk_tcp_grow_cwnd(struct jktcp_conn *c, uint32_t acked);
+
+/* tcp_timer.c */
+void jk_tcp_arm_rto(struct jktcp_conn *c);
+void jk_tcp_arm_persist(struct jktcp_conn *c);
+void jk_tcp_rto_from_estimate(struct jktcp_conn *c);
+void jk_tcp_update_rtt(struct jktcp_conn *c, uint32_t sample);
+
+#endif

@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Loss recovery: the peer's SACK scoreboard, the pipe estimate (RFC
+ * 6675), repair passes, fast recovery (RFC 6582 / 6675), RACK's reorder
+ * timer and tail-loss probes (RFC 8985).
+ */
+#include "tcp_int.h"
+
+#include <errno.h>
+
+
+void jk_tcp_take_peer_sack(struct jktcp_conn *c, const struct jk_seg *s)
+{
+    if (!c->sack_ok)
+        return;
+    for (int i = 0; i < s->opt.nsack; i++) {
+        uint32_t l = s->opt.sack[i].left, r = s->opt.sack[i].right;
+        /* only blocks inside data we actually sent and that is unacked */
+        if (!seq_lt(l, r) || !seq_gt(l, c->snd_una) || seq_gt(r, c->snd_max))
+            continue;
+        if (c->npeer_sack == JK_MAX_PEER_SACK)
+            jk_ranges_forget_lowest(c->peer_sack, &c->npeer_sack); /* newer news first; at
+                                                                     * worst a byte goes twice */
+        jk_ranges_add(c->peer_sack, &c->npeer_sack, JK_MAX_PEER_SACK, l, r, false);
+    }
+}
+
+void jk_tcp_prune_peer_sack(struct jktcp_conn *c)
+{
+    jk_ranges_cut_below(c->peer_sack, &c->npeer_sack, c->snd_una);
+}
+
+static uint32_t highest_sacked(struct jktcp_conn *c)
+{
+    return jk_ranges_max_end(c->peer_sack, c->npeer_sack, c->snd_una);
+}
+
+/* Where holes end: at the highest SACKed byte in SACK recovery; after a
+ * timeout nothing unSACKed is believed in flight, so at snd_max. */
+static uint32_t hole_limit(struct jktcp_conn *c)
+{
+    return c->rto_recovery ? c->snd_max : highest_sacked(c);
+}
+
+/* The first unSACKed byte at or after from, below hole_limit. */
+static bool next_hole(struct jktcp_conn *c, uint32_t from, uint32_t *hole)
+{
+    *hole = jk_ranges_skip(c->peer_sack, c->npeer_sack, seq_max(from, c->snd_una));
+    return seq_lt(*hole, hole_limit(c));
+}
+
+/* SACKed bytes inside [from, to); the scoreboard's ranges never overlap. */
+uint32_t jk_tcp_sacked_in(struct jktcp_conn *c, uint32_t from, uint32_t to)
+{
+    return jk_ranges_covered(c->peer_sack, c->npeer_sack, from, to);
+}
+
+/* Bytes the peer has SACKed above snd_una (RFC 6675 DupThresh test). */
+uint32_t jk_tcp_sacked_bytes(struct jktcp_conn *c)
+{
+    return jk_ranges_total(c->peer_sack, c->npeer_sack);
+}
+
+/* RACK's reordering window (RFC 8985 §6.2): how long a hole below SACKed
+ * data may wait for a late segment before it counts as lost. */
+static uint64_t reo_wnd_us(struct jktcp_conn *c)
+{
+    uint32_t w = c->min_rtt_us / 4;
+    return c->srtt_us && w > c->srtt_us ? c->srtt_us : w;
+}
+
+/* Probe timeout (RFC 8985 §7.2): 2·SRTT plus timer slack (as Linux), plus
+ * room for a delayed ACK when a single segment is out; never later than
+ * the RTO. No fixed floor: on a sub-millisecond link a 10 ms floor would
+ * be thirty round trips of silence. */
+static uint64_t pto_us(struct jktcp_conn *c)
+{
+    uint64_t pto = c->srtt_us ? 2ull * c->srtt_us + 2000 : c->rto_us;
+    if (c->snd_max - c->snd_una <= c->smss)
+        pto += 40000;
+    return pto < c->rto_us ? pto : c->rto_us;
+}
+
+void jk_tcp_arm_tlp(struct jktcp_conn *c)
+{
+    if (!c->cfg.tlp || c->tlp_sent || c->snd_max == c->snd_una || !synchronized(c->state))
+        c->t_tlp = 0;
+    else
+        c->t_tlp = NOW(c) + pto_us(c);
+}
+
+
+/* Retransmit one segment at seq right now (fast retransmit, SACK holes,
+ * probes). Returns the sequence space sent (data and FIN), 0 if nothing
+ * is there, <0 if busy (the timers cover it). */
+static long retransmit_at(struct jktcp_conn *c, uint32_t seq)
+{
+    uint32_t end = snd_data_end(c);
+    uint32_t len = seq_lt(seq, end) ? min_u32(end - seq, c->smss) : 0;
+    len = min_u32(len, jk_ranges_next_start(c->peer_sack, c->npeer_sack, seq, c->snd_max) - seq);
+    bool fin = c->fin_sent && seq + len == c->fin_snd_seq;
+    if (!len && !fin)
+        return 0;
+    long r = jk_tcp_emit(c, JK_ACK | (fin ? JK_FIN : 0), seq, len);
+    if (r < 0)
+        return (int)r;
+    jk_tcp_sent_range(c, seq, (uint32_t)r, r >> 32);
+    c->rexmit_last_us = NOW(c);
+    if (seq == c->snd_una)
+        c->head_rexmit_us = NOW(c);
+    return (long)(uint32_t)r + ((r >> 32) ? 1 : 0);
+}
+
+/* Resend the hole at seq as the current pass's next step. 1 if sent, 0 if
+ * nothing is there, <0 if busy. */
+int jk_tcp_pass_resend(struct jktcp_conn *c, uint32_t seq)
+{
+    long n = retransmit_at(c, seq);
+    if (n > 0)
+        c->rexmit_hi = seq + (uint32_t)n;
+    return n < 0 ? (int)n : n > 0;
+}
+
+/* Bytes believed in the network (RFC 6675 "pipe"): sent and neither
+ * acknowledged, SACKed, nor — in SACK recovery — deemed lost and not yet
+ * sent again. Holes below the highest SACKed byte were sent before data
+ * that has arrived, so recovery counts them lost (RACK's rule, RFC 8985)
+ * until this pass resends them. */
+static uint32_t pipe_bytes(struct jktcp_conn *c)
+{
+    uint32_t p = (c->snd_nxt - c->snd_una) - jk_tcp_sacked_in(c, c->snd_una, c->snd_nxt);
+    if (holes_known(c)) {
+        uint32_t from = seq_max(c->rexmit_hi, c->snd_una);
+        uint32_t hi = seq_min(hole_limit(c), c->snd_nxt);
+        if (seq_lt(from, hi))
+            p -= (hi - from) - jk_tcp_sacked_in(c, from, hi);
+    }
+    if (!c->sack_ok && !c->in_recovery && c->dupacks) {
+        /* limited transmit (RFC 3042): each of the first two duplicate
+         * ACKs says a segment left the network, so one new one may go */
+        uint32_t left = min_u32(c->dupacks, 2) * c->smss;
+        p = p > left ? p - left : 0;
+    }
+    return p;
+}
+
+uint32_t jk_tcp_cwnd_room(struct jktcp_conn *c)
+{
+    uint32_t pipe = pipe_bytes(c);
+    return c->cwnd > pipe ? c->cwnd - pipe : 0;
+}
+
+/* The head of the queue holds up every byte behind it, so it does not
+ * wait for the pass to come round: once data sent after its last resend
+ * has arrived (delivered at least one minimum RTT later) and the
+ * reordering window has passed, that resend is lost too (RACK, RFC 8985
+ * §6.2, applied to the one segment whose time we keep). */
+static bool head_lost_again(struct jktcp_conn *c)
+{
+    uint64_t t = c->head_rexmit_us;
+    if (!t || !seq_lt(c->snd_una, c->rexmit_hi))
+        return false;
+    return c->delivered_us >= t + c->min_rtt_us &&
+           NOW(c) >= t + c->srtt_us + reo_wnd_us(c) + 500;
+}
+
+/* SACK recovery (RFC 6675 NextSeg rule 1): resend the next hole this
+ * pass has not resent yet. Once every hole has been resent, the holes
+ * still missing a round trip (plus the reordering window) after the last
+ * resend were lost again: begin a new pass (RACK's view of lost
+ * retransmissions, RFC 8985 §6.2, at the granularity of a pass).
+ * Returns 1 if a segment went out, 0 if none is due, <0 if busy. */
+int jk_tcp_send_hole(struct jktcp_conn *c)
+{
+    uint32_t hole;
+    if (!holes_known(c))
+        return 0;
+    if (head_lost_again(c)) { /* out of turn: the pass keeps its place */
+        long n = retransmit_at(c, c->snd_una);
+        return n < 0 ? (int)n : n > 0;
+    }
+    if (!next_hole(c, c->rexmit_hi, &hole)) {
+        uint64_t due = c->rexmit_last_us + c->srtt_us + reo_wnd_us(c) + 1000;
+        if (!next_hole(c, c->snd_una, &hole))
+            return 0;
+        if (c->delivered_us <= c->rexmit_last_us)
+            return 0; /* nothing arrived since: no sign of loss, the RTO decides */
+        if (NOW(c) < due) {
+            if (!c->t_rack || c->t_rack > due)
+                c->t_rack = due; /* no ACK may come to tell us: check then */
+            return 0;
+        }
+        c->rexmit_hi = c->snd_una; /* a new pass */
+    }
+    if (jk_tcp_cwnd_room(c) == 0)
+        return 0;
+    if (hole != c->snd_una && !seq_lt(hole, c->snd_una + c->snd_wnd))
+        return 0; /* the head goes regardless, as a probe of the window */
+    return jk_tcp_pass_resend(c, hole);
+}
+
+/* A SACK showed a hole, too few for DupThresh. Data above it, sent after
+ * it, arrived: once the reordering window passes, the hole is lost (RFC
+ * 8985 §6.2) — with a small window there may never be three duplicates. */
+static void arm_reorder_timer(struct jktcp_conn *c)
+{
+    if (c->cfg.tlp && c->npeer_sack && !c->t_rack)
+        c->t_rack = NOW(c) + reo_wnd_us(c) + 1;
+}
+
+/* RFC 6675 §5 with RFC 6582's guard: halve, then let send_hole and the
+ * pipe estimate pace repairs and new data. Without SACK, NewReno's
+ * window inflation stands in for the pipe estimate. */
+static void enter_recovery(struct jktcp_conn *c)
+{
+    uint32_t fs = flight_size(c);
+    if (c->cfg.congestion && !jk_path_probe_lost(c)) { /* a lost path probe is no congestion */
+        c->ssthresh = max_u32(fs / 2, 2u * c->smss);
+        c->cwnd = c->sack_ok ? c->ssthresh : c->ssthresh + 3u * c->smss;
+        c->cwnd_acc = 0;
+    }
+    c->recover = c->snd_max;
+    c->in_recovery = true;
+    c->recoveries++;
+    c->rexmit_hi = c->snd_una;
+    jk_tcp_pass_resend(c, c->snd_una); /* the first repair goes regardless of cwnd */
+    jk_adapter_mark_dirty(c);
+}
+
+void jk_tcp_on_rack(struct jktcp_conn *c)
+{
+    uint32_t hole;
+    c->t_rack = 0;
+    if (!synchronized(c->state))
+        return;
+    if (c->in_recovery)
+        jk_adapter_mark_dirty(c); /* send_hole decides on a new pass */
+    else if (seq_ge(c->snd_una, c->recover) && next_hole(c, c->snd_una, &hole))
+        enter_recovery(c);
+}
+
+void jk_tcp_on_dupack(struct jktcp_conn *c)
+{
+    c->dupacks++;
+    /* the timed segment's ACK now waits for a hole to be repaired: its
+     * sample would measure the repair, not the path */
+    c->rtt_timing = false;
+    if (c->in_recovery) {
+        if (c->cfg.congestion && !c->sack_ok && !c->rto_recovery)
+            c->cwnd += c->smss; /* NewReno inflation: one segment left */
+    } else if ((c->dupacks >= 3 || jk_tcp_sacked_bytes(c) >= 3u * c->smss ||
+                (c->tlp_sent && c->npeer_sack)) &&
+               seq_ge(c->snd_una, c->recover)) {
+        /* three duplicates, three segments SACKed above the hole, or a
+         * tail-loss probe SACKed while the hole stays (RFC 8985 §7.4: the
+         * probe came a PTO after the hole was sent, so it is lost, not
+         * reordered). RFC 6582 §3.2: not twice for the same loss. */
+        enter_recovery(c);
+    } else if (seq_ge(c->snd_una, c->recover)) {
+        arm_reorder_timer(c);
+    }
+    jk_adapter_mark_dirty(c);
+}
+
+/* Tail loss probe (RFC 8985 §7.3): nothing came back for a PTO, so make
+ * the peer talk — a new segment if the peer's window allows, else the
+ * last one again — instead of waiting for the RTO. Its ACK (with SACK)
+ * restarts recovery. */
+void jk_tcp_on_tlp(struct jktcp_conn *c)
+{
+    c->t_tlp = 0;
+    if (c->tlp_sent || c->in_recovery || c->snd_max == c->snd_una || !synchronized(c->state) ||
+        c->state == JKTCP_TIME_WAIT)
+        return;
+    c->tlp_sent = true;
+    c->tail_probes++;
+    c->rtt_timing = false; /* an ACK now may answer the probe: it would time the PTO */
+    uint32_t end = snd_data_end(c);
+    uint32_t flight = c->snd_max - c->snd_una;
+    if (seq_lt(c->snd_max, end) && c->snd_nxt == c->snd_max && flight < c->snd_wnd) {
+        uint32_t len = min_u32(min_u32(end - c->snd_max, c->smss), c->snd_wnd - flight);
+        long r = jk_tcp_emit(c, JK_ACK, c->snd_max, len);
+        if (r >= 0) {
+            c->snd_nxt = c->snd_max + (uint32_t)r;
+            jk_tcp_sent_range(c, c->snd_max, (uint32_t)r, false);
+        }
+    } else {
+        /* the last segment as it was sent (RFC 8985 §7.3), not the last
+         * MSS of the buffer; the FIN goes with it */
+        uint32_t last = c->fin_sent ? c->fin_snd_seq : c->snd_max;
+        uint32_t len = min_u32(last - c->snd_una, c->smss);
+        uint32_t from = last - len;
+        if (seq_lt(from, c->tail_seq) && seq_lt(c->tail_seq, last))
+            from = c->tail_seq;
+        retransmit_at(c, from);
+    }
+    c->t_rto = NOW(c) + c->rto_us; /* the RTO counts from the probe */
+}
+
+/* Resend everything in flight in segments that fit the new path MTU, at
+ * once and without a window cut: the path shrank, the network did not
+ * get congested (Linux's tcp_simple_retransmit). */
+void jk_tcp_resend_all(struct jktcp_conn *c)
+{
+    if (!synchronized(c->state) || c->snd_una == c->snd_max || c->state == JKTCP_TIME_WAIT)
+        return;
+    c->in_recovery = c->rto_recovery = true;
+    c->rexmit_hi = c->snd_una;
+    c->recover = c->snd_max;
+    c->rtt_timing = false;
+    jk_adapter_mark_dirty(c);
+}
