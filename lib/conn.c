@@ -172,7 +172,7 @@ JKTCP_API int jktcp_conn_close(jktcp_conn *c)
     else if (c->state != JKTCP_CLOSED)
         jk_tcp_shutdown(c);
     if (c->state == JKTCP_FIN_WAIT_2)
-        c->t_close = jk_now(a) + JK_FIN_WAIT2_US;
+        c->timer[JK_T_CLOSE] = jk_now(a) + JK_FIN_WAIT2_US;
     jk_adapter_mark_dirty(c); /* re-arm its timers */
     jk_adapter_release(c);
     jk_adapter_output(a);
@@ -220,16 +220,16 @@ int jk_conn_info_internal(struct jktcp_conn *c, jktcp_info *o)
     o->bytes_received = c->bytes_delivered;
     o->bytes_queued = c->snd.buf ? jk_ring_used(&c->snd) : 0;
     o->bytes_readable = c->rcv.buf ? jk_ring_used(&c->rcv) : 0;
-    o->srtt_us = c->srtt_us;
-    o->rttvar_us = c->rttvar_us;
-    o->rto_us = c->rto_us;
+    o->srtt_us = c->rtt.srtt_us;
+    o->rttvar_us = c->rtt.rttvar_us;
+    o->rto_us = c->rtt.rto_us;
     o->retransmits = c->retransmits;
     o->timeouts = c->timeouts;
     o->tail_probes = c->tail_probes;
     o->recoveries = c->recoveries;
     o->mss = c->smss;
-    o->cwnd = c->cwnd;
-    o->ssthresh = c->ssthresh;
+    o->cwnd = c->cc.cwnd;
+    o->ssthresh = c->cc.ssthresh;
     o->snd_wnd = c->snd_wnd;
     o->rcv_wnd = c->rcv_adv - c->rcv_nxt;
     o->snd_wscale = c->snd_wscale;

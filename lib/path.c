@@ -93,7 +93,7 @@ uint32_t jk_path_probe_size(struct jktcp_conn *c, uint32_t avail, uint32_t usabl
         p->hi = c->a->mtu + 1; /* RFC 4821 §7.7: the path may have grown */
         p->searching = true;
     }
-    if (!p->mode || !p->searching || p->probe_c || c->in_recovery ||
+    if (!p->mode || !p->searching || p->probe_c || c->rec.in_recovery ||
         c->state != JKTCP_ESTABLISHED || c->a->now < p->next_us)
         return 0;
     uint32_t hi = p->hi < peer_limit(c) + 1 ? p->hi : peer_limit(c) + 1;
@@ -126,7 +126,7 @@ static void probe_done(struct jktcp_conn *c)
     struct jk_path *p = &c->a->path;
     p->probe_c = NULL;
     /* one round trip between probes */
-    p->next_us = c->a->now + (c->srtt_us ? c->srtt_us : c->rto_us);
+    p->next_us = c->a->now + (c->rtt.srtt_us ? c->rtt.srtt_us : c->rtt.rto_us);
 }
 
 void jk_path_acked(struct jktcp_conn *c)
@@ -135,7 +135,7 @@ void jk_path_acked(struct jktcp_conn *c)
     if (p->probe_c != c)
         return;
     bool got = seq_ge(c->snd_una, c->probe_end) ||
-               jk_ranges_holds(c->peer_sack, c->npeer_sack, c->probe_seq, c->probe_end);
+               jk_ranges_holds(c->rec.sack, c->rec.nsack, c->probe_seq, c->probe_end);
     if (!got)
         return;
     p->lo = p->probe_mtu; /* the path carries it */

@@ -293,7 +293,7 @@ void jk_io_stream_release(struct jk_handle *h, struct jk_stream *s)
     jk_io_stream_close(h, s, false);
     struct jktcp_conn *c = s->c;
     if (c && c->state == JKTCP_FIN_WAIT_2)
-        c->t_close = jk_now(h->a) + JK_FIN_WAIT2_US;
+        c->timer[JK_T_CLOSE] = jk_now(h->a) + JK_FIN_WAIT2_US;
     unbind(s);
     jk_list_del(&s->io_link);
     jk_obj_free_later(&s->obj, stream_free);

@@ -38,6 +38,56 @@ struct jk_cfg {
     bool nodelay, congestion, sack, timestamps, tlp;
 };
 
+/* The connection's timers (jk_tcp_deadline: the earliest armed one). */
+enum jk_tcp_timer {
+    JK_T_RTO,       /* retransmission timeout (RFC 6298); SYN retries; connect deadline */
+    JK_T_DELACK,    /* delayed ACK (RFC 1122 §4.2.3.2) */
+    JK_T_PERSIST,   /* zero-window probe, sender SWS override */
+    JK_T_KEEPALIVE, /* RFC 1122 §4.2.3.6 */
+    JK_T_CLOSE,     /* TIME-WAIT end, orphaned FIN-WAIT-2 end, connect deadline */
+    JK_T_TLP,       /* tail-loss probe (RFC 8985 §7) */
+    JK_T_RACK,      /* RACK reorder window (RFC 8985 §6.2) */
+    JK_T_COUNT
+};
+
+/* RTT estimation (RFC 6298) and the one segment being timed (Karn). */
+struct jk_rtt {
+    uint32_t srtt_us, rttvar_us, rto_us, min_rtt_us;
+    bool timing;    /* a segment is being timed ... */
+    uint32_t seq;   /* ... the one holding this byte ... */
+    uint64_t start; /* ... sent then */
+};
+
+struct jk_cc_ops;
+/* Congestion control state (tcp_cc.c; the algorithm behind ops). */
+struct jk_cc {
+    const struct jk_cc_ops *ops;
+    uint32_t cwnd, ssthresh;
+    uint32_t cwnd_acc; /* bytes acked toward the next segment of growth */
+};
+
+/* Loss recovery (tcp_recovery.c): the peer's SACK scoreboard, repair
+ * passes, tail-loss probes. */
+struct jk_recovery {
+    bool in_recovery;
+    bool rto_recovery; /* recovery after a timeout: every unSACKed byte is lost */
+    uint32_t recover;  /* snd_max when recovery began (RFC 6582) */
+    uint32_t dupacks, rexmit_hi;
+    uint64_t rexmit_last_us; /* the latest hole resent in this pass */
+    uint64_t delivered_us;   /* the latest ACK that acked or SACKed new data */
+    uint64_t head_rexmit_us; /* last resend of the segment at snd_una, 0 = none */
+    bool tlp_sent;     /* one tail-loss probe per ACK advance */
+    uint32_t tail_seq; /* start of the last segment of new data (the probe resends it) */
+    struct jk_range sack[JK_MAX_PEER_SACK]; /* what the peer holds above snd_una */
+    int nsack;
+};
+
+/* Out-of-order data held in the receive ring beyond rcv_nxt. */
+struct jk_ooo {
+    struct jk_range r[JK_MAX_OOO]; /* most recent first */
+    int n;
+};
+
 struct jktcp_conn {
     struct jktcp_adapter *a;
     struct jktcp_conn *hnext;            /* hash chain (by ports) */
@@ -66,21 +116,13 @@ struct jktcp_conn {
     bool ws_ok, sack_ok, ts_ok;
     bool fin_queued, fin_sent;
     uint32_t fin_snd_seq;
-    uint32_t cwnd, ssthresh, recover;
-    uint32_t dupacks, cwnd_acc, rexmit_hi;
-    uint64_t rexmit_last_us; /* the latest hole resent in this pass */
-    uint64_t delivered_us;   /* the latest ACK that acked or SACKed new data */
-    uint64_t head_rexmit_us; /* last resend of the segment at snd_una, 0 = none */
-    bool in_recovery;
-    bool rto_recovery; /* recovery after a timeout: every unSACKed byte is lost */
-    struct jk_range peer_sack[JK_MAX_PEER_SACK];
-    int npeer_sack;
+    struct jk_cc cc;
+    struct jk_recovery rec;
 
     /* receive side: ring tail is rcv_nxt's data position */
     struct jk_ring rcv;
     uint32_t irs, rcv_nxt, rcv_adv, last_ack_sent;
-    struct jk_range ooo[JK_MAX_OOO]; /* most recent first */
-    int nooo;
+    struct jk_ooo ooo;
     bool fin_rcvd, fin_pending; /* pending: FIN seen out of order */
     uint32_t fin_rcv_seq;
     uint32_t ts_recent, ts_offset;
@@ -96,16 +138,11 @@ struct jktcp_conn {
     uint8_t quickacks; /* in-order segments left to ACK at once */
     uint32_t segs_unacked;
 
-    /* timers, absolute microseconds, 0 = off */
-    uint64_t t_rto, t_delack, t_persist, t_keepalive, t_close, t_tlp, t_rack;
-    bool tlp_sent; /* one tail-loss probe per ACK advance */
-    uint32_t tail_seq; /* start of the last segment of new data (the probe resends it) */
+    uint64_t timer[JK_T_COUNT]; /* absolute microseconds, 0 = off */
     bool sws_override; /* the persist timer lets a small window's segment go */
-    uint32_t srtt_us, rttvar_us, rto_us, min_rtt_us;
+    struct jk_rtt rtt;
     uint32_t retries, persist_backoff, ka_probes;
-    bool rtt_timing;
-    uint32_t rtt_seq;
-    uint64_t rtt_start, last_rx_us;
+    uint64_t last_rx_us;
     uint64_t oow_ack_next; /* earliest time for the next limited ACK (challenge_ack) */
 
     /* statistics */

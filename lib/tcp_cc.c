@@ -1,26 +1,123 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Congestion control: how the window grows (RFC 5681).
+ * Congestion control (tcp_cc.h): the hooks the engine calls and NewReno
+ * (RFC 5681 slow start and congestion avoidance with byte counting; RFC
+ * 6582 window inflation when the peer cannot SACK; RFC 6675's window for
+ * SACK recovery, whose pipe estimate paces the repairs).
  */
 #include "tcp_int.h"
 
-#include <errno.h>
-#include <string.h>
-
-void jk_tcp_grow_cwnd(struct jktcp_conn *c, uint32_t acked)
+void jk_cc_init(struct jktcp_conn *c)
 {
+    c->cc.ops = &jk_cc_newreno;
     if (!c->cfg.congestion)
-        return;
-    if (c->cwnd < c->ssthresh) {
-        c->cwnd += acked; /* slow start, byte counting (our ACKs may stretch) */
+        c->cc.cwnd = UINT32_MAX;
+    else
+        c->cc.ops->init(c);
+}
+
+void jk_cc_on_ack(struct jktcp_conn *c, uint32_t acked)
+{
+    if (c->cfg.congestion)
+        c->cc.ops->on_ack(c, acked);
+}
+
+void jk_cc_on_loss(struct jktcp_conn *c)
+{
+    if (c->cfg.congestion)
+        c->cc.ops->on_loss(c);
+}
+
+void jk_cc_on_dupack(struct jktcp_conn *c)
+{
+    if (c->cfg.congestion)
+        c->cc.ops->on_dupack(c);
+}
+
+void jk_cc_on_partial_ack(struct jktcp_conn *c, uint32_t acked)
+{
+    if (c->cfg.congestion)
+        c->cc.ops->on_partial_ack(c, acked);
+}
+
+void jk_cc_on_recovery_exit(struct jktcp_conn *c)
+{
+    if (c->cfg.congestion)
+        c->cc.ops->on_recovery_exit(c);
+}
+
+void jk_cc_on_rto(struct jktcp_conn *c)
+{
+    if (c->cfg.congestion)
+        c->cc.ops->on_rto(c);
+}
+
+/* ---- NewReno ------------------------------------------------------------ */
+
+static void reno_init(struct jktcp_conn *c)
+{
+    c->cc.cwnd = 10u * c->smss; /* RFC 6928 initial window */
+}
+
+static void reno_on_ack(struct jktcp_conn *c, uint32_t acked)
+{
+    if (c->cc.cwnd < c->cc.ssthresh) {
+        c->cc.cwnd += acked; /* slow start, byte counting (our ACKs may stretch) */
     } else {
-        c->cwnd_acc += acked;
-        if (c->cwnd_acc >= c->cwnd) {
-            c->cwnd_acc -= c->cwnd;
-            c->cwnd += c->smss;
+        c->cc.cwnd_acc += acked;
+        if (c->cc.cwnd_acc >= c->cc.cwnd) {
+            c->cc.cwnd_acc -= c->cc.cwnd;
+            c->cc.cwnd += c->smss;
         }
     }
     uint32_t cap = c->max_snd_wnd + 16u * c->smss;
-    if (c->cwnd > cap && cap > c->max_snd_wnd)
-        c->cwnd = cap; /* no point growing far past what the peer allows */
+    if (c->cc.cwnd > cap && cap > c->max_snd_wnd)
+        c->cc.cwnd = cap; /* no point growing far past what the peer allows */
 }
+
+/* Halve (RFC 5681 §3.2); without SACK, NewReno's inflation by the three
+ * segments that left the network stands in for the pipe estimate. */
+static void reno_on_loss(struct jktcp_conn *c)
+{
+    c->cc.ssthresh = max_u32(flight_size(c) / 2, 2u * c->smss);
+    c->cc.cwnd = c->sack_ok ? c->cc.ssthresh : c->cc.ssthresh + 3u * c->smss;
+    c->cc.cwnd_acc = 0;
+}
+
+static void reno_on_dupack(struct jktcp_conn *c)
+{
+    if (!c->sack_ok && !c->rec.rto_recovery)
+        c->cc.cwnd += c->smss; /* NewReno inflation: one segment left */
+}
+
+/* RFC 6582 §3.2 step 3: deflate by what was acked, add back one segment. */
+static void reno_on_partial_ack(struct jktcp_conn *c, uint32_t acked)
+{
+    if (!c->sack_ok)
+        c->cc.cwnd = c->cc.cwnd > acked ? c->cc.cwnd - acked + c->smss : c->smss;
+}
+
+/* RFC 6582 §3.2 step 4, option (1) with the burst guard. */
+static void reno_on_recovery_exit(struct jktcp_conn *c)
+{
+    c->cc.cwnd = min_u32(c->cc.ssthresh, max_u32(flight_size(c), c->smss) + c->smss);
+}
+
+/* RFC 5681 §3.1 (4): one segment, ssthresh from the flight. */
+static void reno_on_rto(struct jktcp_conn *c)
+{
+    c->cc.ssthresh = max_u32(flight_size(c) / 2, 2u * c->smss);
+    c->cc.cwnd = c->smss;
+    c->cc.cwnd_acc = 0;
+}
+
+const struct jk_cc_ops jk_cc_newreno = {
+    .name = "newreno",
+    .init = reno_init,
+    .on_ack = reno_on_ack,
+    .on_loss = reno_on_loss,
+    .on_dupack = reno_on_dupack,
+    .on_partial_ack = reno_on_partial_ack,
+    .on_recovery_exit = reno_on_recovery_exit,
+    .on_rto = reno_on_rto,
+};

@@ -45,11 +45,11 @@ int jk_tcp_init_conn(struct jktcp_conn *c, struct jktcp_adapter *a, uint16_t lpo
     c->ts_offset = jk_random(a);
     c->snd_una = c->snd_nxt = c->snd_max = c->iss;
     c->snd_buf_seq = c->iss + 1;
-    c->recover = c->iss;
+    c->rec.recover = c->iss;
     c->local_mss = mss_for_mtu(a);
     c->rcv_wscale = wscale_for(c->rcv.cap);
-    c->rto_us = c->cfg.rto_init_us;
-    c->ssthresh = UINT32_MAX;
+    c->rtt.rto_us = c->cfg.rto_init_us;
+    c->cc.ssthresh = UINT32_MAX;
     c->last_rx_us = a->now;
     return 0;
 }
@@ -75,11 +75,7 @@ static void compute_smss(struct jktcp_conn *c)
 static void set_smss(struct jktcp_conn *c)
 {
     compute_smss(c);
-    if (!c->cfg.congestion) {
-        c->cwnd = UINT32_MAX;
-    } else {
-        c->cwnd = 10u * c->smss; /* RFC 6928 initial window */
-    }
+    jk_cc_init(c);
 }
 
 void jk_tcp_to_closed(struct jktcp_conn *c, int err)
@@ -88,8 +84,7 @@ void jk_tcp_to_closed(struct jktcp_conn *c, int err)
         c->err = err;
     jk_path_conn_gone(c);
     c->state = JKTCP_CLOSED;
-    c->t_rto = c->t_delack = c->t_persist = c->t_keepalive = c->t_close = c->t_tlp = 0;
-    c->t_rack = 0;
+    memset(c->timer, 0, sizeof c->timer);
     c->ack_now = false;
     jk_adapter_conn_closed(c);
 }
@@ -99,8 +94,10 @@ void jk_tcp_to_time_wait(struct jktcp_conn *c)
     c->state = JKTCP_TIME_WAIT;
     if (c->user_released)
         jk_tcp_free_buffers(c); /* nothing left to send or read */
-    c->t_rto = c->t_persist = c->t_keepalive = c->t_tlp = c->t_rack = 0;
-    c->t_close = NOW(c) + max_u32(c->cfg.timewait_us, 1);
+    for (int i = 0; i < JK_T_COUNT; i++) /* only a delayed ACK may still be owed */
+        if (i != JK_T_DELACK)
+            c->timer[i] = 0;
+    c->timer[JK_T_CLOSE] = NOW(c) + max_u32(c->cfg.timewait_us, 1);
 }
 
 void jk_tcp_fail(struct jktcp_conn *c, int err)
@@ -115,8 +112,11 @@ void jk_tcp_fail(struct jktcp_conn *c, int err)
 void jk_tcp_reset_conn(struct jktcp_conn *c, bool send_rst, bool ts)
 {
     if (send_rst && synchronized(c->state) && c->state != JKTCP_TIME_WAIT) {
-        struct jk_rst rst = {c->lport, c->rport, jk_tcp_acceptable_seq(c), c->rcv_nxt, JK_RST | JK_ACK,
-                             false, 0, 0};
+        struct jk_rst rst = {.sport = c->lport,
+                             .dport = c->rport,
+                             .seq = jk_tcp_acceptable_seq(c),
+                             .ack = c->rcv_nxt,
+                             .flags = JK_RST | JK_ACK};
         if (ts && c->ts_ok) {
             rst.ts = true;
             rst.tsval = jk_tcp_ts_now(c);
@@ -188,7 +188,7 @@ void jk_tcp_became_established(struct jktcp_conn *c)
 {
     c->state = JKTCP_ESTABLISHED;
     c->retries = 0;
-    c->t_rto = 0;
+    c->timer[JK_T_RTO] = 0;
     /* a SYN resend may be queued (snd_nxt rewound to the ISS by a timeout
      * or a duplicate SYN) when the handshake completes before the output
      * pass: sending starts at what the peer acknowledged */
@@ -197,7 +197,7 @@ void jk_tcp_became_established(struct jktcp_conn *c)
     if (c->fin_queued)
         c->state = JKTCP_FIN_WAIT_1;
     if (c->cfg.keepalive_us)
-        c->t_keepalive = NOW(c) + c->cfg.keepalive_us;
+        c->timer[JK_T_KEEPALIVE] = NOW(c) + c->cfg.keepalive_us;
 }
 
 bool jk_tcp_flushed(struct jktcp_conn *c)

@@ -21,8 +21,8 @@ static void input_syn_sent(struct jktcp_conn *c, const struct jk_seg *s)
          * Figure 9): once our RST has cleared it, a SYN gets through, so
          * the first one goes again at once rather than after the RTO
          * (Linux: "previous FIN/ACK or RST/ACK might be ignored") */
-        if (c->retries == 0 && c->t_rto > NOW(c) + JK_SYN_QUICK_US)
-            c->t_rto = NOW(c) + JK_SYN_QUICK_US;
+        if (c->retries == 0 && c->timer[JK_T_RTO] > NOW(c) + JK_SYN_QUICK_US)
+            c->timer[JK_T_RTO] = NOW(c) + JK_SYN_QUICK_US;
         jk_adapter_update_timer(c);
         return;
     }
@@ -45,9 +45,9 @@ static void input_syn_sent(struct jktcp_conn *c, const struct jk_seg *s)
         return;
     }
     c->snd_una = s->ack;
-    if (c->rtt_timing) {
-        jk_tcp_update_rtt(c, (uint32_t)(NOW(c) - c->rtt_start));
-        c->rtt_timing = false;
+    if (c->rtt.timing) {
+        jk_tcp_update_rtt(c, (uint32_t)(NOW(c) - c->rtt.start));
+        c->rtt.timing = false;
     }
     jk_tcp_became_established(c);
     c->ack_now = true;
@@ -178,42 +178,41 @@ static void on_new_ack(struct jktcp_conn *c, uint32_t ack)
     if (seq_lt(c->snd_nxt, ack))
         c->snd_nxt = ack;
     /* the new head was resent in this pass at the latest at its last resend */
-    c->head_rexmit_us = c->in_recovery && seq_lt(ack, c->rexmit_hi) ? c->rexmit_last_us : 0;
-    if (c->rtt_timing && seq_gt(ack, c->rtt_seq)) {
-        jk_tcp_update_rtt(c, (uint32_t)(NOW(c) - c->rtt_start));
-        c->rtt_timing = false;
+    bool head_resent = c->rec.in_recovery && seq_lt(ack, c->rec.rexmit_hi);
+    c->rec.head_rexmit_us = head_resent ? c->rec.rexmit_last_us : 0;
+    if (c->rtt.timing && seq_gt(ack, c->rtt.seq)) {
+        jk_tcp_update_rtt(c, (uint32_t)(NOW(c) - c->rtt.start));
+        c->rtt.timing = false;
     }
     if (c->retries)
         jk_tcp_rto_from_estimate(c);
     c->retries = 0;
     c->persist_backoff = 0;
-    c->dupacks = 0;
+    c->rec.dupacks = 0;
     jk_tcp_prune_peer_sack(c);
-    if (c->rto_recovery) {
-        jk_tcp_grow_cwnd(c, fresh); /* slow start from one segment (RFC 5681 §3.1) */
-        if (seq_ge(ack, c->recover))
-            c->in_recovery = c->rto_recovery = false;
-    } else if (c->in_recovery) {
-        if (seq_ge(ack, c->recover)) { /* full ACK: leave recovery */
-            c->in_recovery = false;
-            c->t_rack = 0;
-            if (c->cfg.congestion)
-                c->cwnd = min_u32(c->ssthresh, max_u32(flight_size(c), c->smss) + c->smss);
-        } else if (!c->npeer_sack) {
+    if (c->rec.rto_recovery) {
+        jk_cc_on_ack(c, fresh); /* slow start from one segment (RFC 5681 §3.1) */
+        if (seq_ge(ack, c->rec.recover))
+            c->rec.in_recovery = c->rec.rto_recovery = false;
+    } else if (c->rec.in_recovery) {
+        if (seq_ge(ack, c->rec.recover)) { /* full ACK: leave recovery */
+            c->rec.in_recovery = false;
+            c->timer[JK_T_RACK] = 0;
+            jk_cc_on_recovery_exit(c);
+        } else if (!c->rec.nsack) {
             /* partial ACK and nothing SACKed above: the next segment is
              * lost too (RFC 6582); with SACK, send_hole finds holes */
-            if (c->cfg.congestion && !c->sack_ok)
-                c->cwnd = c->cwnd > acked ? c->cwnd - acked + c->smss : c->smss;
-            if (!seq_lt(ack, c->rexmit_hi))
+            jk_cc_on_partial_ack(c, acked);
+            if (!seq_lt(ack, c->rec.rexmit_hi))
                 jk_tcp_pass_resend(c, ack);
         }
     } else {
-        jk_tcp_grow_cwnd(c, fresh);
+        jk_cc_on_ack(c, fresh);
     }
-    c->t_rto = 0;
+    c->timer[JK_T_RTO] = 0;
     if (c->snd_una != c->snd_max)
         jk_tcp_arm_rto(c);
-    c->tlp_sent = false;
+    c->rec.tlp_sent = false;
     jk_tcp_arm_tlp(c);
 }
 
@@ -234,7 +233,7 @@ static void update_send_window(struct jktcp_conn *c, const struct jk_seg *s, boo
         if (c->snd_wnd > c->max_snd_wnd)
             c->max_snd_wnd = c->snd_wnd;
         if (c->snd_wnd > old) {
-            c->t_persist = 0;
+            c->timer[JK_T_PERSIST] = 0;
             jk_adapter_mark_dirty(c);
         }
     }
@@ -248,9 +247,9 @@ static bool process_ack(struct jktcp_conn *c, const struct jk_seg *s)
             return false;
         }
         c->snd_una = s->ack;
-        if (c->rtt_timing) {
-            jk_tcp_update_rtt(c, (uint32_t)(NOW(c) - c->rtt_start));
-            c->rtt_timing = false;
+        if (c->rtt.timing) {
+            jk_tcp_update_rtt(c, (uint32_t)(NOW(c) - c->rtt.start));
+            c->rtt.timing = false;
         }
         c->snd_wnd = (uint32_t)s->wnd << c->snd_wscale;
         c->max_snd_wnd = c->snd_wnd;
@@ -263,7 +262,7 @@ static bool process_ack(struct jktcp_conn *c, const struct jk_seg *s)
     /* RFC 5961 §5.2: an ACK older than MAX.SND.WND below SND.UNA is
      * blind; and, as Linux bounds it, so is one below the first byte we
      * sent (older than every byte acknowledged so far) */
-    uint32_t old_lim = (uint32_t)(c->bytes_acked < c->max_snd_wnd ? c->bytes_acked : c->max_snd_wnd);
+    uint32_t old_lim = c->bytes_acked < c->max_snd_wnd ? (uint32_t)c->bytes_acked : c->max_snd_wnd;
     if (seq_gt(s->ack, c->snd_max) || /* acks data never sent */
         seq_lt(s->ack, c->snd_una - old_lim)) {
         challenge_ack(c, s);
@@ -274,20 +273,20 @@ static bool process_ack(struct jktcp_conn *c, const struct jk_seg *s)
     uint32_t sacked = jk_tcp_sacked_bytes(c);
     jk_tcp_take_peer_sack(c, s);
     if (advanced || jk_tcp_sacked_bytes(c) != sacked) {
-        c->delivered_us = NOW(c);
-        if (c->in_recovery && c->t_rto) { /* still moving: the passes have it */
-            c->t_rto = 0;
+        c->rec.delivered_us = NOW(c);
+        if (c->rec.in_recovery && c->timer[JK_T_RTO]) { /* still moving: the passes have it */
+            c->timer[JK_T_RTO] = 0;
             jk_tcp_arm_rto(c);
         }
     }
-    if (c->rtt_timing && s->opt.nsack && c->sack_ok &&
-        seq_le(s->opt.sack[0].left, c->rtt_seq) && seq_lt(c->rtt_seq, s->opt.sack[0].right)) {
+    if (c->rtt.timing && s->opt.nsack && c->sack_ok &&
+        seq_le(s->opt.sack[0].left, c->rtt.seq) && seq_lt(c->rtt.seq, s->opt.sack[0].right)) {
         /* the timed segment's arrival above a hole triggered this ACK (the
          * first SACK block is the latest arrival, RFC 2018 §4): time it
          * now, before the hole's repair holds up its cumulative ACK (and,
          * under heavy loss, before a duplicate ACK cancels the sample) */
-        jk_tcp_update_rtt(c, (uint32_t)(NOW(c) - c->rtt_start));
-        c->rtt_timing = false;
+        jk_tcp_update_rtt(c, (uint32_t)(NOW(c) - c->rtt.start));
+        c->rtt.timing = false;
     }
     if (advanced) {
         on_new_ack(c, s->ack);
@@ -307,7 +306,7 @@ static bool process_ack(struct jktcp_conn *c, const struct jk_seg *s)
         if (our_fin_acked(c)) {
             c->state = JKTCP_FIN_WAIT_2;
             if (c->user_released)
-                c->t_close = NOW(c) + JK_FIN_WAIT2_US;
+                c->timer[JK_T_CLOSE] = NOW(c) + JK_FIN_WAIT2_US;
         }
         break;
     case JKTCP_CLOSING:
@@ -331,8 +330,8 @@ static void pull_in_order(struct jktcp_conn *c)
     bool moved = true;
     while (moved) {
         moved = false;
-        for (int i = 0; i < c->nooo; i++) {
-            struct jk_range *r = &c->ooo[i];
+        for (int i = 0; i < c->ooo.n; i++) {
+            struct jk_range *r = &c->ooo.r[i];
             if (seq_le(r->start, c->rcv_nxt)) {
                 if (seq_gt(r->end, c->rcv_nxt)) {
                     uint32_t n = r->end - c->rcv_nxt;
@@ -340,7 +339,7 @@ static void pull_in_order(struct jktcp_conn *c)
                     c->rcv_nxt += n;
                     c->bytes_delivered += n;
                 }
-                jk_ranges_remove(c->ooo, &c->nooo, i);
+                jk_ranges_remove(c->ooo.r, &c->ooo.n, i);
                 moved = true;
                 break;
             }
@@ -375,27 +374,27 @@ static void take_data(struct jktcp_conn *c, const struct jk_seg *s)
             c->quickacks--;
             c->ack_now = true;
         }
-        if (c->nooo) {
+        if (c->ooo.n) {
             pull_in_order(c);
             c->ack_now = c->ack_alone = true; /* a hole filled: tell the sender now */
             c->quickacks = JK_QUICKACKS;
         }
         if (++c->segs_unacked >= 2 || !c->cfg.delack_us)
             c->ack_now = true;
-        else if (!c->t_delack)
-            c->t_delack = NOW(c) + c->cfg.delack_us;
+        else if (!c->timer[JK_T_DELACK])
+            c->timer[JK_T_DELACK] = NOW(c) + c->cfg.delack_us;
     } else {
         int max = (int)c->cfg.max_ooo;
-        for (int i = 0; i < c->nooo; i++)
-            if (seq_le(c->ooo[i].start, s->seq + s->len) && seq_le(s->seq, c->ooo[i].end))
-                note_duplicate(c, seq_max(s->seq, c->ooo[i].start),
-                               seq_min(s->seq + s->len, c->ooo[i].end));
+        for (int i = 0; i < c->ooo.n; i++)
+            if (seq_le(c->ooo.r[i].start, s->seq + s->len) && seq_le(s->seq, c->ooo.r[i].end))
+                note_duplicate(c, seq_max(s->seq, c->ooo.r[i].start),
+                               seq_min(s->seq + s->len, c->ooo.r[i].end));
         /* With the table full a new island is dropped, not an old one:
          * the old ones were SACKed, and a sender never resends SACKed
          * bytes before a timeout (RFC 2018 §8 reneging; Linux resends
          * them only if the timeout finds the head itself SACKed), so
          * forgetting one would stall the transfer a timeout at a time */
-        if (jk_ranges_add(c->ooo, &c->nooo, max, s->seq, s->seq + s->len, true) == 0)
+        if (jk_ranges_add(c->ooo.r, &c->ooo.n, max, s->seq, s->seq + s->len, true) == 0)
             jk_ring_put_at(&c->rcv, tail + (s->seq - c->rcv_nxt), s->payload, s->len);
         c->ack_now = c->ack_alone = true; /* duplicate ACK with SACK for the sender */
     }
@@ -410,7 +409,7 @@ static void take_fin(struct jktcp_conn *c)
     switch (c->state) {
     case JKTCP_ESTABLISHED:
         c->state = JKTCP_CLOSE_WAIT;
-        c->t_keepalive = 0;
+        c->timer[JK_T_KEEPALIVE] = 0;
         break;
     case JKTCP_FIN_WAIT_1:
         if (our_fin_acked(c))
@@ -529,7 +528,7 @@ void jk_tcp_input(struct jktcp_conn *c, const struct jk_seg *seg)
                 challenge_ack(c, &s);
         }
         if (c->state == JKTCP_TIME_WAIT && (s.flags & JK_FIN))
-            c->t_close = NOW(c) + max_u32(c->cfg.timewait_us, 1);
+            c->timer[JK_T_CLOSE] = NOW(c) + max_u32(c->cfg.timewait_us, 1);
         return;
     }
     if (s.flags & JK_RST) { /* RFC 5961 §3.2 */
@@ -573,7 +572,7 @@ void jk_tcp_input(struct jktcp_conn *c, const struct jk_seg *seg)
     process_text(c, &s);
     if (c->state == JKTCP_CLOSED)
         return;
-    if (c->ack_now || c->t_delack)
+    if (c->ack_now || c->timer[JK_T_DELACK])
         jk_adapter_mark_dirty(c); /* also tells the handle what arrived */
     jk_tcp_send_ack_alone(c);
 }

@@ -6,6 +6,7 @@
 #define JK_TCP_INT_H
 
 #include "tcp.h"
+#include "tcp_cc.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -35,7 +36,7 @@ static inline uint32_t ip_header_len(const struct jktcp_adapter *a)
  * unSACKed byte one. */
 static inline bool holes_known(struct jktcp_conn *c)
 {
-    return c->in_recovery && (c->npeer_sack || c->rto_recovery);
+    return c->rec.in_recovery && (c->rec.nsack || c->rec.rto_recovery);
 }
 
 static inline uint32_t seg_space(const struct jk_seg *s)
@@ -85,9 +86,6 @@ void jk_tcp_on_rack(struct jktcp_conn *c);
 uint32_t jk_tcp_sacked_bytes(struct jktcp_conn *c);
 void jk_tcp_on_dupack(struct jktcp_conn *c);
 void jk_tcp_on_tlp(struct jktcp_conn *c);
-
-/* tcp_cc.c */
-void jk_tcp_grow_cwnd(struct jktcp_conn *c, uint32_t acked);
 
 /* tcp_timer.c */
 void jk_tcp_arm_rto(struct jktcp_conn *c);

@@ -63,13 +63,13 @@ static void fill_options(struct jktcp_conn *c, struct jk_seg *s)
         int n = 0;
         if (c->dsack_pending)
             o->sack[n++] = (struct jk_sack_block){c->dsack.start, c->dsack.end};
-        for (int i = 0; i < c->nooo && n < JK_MAX_SACK; i++) {
+        for (int i = 0; i < c->ooo.n && n < JK_MAX_SACK; i++) {
             /* a FIN held beyond a hole is part of the block it ends (as
              * Linux reports it): the sender must not think it missing */
-            uint32_t end = c->ooo[i].end;
+            uint32_t end = c->ooo.r[i].end;
             if (c->fin_pending && end == c->fin_rcv_seq)
                 end++;
-            o->sack[n++] = (struct jk_sack_block){c->ooo[i].start, end};
+            o->sack[n++] = (struct jk_sack_block){c->ooo.r[i].start, end};
         }
         o->nsack = (uint8_t)n;
     }
@@ -127,7 +127,7 @@ static long emit_sized(struct jktcp_conn *c, uint8_t flags, uint32_t seq, uint32
         c->last_ack_sent = c->rcv_nxt;
         c->ack_now = c->ack_alone = false;
         c->segs_unacked = 0;
-        c->t_delack = 0;
+        c->timer[JK_T_DELACK] = 0;
     }
     return len | ((long)(flags & JK_FIN) << 32);
 }
@@ -156,20 +156,20 @@ void jk_tcp_sent_range(struct jktcp_conn *c, uint32_t seq, uint32_t len, bool sy
     if (rexmit) {
         c->retransmits++;
         c->a->st.retransmits++;
-        if (c->rtt_timing && seq_le(seq, c->rtt_seq) && seq_gt(end, c->rtt_seq))
-            c->rtt_timing = false; /* Karn: never time a retransmitted byte */
-    } else if (!c->rtt_timing && end != seq) {
-        c->rtt_timing = true;
-        c->rtt_seq = seq;
-        c->rtt_start = NOW(c);
+        if (c->rtt.timing && seq_le(seq, c->rtt.seq) && seq_gt(end, c->rtt.seq))
+            c->rtt.timing = false; /* Karn: never time a retransmitted byte */
+    } else if (!c->rtt.timing && end != seq) {
+        c->rtt.timing = true;
+        c->rtt.seq = seq;
+        c->rtt.start = NOW(c);
     }
     if (!rexmit && len)
-        c->tail_seq = seq;
+        c->rec.tail_seq = seq;
     if (seq_gt(end, c->snd_max))
         c->snd_max = end;
     if (end != seq) {
         jk_tcp_arm_rto(c);
-        if (!rexmit || !c->t_tlp)
+        if (!rexmit || !c->timer[JK_T_TLP])
             jk_tcp_arm_tlp(c); /* RFC 8985 §7.2: rescheduled by each new segment */
     }
 }

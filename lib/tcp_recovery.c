@@ -18,55 +18,55 @@ void jk_tcp_take_peer_sack(struct jktcp_conn *c, const struct jk_seg *s)
         /* only blocks inside data we actually sent and that is unacked */
         if (!seq_lt(l, r) || !seq_gt(l, c->snd_una) || seq_gt(r, c->snd_max))
             continue;
-        if (c->npeer_sack == JK_MAX_PEER_SACK)
-            jk_ranges_forget_lowest(c->peer_sack, &c->npeer_sack); /* newer news first; at
+        if (c->rec.nsack == JK_MAX_PEER_SACK)
+            jk_ranges_forget_lowest(c->rec.sack, &c->rec.nsack); /* newer news first; at
                                                                      * worst a byte goes twice */
-        jk_ranges_add(c->peer_sack, &c->npeer_sack, JK_MAX_PEER_SACK, l, r, false);
+        jk_ranges_add(c->rec.sack, &c->rec.nsack, JK_MAX_PEER_SACK, l, r, false);
     }
 }
 
 void jk_tcp_prune_peer_sack(struct jktcp_conn *c)
 {
-    jk_ranges_cut_below(c->peer_sack, &c->npeer_sack, c->snd_una);
+    jk_ranges_cut_below(c->rec.sack, &c->rec.nsack, c->snd_una);
 }
 
 static uint32_t highest_sacked(struct jktcp_conn *c)
 {
-    return jk_ranges_max_end(c->peer_sack, c->npeer_sack, c->snd_una);
+    return jk_ranges_max_end(c->rec.sack, c->rec.nsack, c->snd_una);
 }
 
 /* Where holes end: at the highest SACKed byte in SACK recovery; after a
  * timeout nothing unSACKed is believed in flight, so at snd_max. */
 static uint32_t hole_limit(struct jktcp_conn *c)
 {
-    return c->rto_recovery ? c->snd_max : highest_sacked(c);
+    return c->rec.rto_recovery ? c->snd_max : highest_sacked(c);
 }
 
 /* The first unSACKed byte at or after from, below hole_limit. */
 static bool next_hole(struct jktcp_conn *c, uint32_t from, uint32_t *hole)
 {
-    *hole = jk_ranges_skip(c->peer_sack, c->npeer_sack, seq_max(from, c->snd_una));
+    *hole = jk_ranges_skip(c->rec.sack, c->rec.nsack, seq_max(from, c->snd_una));
     return seq_lt(*hole, hole_limit(c));
 }
 
 /* SACKed bytes inside [from, to); the scoreboard's ranges never overlap. */
 uint32_t jk_tcp_sacked_in(struct jktcp_conn *c, uint32_t from, uint32_t to)
 {
-    return jk_ranges_covered(c->peer_sack, c->npeer_sack, from, to);
+    return jk_ranges_covered(c->rec.sack, c->rec.nsack, from, to);
 }
 
 /* Bytes the peer has SACKed above snd_una (RFC 6675 DupThresh test). */
 uint32_t jk_tcp_sacked_bytes(struct jktcp_conn *c)
 {
-    return jk_ranges_total(c->peer_sack, c->npeer_sack);
+    return jk_ranges_total(c->rec.sack, c->rec.nsack);
 }
 
 /* RACK's reordering window (RFC 8985 §6.2): how long a hole below SACKed
  * data may wait for a late segment before it counts as lost. */
 static uint64_t reo_wnd_us(struct jktcp_conn *c)
 {
-    uint32_t w = c->min_rtt_us / 4;
-    return c->srtt_us && w > c->srtt_us ? c->srtt_us : w;
+    uint32_t w = c->rtt.min_rtt_us / 4;
+    return c->rtt.srtt_us && w > c->rtt.srtt_us ? c->rtt.srtt_us : w;
 }
 
 /* Probe timeout (RFC 8985 §7.2): 2·SRTT plus timer slack (as Linux), plus
@@ -75,18 +75,18 @@ static uint64_t reo_wnd_us(struct jktcp_conn *c)
  * be thirty round trips of silence. */
 static uint64_t pto_us(struct jktcp_conn *c)
 {
-    uint64_t pto = c->srtt_us ? 2ull * c->srtt_us + 2000 : c->rto_us;
+    uint64_t pto = c->rtt.srtt_us ? 2ull * c->rtt.srtt_us + 2000 : c->rtt.rto_us;
     if (c->snd_max - c->snd_una <= c->smss)
         pto += 40000;
-    return pto < c->rto_us ? pto : c->rto_us;
+    return pto < c->rtt.rto_us ? pto : c->rtt.rto_us;
 }
 
 void jk_tcp_arm_tlp(struct jktcp_conn *c)
 {
-    if (!c->cfg.tlp || c->tlp_sent || c->snd_max == c->snd_una || !synchronized(c->state))
-        c->t_tlp = 0;
+    if (!c->cfg.tlp || c->rec.tlp_sent || c->snd_max == c->snd_una || !synchronized(c->state))
+        c->timer[JK_T_TLP] = 0;
     else
-        c->t_tlp = NOW(c) + pto_us(c);
+        c->timer[JK_T_TLP] = NOW(c) + pto_us(c);
 }
 
 
@@ -97,7 +97,7 @@ static long retransmit_at(struct jktcp_conn *c, uint32_t seq)
 {
     uint32_t end = snd_data_end(c);
     uint32_t len = seq_lt(seq, end) ? min_u32(end - seq, c->smss) : 0;
-    len = min_u32(len, jk_ranges_next_start(c->peer_sack, c->npeer_sack, seq, c->snd_max) - seq);
+    len = min_u32(len, jk_ranges_next_start(c->rec.sack, c->rec.nsack, seq, c->snd_max) - seq);
     bool fin = c->fin_sent && seq + len == c->fin_snd_seq;
     if (!len && !fin)
         return 0;
@@ -105,9 +105,9 @@ static long retransmit_at(struct jktcp_conn *c, uint32_t seq)
     if (r < 0)
         return (int)r;
     jk_tcp_sent_range(c, seq, (uint32_t)r, r >> 32);
-    c->rexmit_last_us = NOW(c);
+    c->rec.rexmit_last_us = NOW(c);
     if (seq == c->snd_una)
-        c->head_rexmit_us = NOW(c);
+        c->rec.head_rexmit_us = NOW(c);
     return (long)(uint32_t)r + ((r >> 32) ? 1 : 0);
 }
 
@@ -117,7 +117,7 @@ int jk_tcp_pass_resend(struct jktcp_conn *c, uint32_t seq)
 {
     long n = retransmit_at(c, seq);
     if (n > 0)
-        c->rexmit_hi = seq + (uint32_t)n;
+        c->rec.rexmit_hi = seq + (uint32_t)n;
     return n < 0 ? (int)n : n > 0;
 }
 
@@ -130,15 +130,15 @@ static uint32_t pipe_bytes(struct jktcp_conn *c)
 {
     uint32_t p = (c->snd_nxt - c->snd_una) - jk_tcp_sacked_in(c, c->snd_una, c->snd_nxt);
     if (holes_known(c)) {
-        uint32_t from = seq_max(c->rexmit_hi, c->snd_una);
+        uint32_t from = seq_max(c->rec.rexmit_hi, c->snd_una);
         uint32_t hi = seq_min(hole_limit(c), c->snd_nxt);
         if (seq_lt(from, hi))
             p -= (hi - from) - jk_tcp_sacked_in(c, from, hi);
     }
-    if (!c->sack_ok && !c->in_recovery && c->dupacks) {
+    if (!c->sack_ok && !c->rec.in_recovery && c->rec.dupacks) {
         /* limited transmit (RFC 3042): each of the first two duplicate
          * ACKs says a segment left the network, so one new one may go */
-        uint32_t left = min_u32(c->dupacks, 2) * c->smss;
+        uint32_t left = min_u32(c->rec.dupacks, 2) * c->smss;
         p = p > left ? p - left : 0;
     }
     return p;
@@ -147,7 +147,7 @@ static uint32_t pipe_bytes(struct jktcp_conn *c)
 uint32_t jk_tcp_cwnd_room(struct jktcp_conn *c)
 {
     uint32_t pipe = pipe_bytes(c);
-    return c->cwnd > pipe ? c->cwnd - pipe : 0;
+    return c->cc.cwnd > pipe ? c->cc.cwnd - pipe : 0;
 }
 
 /* The head of the queue holds up every byte behind it, so it does not
@@ -157,11 +157,11 @@ uint32_t jk_tcp_cwnd_room(struct jktcp_conn *c)
  * §6.2, applied to the one segment whose time we keep). */
 static bool head_lost_again(struct jktcp_conn *c)
 {
-    uint64_t t = c->head_rexmit_us;
-    if (!t || !seq_lt(c->snd_una, c->rexmit_hi))
+    uint64_t t = c->rec.head_rexmit_us;
+    if (!t || !seq_lt(c->snd_una, c->rec.rexmit_hi))
         return false;
-    return c->delivered_us >= t + c->min_rtt_us &&
-           NOW(c) >= t + c->srtt_us + reo_wnd_us(c) + 500;
+    return c->rec.delivered_us >= t + c->rtt.min_rtt_us &&
+           NOW(c) >= t + c->rtt.srtt_us + reo_wnd_us(c) + 500;
 }
 
 /* SACK recovery (RFC 6675 NextSeg rule 1): resend the next hole this
@@ -179,18 +179,18 @@ int jk_tcp_send_hole(struct jktcp_conn *c)
         long n = retransmit_at(c, c->snd_una);
         return n < 0 ? (int)n : n > 0;
     }
-    if (!next_hole(c, c->rexmit_hi, &hole)) {
-        uint64_t due = c->rexmit_last_us + c->srtt_us + reo_wnd_us(c) + 1000;
+    if (!next_hole(c, c->rec.rexmit_hi, &hole)) {
+        uint64_t due = c->rec.rexmit_last_us + c->rtt.srtt_us + reo_wnd_us(c) + 1000;
         if (!next_hole(c, c->snd_una, &hole))
             return 0;
-        if (c->delivered_us <= c->rexmit_last_us)
+        if (c->rec.delivered_us <= c->rec.rexmit_last_us)
             return 0; /* nothing arrived since: no sign of loss, the RTO decides */
         if (NOW(c) < due) {
-            if (!c->t_rack || c->t_rack > due)
-                c->t_rack = due; /* no ACK may come to tell us: check then */
+            if (!c->timer[JK_T_RACK] || c->timer[JK_T_RACK] > due)
+                c->timer[JK_T_RACK] = due; /* no ACK may come to tell us: check then */
             return 0;
         }
-        c->rexmit_hi = c->snd_una; /* a new pass */
+        c->rec.rexmit_hi = c->snd_una; /* a new pass */
     }
     if (jk_tcp_cwnd_room(c) == 0)
         return 0;
@@ -204,8 +204,8 @@ int jk_tcp_send_hole(struct jktcp_conn *c)
  * 8985 §6.2) — with a small window there may never be three duplicates. */
 static void arm_reorder_timer(struct jktcp_conn *c)
 {
-    if (c->cfg.tlp && c->npeer_sack && !c->t_rack)
-        c->t_rack = NOW(c) + reo_wnd_us(c) + 1;
+    if (c->cfg.tlp && c->rec.nsack && !c->timer[JK_T_RACK])
+        c->timer[JK_T_RACK] = NOW(c) + reo_wnd_us(c) + 1;
 }
 
 /* RFC 6675 §5 with RFC 6582's guard: halve, then let send_hole and the
@@ -213,16 +213,14 @@ static void arm_reorder_timer(struct jktcp_conn *c)
  * window inflation stands in for the pipe estimate. */
 static void enter_recovery(struct jktcp_conn *c)
 {
-    uint32_t fs = flight_size(c);
-    if (c->cfg.congestion && !jk_path_probe_lost(c)) { /* a lost path probe is no congestion */
-        c->ssthresh = max_u32(fs / 2, 2u * c->smss);
-        c->cwnd = c->sack_ok ? c->ssthresh : c->ssthresh + 3u * c->smss;
-        c->cwnd_acc = 0;
-    }
-    c->recover = c->snd_max;
-    c->in_recovery = true;
+    /* a lost path probe is no congestion (jk_path_probe_lost also ends
+     * the probe; it is asked only when congestion control is on) */
+    if (c->cfg.congestion && !jk_path_probe_lost(c))
+        jk_cc_on_loss(c);
+    c->rec.recover = c->snd_max;
+    c->rec.in_recovery = true;
     c->recoveries++;
-    c->rexmit_hi = c->snd_una;
+    c->rec.rexmit_hi = c->snd_una;
     jk_tcp_pass_resend(c, c->snd_una); /* the first repair goes regardless of cwnd */
     jk_adapter_mark_dirty(c);
 }
@@ -230,33 +228,32 @@ static void enter_recovery(struct jktcp_conn *c)
 void jk_tcp_on_rack(struct jktcp_conn *c)
 {
     uint32_t hole;
-    c->t_rack = 0;
+    c->timer[JK_T_RACK] = 0;
     if (!synchronized(c->state))
         return;
-    if (c->in_recovery)
+    if (c->rec.in_recovery)
         jk_adapter_mark_dirty(c); /* send_hole decides on a new pass */
-    else if (seq_ge(c->snd_una, c->recover) && next_hole(c, c->snd_una, &hole))
+    else if (seq_ge(c->snd_una, c->rec.recover) && next_hole(c, c->snd_una, &hole))
         enter_recovery(c);
 }
 
 void jk_tcp_on_dupack(struct jktcp_conn *c)
 {
-    c->dupacks++;
+    c->rec.dupacks++;
     /* the timed segment's ACK now waits for a hole to be repaired: its
      * sample would measure the repair, not the path */
-    c->rtt_timing = false;
-    if (c->in_recovery) {
-        if (c->cfg.congestion && !c->sack_ok && !c->rto_recovery)
-            c->cwnd += c->smss; /* NewReno inflation: one segment left */
-    } else if ((c->dupacks >= 3 || jk_tcp_sacked_bytes(c) >= 3u * c->smss ||
-                (c->tlp_sent && c->npeer_sack)) &&
-               seq_ge(c->snd_una, c->recover)) {
+    c->rtt.timing = false;
+    if (c->rec.in_recovery) {
+        jk_cc_on_dupack(c);
+    } else if ((c->rec.dupacks >= 3 || jk_tcp_sacked_bytes(c) >= 3u * c->smss ||
+                (c->rec.tlp_sent && c->rec.nsack)) &&
+               seq_ge(c->snd_una, c->rec.recover)) {
         /* three duplicates, three segments SACKed above the hole, or a
          * tail-loss probe SACKed while the hole stays (RFC 8985 §7.4: the
          * probe came a PTO after the hole was sent, so it is lost, not
          * reordered). RFC 6582 §3.2: not twice for the same loss. */
         enter_recovery(c);
-    } else if (seq_ge(c->snd_una, c->recover)) {
+    } else if (seq_ge(c->snd_una, c->rec.recover)) {
         arm_reorder_timer(c);
     }
     jk_adapter_mark_dirty(c);
@@ -268,13 +265,13 @@ void jk_tcp_on_dupack(struct jktcp_conn *c)
  * restarts recovery. */
 void jk_tcp_on_tlp(struct jktcp_conn *c)
 {
-    c->t_tlp = 0;
-    if (c->tlp_sent || c->in_recovery || c->snd_max == c->snd_una || !synchronized(c->state) ||
-        c->state == JKTCP_TIME_WAIT)
+    c->timer[JK_T_TLP] = 0;
+    if (c->rec.tlp_sent || c->rec.in_recovery || c->snd_max == c->snd_una ||
+        !synchronized(c->state) || c->state == JKTCP_TIME_WAIT)
         return;
-    c->tlp_sent = true;
+    c->rec.tlp_sent = true;
     c->tail_probes++;
-    c->rtt_timing = false; /* an ACK now may answer the probe: it would time the PTO */
+    c->rtt.timing = false; /* an ACK now may answer the probe: it would time the PTO */
     uint32_t end = snd_data_end(c);
     uint32_t flight = c->snd_max - c->snd_una;
     if (seq_lt(c->snd_max, end) && c->snd_nxt == c->snd_max && flight < c->snd_wnd) {
@@ -290,11 +287,11 @@ void jk_tcp_on_tlp(struct jktcp_conn *c)
         uint32_t last = c->fin_sent ? c->fin_snd_seq : c->snd_max;
         uint32_t len = min_u32(last - c->snd_una, c->smss);
         uint32_t from = last - len;
-        if (seq_lt(from, c->tail_seq) && seq_lt(c->tail_seq, last))
-            from = c->tail_seq;
+        if (seq_lt(from, c->rec.tail_seq) && seq_lt(c->rec.tail_seq, last))
+            from = c->rec.tail_seq;
         retransmit_at(c, from);
     }
-    c->t_rto = NOW(c) + c->rto_us; /* the RTO counts from the probe */
+    c->timer[JK_T_RTO] = NOW(c) + c->rtt.rto_us; /* the RTO counts from the probe */
 }
 
 /* Resend everything in flight in segments that fit the new path MTU, at
@@ -304,9 +301,9 @@ void jk_tcp_resend_all(struct jktcp_conn *c)
 {
     if (!synchronized(c->state) || c->snd_una == c->snd_max || c->state == JKTCP_TIME_WAIT)
         return;
-    c->in_recovery = c->rto_recovery = true;
-    c->rexmit_hi = c->snd_una;
-    c->recover = c->snd_max;
-    c->rtt_timing = false;
+    c->rec.in_recovery = c->rec.rto_recovery = true;
+    c->rec.rexmit_hi = c->snd_una;
+    c->rec.recover = c->snd_max;
+    c->rtt.timing = false;
     jk_adapter_mark_dirty(c);
 }

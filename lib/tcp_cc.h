@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Congestion control as a module (tcp_cc.c). The engine tells the
+ * algorithm what happened — data delivered, a loss found, a timeout,
+ * recovery over — and the algorithm sets c->cc.cwnd and c->cc.ssthresh;
+ * the engine only reads them (the pipe estimate and the output pass).
+ * With JKTCP_OPT_CONGESTION off no hook runs and cwnd stays unlimited.
+ * One algorithm today (NewReno, RFC 5681 / 6582 with RFC 6675's SACK
+ * recovery); the table is where CUBIC or a BBR-style controller plugs in.
+ */
+#ifndef JK_TCP_CC_H
+#define JK_TCP_CC_H
+
+#include <stdint.h>
+
+struct jktcp_conn;
+
+struct jk_cc_ops {
+    const char *name;
+    /* The handshake fixed the segment size: the initial window. */
+    void (*init)(struct jktcp_conn *c);
+    /* acked bytes newly delivered (not SACKed before), outside fast
+     * recovery — including the slow start that follows a timeout. */
+    void (*on_ack)(struct jktcp_conn *c, uint32_t acked);
+    /* Fast recovery begins (three duplicates, SACK or RACK showed a loss). */
+    void (*on_loss)(struct jktcp_conn *c);
+    /* A duplicate ACK during fast recovery. */
+    void (*on_dupack)(struct jktcp_conn *c);
+    /* An ACK inside recovery that leaves data below the recovery point
+     * and shows nothing SACKed above (RFC 6582 partial ACK). */
+    void (*on_partial_ack)(struct jktcp_conn *c, uint32_t acked);
+    /* The ACK covering the recovery point: recovery is over. */
+    void (*on_recovery_exit)(struct jktcp_conn *c);
+    /* A retransmission timeout of a synchronized connection. */
+    void (*on_rto)(struct jktcp_conn *c);
+};
+
+extern const struct jk_cc_ops jk_cc_newreno;
+
+/* The hooks, each a no-op when congestion control is off. */
+void jk_cc_init(struct jktcp_conn *c);
+void jk_cc_on_ack(struct jktcp_conn *c, uint32_t acked);
+void jk_cc_on_loss(struct jktcp_conn *c);
+void jk_cc_on_dupack(struct jktcp_conn *c);
+void jk_cc_on_partial_ack(struct jktcp_conn *c, uint32_t acked);
+void jk_cc_on_recovery_exit(struct jktcp_conn *c);
+void jk_cc_on_rto(struct jktcp_conn *c);
+
+#endif
