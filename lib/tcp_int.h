@@ -68,7 +68,8 @@ void jk_tcp_became_established(struct jktcp_conn *c);
 
 /* tcp_out.c */
 uint32_t jk_tcp_ts_now(const struct jktcp_conn *c);
-long jk_tcp_emit(struct jktcp_conn *c, uint8_t flags, uint32_t seq, uint32_t len);
+/* One segment sized for the path (emit_sized in tcp_out.c). */
+int jk_tcp_emit(struct jktcp_conn *c, uint8_t flags, uint32_t seq, uint32_t len, bool *fin);
 uint32_t jk_tcp_acceptable_seq(struct jktcp_conn *c);
 void jk_tcp_sent_range(struct jktcp_conn *c, uint32_t seq, uint32_t len, bool synfin);
 void jk_tcp_send_ack_alone(struct jktcp_conn *c);

@@ -79,10 +79,11 @@ static void fill_options(struct jktcp_conn *c, struct jk_seg *s)
  * Build and send one segment carrying up to len data bytes starting at
  * seq (from the send ring), in a frame of at most mtu bytes. Returns the
  * data bytes sent (the MTU may cut len), or a negative errno (-EAGAIN:
- * transport busy, nothing sent).
+ * transport busy, nothing sent). *fin (if not NULL): a FIN went with
+ * them (it is dropped when the MTU cuts the data short of it).
  */
-static long emit_sized(struct jktcp_conn *c, uint8_t flags, uint32_t seq, uint32_t len,
-                       uint32_t mtu)
+static int emit_sized(struct jktcp_conn *c, uint8_t flags, uint32_t seq, uint32_t len,
+                      uint32_t mtu, bool *fin)
 {
     struct jktcp_adapter *a = c->a;
     struct jk_seg s;
@@ -129,12 +130,14 @@ static long emit_sized(struct jktcp_conn *c, uint8_t flags, uint32_t seq, uint32
         c->segs_unacked = 0;
         c->timer[JK_T_DELACK] = 0;
     }
-    return len | ((long)(flags & JK_FIN) << 32);
+    if (fin)
+        *fin = flags & JK_FIN;
+    return (int)len;
 }
 
-long jk_tcp_emit(struct jktcp_conn *c, uint8_t flags, uint32_t seq, uint32_t len)
+int jk_tcp_emit(struct jktcp_conn *c, uint8_t flags, uint32_t seq, uint32_t len, bool *fin)
 {
-    return emit_sized(c, flags, seq, len, c->a->pmtu);
+    return emit_sized(c, flags, seq, len, c->a->pmtu, fin);
 }
 
 /* Sequence number for a segment without data (pure ACK, RST) that the
@@ -177,9 +180,9 @@ void jk_tcp_sent_range(struct jktcp_conn *c, uint32_t seq, uint32_t len, bool sy
 static int send_syn(struct jktcp_conn *c)
 {
     uint8_t flags = c->state == JKTCP_SYN_SENT ? JK_SYN : (JK_SYN | JK_ACK);
-    long r = jk_tcp_emit(c, flags, c->iss, 0);
+    int r = jk_tcp_emit(c, flags, c->iss, 0, NULL);
     if (r < 0)
-        return (int)r;
+        return r;
     c->snd_nxt = c->iss + 1;
     jk_tcp_sent_range(c, c->iss, 0, true);
     return 0;
@@ -213,9 +216,9 @@ static int send_data(struct jktcp_conn *c)
         uint32_t len = min_u32(min_u32(avail, c->smss), usable);
         uint32_t probe = jk_path_probe_size(c, avail, usable);
         if (probe) { /* a larger segment that tests the path (path.h) */
-            long r = emit_sized(c, JK_ACK, c->snd_nxt, avail, probe);
+            int r = emit_sized(c, JK_ACK, c->snd_nxt, avail, probe, NULL);
             if (r < 0)
-                return (int)r;
+                return r;
             jk_path_probe_sent(c, c->snd_nxt, (uint32_t)r);
             uint32_t seq = c->snd_nxt;
             c->snd_nxt = seq + (uint32_t)r;
@@ -242,11 +245,11 @@ static int send_data(struct jktcp_conn *c)
         uint8_t flags = JK_ACK | (fin ? JK_FIN : 0);
         if (len && c->snd_nxt + len == end)
             flags |= JK_PSH;
-        long r = jk_tcp_emit(c, flags, c->snd_nxt, len);
+        bool fin_out;
+        int r = jk_tcp_emit(c, flags, c->snd_nxt, len, &fin_out);
         if (r < 0)
-            return (int)r;
+            return r;
         uint32_t sent = (uint32_t)r;
-        bool fin_out = r >> 32;
         uint32_t seq = c->snd_nxt;
         c->snd_nxt = seq + sent + (fin_out ? 1 : 0);
         if (fin_out) {
@@ -278,9 +281,9 @@ int jk_tcp_output(struct jktcp_conn *c)
             return r;
     }
     if (c->ack_now) { /* not snd_nxt: it may be rewound for go-back-N */
-        long e = jk_tcp_emit(c, JK_ACK, jk_tcp_acceptable_seq(c), 0);
+        int e = jk_tcp_emit(c, JK_ACK, jk_tcp_acceptable_seq(c), 0, NULL);
         if (e < 0)
-            return (int)e;
+            return e;
     }
     return 0;
 }
@@ -296,13 +299,13 @@ void jk_tcp_send_ack_alone(struct jktcp_conn *c)
         return;
     c->ack_alone = false;
     if (!c->a->tx_blocked)
-        jk_tcp_emit(c, JK_ACK, jk_tcp_acceptable_seq(c), 0); /* on failure ack_now stays set */
+        jk_tcp_emit(c, JK_ACK, jk_tcp_acceptable_seq(c), 0, NULL); /* on failure ack_now stays set */
 }
 
 void jk_tcp_send_probe(struct jktcp_conn *c)
 {
     /* seq = snd_una - 1: outside the window, so the peer must answer with
      * an ACK carrying its current window, and no data is consumed */
-    if (jk_tcp_emit(c, JK_ACK, c->snd_una - 1, 0) < 0)
+    if (jk_tcp_emit(c, JK_ACK, c->snd_una - 1, 0, NULL) < 0)
         c->ack_now = true;
 }

@@ -93,7 +93,7 @@ void jk_tcp_arm_tlp(struct jktcp_conn *c)
 /* Retransmit one segment at seq right now (fast retransmit, SACK holes,
  * probes). Returns the sequence space sent (data and FIN), 0 if nothing
  * is there, <0 if busy (the timers cover it). */
-static long retransmit_at(struct jktcp_conn *c, uint32_t seq)
+static int retransmit_at(struct jktcp_conn *c, uint32_t seq)
 {
     uint32_t end = snd_data_end(c);
     uint32_t len = seq_lt(seq, end) ? min_u32(end - seq, c->smss) : 0;
@@ -101,24 +101,25 @@ static long retransmit_at(struct jktcp_conn *c, uint32_t seq)
     bool fin = c->fin_sent && seq + len == c->fin_snd_seq;
     if (!len && !fin)
         return 0;
-    long r = jk_tcp_emit(c, JK_ACK | (fin ? JK_FIN : 0), seq, len);
+    bool fin_out;
+    int r = jk_tcp_emit(c, JK_ACK | (fin ? JK_FIN : 0), seq, len, &fin_out);
     if (r < 0)
-        return (int)r;
-    jk_tcp_sent_range(c, seq, (uint32_t)r, r >> 32);
+        return r;
+    jk_tcp_sent_range(c, seq, (uint32_t)r, fin_out);
     c->rec.rexmit_last_us = NOW(c);
     if (seq == c->snd_una)
         c->rec.head_rexmit_us = NOW(c);
-    return (long)(uint32_t)r + ((r >> 32) ? 1 : 0);
+    return r + (fin_out ? 1 : 0);
 }
 
 /* Resend the hole at seq as the current pass's next step. 1 if sent, 0 if
  * nothing is there, <0 if busy. */
 int jk_tcp_pass_resend(struct jktcp_conn *c, uint32_t seq)
 {
-    long n = retransmit_at(c, seq);
+    int n = retransmit_at(c, seq);
     if (n > 0)
         c->rec.rexmit_hi = seq + (uint32_t)n;
-    return n < 0 ? (int)n : n > 0;
+    return n < 0 ? n : n > 0;
 }
 
 /* Bytes believed in the network (RFC 6675 "pipe"): sent and neither
@@ -176,8 +177,8 @@ int jk_tcp_send_hole(struct jktcp_conn *c)
     if (!holes_known(c))
         return 0;
     if (head_lost_again(c)) { /* out of turn: the pass keeps its place */
-        long n = retransmit_at(c, c->snd_una);
-        return n < 0 ? (int)n : n > 0;
+        int n = retransmit_at(c, c->snd_una);
+        return n < 0 ? n : n > 0;
     }
     if (!next_hole(c, c->rec.rexmit_hi, &hole)) {
         uint64_t due = c->rec.rexmit_last_us + c->rtt.srtt_us + reo_wnd_us(c) + 1000;
@@ -276,7 +277,7 @@ void jk_tcp_on_tlp(struct jktcp_conn *c)
     uint32_t flight = c->snd_max - c->snd_una;
     if (seq_lt(c->snd_max, end) && c->snd_nxt == c->snd_max && flight < c->snd_wnd) {
         uint32_t len = min_u32(min_u32(end - c->snd_max, c->smss), c->snd_wnd - flight);
-        long r = jk_tcp_emit(c, JK_ACK, c->snd_max, len);
+        int r = jk_tcp_emit(c, JK_ACK, c->snd_max, len, NULL);
         if (r >= 0) {
             c->snd_nxt = c->snd_max + (uint32_t)r;
             jk_tcp_sent_range(c, c->snd_max, (uint32_t)r, false);
