@@ -301,13 +301,9 @@ void jk_adapter_established(struct jktcp_conn *c)
 
 void jk_adapter_release(struct jktcp_conn *c)
 {
-    c->user_released = true;
-    if (c->state == JKTCP_TIME_WAIT)
-        jk_tcp_free_buffers(c);
-    if (c->state == JKTCP_CLOSED) {
-        jk_tcp_free_buffers(c);
+    jk_now(c->a); /* an orphan's timer counts from now */
+    if (jk_tcp_orphan(c))
         jk_adapter_mark_dirty(c); /* the output pass frees the rest */
-    }
 }
 
 /* ------------------------------------------------------------------ */

@@ -165,14 +165,7 @@ JKTCP_API int jktcp_conn_close(jktcp_conn *c)
     if (c->a->owner)
         return -EBUSY;
     struct jktcp_adapter *a = c->a;
-    if (c->state == JKTCP_SYN_SENT)
-        jk_tcp_abort(c, false);
-    else if (c->state != JKTCP_CLOSED && c->rcv.buf && jk_ring_used(&c->rcv) > 0)
-        jk_tcp_abort(c, true); /* unread data: RST, as a kernel socket does */
-    else if (c->state != JKTCP_CLOSED)
-        jk_tcp_shutdown(c);
-    if (c->state == JKTCP_FIN_WAIT_2)
-        c->timer[JK_T_CLOSE] = jk_now(a) + JK_FIN_WAIT2_US;
+    jk_tcp_close(c, false);
     jk_adapter_mark_dirty(c); /* re-arm its timers */
     jk_adapter_release(c);
     jk_adapter_output(a);

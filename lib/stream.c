@@ -275,12 +275,7 @@ void jk_io_stream_close(struct jk_handle *h, struct jk_stream *s, bool abort)
     if (!c || s->close_done)
         return;
     s->close_done = true;
-    if (abort || c->state == JKTCP_SYN_SENT)
-        jk_tcp_abort(c, abort);
-    else if (c->state != JKTCP_CLOSED && jk_ring_used(&c->rcv) > 0)
-        jk_tcp_abort(c, true); /* unread data: RST, like a kernel socket */
-    else if (c->state != JKTCP_CLOSED)
-        jk_tcp_shutdown(c);
+    jk_tcp_close(c, abort);
     jk_adapter_mark_dirty(c);
 }
 
@@ -291,10 +286,7 @@ void jk_io_stream_close(struct jk_handle *h, struct jk_stream *s, bool abort)
 void jk_io_stream_release(struct jk_handle *h, struct jk_stream *s)
 {
     jk_io_stream_close(h, s, false);
-    struct jktcp_conn *c = s->c;
-    if (c && c->state == JKTCP_FIN_WAIT_2)
-        c->timer[JK_T_CLOSE] = jk_now(h->a) + JK_FIN_WAIT2_US;
-    unbind(s);
+    unbind(s); /* the engine keeps the connection as an orphan */
     jk_list_del(&s->io_link);
     jk_obj_free_later(&s->obj, stream_free);
 }

@@ -219,6 +219,11 @@ void jk_tcp_input(struct jktcp_conn *c, const struct jk_seg *seg);
 int jk_tcp_output(struct jktcp_conn *c);
 void jk_tcp_timers(struct jktcp_conn *c);
 void jk_tcp_shutdown(struct jktcp_conn *c);
+/* The application closes: FIN, or RST (abort, unread data), or nothing
+ * (still opening). */
+void jk_tcp_close(struct jktcp_conn *c, bool abort);
+/* Nobody holds it any more. True when it is closed and may be freed. */
+bool jk_tcp_orphan(struct jktcp_conn *c);
 void jk_tcp_abort(struct jktcp_conn *c, bool send_rst);
 /* The transport died: closed with err (kept if one is already set). */
 void jk_tcp_fail(struct jktcp_conn *c, int err);

@@ -145,6 +145,41 @@ void jk_tcp_shutdown(struct jktcp_conn *c)
     jk_adapter_mark_dirty(c);
 }
 
+/*
+ * The application closes (close(2) on a socket): the one place that
+ * decides how. A connection still opening goes silently (RFC 9293
+ * §3.10.4: SYN-SENT deletes the TCB); unread data turns the close into a
+ * reset, as a kernel socket does (RFC 2525 §2.17), since the peer would
+ * believe it was delivered; otherwise our FIN goes after the data.
+ * abort: reset at once (SO_LINGER 0).
+ */
+void jk_tcp_close(struct jktcp_conn *c, bool abort)
+{
+    if (abort || c->state == JKTCP_SYN_SENT)
+        jk_tcp_abort(c, abort);
+    else if (c->state != JKTCP_CLOSED && c->rcv.buf && jk_ring_used(&c->rcv) > 0)
+        jk_tcp_abort(c, true);
+    else if (c->state != JKTCP_CLOSED)
+        jk_tcp_shutdown(c);
+}
+
+/*
+ * Nobody holds the connection any more: it finishes on its own (an
+ * orphan). Buffers go as soon as nothing is left to send or read; an
+ * orphan in FIN-WAIT-2 waits for the peer's FIN at most JK_FIN_WAIT2_US
+ * (Linux's tcp_fin_timeout), since no one would ever see it. True when
+ * the connection is closed and may be freed now.
+ */
+bool jk_tcp_orphan(struct jktcp_conn *c)
+{
+    c->user_released = true;
+    if (c->state == JKTCP_FIN_WAIT_2)
+        c->timer[JK_T_CLOSE] = NOW(c) + JK_FIN_WAIT2_US;
+    if (c->state == JKTCP_TIME_WAIT || c->state == JKTCP_CLOSED)
+        jk_tcp_free_buffers(c);
+    return c->state == JKTCP_CLOSED;
+}
+
 void jk_tcp_connect(struct jktcp_conn *c)
 {
     c->state = JKTCP_SYN_SENT;
