@@ -43,9 +43,9 @@ static uint64_t mono_us(void *ctx)
 uint64_t jk_now(struct jktcp_adapter *a)
 {
     uint64_t t = a->clock(a->clock_ctx);
-    if (t > a->now)
-        a->now = t;
-    return a->now;
+    if (t > a->env.now)
+        a->env.now = t;
+    return a->env.now;
 }
 
 uint32_t jk_random(struct jktcp_adapter *a)
@@ -122,12 +122,14 @@ struct jktcp_conn *jk_adapter_new_conn(struct jktcp_adapter *a, uint16_t lport, 
     if (ephemeral && (*err = pick_port(a, rport, &lport)) < 0)
         return NULL;
     struct jktcp_conn *c = calloc(1, sizeof *c);
-    if (!c || (*err = jk_tcp_init_conn(c, a, lport, rport)) < 0) {
+    if (!c || (*err = jk_tcp_init_conn(c, &a->env, lport, rport)) < 0) {
         free(c);
         if (!c)
             *err = -ENOMEM;
         return NULL;
     }
+    c->a = a;
+    c->heap_idx = -1;
     c->ephemeral = ephemeral;
     if (ephemeral) {
         uint32_t i = lport - EPHEMERAL_LO;
@@ -227,7 +229,7 @@ static int heap_reserve(struct jktcp_adapter *a)
     return 0;
 }
 
-void jk_adapter_update_timer(struct jktcp_conn *c)
+static void update_timer(struct jktcp_conn *c)
 {
     struct jktcp_adapter *a = c->a;
     uint64_t d = c->state == JKTCP_CLOSED ? 0 : jk_tcp_deadline(c);
@@ -264,7 +266,7 @@ void jk_adapter_mark_dirty(struct jktcp_conn *c)
     a->dirty_tail = c;
 }
 
-void jk_adapter_conn_closed(struct jktcp_conn *c)
+static void conn_closed(struct jktcp_conn *c)
 {
     struct jktcp_adapter *a = c->a;
     unhash(c);
@@ -283,7 +285,7 @@ void jk_adapter_conn_closed(struct jktcp_conn *c)
                                  once released */
 }
 
-void jk_adapter_established(struct jktcp_conn *c)
+static void established(struct jktcp_conn *c)
 {
     struct jktcp_conn_listener *l = c->listener;
     if (!l)
@@ -316,7 +318,7 @@ int jk_adapter_send_frame(struct jktcp_adapter *a, const uint8_t *frame, size_t 
         return a->err;
     int r = jk_transport_send(a->t, frame, len);
     if (r == -EAGAIN) {
-        a->tx_blocked = true;
+        a->env.tx_blocked = true;
         return r;
     }
     if (r < 0) {
@@ -342,16 +344,9 @@ void jk_adapter_queue_rst(struct jktcp_adapter *a, const struct jk_rst *r)
 
 void jk_adapter_reset_for(struct jktcp_adapter *a, const struct jk_seg *s)
 {
-    struct jk_rst r = {s->dport, s->sport, 0, 0, JK_RST, false, 0, 0};
-    if (s->flags & JK_RST)
-        return;
-    if (s->flags & JK_ACK) {
-        r.seq = s->ack;
-    } else {
-        r.ack = s->seq + s->len + ((s->flags & JK_SYN) ? 1 : 0) + ((s->flags & JK_FIN) ? 1 : 0);
-        r.flags |= JK_ACK;
-    }
-    jk_adapter_queue_rst(a, &r);
+    struct jk_rst r;
+    if (jk_tcp_rst_for(s, &r))
+        jk_adapter_queue_rst(a, &r);
 }
 
 static int send_rsts(struct jktcp_adapter *a)
@@ -360,8 +355,8 @@ static int send_rsts(struct jktcp_adapter *a)
     for (; i < a->nrst; i++) {
         struct jk_seg s;
         memset(&s, 0, sizeof s);
-        s.src = a->local;
-        s.dst = a->peer;
+        s.src = a->env.local;
+        s.dst = a->env.peer;
         s.sport = a->rstq[i].sport;
         s.dport = a->rstq[i].dport;
         s.seq = a->rstq[i].seq;
@@ -399,7 +394,7 @@ int jk_adapter_output(struct jktcp_adapter *a)
         if (c->state == JKTCP_CLOSED)
             jk_heap_remove(a, c);
         else
-            jk_adapter_update_timer(c);
+            update_timer(c);
         if (a->on_conn_event)
             a->on_conn_event(a, c); /* may release c: then it is dirty again */
         if (c->state == JKTCP_CLOSED && c->user_released && !c->dirty)
@@ -411,10 +406,10 @@ int jk_adapter_output(struct jktcp_adapter *a)
     if (f < 0 && f != -EAGAIN)
         jk_adapter_fail(a, f);
     if (r == -EAGAIN || f == -EAGAIN) {
-        a->tx_blocked = true;
+        a->env.tx_blocked = true;
         return -EAGAIN;
     }
-    a->tx_blocked = false;
+    a->env.tx_blocked = false;
     return 0;
 }
 
@@ -474,8 +469,8 @@ static void input_icmp(struct jktcp_adapter *a, const uint8_t *frame, size_t len
         return;
     }
     struct jktcp_conn *c = NULL;
-    if (ic.family == a->local.family && jk_addr_eq(&ic.dst, &a->local) &&
-        jk_addr_eq(&ic.isrc, &a->local) && jk_addr_eq(&ic.idst, &a->peer))
+    if (ic.family == a->env.local.family && jk_addr_eq(&ic.dst, &a->env.local) &&
+        jk_addr_eq(&ic.isrc, &a->env.local) && jk_addr_eq(&ic.idst, &a->env.peer))
         c = jk_adapter_lookup(a, ic.sport, ic.dport);
     if (c && jk_tcp_icmp(c, &ic)) {
         a->st.icmp_in++;
@@ -485,12 +480,55 @@ static void input_icmp(struct jktcp_adapter *a, const uint8_t *frame, size_t len
     }
 }
 
-void jk_adapter_set_pmtu(struct jktcp_adapter *a, uint32_t mtu)
+/* ---- the engine's environment (tcp.h: struct jk_tcp_env) ---------------- */
+
+static struct jktcp_adapter *env_adapter(struct jk_tcp_env *e)
 {
-    a->pmtu = mtu;
+    return (struct jktcp_adapter *)((char *)e - offsetof(struct jktcp_adapter, env));
+}
+
+static uint32_t env_random(struct jk_tcp_env *e)
+{
+    return jk_random(env_adapter(e));
+}
+
+static int env_send(struct jk_tcp_env *e, const uint8_t *frame, size_t len)
+{
+    return jk_adapter_send_frame(env_adapter(e), frame, len);
+}
+
+static void env_rst(struct jk_tcp_env *e, const struct jk_rst *r)
+{
+    jk_adapter_queue_rst(env_adapter(e), r);
+}
+
+static void env_event(struct jk_tcp_env *e, struct jktcp_conn *c, enum jk_tcp_event ev)
+{
+    (void)e;
+    switch (ev) {
+    case JK_TCP_CHANGED: jk_adapter_mark_dirty(c); break;
+    case JK_TCP_TIMER: update_timer(c); break;
+    case JK_TCP_ESTABLISHED: established(c); break;
+    case JK_TCP_CLOSED: conn_closed(c); break;
+    }
+}
+
+/* Lower (or, after a probe, raise) the path MTU and tell every connection. */
+static void env_set_pmtu(struct jk_tcp_env *e, uint32_t mtu)
+{
+    struct jktcp_adapter *a = env_adapter(e);
+    a->env.pmtu = mtu;
     for (struct jktcp_conn *c = a->all; c; c = c->all_next)
         jk_tcp_pmtu_changed(c);
 }
+
+static const struct jk_tcp_env_ops env_ops = {
+    .random = env_random,
+    .send = env_send,
+    .rst = env_rst,
+    .event = env_event,
+    .set_pmtu = env_set_pmtu,
+};
 
 static void input_packet(struct jktcp_adapter *a, const uint8_t *frame, size_t len, bool whole);
 
@@ -501,7 +539,7 @@ static void input_fragment(struct jktcp_adapter *a, const uint8_t *frame, const 
     const uint8_t *pkt;
     size_t n;
     uint64_t dropped = a->reasm.dropped;
-    enum jk_reasm_result r = jk_reasm_add(&a->reasm, frame, ip, a->now, &pkt, &n);
+    enum jk_reasm_result r = jk_reasm_add(&a->reasm, frame, ip, a->env.now, &pkt, &n);
     a->st.drop_fragment += a->reasm.dropped - dropped;
     if (r == JK_REASM_DONE) {
         a->st.frags_reassembled++;
@@ -539,11 +577,11 @@ static void input_packet(struct jktcp_adapter *a, const uint8_t *frame, size_t l
         count_drop(a, p);
         return;
     }
-    if (s.src.family != a->local.family) {
+    if (s.src.family != a->env.local.family) {
         a->st.drop_version++;
         return;
     }
-    if (!jk_addr_eq(&s.src, &a->peer) || !jk_addr_eq(&s.dst, &a->local)) {
+    if (!jk_addr_eq(&s.src, &a->env.peer) || !jk_addr_eq(&s.dst, &a->env.local)) {
         a->st.drop_address++;
         return;
     }
@@ -643,7 +681,7 @@ int jk_adapter_step(struct jktcp_adapter *a)
 /* Milliseconds until the next timer (rounded up), -1 if none. */
 int jk_adapter_next_timeout(struct jktcp_adapter *a)
 {
-    if ((a->dirty_head && !a->tx_blocked) || a->input_more)
+    if ((a->dirty_head && !a->env.tx_blocked) || a->input_more)
         return 0;
     if (!a->heap_len)
         return -1;
@@ -678,7 +716,7 @@ int jk_adapter_wait(struct jktcp_adapter *a, int timeout_ms)
     if (a->custom_clock || t == 0)
         return 0;
     struct pollfd p = {jk_transport_poll_fd(a->t), jk_transport_poll_events(a->t), 0};
-    if (a->tx_blocked)
+    if (a->env.tx_blocked)
         p.events |= POLLOUT;
     int r = poll(&p, 1, t);
     return r < 0 ? -errno : r;
@@ -714,9 +752,9 @@ int jk_adapter_create(jktcp_transport *t, const char *local_ip, const char *peer
     if (!a)
         return -ENOMEM;
     a->t = t;
-    if (jk_addr_parse(local_ip, &a->local) < 0 || jk_addr_parse(peer_ip, &a->peer) < 0 ||
-        a->local.family != a->peer.family || !jk_addr_unicast(&a->local) ||
-        !jk_addr_unicast(&a->peer) || jk_addr_eq(&a->local, &a->peer)) {
+    if (jk_addr_parse(local_ip, &a->env.local) < 0 || jk_addr_parse(peer_ip, &a->env.peer) < 0 ||
+        a->env.local.family != a->env.peer.family || !jk_addr_unicast(&a->env.local) ||
+        !jk_addr_unicast(&a->env.peer) || jk_addr_eq(&a->env.local, &a->env.peer)) {
         free(a);
         return -EINVAL;
     }
@@ -725,10 +763,13 @@ int jk_adapter_create(jktcp_transport *t, const char *local_ip, const char *peer
         free(a);
         return -ENOMEM;
     }
-    a->mtu = 1500;
-    jk_path_reset(a);
+    a->env.ops = &env_ops;
+    a->env.txbuf = a->txbuf;
+    a->env.st = &a->st;
+    a->env.mtu = 1500;
+    jk_path_reset(&a->env);
     a->max_conns = 4096;
-    default_cfg(&a->cfg);
+    default_cfg(&a->env.cfg);
     a->clock = mono_us;
     if (getrandom(&a->rng, sizeof a->rng, 0) != sizeof a->rng || !a->rng)
         a->rng = (uint32_t)mono_us(NULL) | 1;

@@ -7,6 +7,63 @@
 #include "abi.h"
 #include "tcp.h"
 
+#define JK_HASH_BUCKETS 4096
+#define JK_RST_QUEUE 32 /* resets owed to segments for no connection */
+
+struct jktcp_conn_listener {
+    struct jktcp_adapter *a;
+    struct jktcp_conn_listener *next;
+    uint16_t port;
+    int backlog, pending; /* pending = half-open + not accepted */
+    struct jktcp_conn *acc_head, *acc_tail;
+    void *owner;          /* threaded handle's listener */
+    _Atomic int *handed;  /* the handle's count of streams not yet accepted */
+};
+
+struct jktcp_adapter {
+    jktcp_transport *t;
+    struct jk_tcp_env env; /* the engine's world: clock, addresses, MTU, settings */
+    uint32_t max_conns;
+    uint64_t (*clock)(void *);
+    void *clock_ctx;
+    bool custom_clock;
+    struct jk_pcap *pcap;
+    struct jk_reasm reasm; /* IP fragments being put together */
+    int err; /* transport failure, sticky */
+    bool input_more; /* the last step stopped with input still ready */
+
+    struct jktcp_conn *buckets[JK_HASH_BUCKETS];
+    struct jktcp_conn *all;
+    struct jktcp_conn *dirty_head, *dirty_tail;
+    struct jktcp_conn **heap;
+    int heap_len, heap_cap;
+    struct jktcp_conn_listener *listeners;
+    uint32_t nconns;
+
+    struct jk_rst rstq[JK_RST_QUEUE];
+    int nrst;
+
+    jktcp_stats st;
+    uint32_t rng;
+    uint8_t *txbuf; /* one frame, reused for every segment we build */
+    uint64_t eph_used[16384 / 64]; /* ephemeral ports taken */
+    /* optional hook: a connection changed state (the threaded handle
+     * uses it to wake waiters) */
+    void (*on_conn_event)(struct jktcp_adapter *, struct jktcp_conn *);
+    void *owner;
+};
+
+/* adapter.c: connections */
+uint32_t jk_random(struct jktcp_adapter *a);
+/* Send one built frame: pcap, stats, transport. 0 or -EAGAIN / error. */
+int jk_adapter_send_frame(struct jktcp_adapter *a, const uint8_t *frame, size_t len);
+void jk_adapter_mark_dirty(struct jktcp_conn *c);
+/* Answer a segment for no connection with a RST (RFC 9293 §3.10.7.1). */
+void jk_adapter_reset_for(struct jktcp_adapter *a, const struct jk_seg *seg);
+void jk_adapter_queue_rst(struct jktcp_adapter *a, const struct jk_rst *r);
+void jk_adapter_release(struct jktcp_conn *c); /* free if closed and released */
+
+
 int jk_adapter_create(jktcp_transport *t, const char *local_ip, const char *peer_ip,
                       struct jktcp_adapter **out);
 void jk_adapter_destroy(struct jktcp_adapter *a);

@@ -102,11 +102,11 @@ JKTCP_API void jktcp_adapter_free(jktcp_adapter *a)
 JKTCP_API int jktcp_adapter_set_mtu(jktcp_adapter *a, unsigned mtu)
 {
     CHECK_ADAPTER(a);
-    unsigned lo = a->local.family == 4 ? 576 : 1280;
+    unsigned lo = a->env.local.family == 4 ? 576 : 1280;
     if (mtu < lo || mtu > 65535)
         return -EINVAL;
-    a->mtu = mtu;
-    jk_path_reset(a);
+    a->env.mtu = mtu;
+    jk_path_reset(&a->env);
     return 0;
 }
 
@@ -115,7 +115,7 @@ JKTCP_API int jktcp_adapter_set_mss(jktcp_adapter *a, unsigned mss)
     CHECK_ADAPTER(a);
     if (mss && (mss < 64 || mss > 65535))
         return -EINVAL;
-    a->mss_cap = mss;
+    a->env.mss_cap = mss;
     return 0;
 }
 
@@ -127,7 +127,7 @@ static int check_range(long v, long lo, long hi)
 JKTCP_API int jktcp_adapter_set_option(jktcp_adapter *a, jktcp_option opt, long v)
 {
     CHECK_ADAPTER(a);
-    struct jk_cfg *c = &a->cfg;
+    struct jk_cfg *c = &a->env.cfg;
     switch (opt) {
     case JKTCP_OPT_SNDBUF:
         if (check_range(v, 4096, 1L << 30))
@@ -192,8 +192,8 @@ JKTCP_API int jktcp_adapter_set_option(jktcp_adapter *a, jktcp_option opt, long 
     case JKTCP_OPT_PMTU_PROBE:
         if (check_range(v, 0, 2))
             return -EINVAL;
-        a->path.mode = (uint8_t)v;
-        jk_path_reset(a);
+        a->env.path.mode = (uint8_t)v;
+        jk_path_reset(&a->env);
         return 0;
     }
     return -EINVAL;
@@ -204,7 +204,7 @@ JKTCP_API int jktcp_adapter_get_option(jktcp_adapter *a, jktcp_option opt, long 
     CHECK_ADAPTER(a);
     if (!v)
         return -EINVAL;
-    const struct jk_cfg *c = &a->cfg;
+    const struct jk_cfg *c = &a->env.cfg;
     switch (opt) {
     case JKTCP_OPT_SNDBUF: *v = c->sndbuf; return 0;
     case JKTCP_OPT_RCVBUF: *v = c->rcvbuf; return 0;
@@ -222,7 +222,7 @@ JKTCP_API int jktcp_adapter_get_option(jktcp_adapter *a, jktcp_option opt, long 
     case JKTCP_OPT_MAX_RETRIES: *v = c->max_retries; return 0;
     case JKTCP_OPT_MAX_CONNS: *v = a->max_conns; return 0;
     case JKTCP_OPT_OOO_RANGES: *v = c->max_ooo; return 0;
-    case JKTCP_OPT_PMTU_PROBE: *v = a->path.mode; return 0;
+    case JKTCP_OPT_PMTU_PROBE: *v = a->env.path.mode; return 0;
     }
     return -EINVAL;
 }
@@ -235,7 +235,7 @@ JKTCP_API int jktcp_adapter_set_clock(jktcp_adapter *a, uint64_t (*now_us)(void 
     a->clock = now_us;
     a->clock_ctx = ctx;
     a->custom_clock = true;
-    a->now = 0;
+    a->env.now = 0;
     jk_now(a);
     return 0;
 }

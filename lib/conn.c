@@ -229,7 +229,7 @@ int jk_conn_info_internal(struct jktcp_conn *c, jktcp_info *o)
     o->rcv_wscale = c->rcv_wscale;
     o->sack = c->sack_ok;
     o->timestamps = c->ts_ok;
-    o->pmtu = c->a->pmtu;
+    o->pmtu = c->a->env.pmtu;
     o->soft_error = c->soft_err;
     return 0;
 }

@@ -220,7 +220,7 @@ static void io_sleep(struct jk_handle *h, int max_ms)
         {h->efd, POLLIN, 0},
         {jk_transport_poll_fd(a->t), jk_transport_poll_events(a->t), 0},
     };
-    if (a->tx_blocked)
+    if (a->env.tx_blocked)
         p[1].events |= POLLOUT;
     int np = a->err ? 1 : 2;
     poll(p, (nfds_t)np, t);
@@ -288,7 +288,7 @@ static void *io_main(void *arg)
         if (run_queue(h))
             break;
         io_step(h);
-        if ((!a->dirty_head || a->tx_blocked) && !a->input_more)
+        if ((!a->dirty_head || a->env.tx_blocked) && !a->input_more)
             io_sleep(h, -1);
     }
     linger(h);

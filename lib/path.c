@@ -8,33 +8,33 @@
 #define JK_MIN_PMTU4 552u                 /* IPv4 floor for reports (Linux's min_pmtu) */
 #define RESEARCH_US (600ull * 1000000u)   /* RFC 4821 §7.7: look again after 10 min */
 
-static uint32_t hdr_len(const struct jktcp_adapter *a)
+static uint32_t hdr_len(const struct jk_tcp_env *e)
 {
-    return (a->local.family == 4 ? 20u : 40u) + 20u;
+    return (e->local.family == 4 ? 20u : 40u) + 20u;
 }
 
 /* Where a search starts and what a black hole falls back to: 1280 is the
  * IPv6 minimum; 1200 for IPv4 as RFC 8899 §5.1.2 recommends. */
-static uint32_t base_mtu(const struct jktcp_adapter *a)
+static uint32_t base_mtu(const struct jk_tcp_env *e)
 {
-    uint32_t b = a->local.family == 4 ? 1200 : 1280;
-    return b < a->mtu ? b : a->mtu;
+    uint32_t b = e->local.family == 4 ? 1200 : 1280;
+    return b < e->mtu ? b : e->mtu;
 }
 
-static void set_mtu(struct jktcp_adapter *a, uint32_t mtu)
+static void set_mtu(struct jk_tcp_env *e, uint32_t mtu)
 {
-    jk_adapter_set_pmtu(a, mtu);
+    e->ops->set_pmtu(e, mtu);
 }
 
-void jk_path_reset(struct jktcp_adapter *a)
+void jk_path_reset(struct jk_tcp_env *e)
 {
-    struct jk_path *p = &a->path;
-    p->hi = a->mtu + 1;
+    struct jk_path *p = &e->path;
+    p->hi = e->mtu + 1;
     p->probe_c = NULL;
     p->next_us = 0;
-    p->searching = p->mode == 2 && base_mtu(a) < a->mtu;
-    p->lo = p->searching ? base_mtu(a) : a->mtu;
-    a->pmtu = p->lo;
+    p->searching = p->mode == 2 && base_mtu(e) < e->mtu;
+    p->lo = p->searching ? base_mtu(e) : e->mtu;
+    e->pmtu = p->lo;
 }
 
 /* RFC 1191 §7: a router that did not say its MTU gets the next plateau
@@ -50,9 +50,9 @@ static uint32_t plateau_below(uint32_t len)
 
 bool jk_path_too_big(struct jktcp_conn *c, const struct jk_icmp *ic)
 {
-    struct jktcp_adapter *a = c->a;
+    struct jk_tcp_env *e = c->env;
     uint32_t mtu;
-    if (a->local.family == 6) {
+    if (e->local.family == 6) {
         /* RFC 8201 §4: every IPv6 link carries 1280, so a report below it
          * is bogus (RFC 8021: it only ever asked for atomic fragments);
          * IPv6 routers always say their MTU (no plateaus) */
@@ -64,14 +64,14 @@ bool jk_path_too_big(struct jktcp_conn *c, const struct jk_icmp *ic)
         if (mtu < JK_MIN_PMTU4) /* Linux's min_pmtu: 512 + 20 + 20 */
             mtu = JK_MIN_PMTU4;
     }
-    if (mtu >= a->pmtu) /* never raised by ICMP (RFC 8201 §4) */
+    if (mtu >= e->pmtu) /* never raised by ICMP (RFC 8201 §4) */
         return true;
-    struct jk_path *p = &a->path;
+    struct jk_path *p = &e->path;
     if (p->hi > mtu)
         p->hi = mtu; /* a probing search stays below what a router refused */
     if (p->lo > mtu)
         p->lo = mtu;
-    set_mtu(a, mtu);
+    set_mtu(e, mtu);
     jk_tcp_resend_all(c);
     return true;
 }
@@ -82,28 +82,28 @@ static uint32_t peer_limit(const struct jktcp_conn *c)
     uint32_t mss = c->peer_mss < JK_MIN_SND_MSS ? JK_MIN_SND_MSS : c->peer_mss;
     if (mss > c->local_mss)
         mss = c->local_mss;
-    return mss + hdr_len(c->a);
+    return mss + hdr_len(c->env);
 }
 
 uint32_t jk_path_probe_size(struct jktcp_conn *c, uint32_t avail, uint32_t usable)
 {
-    struct jk_path *p = &c->a->path;
-    uint32_t cur = c->a->pmtu;
-    if (p->mode && !p->searching && c->a->now >= p->next_us && cur < c->a->mtu) {
-        p->hi = c->a->mtu + 1; /* RFC 4821 §7.7: the path may have grown */
+    struct jk_path *p = &c->env->path;
+    uint32_t cur = c->env->pmtu;
+    if (p->mode && !p->searching && c->env->now >= p->next_us && cur < c->env->mtu) {
+        p->hi = c->env->mtu + 1; /* RFC 4821 §7.7: the path may have grown */
         p->searching = true;
     }
     if (!p->mode || !p->searching || p->probe_c || c->rec.in_recovery ||
-        c->state != JKTCP_ESTABLISHED || c->a->now < p->next_us)
+        c->state != JKTCP_ESTABLISHED || c->env->now < p->next_us)
         return 0;
     uint32_t hi = p->hi < peer_limit(c) + 1 ? p->hi : peer_limit(c) + 1;
     if (hi <= cur + SEARCH_DONE) {
         p->searching = false; /* as far as this peer lets us go */
-        p->next_us = c->a->now + RESEARCH_US;
+        p->next_us = c->env->now + RESEARCH_US;
         return 0;
     }
     uint32_t mtu = (cur + hi) / 2;
-    uint32_t len = mtu - hdr_len(c->a) - (c->ts_ok ? 12 : 0);
+    uint32_t len = mtu - hdr_len(c->env) - (c->ts_ok ? 12 : 0);
     /* data behind it, so that its loss shows in SACKs (Linux: reordering + 1
      * segments), and room in the windows for all of it */
     if (avail < len + 3u * c->smss || usable < len)
@@ -113,25 +113,25 @@ uint32_t jk_path_probe_size(struct jktcp_conn *c, uint32_t avail, uint32_t usabl
 
 void jk_path_probe_sent(struct jktcp_conn *c, uint32_t seq, uint32_t len)
 {
-    struct jk_path *p = &c->a->path;
+    struct jk_path *p = &c->env->path;
     p->probe_c = c;
-    p->probe_mtu = len + hdr_len(c->a) + (c->ts_ok ? 12 : 0);
+    p->probe_mtu = len + hdr_len(c->env) + (c->ts_ok ? 12 : 0);
     c->probe_seq = seq;
     c->probe_end = seq + len;
-    c->a->st.pmtu_probes++;
+    c->env->st->pmtu_probes++;
 }
 
 static void probe_done(struct jktcp_conn *c)
 {
-    struct jk_path *p = &c->a->path;
+    struct jk_path *p = &c->env->path;
     p->probe_c = NULL;
     /* one round trip between probes */
-    p->next_us = c->a->now + (c->rtt.srtt_us ? c->rtt.srtt_us : c->rtt.rto_us);
+    p->next_us = c->env->now + (c->rtt.srtt_us ? c->rtt.srtt_us : c->rtt.rto_us);
 }
 
 void jk_path_acked(struct jktcp_conn *c)
 {
-    struct jk_path *p = &c->a->path;
+    struct jk_path *p = &c->env->path;
     if (p->probe_c != c)
         return;
     bool got = seq_ge(c->snd_una, c->probe_end) ||
@@ -140,20 +140,20 @@ void jk_path_acked(struct jktcp_conn *c)
         return;
     p->lo = p->probe_mtu; /* the path carries it */
     probe_done(c);
-    set_mtu(c->a, p->lo);
+    set_mtu(c->env, p->lo);
 }
 
 static void probe_failed(struct jktcp_conn *c)
 {
-    struct jk_path *p = &c->a->path;
+    struct jk_path *p = &c->env->path;
     p->hi = p->probe_mtu;
-    c->a->st.pmtu_probe_fails++;
+    c->env->st->pmtu_probe_fails++;
     probe_done(c);
 }
 
 bool jk_path_probe_lost(struct jktcp_conn *c)
 {
-    struct jk_path *p = &c->a->path;
+    struct jk_path *p = &c->env->path;
     if (p->probe_c != c || !seq_le(c->probe_seq, c->snd_una) || !seq_lt(c->snd_una, c->probe_end))
         return false;
     probe_failed(c);
@@ -166,22 +166,22 @@ bool jk_path_probe_lost(struct jktcp_conn *c)
  * (Linux's tcp_mtu_probing after tcp_retries1). */
 static void black_hole(struct jktcp_conn *c)
 {
-    struct jktcp_adapter *a = c->a;
-    struct jk_path *p = &a->path;
-    uint32_t base = base_mtu(a);
-    if (a->pmtu <= base)
+    struct jk_tcp_env *e = c->env;
+    struct jk_path *p = &e->path;
+    uint32_t base = base_mtu(e);
+    if (e->pmtu <= base)
         return;
-    p->hi = a->pmtu;
+    p->hi = e->pmtu;
     p->lo = base;
     p->searching = true;
     p->next_us = 0;
-    a->st.pmtu_blackholes++;
-    set_mtu(a, base);
+    e->st->pmtu_blackholes++;
+    set_mtu(e, base);
 }
 
 void jk_path_timeout(struct jktcp_conn *c)
 {
-    struct jk_path *p = &c->a->path;
+    struct jk_path *p = &c->env->path;
     if (p->probe_c == c)
         probe_failed(c);
     else if (p->mode && c->retries == 2)
@@ -190,6 +190,6 @@ void jk_path_timeout(struct jktcp_conn *c)
 
 void jk_path_conn_gone(struct jktcp_conn *c)
 {
-    if (c->a->path.probe_c == c)
-        c->a->path.probe_c = NULL;
+    if (c->env->path.probe_c == c)
+        c->env->path.probe_c = NULL;
 }

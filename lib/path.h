@@ -22,9 +22,9 @@
 #include <stdint.h>
 
 struct jktcp_conn;
-struct jktcp_adapter;
+struct jk_tcp_env;
 
-/* The MTU in use is the adapter's pmtu; this is the search around it. */
+/* The MTU in use is the environment's pmtu; this is the search around it. */
 struct jk_path {
     uint32_t lo, hi;    /* search: lo carries, hi does not (or is one above the max) */
     uint8_t mode;       /* JKTCP_OPT_PMTU_PROBE */
@@ -35,7 +35,7 @@ struct jk_path {
 };
 
 /* The adapter's MTU or probing mode changed (before connections). */
-void jk_path_reset(struct jktcp_adapter *a);
+void jk_path_reset(struct jk_tcp_env *e);
 /* Lower the path MTU from an ICMP report (already validated). False if
  * the report is bogus (an IPv6 MTU below 1280). */
 bool jk_path_too_big(struct jktcp_conn *c, const struct jk_icmp *ic);

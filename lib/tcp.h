@@ -1,6 +1,17 @@
 /* SPDX-License-Identifier: MIT */
-/* Internal types shared by the TCP state machine (tcp.c), the adapter
- * (adapter.c: demux, timers, I/O loop) and the public conn API (conn.c). */
+/*
+ * The TCP engine (RFC 9293): one connection's state machine, in
+ * tcp_conn.c (open, close), tcp_in.c (arrival), tcp_out.c (output),
+ * tcp_recovery.c (loss recovery), tcp_cc.c (congestion control) and
+ * tcp_timer.c (timers), with path.c for the path MTU.
+ *
+ * The engine does no I/O and knows nothing of its owner: it reaches the
+ * world only through the environment (struct jk_tcp_env) its owner — the
+ * adapter — passes in: the clock, addresses and MTU, a frame buffer and a
+ * frame output, a random source, counters, and an event callback through
+ * which it reports what happened (output due or news for the
+ * application, a deadline moved, a passive open completed, closed).
+ */
 #ifndef JK_TCP_H
 #define JK_TCP_H
 
@@ -22,8 +33,6 @@
 #define JK_SYN_QUICK_US 2000 /* SYN resent this soon after a stale ACK answered it */
 #define JK_PAWS_WINDOW 1u /* TSval this far below TS.Recent still passes PAWS (as Linux) */
 #define JK_MAX_PEER_SACK 32 /* peer SACK ranges remembered (scoreboard) */
-#define JK_HASH_BUCKETS 4096
-#define JK_RST_QUEUE 32     /* resets owed to segments for no connection */
 #define JK_KEEPALIVE_PROBES 9
 #define JK_QUICKACKS 16   /* segments ACKed at once after a hole fills */
 #define JK_FIN_WAIT2_US (30u * 1000000u) /* orphaned FIN_WAIT_2 lifetime */
@@ -58,6 +67,50 @@ struct jk_rtt {
     uint64_t start; /* ... sent then */
 };
 
+/* A reset to send: for a segment no connection takes, or for an abort. */
+struct jk_rst {
+    uint16_t sport, dport;
+    uint32_t seq, ack;
+    uint8_t flags;
+    bool ts;                /* carry a timestamp (a connection negotiated it) */
+    uint32_t tsval, tsecr;
+};
+
+/* What the engine tells its owner (jk_tcp_env_ops.event). */
+enum jk_tcp_event {
+    JK_TCP_CHANGED,     /* output may be due, or news for the application */
+    JK_TCP_TIMER,       /* only the deadline moved (jk_tcp_deadline) */
+    JK_TCP_ESTABLISHED, /* a passive open completed */
+    JK_TCP_CLOSED,      /* reached CLOSED */
+};
+
+struct jk_tcp_env;
+struct jk_tcp_env_ops {
+    uint32_t (*random)(struct jk_tcp_env *e);
+    /* One frame built in e->txbuf: 0, -EAGAIN (busy: nothing sent) or
+     * the transport's error. */
+    int (*send)(struct jk_tcp_env *e, const uint8_t *frame, size_t len);
+    /* A reset for the next output pass. */
+    void (*rst)(struct jk_tcp_env *e, const struct jk_rst *r);
+    void (*event)(struct jk_tcp_env *e, struct jktcp_conn *c, enum jk_tcp_event ev);
+    /* The path MTU changed (path.c): set e->pmtu, tell every connection. */
+    void (*set_pmtu)(struct jk_tcp_env *e, uint32_t mtu);
+};
+
+/* The engine's world, owned by the adapter (one per adapter: one peer). */
+struct jk_tcp_env {
+    const struct jk_tcp_env_ops *ops;
+    uint64_t now; /* microseconds; the owner keeps it current */
+    struct jk_addr local, peer;
+    uint32_t mtu, mss_cap; /* the link's MTU; an MSS cap (0: none) */
+    uint32_t pmtu; /* path MTU in use: mtu, lowered by ICMP or probing */
+    struct jk_path path;
+    struct jk_cfg cfg;  /* settings for new connections */
+    bool tx_blocked;    /* the transport refused a frame this pass */
+    uint8_t *txbuf;     /* one frame, reused for every segment */
+    jktcp_stats *st;    /* counters the engine adds to */
+};
+
 struct jk_cc_ops;
 /* Congestion control state (tcp_cc.c; the algorithm behind ops). */
 struct jk_cc {
@@ -89,6 +142,9 @@ struct jk_ooo {
 };
 
 struct jktcp_conn {
+    struct jk_tcp_env *env;
+    /* the owner's fields (adapter.c, the handle): the engine never
+     * touches them but listener, which it only tests */
     struct jktcp_adapter *a;
     struct jktcp_conn *hnext;            /* hash chain (by ports) */
     struct jktcp_conn *all_next, *all_prev;
@@ -152,64 +208,8 @@ struct jktcp_conn {
     uint32_t probe_seq, probe_end; /* a path MTU probe in flight (path.h) */
 };
 
-struct jktcp_conn_listener {
-    struct jktcp_adapter *a;
-    struct jktcp_conn_listener *next;
-    uint16_t port;
-    int backlog, pending; /* pending = half-open + not accepted */
-    struct jktcp_conn *acc_head, *acc_tail;
-    void *owner;          /* threaded handle's listener */
-    _Atomic int *handed;  /* the handle's count of streams not yet accepted */
-};
-
-struct jk_rst {
-    uint16_t sport, dport;
-    uint32_t seq, ack;
-    uint8_t flags;
-    bool ts;                /* carry a timestamp (a connection negotiated it) */
-    uint32_t tsval, tsecr;
-};
-
-struct jktcp_adapter {
-    jktcp_transport *t;
-    struct jk_addr local, peer;
-    uint32_t mtu, mss_cap, max_conns;
-    uint32_t pmtu; /* path MTU in use (== path.mtu): mtu, lowered by ICMP or probing */
-    struct jk_path path;
-    struct jk_cfg cfg;
-    uint64_t (*clock)(void *);
-    void *clock_ctx;
-    bool custom_clock;
-    uint64_t now;
-    struct jk_pcap *pcap;
-    struct jk_reasm reasm; /* IP fragments being put together */
-    int err; /* transport failure, sticky */
-    bool tx_blocked;
-    bool input_more; /* the last step stopped with input still ready */
-
-    struct jktcp_conn *buckets[JK_HASH_BUCKETS];
-    struct jktcp_conn *all;
-    struct jktcp_conn *dirty_head, *dirty_tail;
-    struct jktcp_conn **heap;
-    int heap_len, heap_cap;
-    struct jktcp_conn_listener *listeners;
-    uint32_t nconns;
-
-    struct jk_rst rstq[JK_RST_QUEUE];
-    int nrst;
-
-    jktcp_stats st;
-    uint32_t rng;
-    uint8_t *txbuf; /* one frame, reused for every segment we build */
-    uint64_t eph_used[16384 / 64]; /* ephemeral ports taken */
-    /* optional hook: a connection changed state (the threaded handle
-     * uses it to wake waiters) */
-    void (*on_conn_event)(struct jktcp_adapter *, struct jktcp_conn *);
-    void *owner;
-};
-
-/* tcp.c: the state machine */
-int jk_tcp_init_conn(struct jktcp_conn *c, struct jktcp_adapter *a, uint16_t lport,
+/* The engine's entry points (the owner calls them with env->now current). */
+int jk_tcp_init_conn(struct jktcp_conn *c, struct jk_tcp_env *env, uint16_t lport,
                      uint16_t rport);
 void jk_tcp_free_buffers(struct jktcp_conn *c);
 void jk_tcp_connect(struct jktcp_conn *c);
@@ -242,20 +242,8 @@ bool jk_tcp_icmp(struct jktcp_conn *c, const struct jk_icmp *ic);
 void jk_tcp_pmtu_changed(struct jktcp_conn *c);
 /* Resend everything in flight now, without a window cut (the path shrank). */
 void jk_tcp_resend_all(struct jktcp_conn *c);
-
-/* adapter.c services used by tcp.c */
-uint32_t jk_random(struct jktcp_adapter *a);
-/* Send one built frame: pcap, stats, transport. 0 or -EAGAIN / error. */
-int jk_adapter_send_frame(struct jktcp_adapter *a, const uint8_t *frame, size_t len);
-void jk_adapter_mark_dirty(struct jktcp_conn *c);
-void jk_adapter_conn_closed(struct jktcp_conn *c); /* reached CLOSED */
-void jk_adapter_established(struct jktcp_conn *c); /* passive open done */
-/* Answer a segment for no connection with a RST (RFC 9293 §3.10.7.1). */
-void jk_adapter_reset_for(struct jktcp_adapter *a, const struct jk_seg *seg);
-void jk_adapter_queue_rst(struct jktcp_adapter *a, const struct jk_rst *r);
-void jk_adapter_update_timer(struct jktcp_conn *c);
-void jk_adapter_release(struct jktcp_conn *c); /* free if closed and released */
-/* Lower the path MTU and tell every connection. */
-void jk_adapter_set_pmtu(struct jktcp_adapter *a, uint32_t mtu);
+/* The reset that answers a segment no connection takes (RFC 9293
+ * §3.10.7.1); false for a segment that must not be answered (a RST). */
+bool jk_tcp_rst_for(const struct jk_seg *s, struct jk_rst *r);
 
 #endif

@@ -18,20 +18,19 @@ static uint8_t wscale_for(uint32_t rcvbuf)
     return s;
 }
 
-static uint16_t mss_for_mtu(const struct jktcp_adapter *a)
+static uint16_t mss_for_mtu(const struct jk_tcp_env *e)
 {
-    uint32_t m = a->mtu - ip_header_len(a) - 20;
-    if (a->mss_cap && a->mss_cap < m)
-        m = a->mss_cap;
+    uint32_t m = e->mtu - ip_header_len(e) - 20;
+    if (e->mss_cap && e->mss_cap < m)
+        m = e->mss_cap;
     return (uint16_t)(m > 65535 ? 65535 : m);
 }
 
-int jk_tcp_init_conn(struct jktcp_conn *c, struct jktcp_adapter *a, uint16_t lport, uint16_t rport)
+int jk_tcp_init_conn(struct jktcp_conn *c, struct jk_tcp_env *env, uint16_t lport, uint16_t rport)
 {
     int r;
-    c->a = a;
-    c->cfg = a->cfg;
-    c->heap_idx = -1;
+    c->env = env;
+    c->cfg = env->cfg;
     c->lport = lport;
     c->rport = rport;
     c->state = JKTCP_CLOSED;
@@ -41,16 +40,16 @@ int jk_tcp_init_conn(struct jktcp_conn *c, struct jktcp_adapter *a, uint16_t lpo
         jk_ring_free(&c->snd);
         return r;
     }
-    c->iss = jk_random(a);
-    c->ts_offset = jk_random(a);
+    c->iss = env->ops->random(env);
+    c->ts_offset = env->ops->random(env);
     c->snd_una = c->snd_nxt = c->snd_max = c->iss;
     c->snd_buf_seq = c->iss + 1;
     c->rec.recover = c->iss;
-    c->local_mss = mss_for_mtu(a);
+    c->local_mss = mss_for_mtu(env);
     c->rcv_wscale = wscale_for(c->rcv.cap);
     c->rtt.rto_us = c->cfg.rto_init_us;
     c->cc.ssthresh = UINT32_MAX;
-    c->last_rx_us = a->now;
+    c->last_rx_us = env->now;
     return 0;
 }
 
@@ -65,7 +64,7 @@ void jk_tcp_free_buffers(struct jktcp_conn *c)
  * path carries, less the timestamp option (RFC 6691). */
 static void compute_smss(struct jktcp_conn *c)
 {
-    uint32_t path = c->a->pmtu - ip_header_len(c->a) - 20;
+    uint32_t path = c->env->pmtu - ip_header_len(c->env) - 20;
     uint32_t m = min_u32(min_u32(max_u32(c->peer_mss, JK_MIN_SND_MSS), c->local_mss), path);
     if (c->ts_ok)
         m -= 12;
@@ -86,7 +85,7 @@ void jk_tcp_to_closed(struct jktcp_conn *c, int err)
     c->state = JKTCP_CLOSED;
     memset(c->timer, 0, sizeof c->timer);
     c->ack_now = false;
-    jk_adapter_conn_closed(c);
+    jk_tcp_event(c, JK_TCP_CLOSED);
 }
 
 void jk_tcp_to_time_wait(struct jktcp_conn *c)
@@ -122,7 +121,7 @@ void jk_tcp_reset_conn(struct jktcp_conn *c, bool send_rst, bool ts)
             rst.tsval = jk_tcp_ts_now(c);
             rst.tsecr = c->ts_recent;
         }
-        jk_adapter_queue_rst(c->a, &rst);
+        c->env->ops->rst(c->env, &rst);
     }
     if (c->state != JKTCP_CLOSED)
         jk_tcp_to_closed(c, 0);
@@ -142,7 +141,7 @@ void jk_tcp_shutdown(struct jktcp_conn *c)
         c->state = JKTCP_FIN_WAIT_1;
     else if (c->state == JKTCP_CLOSE_WAIT)
         c->state = JKTCP_LAST_ACK;
-    jk_adapter_mark_dirty(c);
+    jk_tcp_changed(c);
 }
 
 /*
@@ -183,14 +182,14 @@ bool jk_tcp_orphan(struct jktcp_conn *c)
 void jk_tcp_connect(struct jktcp_conn *c)
 {
     c->state = JKTCP_SYN_SENT;
-    c->peer_mss = c->a->local.family == 4 ? 536 : 1220;
-    jk_adapter_mark_dirty(c);
+    c->peer_mss = c->env->local.family == 4 ? 536 : 1220;
+    jk_tcp_changed(c);
 }
 
 void jk_tcp_take_syn_options(struct jktcp_conn *c, const struct jk_seg *s, bool we_offered_all)
 {
     const struct jk_tcp_opts *o = &s->opt;
-    c->peer_mss = o->has_mss && o->mss ? o->mss : (c->a->local.family == 4 ? 536 : 1220);
+    c->peer_mss = o->has_mss && o->mss ? o->mss : (c->env->local.family == 4 ? 536 : 1220);
     c->ws_ok = o->has_wscale && we_offered_all;
     c->snd_wscale = c->ws_ok ? (o->wscale > 14 ? 14 : o->wscale) : 0;
     if (!c->ws_ok)
@@ -216,7 +215,7 @@ void jk_tcp_accept_syn(struct jktcp_conn *c, const struct jk_seg *syn)
     c->snd_wl1 = syn->seq;
     c->snd_wl2 = c->iss;
     c->last_rx_us = NOW(c);
-    jk_adapter_mark_dirty(c);
+    jk_tcp_changed(c);
 }
 
 void jk_tcp_became_established(struct jktcp_conn *c)
@@ -276,5 +275,22 @@ bool jk_tcp_icmp(struct jktcp_conn *c, const struct jk_icmp *ic)
         return true;
     }
     c->soft_err = err; /* a soft error (RFC 1122 §4.2.3.9): retries go on */
+    return true;
+}
+
+/* RFC 9293 §3.10.7.1: a reset carries the segment's ACK as its sequence
+ * number, or, for a segment without ACK, acknowledges all it occupied. A
+ * reset is never answered. Pure: the owner sends it. */
+bool jk_tcp_rst_for(const struct jk_seg *s, struct jk_rst *r)
+{
+    if (s->flags & JK_RST)
+        return false;
+    *r = (struct jk_rst){.sport = s->dport, .dport = s->sport, .flags = JK_RST};
+    if (s->flags & JK_ACK) {
+        r->seq = s->ack;
+    } else {
+        r->ack = s->seq + seg_space(s);
+        r->flags |= JK_ACK;
+    }
     return true;
 }

@@ -16,14 +16,14 @@ static void input_syn_sent(struct jktcp_conn *c, const struct jk_seg *s)
     bool has_ack = s->flags & JK_ACK;
     if (has_ack && (seq_le(s->ack, c->iss) || seq_gt(s->ack, c->snd_max))) {
         if (!(s->flags & JK_RST))
-            jk_adapter_reset_for(c->a, s);
+            jk_tcp_reset_for(c, s);
         /* the peer holds an old connection on these ports (RFC 9293
          * Figure 9): once our RST has cleared it, a SYN gets through, so
          * the first one goes again at once rather than after the RTO
          * (Linux: "previous FIN/ACK or RST/ACK might be ignored") */
         if (c->retries == 0 && c->timer[JK_T_RTO] > NOW(c) + JK_SYN_QUICK_US)
             c->timer[JK_T_RTO] = NOW(c) + JK_SYN_QUICK_US;
-        jk_adapter_update_timer(c);
+        jk_tcp_event(c, JK_TCP_TIMER);
         return;
     }
     if (s->flags & JK_RST) {
@@ -41,7 +41,7 @@ static void input_syn_sent(struct jktcp_conn *c, const struct jk_seg *s)
     if (!has_ack) { /* simultaneous open */
         c->state = JKTCP_SYN_RCVD;
         c->snd_nxt = c->iss; /* resend our SYN as SYN-ACK */
-        jk_adapter_mark_dirty(c);
+        jk_tcp_changed(c);
         return;
     }
     c->snd_una = s->ack;
@@ -51,7 +51,7 @@ static void input_syn_sent(struct jktcp_conn *c, const struct jk_seg *s)
     }
     jk_tcp_became_established(c);
     c->ack_now = true;
-    jk_adapter_mark_dirty(c);
+    jk_tcp_changed(c);
 }
 
 /* RCV.WND for the acceptability test: the window we offered (its edge
@@ -149,13 +149,13 @@ static void challenge_ack(struct jktcp_conn *c, const struct jk_seg *s)
     if (!s->len && !(s->flags & JK_FIN)) {
         uint64_t now = NOW(c);
         if (now < c->oow_ack_next) {
-            c->a->st.acks_limited++;
+            c->env->st->acks_limited++;
             return;
         }
         c->oow_ack_next = now + JK_OOW_ACK_US;
     }
     c->ack_now = true;
-    jk_adapter_mark_dirty(c);
+    jk_tcp_changed(c);
 }
 
 static void on_new_ack(struct jktcp_conn *c, uint32_t ack)
@@ -234,7 +234,7 @@ static void update_send_window(struct jktcp_conn *c, const struct jk_seg *s, boo
             c->max_snd_wnd = c->snd_wnd;
         if (c->snd_wnd > old) {
             c->timer[JK_T_PERSIST] = 0;
-            jk_adapter_mark_dirty(c);
+            jk_tcp_changed(c);
         }
     }
 }
@@ -243,7 +243,7 @@ static bool process_ack(struct jktcp_conn *c, const struct jk_seg *s)
 {
     if (c->state == JKTCP_SYN_RCVD) {
         if (!seq_gt(s->ack, c->snd_una) || seq_gt(s->ack, c->snd_max)) {
-            jk_adapter_reset_for(c->a, s);
+            jk_tcp_reset_for(c, s);
             return false;
         }
         c->snd_una = s->ack;
@@ -256,8 +256,8 @@ static bool process_ack(struct jktcp_conn *c, const struct jk_seg *s)
         c->snd_wl1 = s->seq;
         c->snd_wl2 = s->ack;
         jk_tcp_became_established(c);
-        jk_adapter_established(c);
-        jk_adapter_mark_dirty(c);
+        jk_tcp_event(c, JK_TCP_ESTABLISHED);
+        jk_tcp_changed(c);
     }
     /* RFC 5961 §5.2: an ACK older than MAX.SND.WND below SND.UNA is
      * blind; and, as Linux bounds it, so is one below the first byte we
@@ -290,7 +290,7 @@ static bool process_ack(struct jktcp_conn *c, const struct jk_seg *s)
     }
     if (advanced) {
         on_new_ack(c, s->ack);
-        jk_adapter_mark_dirty(c);
+        jk_tcp_changed(c);
     } else if (s->ack == c->snd_una && s->len == 0 && !(s->flags & (JK_SYN | JK_FIN)) &&
                c->snd_max != c->snd_una &&
                (((uint32_t)s->wnd << c->snd_wscale) == old_wnd || s->opt.nsack)) {
@@ -467,7 +467,7 @@ static void ack_duplicate(struct jktcp_conn *c, const struct jk_seg *s)
         c->ts_echo_once = true;
     }
     c->ack_now = c->ack_alone = true;
-    jk_adapter_mark_dirty(c); /* if the transport is busy, the next pass sends it */
+    jk_tcp_changed(c); /* if the transport is busy, the next pass sends it */
     jk_tcp_send_ack_alone(c);
     c->ts_echo_once = false;
 }
@@ -494,7 +494,7 @@ void jk_tcp_input(struct jktcp_conn *c, const struct jk_seg *seg)
     if (c->state == JKTCP_SYN_RCVD && (s.flags & JK_SYN) && s.seq == c->irs) {
         if (!(s.flags & JK_ACK)) { /* our SYN-ACK was lost: send it again */
             c->snd_nxt = c->iss;
-            jk_adapter_mark_dirty(c);
+            jk_tcp_changed(c);
             return;
         }
         /* simultaneous open (RFC 9293 Figure 7): the peer's SYN-ACK repeats
@@ -507,20 +507,20 @@ void jk_tcp_input(struct jktcp_conn *c, const struct jk_seg *seg)
     }
     if (c->ts_ok && !(s.flags & JK_RST)) {
         if (!s.opt.has_ts) { /* RFC 7323 §3.2 */
-            c->a->st.drop_invalid++;
+            c->env->st->drop_invalid++;
             return;
         }
         /* PAWS, §5.3, with Linux's one-tick tolerance (TCP_PAWS_WINDOW):
          * a pure ACK that overtook data sent a millisecond earlier has
          * moved TS.Recent past that data, which is no old duplicate */
         if (seq_lt(s.opt.tsval, c->ts_recent - JK_PAWS_WINDOW) && !ts_recent_stale(c)) {
-            c->a->st.drop_invalid++;
+            c->env->st->drop_invalid++;
             challenge_ack(c, &s);
             return;
         }
     }
     if (!acceptable(c, &s)) {
-        c->a->st.drop_invalid++;
+        c->env->st->drop_invalid++;
         if (!(s.flags & JK_RST)) { /* an RST out of the window: no answer (RFC 5961 §3.2) */
             if ((s.len || (s.flags & JK_FIN)) && seq_le(s.seq + seg_space(&s), c->rcv_nxt))
                 ack_duplicate(c, &s);
@@ -544,7 +544,7 @@ void jk_tcp_input(struct jktcp_conn *c, const struct jk_seg *seg)
              * the peer started over. RFC 9293 §3.10.7.4 drops the half-open
              * connection; Linux also resets the new SYN (tcp_check_req),
              * so the peer's next attempt finds the port clean */
-            jk_adapter_reset_for(c->a, &s);
+            jk_tcp_reset_for(c, &s);
             jk_tcp_abort(c, false);
             return;
         }
@@ -573,7 +573,7 @@ void jk_tcp_input(struct jktcp_conn *c, const struct jk_seg *seg)
     if (c->state == JKTCP_CLOSED)
         return;
     if (c->ack_now || c->timer[JK_T_DELACK])
-        jk_adapter_mark_dirty(c); /* also tells the handle what arrived */
+        jk_tcp_changed(c); /* also tells the handle what arrived */
     jk_tcp_send_ack_alone(c);
 }
 
@@ -590,6 +590,6 @@ void jk_tcp_app_read(struct jktcp_conn *c)
     uint32_t sliver = min_u32(c->local_mss, c->rcv.cap / 4);
     if ((uint64_t)adv * 2 <= c->rcv.cap && now >= 2 * (uint64_t)adv && now - adv >= sliver) {
         c->ack_now = true;
-        jk_adapter_mark_dirty(c);
+        jk_tcp_changed(c);
     }
 }

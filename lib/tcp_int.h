@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define NOW(c) ((c)->a->now)
+#define NOW(c) ((c)->env->now)
 
 static inline uint32_t min_u32(uint32_t x, uint32_t y) { return x < y ? x : y; }
 
@@ -27,9 +27,29 @@ static inline uint32_t snd_data_end(struct jktcp_conn *c)
     return c->snd_buf_seq + jk_ring_used(&c->snd);
 }
 
-static inline uint32_t ip_header_len(const struct jktcp_adapter *a)
+static inline uint32_t ip_header_len(const struct jk_tcp_env *e)
 {
-    return a->local.family == 4 ? 20 : 40;
+    return e->local.family == 4 ? 20 : 40;
+}
+
+static inline void jk_tcp_event(struct jktcp_conn *c, enum jk_tcp_event ev)
+{
+    c->env->ops->event(c->env, c, ev);
+}
+
+/* Output may be due, or the application has news (the owner's output
+ * pass sends it and tells the application). */
+static inline void jk_tcp_changed(struct jktcp_conn *c)
+{
+    jk_tcp_event(c, JK_TCP_CHANGED);
+}
+
+/* Answer segment s, which c does not take, with a reset. */
+static inline void jk_tcp_reset_for(struct jktcp_conn *c, const struct jk_seg *s)
+{
+    struct jk_rst r;
+    if (jk_tcp_rst_for(s, &r))
+        c->env->ops->rst(c->env, &r);
 }
 
 /* Recovery has holes to work on: SACK shows them, or a timeout made every

@@ -85,14 +85,14 @@ static void fill_options(struct jktcp_conn *c, struct jk_seg *s)
 static int emit_sized(struct jktcp_conn *c, uint8_t flags, uint32_t seq, uint32_t len,
                       uint32_t mtu, bool *fin)
 {
-    struct jktcp_adapter *a = c->a;
+    struct jk_tcp_env *e = c->env;
     struct jk_seg s;
     struct iovec iov[2];
     int iovcnt = 0, r;
 
     memset(&s, 0, sizeof s);
-    s.src = a->local;
-    s.dst = a->peer;
+    s.src = e->local;
+    s.dst = e->peer;
     s.sport = c->lport;
     s.dport = c->rport;
     s.seq = seq;
@@ -115,10 +115,10 @@ static int emit_sized(struct jktcp_conn *c, uint8_t flags, uint32_t seq, uint32_
                        (seq - c->snd_buf_seq);
         iovcnt = jk_ring_iov(&c->snd, pos, len, iov);
     }
-    size_t n = jk_build_segment(a->txbuf, JK_MAX_FRAME, &s, iov, iovcnt);
+    size_t n = jk_build_segment(e->txbuf, JK_MAX_FRAME, &s, iov, iovcnt);
     if (n == 0)
         return -EINVAL;
-    if ((r = jk_adapter_send_frame(a, a->txbuf, n)) < 0)
+    if ((r = e->ops->send(e, e->txbuf, n)) < 0)
         return r;
     if (flags & JK_ACK) {
         if (s.opt.nsack) /* the first block went out (blocks yield from the last) */
@@ -137,7 +137,7 @@ static int emit_sized(struct jktcp_conn *c, uint8_t flags, uint32_t seq, uint32_
 
 int jk_tcp_emit(struct jktcp_conn *c, uint8_t flags, uint32_t seq, uint32_t len, bool *fin)
 {
-    return emit_sized(c, flags, seq, len, c->a->pmtu, fin);
+    return emit_sized(c, flags, seq, len, c->env->pmtu, fin);
 }
 
 /* Sequence number for a segment without data (pure ACK, RST) that the
@@ -158,7 +158,7 @@ void jk_tcp_sent_range(struct jktcp_conn *c, uint32_t seq, uint32_t len, bool sy
     bool rexmit = seq_lt(seq, c->snd_max);
     if (rexmit) {
         c->retransmits++;
-        c->a->st.retransmits++;
+        c->env->st->retransmits++;
         if (c->rtt.timing && seq_le(seq, c->rtt.seq) && seq_gt(end, c->rtt.seq))
             c->rtt.timing = false; /* Karn: never time a retransmitted byte */
     } else if (!c->rtt.timing && end != seq) {
@@ -298,7 +298,7 @@ void jk_tcp_send_ack_alone(struct jktcp_conn *c)
     if (!c->ack_alone || !c->ack_now)
         return;
     c->ack_alone = false;
-    if (!c->a->tx_blocked)
+    if (!c->env->tx_blocked)
         jk_tcp_emit(c, JK_ACK, jk_tcp_acceptable_seq(c), 0, NULL); /* on failure ack_now stays set */
 }
 

@@ -223,7 +223,7 @@ static void enter_recovery(struct jktcp_conn *c)
     c->recoveries++;
     c->rec.rexmit_hi = c->snd_una;
     jk_tcp_pass_resend(c, c->snd_una); /* the first repair goes regardless of cwnd */
-    jk_adapter_mark_dirty(c);
+    jk_tcp_changed(c);
 }
 
 void jk_tcp_on_rack(struct jktcp_conn *c)
@@ -233,7 +233,7 @@ void jk_tcp_on_rack(struct jktcp_conn *c)
     if (!synchronized(c->state))
         return;
     if (c->rec.in_recovery)
-        jk_adapter_mark_dirty(c); /* send_hole decides on a new pass */
+        jk_tcp_changed(c); /* send_hole decides on a new pass */
     else if (seq_ge(c->snd_una, c->rec.recover) && next_hole(c, c->snd_una, &hole))
         enter_recovery(c);
 }
@@ -257,7 +257,7 @@ void jk_tcp_on_dupack(struct jktcp_conn *c)
     } else if (seq_ge(c->snd_una, c->rec.recover)) {
         arm_reorder_timer(c);
     }
-    jk_adapter_mark_dirty(c);
+    jk_tcp_changed(c);
 }
 
 /* Tail loss probe (RFC 8985 §7.3): nothing came back for a PTO, so make
@@ -306,5 +306,5 @@ void jk_tcp_resend_all(struct jktcp_conn *c)
     c->rec.rexmit_hi = c->snd_una;
     c->rec.recover = c->snd_max;
     c->rtt.timing = false;
-    jk_adapter_mark_dirty(c);
+    jk_tcp_changed(c);
 }

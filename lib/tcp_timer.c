@@ -101,7 +101,7 @@ static void on_rto(struct jktcp_conn *c)
         c->rec.in_recovery = false;
         c->snd_nxt = c->iss;
     }
-    jk_adapter_mark_dirty(c);
+    jk_tcp_changed(c);
 }
 
 static void on_persist(struct jktcp_conn *c)
@@ -111,7 +111,7 @@ static void on_persist(struct jktcp_conn *c)
         return;
     if (c->snd_wnd != 0) { /* a window too small to use (sws_send_ok) */
         c->sws_override = true;
-        jk_adapter_mark_dirty(c);
+        jk_tcp_changed(c);
         return;
     }
     if (++c->persist_backoff > c->cfg.max_retries + 6 &&
@@ -170,7 +170,7 @@ void jk_tcp_timers(struct jktcp_conn *c)
     if (c->timer[JK_T_KEEPALIVE] && c->timer[JK_T_KEEPALIVE] <= now)
         on_keepalive(c);
     if (c->state != JKTCP_CLOSED)
-        jk_adapter_mark_dirty(c);
+        jk_tcp_changed(c);
 }
 
 uint64_t jk_tcp_deadline(const struct jktcp_conn *c)
