@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: MIT */
+/* The TCP engine on its own (lib/tcp.h): no adapter, no transport, no
+ * clock of its own. A fake environment records every frame, reset and
+ * event the engine produces, and the test plays the peer by feeding
+ * parsed segments to jk_tcp_input. Shows what the engine's contract with
+ * its owner is: it only calls env->ops, reports through events, and keeps
+ * its timers as deadlines the owner fires with jk_tcp_timers. */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "packet.h"
+#include "tcp.h"
+
+#define MAX_FRAMES 64
+
+struct fake {
+    struct jk_tcp_env env;
+    jktcp_stats st;
+    uint8_t txbuf[JK_MAX_FRAME];
+    uint8_t frames[MAX_FRAMES][2048];
+    size_t nframes;
+    struct jk_rst rsts[8];
+    int nrst;
+    int events[4];   /* count per enum jk_tcp_event */
+    int busy;        /* sends to refuse with -EAGAIN */
+    uint32_t pmtu_set;
+};
+
+static struct fake F;
+
+static uint32_t f_random(struct jk_tcp_env *e)
+{
+    (void)e;
+    return 1000000;
+}
+
+static int f_send(struct jk_tcp_env *e, const uint8_t *frame, size_t len)
+{
+    (void)e;
+    if (F.busy) {
+        F.busy--;
+        return -EAGAIN;
+    }
+    cr_assert_lt(F.nframes, MAX_FRAMES);
+    cr_assert_leq(len, sizeof F.frames[0]);
+    memcpy(F.frames[F.nframes++], frame, len);
+    return 0;
+}
+
+static void f_rst(struct jk_tcp_env *e, const struct jk_rst *r)
+{
+    (void)e;
+    F.rsts[F.nrst++] = *r;
+}
+
+static void f_event(struct jk_tcp_env *e, struct jktcp_conn *c, enum jk_tcp_event ev)
+{
+    (void)e;
+    (void)c;
+    F.events[ev]++;
+}
+
+static void f_set_pmtu(struct jk_tcp_env *e, uint32_t mtu)
+{
+    e->pmtu = F.pmtu_set = mtu;
+}
+
+static const struct jk_tcp_env_ops f_ops = {f_random, f_send, f_rst, f_event, f_set_pmtu};
+
+static void setup_env(void)
+{
+    memset(&F, 0, sizeof F);
+    struct jk_tcp_env *e = &F.env;
+    e->ops = &f_ops;
+    e->now = 5000000;
+    jk_addr_parse("198.18.0.1", &e->local);
+    jk_addr_parse("198.18.0.2", &e->peer);
+    e->mtu = e->pmtu = 1500;
+    e->txbuf = F.txbuf;
+    e->st = &F.st;
+    e->cfg = (struct jk_cfg){.sndbuf = 65536, .rcvbuf = 65536, .delack_us = 1000,
+                             .timewait_us = 1000000, .rto_min_us = 200000,
+                             .rto_max_us = 60000000, .rto_init_us = 1000000,
+                             .max_retries = 3, .max_ooo = 16, .nodelay = true,
+                             .congestion = true, .sack = true, .timestamps = false,
+                             .tlp = true};
+}
+
+/* The i-th frame the engine sent, parsed. */
+static struct jk_seg frame(size_t i)
+{
+    struct jk_seg s;
+    cr_assert_lt(i, F.nframes, "frame %zu not sent (%zu sent)", i, F.nframes);
+    cr_assert_eq(jk_parse_frame(F.frames[i], sizeof F.frames[i], &s), JK_PARSE_TCP);
+    return s;
+}
+
+/* A segment from the peer (198.18.0.2:80) to us (:40000). */
+static struct jk_seg peer(uint8_t flags, uint32_t seq, uint32_t ack)
+{
+    struct jk_seg s;
+    memset(&s, 0, sizeof s);
+    s.src = F.env.peer;
+    s.dst = F.env.local;
+    s.sport = 80;
+    s.dport = 40000;
+    s.seq = seq;
+    s.ack = ack;
+    s.flags = flags;
+    s.wnd = 65535;
+    return s;
+}
+
+/* Active open up to ESTABLISHED: our ISS is 1000000, the peer's 7000. */
+static struct jktcp_conn *open_active(void)
+{
+    struct jktcp_conn *c = calloc(1, sizeof *c);
+    cr_assert_eq(jk_tcp_init_conn(c, &F.env, 40000, 80), 0);
+    jk_tcp_connect(c);
+    cr_assert_eq(jk_tcp_output(c), 0);
+    struct jk_seg syn_ack = peer(JK_SYN | JK_ACK, 7000, 1000001);
+    syn_ack.opt.has_mss = true;
+    syn_ack.opt.mss = 1460;
+    jk_tcp_input(c, &syn_ack);
+    cr_assert_eq(c->state, JKTCP_ESTABLISHED);
+    cr_assert_eq(jk_tcp_output(c), 0);
+    return c;
+}
+
+TestSuite(engine, .init = setup_env);
+
+Test(engine, active_open_through_the_environment_only)
+{
+    struct jktcp_conn *c = calloc(1, sizeof *c);
+    cr_assert_eq(jk_tcp_init_conn(c, &F.env, 40000, 80), 0);
+    cr_assert_eq(c->iss, 1000000, "the ISS comes from env->ops->random");
+    jk_tcp_connect(c);
+    cr_assert_eq(F.events[JK_TCP_CHANGED], 1, "connect asks for an output pass");
+    cr_assert_eq(F.nframes, 0, "the engine sends only when the owner runs output");
+    cr_assert_eq(jk_tcp_output(c), 0);
+    struct jk_seg syn = frame(0);
+    cr_assert_eq(syn.flags, JK_SYN);
+    cr_assert_eq(syn.seq, 1000000);
+    cr_assert(syn.opt.has_mss && syn.opt.mss == 1460, "MSS from env->mtu");
+    cr_assert_eq(jk_tcp_deadline(c), 5000000 + 1000000, "the SYN's RTO, as a deadline");
+    struct jk_seg syn_ack = peer(JK_SYN | JK_ACK, 7000, 1000001);
+    jk_tcp_input(c, &syn_ack);
+    cr_assert_eq(c->state, JKTCP_ESTABLISHED);
+    cr_assert_eq(F.events[JK_TCP_ESTABLISHED], 0, "reported for passive opens only");
+    cr_assert_eq(jk_tcp_output(c), 0);
+    struct jk_seg ack = frame(1);
+    cr_assert_eq(ack.flags, JK_ACK);
+    cr_assert_eq(ack.ack, 7001);
+    jk_tcp_free_buffers(c);
+    free(c);
+}
+
+Test(engine, passive_open_reports_established)
+{
+    struct jktcp_conn *c = calloc(1, sizeof *c);
+    cr_assert_eq(jk_tcp_init_conn(c, &F.env, 40000, 80), 0);
+    struct jk_seg syn = peer(JK_SYN, 7000, 0);
+    jk_tcp_accept_syn(c, &syn);
+    cr_assert_eq(jk_tcp_output(c), 0);
+    cr_assert_eq(frame(0).flags, JK_SYN | JK_ACK);
+    struct jk_seg ack = peer(JK_ACK, 7001, 1000001);
+    jk_tcp_input(c, &ack);
+    cr_assert_eq(c->state, JKTCP_ESTABLISHED);
+    cr_assert_eq(F.events[JK_TCP_ESTABLISHED], 1);
+    jk_tcp_free_buffers(c);
+    free(c);
+}
+
+Test(engine, busy_transport_keeps_the_segment_for_the_next_pass)
+{
+    struct jktcp_conn *c = open_active();
+    size_t before = F.nframes;
+    cr_assert_eq(jk_ring_write(&c->snd, "hello", 5), 5);
+    F.busy = 1;
+    cr_assert_eq(jk_tcp_output(c), -EAGAIN, "the owner learns the transport is busy");
+    cr_assert_eq(F.nframes, before);
+    cr_assert_eq(jk_tcp_output(c), 0);
+    struct jk_seg d = frame(before);
+    cr_assert_eq(d.len, 5);
+    cr_assert_eq(memcmp(d.payload, "hello", 5), 0);
+    cr_assert_eq(d.seq, 1000001);
+    jk_tcp_free_buffers(c);
+    free(c);
+}
+
+Test(engine, timers_fire_only_when_the_owner_calls)
+{
+    struct jktcp_conn *c = open_active();
+    cr_assert_eq(jk_ring_write(&c->snd, "x", 1), 1);
+    cr_assert_eq(jk_tcp_output(c), 0);
+    size_t sent = F.nframes;
+    uint64_t d = jk_tcp_deadline(c);
+    cr_assert_gt(d, F.env.now);
+    F.env.now = d - 1;
+    jk_tcp_timers(c);
+    cr_assert_eq(jk_tcp_output(c), 0);
+    cr_assert_eq(F.nframes, sent, "nothing before the deadline");
+    while (F.nframes == sent) { /* the tail-loss probe or the RTO: a resend */
+        F.env.now = jk_tcp_deadline(c);
+        jk_tcp_timers(c);
+        cr_assert_eq(jk_tcp_output(c), 0);
+    }
+    struct jk_seg r = frame(sent);
+    cr_assert_eq(r.seq, 1000001);
+    cr_assert_eq(r.len, 1);
+    cr_assert_eq(F.st.retransmits, 1, "counted in env->st");
+    jk_tcp_free_buffers(c);
+    free(c);
+}
+
+Test(engine, abort_queues_a_reset_and_reports_closed)
+{
+    struct jktcp_conn *c = open_active();
+    jk_tcp_close(c, true);
+    cr_assert_eq(c->state, JKTCP_CLOSED);
+    cr_assert_eq(F.nrst, 1);
+    cr_assert_eq(F.rsts[0].flags, JK_RST | JK_ACK);
+    cr_assert_eq(F.rsts[0].seq, 1000001);
+    cr_assert_eq(F.rsts[0].ack, 7001);
+    cr_assert_eq(F.events[JK_TCP_CLOSED], 1);
+    cr_assert_eq(jk_tcp_deadline(c), 0, "no timer left");
+    cr_assert(jk_tcp_orphan(c), "closed and released: the owner may free it");
+    free(c);
+}
+
+Test(engine, close_sends_fin_and_orphan_bounds_fin_wait_2)
+{
+    struct jktcp_conn *c = open_active();
+    size_t n = F.nframes;
+    jk_tcp_close(c, false);
+    cr_assert_eq(c->state, JKTCP_FIN_WAIT_1);
+    cr_assert_eq(jk_tcp_output(c), 0);
+    cr_assert_eq(frame(n).flags, JK_FIN | JK_ACK);
+    struct jk_seg ack = peer(JK_ACK, 7001, 1000002);
+    jk_tcp_input(c, &ack);
+    cr_assert_eq(c->state, JKTCP_FIN_WAIT_2);
+    cr_assert_not(jk_tcp_orphan(c));
+    cr_assert_eq(jk_tcp_deadline(c), F.env.now + JK_FIN_WAIT2_US);
+    F.env.now += JK_FIN_WAIT2_US;
+    jk_tcp_timers(c);
+    cr_assert_eq(c->state, JKTCP_CLOSED);
+    cr_assert_eq(c->err, -ETIMEDOUT);
+    free(c);
+}
+
+Test(engine, rst_for_is_pure)
+{
+    struct jk_rst r;
+    struct jk_seg s = peer(JK_SYN, 7000, 0);
+    cr_assert(jk_tcp_rst_for(&s, &r));
+    cr_assert_eq(r.flags, JK_RST | JK_ACK);
+    cr_assert_eq(r.seq, 0);
+    cr_assert_eq(r.ack, 7001, "a SYN occupies one sequence number");
+    cr_assert_eq(r.sport, 40000);
+    cr_assert_eq(r.dport, 80);
+    s = peer(JK_ACK, 7000, 555);
+    s.len = 10;
+    cr_assert(jk_tcp_rst_for(&s, &r));
+    cr_assert_eq(r.flags, JK_RST);
+    cr_assert_eq(r.seq, 555);
+    s = peer(JK_RST | JK_ACK, 7000, 555);
+    cr_assert_not(jk_tcp_rst_for(&s, &r), "a reset is never answered");
+    cr_assert_eq(F.nrst, 0, "and nothing was queued");
+}
