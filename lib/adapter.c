@@ -130,6 +130,8 @@ struct jktcp_conn *jk_adapter_new_conn(struct jktcp_adapter *a, uint16_t lport, 
     }
     c->a = a;
     c->heap_idx = -1;
+    jk_list_init(&c->dirty_link);
+    jk_list_init(&c->acc_link);
     c->ephemeral = ephemeral;
     if (ephemeral) {
         uint32_t i = lport - EPHEMERAL_LO;
@@ -139,10 +141,7 @@ struct jktcp_conn *jk_adapter_new_conn(struct jktcp_adapter *a, uint16_t lport, 
     c->hnext = a->buckets[b];
     a->buckets[b] = c;
     c->hashed = true;
-    c->all_next = a->all;
-    if (a->all)
-        a->all->all_prev = c;
-    a->all = c;
+    jk_list_push(&a->all, &c->all_link);
     a->nconns++;
     a->st.conns_opened++;
     a->st.conns_active++;
@@ -154,12 +153,9 @@ static void free_conn(struct jktcp_conn *c)
     struct jktcp_adapter *a = c->a;
     unhash(c);
     jk_heap_remove(a, c);
-    if (c->all_prev)
-        c->all_prev->all_next = c->all_next;
-    else
-        a->all = c->all_next;
-    if (c->all_next)
-        c->all_next->all_prev = c->all_prev;
+    jk_list_del(&c->all_link);
+    jk_list_del(&c->dirty_link);
+    jk_list_del(&c->acc_link);
     a->nconns--;
     jk_tcp_free_buffers(c);
     free(c);
@@ -255,15 +251,8 @@ static void update_timer(struct jktcp_conn *c)
 void jk_adapter_mark_dirty(struct jktcp_conn *c)
 {
     struct jktcp_adapter *a = c->a;
-    if (c->dirty)
-        return;
-    c->dirty = true;
-    c->dirty_next = NULL;
-    if (a->dirty_tail)
-        a->dirty_tail->dirty_next = c;
-    else
-        a->dirty_head = c;
-    a->dirty_tail = c;
+    if (!jk_list_linked(&c->dirty_link))
+        jk_list_push_back(&a->dirty, &c->dirty_link);
 }
 
 static void conn_closed(struct jktcp_conn *c)
@@ -292,12 +281,7 @@ static void established(struct jktcp_conn *c)
         return;
     c->queued = true;
     c->user_released = false; /* the accept queue holds it now */
-    c->acc_next = NULL;
-    if (l->acc_tail)
-        l->acc_tail->acc_next = c;
-    else
-        l->acc_head = c;
-    l->acc_tail = c;
+    jk_list_push_back(&l->acc, &c->acc_link);
     jk_adapter_mark_dirty(c);
 }
 
@@ -382,22 +366,19 @@ int jk_adapter_output(struct jktcp_adapter *a)
     int r = send_rsts(a);
     if (a->err)
         r = 0; /* a dead transport still owes its connections their events */
-    while (r == 0 && a->dirty_head) {
-        struct jktcp_conn *c = a->dirty_head;
+    while (r == 0 && !jk_list_empty(&a->dirty)) {
+        struct jktcp_conn *c = jk_list_entry(a->dirty.next, struct jktcp_conn, dirty_link);
         if (!a->err && c->state != JKTCP_CLOSED && (r = jk_tcp_output(c)) == -EAGAIN)
             break;
         r = 0;
-        a->dirty_head = c->dirty_next;
-        if (!a->dirty_head)
-            a->dirty_tail = NULL;
-        c->dirty = false;
+        jk_list_del(&c->dirty_link);
         if (c->state == JKTCP_CLOSED)
             jk_heap_remove(a, c);
         else
             update_timer(c);
         if (a->on_conn_event)
             a->on_conn_event(a, c); /* may release c: then it is dirty again */
-        if (c->state == JKTCP_CLOSED && c->user_released && !c->dirty)
+        if (c->state == JKTCP_CLOSED && c->user_released && !jk_list_linked(&c->dirty_link))
             free_conn(c);
     }
     if (a->err)
@@ -433,9 +414,12 @@ static void count_drop(struct jktcp_adapter *a, enum jk_parse p)
 
 static struct jktcp_conn_listener *find_listener(struct jktcp_adapter *a, uint16_t port)
 {
-    for (struct jktcp_conn_listener *l = a->listeners; l; l = l->next)
+    struct jk_list *p;
+    jk_list_each(p, &a->listeners) {
+        struct jktcp_conn_listener *l = jk_list_entry(p, struct jktcp_conn_listener, link);
         if (l->port == port)
             return l;
+    }
     return NULL;
 }
 
@@ -518,7 +502,8 @@ static void env_set_pmtu(struct jk_tcp_env *e, uint32_t mtu)
 {
     struct jktcp_adapter *a = env_adapter(e);
     a->env.pmtu = mtu;
-    for (struct jktcp_conn *c = a->all; c; c = c->all_next)
+    struct jktcp_conn *c;
+    jk_list_each_entry(c, &a->all, struct jktcp_conn, all_link)
         jk_tcp_pmtu_changed(c);
 }
 
@@ -657,7 +642,8 @@ void jk_adapter_fail(struct jktcp_adapter *a, int err)
     if (a->err)
         return;
     a->err = err;
-    for (struct jktcp_conn *c = a->all; c; c = c->all_next) {
+    struct jktcp_conn *c;
+    jk_list_each_entry(c, &a->all, struct jktcp_conn, all_link) {
         if (c->state != JKTCP_CLOSED)
             jk_tcp_fail(c, -ENETDOWN);
     }
@@ -681,7 +667,7 @@ int jk_adapter_step(struct jktcp_adapter *a)
 /* Milliseconds until the next timer (rounded up), -1 if none. */
 int jk_adapter_next_timeout(struct jktcp_adapter *a)
 {
-    if ((a->dirty_head && !a->env.tx_blocked) || a->input_more)
+    if ((!jk_list_empty(&a->dirty) && !a->env.tx_blocked) || a->input_more)
         return 0;
     if (!a->heap_len)
         return -1;
@@ -763,6 +749,9 @@ int jk_adapter_create(jktcp_transport *t, const char *local_ip, const char *peer
         free(a);
         return -ENOMEM;
     }
+    jk_list_init(&a->all);
+    jk_list_init(&a->dirty);
+    jk_list_init(&a->listeners);
     a->env.ops = &env_ops;
     a->env.txbuf = a->txbuf;
     a->env.st = &a->st;
@@ -780,18 +769,19 @@ int jk_adapter_create(jktcp_transport *t, const char *local_ip, const char *peer
 
 void jk_adapter_destroy(struct jktcp_adapter *a)
 {
-    for (struct jktcp_conn *c = a->all; c; c = c->all_next)
+    struct jktcp_conn *c;
+    jk_list_each_entry(c, &a->all, struct jktcp_conn, all_link)
         if (c->state != JKTCP_CLOSED)
             jk_tcp_abort(c, true);
     if (!a->err)
         send_rsts(a);
     jk_transport_flush(a->t);
-    while (a->all)
-        free_conn(a->all);
-    while (a->listeners) {
-        struct jktcp_conn_listener *l = a->listeners;
-        a->listeners = l->next;
-        free(l);
+    while (!jk_list_empty(&a->all))
+        free_conn(jk_list_entry(a->all.next, struct jktcp_conn, all_link));
+    while (!jk_list_empty(&a->listeners)) {
+        struct jk_list *p = a->listeners.next;
+        jk_list_del(p);
+        free(jk_list_entry(p, struct jktcp_conn_listener, link));
     }
     jk_pcap_close(a->pcap);
     jk_reasm_free(&a->reasm);

@@ -12,10 +12,10 @@
 
 struct jktcp_conn_listener {
     struct jktcp_adapter *a;
-    struct jktcp_conn_listener *next;
+    struct jk_list link;     /* adapter's listeners */
     uint16_t port;
     int backlog, pending; /* pending = half-open + not accepted */
-    struct jktcp_conn *acc_head, *acc_tail;
+    struct jk_list acc;      /* established, not yet accepted (acc_link) */
     void *owner;          /* threaded handle's listener */
     _Atomic int *handed;  /* the handle's count of streams not yet accepted */
 };
@@ -33,11 +33,11 @@ struct jktcp_adapter {
     bool input_more; /* the last step stopped with input still ready */
 
     struct jktcp_conn *buckets[JK_HASH_BUCKETS];
-    struct jktcp_conn *all;
-    struct jktcp_conn *dirty_head, *dirty_tail;
+    struct jk_list all;   /* every connection (all_link) */
+    struct jk_list dirty; /* output pass to do (dirty_link), in order */
     struct jktcp_conn **heap;
     int heap_len, heap_cap;
-    struct jktcp_conn_listener *listeners;
+    struct jk_list listeners; /* (link) */
     uint32_t nconns;
 
     struct jk_rst rstq[JK_RST_QUEUE];

@@ -277,7 +277,8 @@ JKTCP_API int jktcp_adapter_poll(jktcp_adapter *a, int timeout_ms)
 static bool all_flushed(void *arg)
 {
     jktcp_adapter *a = arg;
-    for (struct jktcp_conn *c = a->all; c; c = c->all_next)
+    struct jktcp_conn *c;
+    jk_list_each_entry(c, &a->all, struct jktcp_conn, all_link)
         if (!jk_tcp_flushed(c))
             return false;
     return a->nrst == 0;
@@ -343,29 +344,28 @@ int jktcp_adapter_listen_internal(struct jktcp_adapter *a, int port, int backlog
         return -EINVAL;
     if (a->err)
         return -ENETDOWN;
-    for (struct jktcp_conn_listener *l = a->listeners; l; l = l->next)
+    struct jktcp_conn_listener *l;
+    jk_list_each_entry(l, &a->listeners, struct jktcp_conn_listener, link)
         if (l->port == port)
             return -EADDRINUSE;
-    struct jktcp_conn_listener *l = calloc(1, sizeof *l);
+    l = calloc(1, sizeof *l);
     if (!l)
         return -ENOMEM;
     l->a = a;
     l->port = (uint16_t)port;
     l->backlog = backlog > 0 ? backlog : 128;
-    l->next = a->listeners;
-    a->listeners = l;
+    jk_list_init(&l->acc);
+    jk_list_push(&a->listeners, &l->link);
     *out = l;
     return 0;
 }
 
 struct jktcp_conn *jk_listener_pop(struct jktcp_conn_listener *l)
 {
-    struct jktcp_conn *c = l->acc_head;
-    if (!c)
+    if (jk_list_empty(&l->acc))
         return NULL;
-    l->acc_head = c->acc_next;
-    if (!l->acc_head)
-        l->acc_tail = NULL;
+    struct jktcp_conn *c = jk_list_entry(l->acc.next, struct jktcp_conn, acc_link);
+    jk_list_del(&c->acc_link);
     l->pending--;
     c->listener = NULL;
     c->queued = false;
@@ -403,24 +403,22 @@ JKTCP_API void jktcp_adapter_unlisten(jktcp_conn_listener *l)
 void jk_adapter_unlisten_internal(struct jktcp_conn_listener *l)
 {
     struct jktcp_adapter *a = l->a;
-    for (struct jktcp_conn *c = a->all, *next; c; c = next) {
-        next = c->all_next;
+    struct jk_list *p, *next;
+    jk_list_each_safe(p, next, &a->all) {
+        struct jktcp_conn *c = jk_list_entry(p, struct jktcp_conn, all_link);
         if (c->listener != l)
             continue;
         c->listener = NULL;
         if (c->queued) {
             c->queued = false;
+            jk_list_del(&c->acc_link);
             jk_tcp_abort(c, true);
             jk_adapter_release(c);
         } else {
             jk_tcp_abort(c, true); /* half-open: already released */
         }
     }
-    struct jktcp_conn_listener **pp = &a->listeners;
-    while (*pp && *pp != l)
-        pp = &(*pp)->next;
-    if (*pp)
-        *pp = l->next;
+    jk_list_del(&l->link);
     free(l);
     jk_adapter_output(a);
 }

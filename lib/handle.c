@@ -252,8 +252,9 @@ static void linger(struct jk_handle *h)
         run_queue(h);
         io_step(h);
         bool busy = false;
-        for (struct jktcp_conn *c = a->all; c && !busy; c = c->all_next)
-            busy = !c->user && !jk_tcp_delivered(c);
+        struct jktcp_conn *c;
+        jk_list_each_entry(c, &a->all, struct jktcp_conn, all_link)
+            busy = busy || (!c->user && !jk_tcp_delivered(c));
         if (!busy)
             break;
         now = jk_mono_ns();
@@ -288,7 +289,7 @@ static void *io_main(void *arg)
         if (run_queue(h))
             break;
         io_step(h);
-        if ((!a->dirty_head || a->env.tx_blocked) && !a->input_more)
+        if ((jk_list_empty(&a->dirty) || a->env.tx_blocked) && !a->input_more)
             io_sleep(h, -1);
     }
     linger(h);

@@ -31,6 +31,21 @@ static inline void jk_list_push(struct jk_list *head, struct jk_list *n)
     head->next = n;
 }
 
+/* Insert n at the back (a FIFO: push back, take the front). */
+static inline void jk_list_push_back(struct jk_list *head, struct jk_list *n)
+{
+    n->prev = head->prev;
+    n->next = head;
+    head->prev->next = n;
+    head->prev = n;
+}
+
+/* Whether n is on a list (a removed or initialised node points at itself). */
+static inline bool jk_list_linked(const struct jk_list *n)
+{
+    return n->next != n;
+}
+
 static inline void jk_list_del(struct jk_list *n)
 {
     n->prev->next = n->next;
@@ -39,6 +54,14 @@ static inline void jk_list_del(struct jk_list *n)
 }
 
 #define jk_list_entry(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+
+/* Iterate (pos must stay on the list). */
+#define jk_list_each(pos, head) for ((pos) = (head)->next; (pos) != (head); (pos) = (pos)->next)
+
+/* Iterate over the entries (pos: type *, linked through member). */
+#define jk_list_each_entry(pos, head, type, member)                                            \
+    for ((pos) = jk_list_entry((head)->next, type, member); &(pos)->member != (head);          \
+         (pos) = jk_list_entry((pos)->member.next, type, member))
 
 /* Iterate; pos may be removed from the list inside the loop body (tmp). */
 #define jk_list_each_safe(pos, tmp, head)                                                      \

@@ -17,6 +17,7 @@
 
 #include "icmp.h"
 #include "jktcp.h"
+#include "list.h"
 #include "packet.h"
 #include "path.h"
 #include "rangeset.h"
@@ -147,13 +148,13 @@ struct jktcp_conn {
      * touches them but listener, which it only tests */
     struct jktcp_adapter *a;
     struct jktcp_conn *hnext;            /* hash chain (by ports) */
-    struct jktcp_conn *all_next, *all_prev;
-    struct jktcp_conn *dirty_next;       /* adapter's output list */
+    struct jk_list all_link;             /* adapter's connections */
+    struct jk_list dirty_link;           /* adapter's output list (linked: "dirty") */
     struct jktcp_conn_listener *listener;     /* passive, until accepted */
-    struct jktcp_conn *acc_next;         /* listener's accept queue */
+    struct jk_list acc_link;             /* listener's accept queue */
     int heap_idx;                        /* -1 when not in the timer heap */
     uint64_t deadline;                   /* earliest armed timer, 0 = none */
-    bool dirty, hashed, user_released, queued, ephemeral;
+    bool hashed, user_released, queued, ephemeral;
     void *user; /* threaded handle's stream */
 
     struct jk_cfg cfg;

@@ -328,8 +328,9 @@ static void fz_push(struct fz_env *e, const uint8_t *f, size_t n)
     int r = jktcp_port_push(e->port, f, n);
     FZ_CHECK(r == 0 || r == -EAGAIN, "push returned %d", r);
     fz_poll(e);
+    struct jktcp_conn *c;
     if (fz_trace > 0)
-        for (struct jktcp_conn *c = e->a->all; c; c = c->all_next)
+        jk_list_each_entry(c, &e->a->all, struct jktcp_conn, all_link)
             fprintf(stderr, "    conn %u->%u %s snd_una %u snd_nxt %u rcv_nxt %u%s%s\n", c->lport,
                     c->rport, jktcp_state_name(c->state), c->snd_una, c->snd_nxt, c->rcv_nxt,
                     c->hashed ? "" : " unhashed", c->queued ? " queued" : "");
