@@ -22,17 +22,18 @@ if ! echo "$edges" | tsort >/dev/null 2>/tmp/jk-tsort.$$; then
 fi
 rm -f /tmp/jk-tsort.$$
 # Functions each header declares (jk_/jktcp_ names at the start of a line's
-# declarator), and the .c files that define them.
-for h in lib/*.h; do
+# declarator), and the .c files that define them. X_int.h is the private
+# header of module X (X_*.c).
+bad=$(for h in lib/*.h; do
     base=$(basename "$h" .h)
+    base=${base%_int}
     grep -hoE '^[a-z_A-Z][a-zA-Z0-9_ *]*[ *](jk_|jktcp_)[a-z0-9_]+\(' "$h" | grep -v '^static' |
         sed -E 's/.*[ *]((jk_|jktcp_)[a-z0-9_]+)\($/\1/' | sort -u | while read -r fn; do
         def=$(grep -lE "^[a-zA-Z_].*[ *]$fn\([^;]*\)?$|^[a-zA-Z_].*[ *]$fn\([^;]*,$" lib/*.c 2>/dev/null | head -1 || true)
         if [ -z "$def" ]; then continue; fi
         d=$(basename "$def" .c)
-        case "$d" in "$base" | "${base}"_*) ;; *)
-            echo "$h declares $fn, defined in $def" >&2; echo x ;;
-        esac
+        case "$d" in "$base" | "${base}"_*) ;; *) echo "$h declares $fn, defined in $def" ;; esac
     done
-done | grep -q x && status=1 || true
+done)
+if [ -n "$bad" ]; then echo "$bad" >&2; status=1; fi
 exit $status

@@ -10,6 +10,16 @@
 #define JK_HASH_BUCKETS 4096
 #define JK_RST_QUEUE 32 /* resets owed to segments for no connection */
 
+/* Public single-threaded calls: once a handle owns the adapter only its
+ * I/O thread may touch it. */
+#define CHECK_ADAPTER(a)                                                                   \
+    do {                                                                                   \
+        if (!(a))                                                                          \
+            return -EINVAL;                                                                \
+        if ((a)->owner)                                                                    \
+            return -EBUSY;                                                                 \
+    } while (0)
+
 struct jktcp_conn_listener {
     struct jktcp_adapter *a;
     struct jk_list link;     /* adapter's listeners */
@@ -90,11 +100,11 @@ int jk_adapter_next_timeout(struct jktcp_adapter *a);
 int jk_adapter_drive(struct jktcp_adapter *a, bool (*cond)(void *), void *arg, int timeout_ms);
 
 /* Internal forms of public calls, for the I/O thread (no owner check). */
-int jktcp_adapter_listen_internal(struct jktcp_adapter *a, int port, int backlog,
-                                  struct jktcp_conn_listener **out);
+/* adapter_listen.c */
+int jk_adapter_listen_internal(struct jktcp_adapter *a, int port, int backlog,
+                               struct jktcp_conn_listener **out);
 void jk_adapter_unlisten_internal(struct jktcp_conn_listener *l);
-struct jktcp_conn *jk_listener_pop(struct jktcp_conn_listener *l);
+struct jktcp_conn *jk_adapter_listener_pop(struct jktcp_conn_listener *l);
 int jk_adapter_set_pcap(struct jktcp_adapter *a, const char *path);
-int jk_conn_info_internal(struct jktcp_conn *c, jktcp_info *out);
 
 #endif

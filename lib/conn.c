@@ -2,6 +2,8 @@
 /* Public connection API for the single-threaded adapter. Every blocking
  * call drives the adapter (jk_adapter_step / jk_adapter_wait) until its
  * condition holds or its timeout runs out. */
+#include "conn.h"
+
 #include "adapter.h"
 
 #include <errno.h>

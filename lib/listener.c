@@ -60,7 +60,7 @@ void jk_io_listen(struct jk_handle *h, struct jk_cmd *cmd)
     struct jk_listener *l = cmd->l;
     int r = h->closing ? -ESHUTDOWN : h->a->err ? -ENETDOWN : 0;
     if (!r)
-        r = jktcp_adapter_listen_internal(h->a, cmd->port, cmd->backlog, &l->cl);
+        r = jk_adapter_listen_internal(h->a, cmd->port, cmd->backlog, &l->cl);
     if (r == 0) {
         l->cl->owner = l;
         l->cl->handed = &l->queued;
@@ -73,7 +73,7 @@ void jk_io_accept_ready(struct jk_handle *h, struct jktcp_conn_listener *cl)
 {
     struct jk_listener *l = cl->owner;
     struct jktcp_conn *c;
-    while ((c = jk_listener_pop(cl))) {
+    while ((c = jk_adapter_listener_pop(cl))) {
         struct jk_stream *s = jk_stream_new(h);
         if (!s) {
             jk_tcp_abort(c, true);

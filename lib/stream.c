@@ -13,6 +13,7 @@
 #include "handle.h"
 
 #include "abi.h"
+#include "conn.h"
 #include "tsan.h"
 
 #include <errno.h>
