@@ -147,7 +147,6 @@ struct jktcp_adapter {
     void *clock_ctx;
     bool custom_clock;
     uint64_t now;
-    struct jk_pcap *pcap;
     struct jk_reasm reasm; /* IP fragments being put together */
     int err; /* transport failure, sticky */
     bool tx_blocked;
@@ -206,7 +205,7 @@ void jk_tcp_resend_all(struct jktcp_conn *c);
 
 /* adapter.c services used by tcp.c */
 uint32_t jk_random(struct jktcp_adapter *a);
-/* Send one built frame: pcap, stats, transport. 0 or -EAGAIN / error. */
+/* Send one built frame: stats, transport. 0 or -EAGAIN / error. */
 int jk_adapter_send_frame(struct jktcp_adapter *a, const uint8_t *frame, size_t len);
 void jk_adapter_mark_dirty(struct jktcp_conn *c);
 void jk_adapter_conn_closed(struct jktcp_conn *c); /* reached CLOSED */
