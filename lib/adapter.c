@@ -17,7 +17,6 @@
 #include "adapter.h"
 
 #include "icmp.h"
-#include "pcap.h"
 #include "transport.h"
 
 #include <errno.h>
@@ -309,8 +308,6 @@ int jk_adapter_send_frame(struct jktcp_adapter *a, const uint8_t *frame, size_t 
         jk_adapter_fail(a, r);
         return r;
     }
-    if (a->pcap)
-        jk_pcap_write(a->pcap, frame, len);
     a->st.frames_out++;
     a->st.bytes_out += len;
     return 0;
@@ -536,8 +533,6 @@ static void input_frame(struct jktcp_adapter *a, const uint8_t *frame, size_t le
 {
     a->st.frames_in++;
     a->st.bytes_in += len;
-    if (a->pcap)
-        jk_pcap_write(a->pcap, frame, len);
     input_packet(a, frame, len, false);
 }
 
@@ -783,7 +778,6 @@ void jk_adapter_destroy(struct jktcp_adapter *a)
         jk_list_del(p);
         free(jk_list_entry(p, struct jktcp_conn_listener, link));
     }
-    jk_pcap_close(a->pcap);
     jk_reasm_free(&a->reasm);
     jktcp_transport_free(a->t);
     free(a->heap);

@@ -37,7 +37,6 @@ struct jktcp_adapter {
     uint64_t (*clock)(void *);
     void *clock_ctx;
     bool custom_clock;
-    struct jk_pcap *pcap;
     struct jk_reasm reasm; /* IP fragments being put together */
     int err; /* transport failure, sticky */
     bool input_more; /* the last step stopped with input still ready */
@@ -65,7 +64,7 @@ struct jktcp_adapter {
 
 /* adapter.c: connections */
 uint32_t jk_random(struct jktcp_adapter *a);
-/* Send one built frame: pcap, stats, transport. 0 or -EAGAIN / error. */
+/* Send one built frame: stats, transport. 0 or -EAGAIN / error. */
 int jk_adapter_send_frame(struct jktcp_adapter *a, const uint8_t *frame, size_t len);
 void jk_adapter_mark_dirty(struct jktcp_conn *c);
 /* Answer a segment for no connection with a RST (RFC 9293 §3.10.7.1). */

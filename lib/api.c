@@ -237,17 +237,10 @@ JKTCP_API int jktcp_adapter_pcap(jktcp_adapter *a, const char *path)
     return jk_adapter_set_pcap(a, path);
 }
 
+/* The capture is a wrapper around the adapter's transport (pcap.c). */
 int jk_adapter_set_pcap(struct jktcp_adapter *a, const char *path)
 {
-    struct jk_pcap *p = NULL;
-    if (path) {
-        int r = jk_pcap_open(path, &p);
-        if (r < 0)
-            return r;
-    }
-    jk_pcap_close(a->pcap);
-    a->pcap = p;
-    return 0;
+    return jk_pcap_capture(&a->t, path);
 }
 
 JKTCP_API int jktcp_adapter_poll(jktcp_adapter *a, int timeout_ms)

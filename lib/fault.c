@@ -8,7 +8,10 @@
  * live in a fixed pool of slots per direction, allocated at creation.
  * The poll fd is an epoll fd over the inner transport's poll fd and a
  * timerfd armed for the earliest timed release, so the adapter wakes up
- * when a held frame falls due even if the inner fd stays quiet. */
+ * when a held frame falls due even if the inner fd stays quiet.
+ *
+ * The wrapper is an implementation of transport.h's ops table that calls
+ * its inner transport through the same table. */
 #include "jktcp.h"
 #include "icmp.h"
 #include "packet.h"
@@ -61,6 +64,7 @@ struct dir {
 };
 
 struct jk_fault {
+    jktcp_transport base; /* first: the wrapper is a transport */
     jktcp_transport *inner;
     struct dir in, out;
     size_t slot_bytes;
@@ -335,8 +339,9 @@ static void too_big(struct jk_fault *f, struct dir *d, const uint8_t *frame, siz
 
 /* ---- inbound ------------------------------------------------------------ */
 
-int jk_fault_recv(struct jk_fault *f, const uint8_t **frame, size_t *len)
+static int fault_recv(jktcp_transport *base, const uint8_t **frame, size_t *len)
 {
+    struct jk_fault *f = (struct jk_fault *)base;
     struct dir *d = &f->in;
     uint64_t now = (d->used || f->out.used || d->p.delay || d->cfg.reorder_max_us) ? now_us() : 0;
     if (f->out.used) {
@@ -439,8 +444,9 @@ static int release_out(struct jk_fault *f)
     return 0;
 }
 
-int jk_fault_send(struct jk_fault *f, const uint8_t *frame, size_t len)
+static int fault_send(jktcp_transport *base, const uint8_t *frame, size_t len)
 {
+    struct jk_fault *f = (struct jk_fault *)base;
     struct dir *d = &f->out;
     uint64_t now = 0;
     if (d->used) {
@@ -511,8 +517,9 @@ int jk_fault_send(struct jk_fault *f, const uint8_t *frame, size_t len)
     return 0;
 }
 
-int jk_fault_flush(struct jk_fault *f)
+static int fault_flush(jktcp_transport *base)
 {
+    struct jk_fault *f = (struct jk_fault *)base;
     struct dir *d = &f->out;
     int r = 0;
     if (d->used) {
@@ -528,19 +535,23 @@ int jk_fault_flush(struct jk_fault *f)
     return r;
 }
 
-bool jk_fault_pending(const struct jk_fault *f)
+static bool fault_pending(const jktcp_transport *base)
 {
+    const struct jk_fault *f = (const struct jk_fault *)base;
     return jk_transport_pending(f->inner) || oldest((struct dir *)&f->out, true);
 }
 
-int jk_fault_poll_fd(const struct jk_fault *f) { return f->epfd; }
+static int fault_poll_fd(const jktcp_transport *base)
+{
+    return ((const struct jk_fault *)base)->epfd;
+}
 
 /* Keep inner_fd's registration in step with what the inner transport wants
  * to wait for (POLLOUT while its output is blocked). The epoll fd itself
  * only ever polls readable. */
-short jk_fault_poll_events(const struct jk_fault *cf)
+static short fault_poll_events(const jktcp_transport *base)
 {
-    struct jk_fault *f = (struct jk_fault *)cf;
+    struct jk_fault *f = (struct jk_fault *)base;
     short ev = jk_transport_poll_events(f->inner);
     uint32_t want = ((ev & POLLIN) ? EPOLLIN : 0u) | ((ev & POLLOUT) ? EPOLLOUT : 0u);
     if (want != f->inner_ev) {
@@ -551,14 +562,14 @@ short jk_fault_poll_events(const struct jk_fault *cf)
     return POLLIN;
 }
 
-int jk_fault_set_flags(struct jk_fault *f, unsigned flags)
+static int fault_set_flags(jktcp_transport *base, unsigned flags)
 {
-    return jktcp_transport_set_flags(f->inner, flags);
+    return jktcp_transport_set_flags(((struct jk_fault *)base)->inner, flags);
 }
 
 /* ---- lifetime ----------------------------------------------------------- */
 
-void jk_fault_free(struct jk_fault *f)
+static void fault_free(struct jk_fault *f)
 {
     if (!f)
         return;
@@ -573,6 +584,16 @@ void jk_fault_free(struct jk_fault *f)
     free(f->out.work);
     free(f->slot_mem);
     free(f);
+}
+
+static void fault_destroy(jktcp_transport *base) { fault_free((struct jk_fault *)base); }
+
+static const struct jk_transport_ops fault_ops = JK_TRANSPORT_OPS(fault);
+
+/* The fault state behind t, or NULL if t is not a faulty transport. */
+static struct jk_fault *fault_of(jktcp_transport *t)
+{
+    return t && t->ops == &fault_ops ? (struct jk_fault *)t : NULL;
 }
 
 static void probs_of(const jktcp_fault_dir *c, struct probs *p)
@@ -646,6 +667,7 @@ JKTCP_API int jktcp_transport_faulty(jktcp_transport *inner, const jktcp_fault_c
         jktcp_transport_free(inner);
         return -ENOMEM;
     }
+    f->base = (jktcp_transport){&fault_ops, jk_transport_framing(inner)};
     f->inner = inner;
     f->epfd = f->tfd = -1;
     f->slot_bytes = cfg->slot_bytes ? cfg->slot_bytes : JK_MAX_FRAME;
@@ -665,18 +687,17 @@ JKTCP_API int jktcp_transport_faulty(jktcp_transport *inner, const jktcp_fault_c
     }
     if (r == 0)
         r = poll_setup(f);
-    if (r == 0)
-        r = jk_transport_new_fault(f, jk_transport_framing(inner), out);
     if (r < 0) {
-        jk_fault_free(f);
+        fault_free(f);
         return r;
     }
+    *out = &f->base;
     return 0;
 }
 
 JKTCP_API int jktcp_transport_fault_blackout(jktcp_transport *t, int on)
 {
-    struct jk_fault *f = jk_transport_fault_of(t);
+    struct jk_fault *f = fault_of(t);
     if (!f)
         return -EINVAL;
     atomic_store(&f->blackout, on != 0);
@@ -703,7 +724,7 @@ static void dir_stats(const struct dir_stats *s, jktcp_fault_dir_stats *o)
 JKTCP_API int jktcp_transport_fault_stats(jktcp_transport *t, jktcp_fault_stats *out,
                                           size_t size)
 {
-    struct jk_fault *f = jk_transport_fault_of(t);
+    struct jk_fault *f = fault_of(t);
     if (!f)
         return -EINVAL;
     jktcp_fault_stats st;

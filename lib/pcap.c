@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* pcap capture writer: classic format, microsecond timestamps, LINKTYPE_RAW.
- * Fields are in host byte order; readers tell it from the magic. */
+/* pcap capture: the writer (classic format, microsecond timestamps,
+ * LINKTYPE_RAW; fields in host byte order, readers tell it from the magic)
+ * and the transport wrapper that feeds it every frame the adapter
+ * receives or hands on. */
 #include "pcap.h"
+#include "transport.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -83,4 +86,106 @@ void jk_pcap_close(struct jk_pcap *p)
 {
     if (p)
         pcap_free(p);
+}
+
+/* ---- the capturing transport -------------------------------------------- */
+
+/* Wraps the adapter's transport while a capture runs. Records what the
+ * adapter sees: frames as received from the inner transport (after any
+ * fault wrapper below), and frames the inner transport accepted (before
+ * it), each when it passes. */
+struct pcap_transport {
+    jktcp_transport base;
+    jktcp_transport *inner; /* owned */
+    struct jk_pcap *cap;
+};
+
+static int pc_recv(jktcp_transport *base, const uint8_t **frame, size_t *len)
+{
+    struct pcap_transport *t = (struct pcap_transport *)base;
+    int r = jk_transport_recv(t->inner, frame, len);
+    if (r == 1)
+        jk_pcap_write(t->cap, *frame, *len);
+    return r;
+}
+
+static int pc_send(jktcp_transport *base, const uint8_t *frame, size_t len)
+{
+    struct pcap_transport *t = (struct pcap_transport *)base;
+    int r = jk_transport_send(t->inner, frame, len);
+    if (r == 0) /* taken (a refused frame comes again and is recorded then) */
+        jk_pcap_write(t->cap, frame, len);
+    return r;
+}
+
+static int pc_flush(jktcp_transport *base)
+{
+    return jk_transport_flush(((struct pcap_transport *)base)->inner);
+}
+
+static bool pc_pending(const jktcp_transport *base)
+{
+    return jk_transport_pending(((const struct pcap_transport *)base)->inner);
+}
+
+static int pc_poll_fd(const jktcp_transport *base)
+{
+    return jk_transport_poll_fd(((const struct pcap_transport *)base)->inner);
+}
+
+static short pc_poll_events(const jktcp_transport *base)
+{
+    return jk_transport_poll_events(((const struct pcap_transport *)base)->inner);
+}
+
+static int pc_set_flags(jktcp_transport *base, unsigned flags)
+{
+    return jktcp_transport_set_flags(((struct pcap_transport *)base)->inner, flags);
+}
+
+static void pc_destroy(jktcp_transport *base)
+{
+    struct pcap_transport *t = (struct pcap_transport *)base;
+    jk_pcap_close(t->cap);
+    jktcp_transport_free(t->inner);
+    free(t);
+}
+
+static const struct jk_transport_ops pcap_ops = JK_TRANSPORT_OPS(pc);
+
+/* Stop capturing: the wrapper goes, its inner transport takes its place. */
+static void unwrap(jktcp_transport **tp)
+{
+    struct pcap_transport *w = (struct pcap_transport *)*tp;
+    *tp = w->inner;
+    jk_pcap_close(w->cap);
+    free(w);
+}
+
+int jk_pcap_capture(jktcp_transport **tp, const char *path)
+{
+    struct pcap_transport *w = (*tp)->ops == &pcap_ops ? (struct pcap_transport *)*tp : NULL;
+    struct jk_pcap *cap = NULL;
+    if (path) {
+        int r = jk_pcap_open(path, &cap);
+        if (r < 0)
+            return r; /* a running capture goes on */
+    }
+    if (w && !cap) {
+        unwrap(tp);
+    } else if (w) {
+        jk_pcap_close(w->cap);
+        w->cap = cap;
+    } else if (cap) {
+        w = calloc(1, sizeof *w);
+        if (!w) {
+            jk_pcap_close(cap);
+            return -ENOMEM;
+        }
+        w->base = (jktcp_transport){&pcap_ops, jk_transport_framing(*tp)};
+        w->inner = *tp;
+        w->cap = cap;
+        *tp = &w->base;
+    }
+    return 0;
 }

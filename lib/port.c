@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* Packet port: two bounded in-memory frame queues between a host thread
  * and the adapter's transport. One mutex guards everything; the eventfds
- * let both sides sleep in poll(). */
+ * let both sides sleep in poll(). The port's transport (one per port) is
+ * an implementation of transport.h's ops table. */
 #include "jktcp.h"
 #include "packet.h"
 #include "transport.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -191,30 +193,6 @@ JKTCP_API int jktcp_port_new(size_t queue_bytes, jktcp_port **out)
     return 0;
 }
 
-JKTCP_API int jktcp_port_transport(jktcp_port *port, jktcp_transport **out)
-{
-    if (!port || !out)
-        return -EINVAL;
-    *out = NULL;
-    pthread_mutex_lock(&port->mu);
-    bool busy = port->has_transport;
-    if (!busy) {
-        port->has_transport = true;
-        port->refs++;
-    }
-    pthread_mutex_unlock(&port->mu);
-    if (busy)
-        return -EBUSY;
-    int r = jk_transport_new_port(port, out);
-    if (r < 0) {
-        pthread_mutex_lock(&port->mu);
-        port->has_transport = false;
-        port->refs--; /* the host still holds its reference */
-        pthread_mutex_unlock(&port->mu);
-    }
-    return r;
-}
-
 JKTCP_API void jktcp_port_close(jktcp_port *port)
 {
     if (!port)
@@ -240,7 +218,7 @@ JKTCP_API void jktcp_port_free(jktcp_port *port)
 
 /* The transport is gone: nothing will be sent again, so pullers must not
  * block forever either. */
-void jk_port_detach(jktcp_port *p)
+static void port_detach(jktcp_port *p)
 {
     jktcp_port_close(p);
     port_release(p);
@@ -281,7 +259,10 @@ static struct timespec deadline_after(int ms)
     return ts;
 }
 
-/* Wait (mutex held) until an outbound frame waits: 0, -EPIPE, -EAGAIN. */
+/* Wait (mutex held) until an outbound frame waits: 0, -EPIPE, -EAGAIN.
+ * The deadline is on out_cv's clock, CLOCK_MONOTONIC (cond_init_monotonic),
+ * so a wall-clock step neither shortens nor lengthens the wait; had the
+ * clocks disagreed, transport/port_pull_timeout would return at once. */
 static int wait_outbound(jktcp_port *p, int timeout_ms)
 {
     struct timespec dl = deadline_after(timeout_ms > 0 ? timeout_ms : 0);
@@ -335,7 +316,7 @@ JKTCP_API int jktcp_port_pull_fd(jktcp_port *port)
 /* Pop one inbound frame into buf: its length, 0 when none is queued (the
  * eventfd is reset under the mutex, so a later push raises it again), or
  * -EPIPE once closed and drained. */
-long jk_port_take(jktcp_port *p, uint8_t *buf, size_t cap)
+static long port_take(jktcp_port *p, uint8_t *buf, size_t cap)
 {
     long r = 0;
     pthread_mutex_lock(&p->mu);
@@ -351,7 +332,7 @@ long jk_port_take(jktcp_port *p, uint8_t *buf, size_t cap)
     return r;
 }
 
-int jk_port_give(jktcp_port *p, const uint8_t *frame, size_t len)
+static int port_give(jktcp_port *p, const uint8_t *frame, size_t len)
 {
     int r = 0;
     pthread_mutex_lock(&p->mu);
@@ -369,4 +350,112 @@ int jk_port_give(jktcp_port *p, const uint8_t *frame, size_t len)
     return r;
 }
 
-int jk_port_in_fd(const jktcp_port *p) { return p->in_efd; }
+/* ---- the transport ------------------------------------------------------ */
+
+struct port_transport {
+    jktcp_transport base;
+    jktcp_port *port; /* holds a reference */
+    int rx_err;       /* sticky failure (negative errno): -EPIPE once closed */
+    uint8_t in[];     /* JK_MAX_FRAME: the frame recv hands out */
+};
+
+static int pt_recv(jktcp_transport *base, const uint8_t **frame, size_t *len)
+{
+    struct port_transport *t = (struct port_transport *)base;
+    if (t->rx_err)
+        return t->rx_err;
+    long n = port_take(t->port, t->in, JK_MAX_FRAME);
+    if (n < 0) {
+        t->rx_err = (int)n;
+        return t->rx_err;
+    }
+    if (n == 0)
+        return 0;
+    *frame = t->in;
+    *len = (size_t)n;
+    return 1;
+}
+
+static int pt_send(jktcp_transport *base, const uint8_t *frame, size_t len)
+{
+    return port_give(((struct port_transport *)base)->port, frame, len);
+}
+
+/* Nothing is ever held: a frame is queued whole or refused. */
+static int pt_flush(jktcp_transport *base)
+{
+    (void)base;
+    return 0;
+}
+
+static bool pt_pending(const jktcp_transport *base)
+{
+    (void)base;
+    return false;
+}
+
+static int pt_poll_fd(const jktcp_transport *base)
+{
+    return ((const struct port_transport *)base)->port->in_efd;
+}
+
+/* The port raises in_efd itself, also when a refused send may retry. */
+static short pt_poll_events(const jktcp_transport *base)
+{
+    (void)base;
+    return POLLIN;
+}
+
+/* No flag changes anything for a port. */
+static int pt_set_flags(jktcp_transport *base, unsigned flags)
+{
+    (void)base;
+    (void)flags;
+    return 0;
+}
+
+static void pt_destroy(jktcp_transport *base)
+{
+    struct port_transport *t = (struct port_transport *)base;
+    port_detach(t->port);
+    free(t);
+}
+
+static const struct jk_transport_ops port_ops = JK_TRANSPORT_OPS(pt);
+
+/* The transport's half of the port reference is taken by the caller. */
+static int port_transport_new(jktcp_port *p, jktcp_transport **out)
+{
+    struct port_transport *t = malloc(sizeof *t + JK_MAX_FRAME);
+    if (!t)
+        return -ENOMEM;
+    t->base = (jktcp_transport){&port_ops, JKTCP_FRAMING_PACKET};
+    t->port = p;
+    t->rx_err = 0;
+    *out = &t->base;
+    return 0;
+}
+
+JKTCP_API int jktcp_port_transport(jktcp_port *port, jktcp_transport **out)
+{
+    if (!port || !out)
+        return -EINVAL;
+    *out = NULL;
+    pthread_mutex_lock(&port->mu);
+    bool busy = port->has_transport;
+    if (!busy) {
+        port->has_transport = true;
+        port->refs++;
+    }
+    pthread_mutex_unlock(&port->mu);
+    if (busy)
+        return -EBUSY;
+    int r = port_transport_new(port, out);
+    if (r < 0) {
+        pthread_mutex_lock(&port->mu);
+        port->has_transport = false;
+        port->refs--; /* the host still holds its reference */
+        pthread_mutex_unlock(&port->mu);
+    }
+    return r;
+}

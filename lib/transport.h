@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* Transports: move whole IP frames between the adapter and an fd, caller
- * functions or a packet port. Internal interface used by the adapter. */
+/* Transports: move whole IP frames between the adapter and the outside.
+ * A transport is an ops table and its implementation's state; the
+ * implementations are fd and caller ops (transport_fd.c), the packet port
+ * (port.c), and the wrappers fault (fault.c) and pcap (pcap.c). This
+ * header is the contract the adapter relies on (transport.c dispatches)
+ * and the one every implementation fills in. */
 #ifndef JK_TRANSPORT_H
 #define JK_TRANSPORT_H
 
@@ -8,6 +12,36 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* One implementation. Every entry is required; the meaning of each is that
+ * of the jk_transport_* function of the same name below, which calls it. */
+struct jk_transport_ops {
+    int (*recv)(jktcp_transport *t, const uint8_t **frame, size_t *len);
+    int (*send)(jktcp_transport *t, const uint8_t *frame, size_t len); /* len checked */
+    int (*flush)(jktcp_transport *t);
+    bool (*pending)(const jktcp_transport *t);
+    int (*poll_fd)(const jktcp_transport *t);
+    short (*poll_events)(const jktcp_transport *t);
+    int (*set_flags)(jktcp_transport *t, unsigned flags); /* flags known */
+    void (*destroy)(jktcp_transport *t);                 /* frees t */
+};
+
+/* The ops table of an implementation whose functions are named
+ * <prefix>_recv, <prefix>_send, ... after the entries they fill. */
+#define JK_TRANSPORT_OPS(prefix)                                                                 \
+    {                                                                                            \
+        .recv = prefix##_recv, .send = prefix##_send, .flush = prefix##_flush,                   \
+        .pending = prefix##_pending, .poll_fd = prefix##_poll_fd,                                \
+        .poll_events = prefix##_poll_events, .set_flags = prefix##_set_flags,                    \
+        .destroy = prefix##_destroy,                                                             \
+    }
+
+/* The first member of every implementation's struct, so that a
+ * jktcp_transport * is also a pointer to the implementation's state. */
+struct jktcp_transport {
+    const struct jk_transport_ops *ops;
+    int framing; /* JKTCP_FRAMING_*; a wrapper has its inner transport's */
+};
 
 /*
  * Receive one frame. On 1, *frame and *len point into the transport's own
@@ -25,6 +59,7 @@ int jk_transport_recv(jktcp_transport *t, const uint8_t **frame, size_t *len);
  * coalesced — held inside the transport until jk_transport_flush).
  * -EAGAIN: the transport is busy (earlier output still pending and the fd
  * would block); nothing was taken, retry after the fd polls writable.
+ * -EMSGSIZE: frame is NULL, empty or longer than JK_MAX_FRAME.
  * Other negative errno: the transport failed.
  * Stream framing without JKTCP_TRANSPORT_COALESCE issues exactly one
  * write() per frame (a partial write is finished by later writes before
@@ -49,29 +84,5 @@ short jk_transport_poll_events(const jktcp_transport *t);
 
 /* Framing of the transport (JKTCP_FRAMING_*). */
 int jk_transport_framing(const jktcp_transport *t);
-
-/* Between transport.c and the kinds that live in their own files. */
-
-/* Packet port (port.c): take/give one frame, the inbound eventfd, and
- * dropping the transport's reference. */
-long jk_port_take(jktcp_port *p, uint8_t *buf, size_t cap);
-int jk_port_give(jktcp_port *p, const uint8_t *frame, size_t len);
-int jk_port_in_fd(const jktcp_port *p);
-void jk_port_detach(jktcp_port *p);
-int jk_transport_new_port(jktcp_port *p, jktcp_transport **out);
-
-/* Fault-injecting wrapper (fault.c): the transport operations of a FAULT
- * transport, forwarded by transport.c. */
-struct jk_fault;
-int jk_fault_recv(struct jk_fault *f, const uint8_t **frame, size_t *len);
-int jk_fault_send(struct jk_fault *f, const uint8_t *frame, size_t len);
-int jk_fault_flush(struct jk_fault *f);
-bool jk_fault_pending(const struct jk_fault *f);
-int jk_fault_poll_fd(const struct jk_fault *f);
-short jk_fault_poll_events(const struct jk_fault *f);
-int jk_fault_set_flags(struct jk_fault *f, unsigned flags);
-void jk_fault_free(struct jk_fault *f);
-int jk_transport_new_fault(struct jk_fault *f, int framing, jktcp_transport **out);
-struct jk_fault *jk_transport_fault_of(jktcp_transport *t);
 
 #endif

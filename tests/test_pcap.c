@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* pcap writer: byte layout, and that a real reader (tshark) accepts it. */
+/* pcap writer: byte layout, that a real reader (tshark) accepts it, and
+ * what an adapter's capture records. */
 #include <criterion/criterion.h>
 
 #include "pcap.h"
+#include "rig.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -148,4 +150,48 @@ Test(pcap, tshark_reads_it)
     cr_assert_str_eq(out[0], "10.0.0.1\t\n");
     cr_assert_str_eq(out[1], "\tfd00::1\n");
     cr_assert_str_eq(out[2], "10.0.0.3\t\n");
+}
+
+/* Records in a capture whose IPv4 source ends in src (198.18.0.<src>). */
+static int count_from(const uint8_t *b, size_t n, uint8_t src)
+{
+    int count = 0;
+    for (size_t off = 24; off + 16 <= n;) {
+        uint32_t incl = rd32(b + off + 8);
+        cr_assert_leq(off + 16 + incl, n, "a record runs past the end");
+        cr_assert_geq(incl, 20);
+        count += b[off + 16 + 15] == src;
+        off += 16 + incl;
+    }
+    return count;
+}
+
+/* An adapter's capture (a wrapper around its transport) records every
+ * frame the adapter received and every one it handed on, while it runs;
+ * turning it on and off leaves the adapter's poll fd as it was. */
+Test(pcap, adapter_capture_both_directions)
+{
+    char path[] = "/tmp/jktcp-pcap-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    struct rig_pair p;
+    rig_pair_up(&p);
+    int pfd = jktcp_adapter_fd(p.a);
+    cr_assert_eq(jktcp_adapter_pcap(p.a, path), 0);
+    cr_assert_eq(jktcp_adapter_fd(p.a), pfd);
+    jktcp_conn *bc, *c = rig_pair_connect(&p, &bc);
+    cr_assert_not_null(c);
+    jktcp_stats st;
+    cr_assert_eq(jktcp_adapter_stats(p.a, &st, sizeof st), 0);
+    cr_assert_eq(jktcp_adapter_pcap(p.a, NULL), 0);
+    cr_assert_eq(jktcp_adapter_fd(p.a), pfd);
+    rig_pair_down(&p); /* A's RST on free: after the capture stopped */
+    size_t n;
+    const uint8_t *b = read_file(path, &n);
+    unlink(path);
+    cr_assert_gt(st.frames_out, 0);
+    cr_assert_gt(st.frames_in, 0);
+    cr_assert_eq(count_from(b, n, 2), (int)st.frames_out, "frames A sent");
+    cr_assert_eq(count_from(b, n, 1), (int)st.frames_in, "frames A received");
 }
