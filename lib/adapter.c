@@ -18,6 +18,7 @@
 
 #include "icmp.h"
 #include "pcap.h"
+#include "platform.h"
 #include "transport.h"
 
 #include <errno.h>
@@ -25,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 
 #define JK_BATCH 64
 #define JK_STEP_FRAMES 1024
@@ -35,9 +35,7 @@
 static uint64_t mono_us(void *ctx)
 {
     (void)ctx;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    return jk_mono_us();
 }
 
 uint64_t jk_now(struct jktcp_adapter *a)
