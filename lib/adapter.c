@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -149,7 +150,7 @@ static void free_conn(struct jktcp_conn *c)
 {
     struct jktcp_adapter *a = c->a;
     unhash(c);
-    jk_heap_remove(a, c);
+    jk_heap_remove(&a->timers, &c->timer);
     if (c->all_prev)
         c->all_prev->all_next = c->all_next;
     else
@@ -162,86 +163,21 @@ static void free_conn(struct jktcp_conn *c)
 }
 
 /* ------------------------------------------------------------------ */
-/* Timer heap (min-heap on conn->deadline)                            */
+/* Timers (a min-heap of connections by their earliest deadline)      */
 /* ------------------------------------------------------------------ */
-
-static void heap_swap(struct jktcp_adapter *a, int i, int j)
-{
-    struct jktcp_conn *t = a->heap[i];
-    a->heap[i] = a->heap[j];
-    a->heap[j] = t;
-    a->heap[i]->heap_idx = i;
-    a->heap[j]->heap_idx = j;
-}
-
-static void heap_up(struct jktcp_adapter *a, int i)
-{
-    while (i > 0 && a->heap[(i - 1) / 2]->deadline > a->heap[i]->deadline) {
-        heap_swap(a, i, (i - 1) / 2);
-        i = (i - 1) / 2;
-    }
-}
-
-static void heap_down(struct jktcp_adapter *a, int i)
-{
-    for (;;) {
-        int l = 2 * i + 1, r = l + 1, m = i;
-        if (l < a->heap_len && a->heap[l]->deadline < a->heap[m]->deadline)
-            m = l;
-        if (r < a->heap_len && a->heap[r]->deadline < a->heap[m]->deadline)
-            m = r;
-        if (m == i)
-            return;
-        heap_swap(a, i, m);
-        i = m;
-    }
-}
-
-void jk_heap_remove(struct jktcp_adapter *a, struct jktcp_conn *c)
-{
-    int i = c->heap_idx;
-    if (i < 0)
-        return;
-    a->heap_len--;
-    if (i != a->heap_len) {
-        a->heap[i] = a->heap[a->heap_len];
-        a->heap[i]->heap_idx = i;
-        heap_down(a, i);
-        heap_up(a, i);
-    }
-    c->heap_idx = -1;
-}
-
-static int heap_reserve(struct jktcp_adapter *a)
-{
-    if (a->heap_len < a->heap_cap)
-        return 0;
-    int cap = a->heap_cap ? a->heap_cap * 2 : 64;
-    struct jktcp_conn **h = realloc(a->heap, (size_t)cap * sizeof *h);
-    if (!h)
-        return -ENOMEM;
-    a->heap = h;
-    a->heap_cap = cap;
-    return 0;
-}
 
 void jk_adapter_update_timer(struct jktcp_conn *c)
 {
-    struct jktcp_adapter *a = c->a;
     uint64_t d = c->state == JKTCP_CLOSED ? 0 : jk_tcp_deadline(c);
-    c->deadline = d;
-    if (!d) {
-        jk_heap_remove(a, c);
-        return;
-    }
-    if (c->heap_idx < 0) {
-        if (heap_reserve(a) < 0)
-            return; /* keeps the old deadline; retried on next update */
-        c->heap_idx = a->heap_len;
-        a->heap[a->heap_len++] = c;
-    }
-    heap_up(a, c->heap_idx);
-    heap_down(a, c->heap_idx);
+    if (!d)
+        jk_heap_remove(&c->a->timers, &c->timer);
+    else /* out of memory: not queued; retried on the next update */
+        jk_heap_set(&c->a->timers, &c->timer, d);
+}
+
+static struct jktcp_conn *timer_conn(struct jk_heap_node *n)
+{
+    return (struct jktcp_conn *)((char *)n - offsetof(struct jktcp_conn, timer));
 }
 
 /* ------------------------------------------------------------------ */
@@ -266,7 +202,7 @@ void jk_adapter_conn_closed(struct jktcp_conn *c)
 {
     struct jktcp_adapter *a = c->a;
     unhash(c);
-    jk_heap_remove(a, c);
+    jk_heap_remove(&a->timers, &c->timer);
     if (a->st.conns_active)
         a->st.conns_active--;
     struct jktcp_conn_listener *l = c->listener;
@@ -399,7 +335,7 @@ int jk_adapter_output(struct jktcp_adapter *a)
             a->dirty_tail = NULL;
         c->dirty = false;
         if (c->state == JKTCP_CLOSED)
-            jk_heap_remove(a, c);
+            jk_heap_remove(&a->timers, &c->timer);
         else
             jk_adapter_update_timer(c);
         if (a->on_conn_event)
@@ -602,9 +538,10 @@ static int run_timers(struct jktcp_adapter *a)
 {
     int n = 0;
     uint64_t now = jk_now(a);
-    while (a->heap_len && a->heap[0]->deadline <= now) {
-        struct jktcp_conn *c = a->heap[0];
-        jk_heap_remove(a, c);
+    struct jk_heap_node *t;
+    while ((t = jk_heap_min(&a->timers)) && t->key <= now) {
+        struct jktcp_conn *c = timer_conn(t);
+        jk_heap_remove(&a->timers, t);
         jk_tcp_timers(c);
         if (c->state != JKTCP_CLOSED)
             jk_adapter_mark_dirty(c); /* output pass re-arms its timer */
@@ -647,9 +584,10 @@ int jk_adapter_next_timeout(struct jktcp_adapter *a)
 {
     if ((a->dirty_head && !a->tx_blocked) || a->input_more)
         return 0;
-    if (!a->heap_len)
+    struct jk_heap_node *t = jk_heap_min(&a->timers);
+    if (!t)
         return -1;
-    uint64_t now = jk_now(a), d = a->heap[0]->deadline;
+    uint64_t now = jk_now(a), d = t->key;
     if (d <= now)
         return 0;
     uint64_t ms = (d - now + 999) / 1000;
@@ -757,7 +695,7 @@ void jk_adapter_destroy(struct jktcp_adapter *a)
     jk_pcap_close(a->pcap);
     jk_reasm_free(&a->reasm);
     jktcp_transport_free(a->t);
-    free(a->heap);
+    jk_heap_free(&a->timers);
     free(a->txbuf);
     free(a);
 }

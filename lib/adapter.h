@@ -15,7 +15,6 @@ uint64_t jk_now(struct jktcp_adapter *a);
 struct jktcp_conn *jk_adapter_lookup(struct jktcp_adapter *a, uint16_t lport, uint16_t rport);
 struct jktcp_conn *jk_adapter_new_conn(struct jktcp_adapter *a, uint16_t lport, uint16_t rport,
                                        bool ephemeral, int *err);
-void jk_heap_remove(struct jktcp_adapter *a, struct jktcp_conn *c);
 /* The transport failed: every connection fails with err. */
 void jk_adapter_fail(struct jktcp_adapter *a, int err);
 

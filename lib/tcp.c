@@ -65,7 +65,7 @@ int jk_tcp_init_conn(struct jktcp_conn *c, struct jktcp_adapter *a, uint16_t lpo
     int r;
     c->a = a;
     c->cfg = a->cfg;
-    c->heap_idx = -1;
+    jk_heap_node_init(&c->timer);
     c->lport = lport;
     c->rport = rport;
     c->state = JKTCP_CLOSED;

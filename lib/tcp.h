@@ -4,6 +4,7 @@
 #ifndef JK_TCP_H
 #define JK_TCP_H
 
+#include "heap.h"
 #include "icmp.h"
 #include "jktcp.h"
 #include "packet.h"
@@ -48,8 +49,7 @@ struct jktcp_conn {
     struct jktcp_conn *dirty_next;       /* adapter's output list */
     struct jktcp_conn_listener *listener;     /* passive, until accepted */
     struct jktcp_conn *acc_next;         /* listener's accept queue */
-    int heap_idx;                        /* -1 when not in the timer heap */
-    uint64_t deadline;                   /* earliest armed timer, 0 = none */
+    struct jk_heap_node timer;           /* in a->timers, key: earliest armed timer */
     bool dirty, hashed, user_released, queued, ephemeral;
     void *user; /* threaded handle's stream */
 
@@ -156,8 +156,7 @@ struct jktcp_adapter {
     struct jktcp_conn *buckets[JK_HASH_BUCKETS];
     struct jktcp_conn *all;
     struct jktcp_conn *dirty_head, *dirty_tail;
-    struct jktcp_conn **heap;
-    int heap_len, heap_cap;
+    struct jk_heap timers; /* connections with an armed timer, by deadline */
     struct jktcp_conn_listener *listeners;
     uint32_t nconns;
 
