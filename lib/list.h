@@ -31,6 +31,12 @@ static inline void jk_list_push(struct jk_list *head, struct jk_list *n)
     head->next = n;
 }
 
+/* Insert n at the back of head's list. */
+static inline void jk_list_push_tail(struct jk_list *head, struct jk_list *n)
+{
+    jk_list_push(head->prev, n);
+}
+
 static inline void jk_list_del(struct jk_list *n)
 {
     n->prev->next = n->next;
