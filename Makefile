@@ -4,37 +4,48 @@
 #   make test            install missing packages, build, run every Criterion test
 #   make test SANITIZE=address,undefined   same under ASan/UBSan (build in build-*/)
 #   make test-tsan       threaded tests under ThreadSanitizer
+#   make test-posix      threaded tests on the plain-POSIX platform layer (make test runs it)
+#   make PLATFORM=posix  the library on lib/platform_posix.c instead of lib/platform_linux.c
 #   make demo            the threaded handle against the Linux kernel's TCP in a private netns
 #   make install PREFIX=/usr/local [DESTDIR=/stage]   (make uninstall: the same variables)
-# Build outputs go to build/ (build-<sanitizers>/ with SANITIZE). The user's
+# Build outputs go to build/ (build-<sanitizers>/ with SANITIZE, a -posix
+# suffix with PLATFORM=posix). The user's
 # CPPFLAGS, CFLAGS and LDFLAGS are appended to ours (CFLAGS=-Wno-error drops -Werror).
 CC       ?= cc
 PREFIX   ?= /usr/local
 SANITIZE ?=
+PLATFORM ?= linux
+PLATFORMS := linux posix
 comma    := ,
+ifeq ($(filter $(PLATFORM),$(PLATFORMS)),)
+  $(error PLATFORM=$(PLATFORM): one of $(PLATFORMS))
+endif
 DEBIAN_PACKAGES := liburcu-dev libcriterion-dev tshark iproute2 pkg-config clang libclang-rt-14-dev g++ curl python3-pytest
 
 SOVERSION := 1
 VERSION   := 0.2.0
 
 ifeq ($(SANITIZE),)
-  B       := build
-  LIBDIR  := $(B)
+  B_BASE  := build
   OPT     ?= -O2
   SANFLAGS :=
 else
-  B       := build-$(subst $(comma),-,$(SANITIZE))
-  LIBDIR  := $(B)
+  B_BASE  := build-$(subst $(comma),-,$(SANITIZE))
   OPT     ?= -O1
   SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 endif
+# The platform layer's back end (lib/platform.h): lib/platform_$(PLATFORM).c.
+B       := $(B_BASE)$(if $(filter posix,$(PLATFORM)),-posix)
+B_POSIX := $(B_BASE)-posix
+LIBDIR  := $(B)
 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) -pthread $(SANFLAGS)
 LIB_CFLAGS  := $(CFLAGS_BASE) -fPIC -fvisibility=hidden -Iinclude -Ilib $(CPPFLAGS) $(CFLAGS)
 TEST_CFLAGS := $(CFLAGS_BASE) -Iinclude -Ilib -Itests -Wno-unused-parameter $(CPPFLAGS) $(CFLAGS)
 LDLIBS      := -pthread -lurcu-bp -lurcu-cds -lurcu-common
 
-LIB_SRC  := $(wildcard lib/*.c)
+PLATFORM_OTHER := $(patsubst %,lib/platform_%.c,$(filter-out $(PLATFORM),$(PLATFORMS)))
+LIB_SRC  := $(filter-out $(PLATFORM_OTHER),$(wildcard lib/*.c))
 LIB_OBJ  := $(patsubst lib/%.c,$(B)/lib/%.o,$(LIB_SRC))
 TEST_SRC := $(wildcard tests/*.c tests/diff/*.c)
 TEST_OBJ := $(patsubst tests/%.c,$(B)/tests/%.o,$(TEST_SRC))
@@ -44,7 +55,7 @@ TOOLS    := $(patsubst tools/%.c,$(B)/tools/%,$(TOOL_SRC))
 STATIC := $(LIBDIR)/libjktcp.a
 SHARED := $(LIBDIR)/libjktcp.so.$(VERSION)
 
-.PHONY: all deps test test-tsan demo bench install clean tools
+.PHONY: all deps test test-tsan test-posix demo bench install clean tools
 all: $(STATIC) $(SHARED) tools
 
 $(B)/lib/%.o: lib/%.c $(wildcard lib/*.h) include/jktcp.h
@@ -95,6 +106,7 @@ export LSAN_OPTIONS := suppressions=$(CURDIR)/tests/lsan.supp
 TEST_DEPS :=
 test: deps
 	$(MAKE) --no-print-directory fuzz-regress
+	$(MAKE) --no-print-directory test-posix
 	$(MAKE) --no-print-directory $(B)/tests/jktcp_tests $(TEST_DEPS)
 	$(B)/tests/jktcp_tests -j$(JOBS) $(TEST_ARGS)
 
@@ -105,7 +117,8 @@ test: deps
 # TSan report (exit 66 in a test's process) fails the run.
 TSAN_TEST_BIN    := build-thread/tests/jktcp_tsan_tests
 TSAN_TEST_SRC    := tests/test_thread.c tests/test_ids.c tests/test_nonblock.c tests/test_readiness.c \
-                    tests/test_eintr.c tests/test_chaos.c tests/test_abi.c tests/test_errors.c
+                    tests/test_eintr.c tests/test_chaos.c tests/test_abi.c tests/test_errors.c \
+                    tests/test_platform.c tests/test_ring.c
 TSAN_TEST_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -g -O1 \
                     -pthread -fsanitize=thread -fno-omit-frame-pointer -DJKT_PLAIN \
                     -Iinclude -Ilib -Itests
@@ -116,6 +129,19 @@ test-tsan: deps
 	  tests/tsan_main.c build-thread/libjktcp.a $(LDLIBS)
 	TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1 exitcode=66" \
 	  $(TSAN_TEST_BIN) $(TEST_ARGS)
+
+# The same threaded tests on the plain-POSIX platform layer (PLATFORM=posix,
+# $(B_POSIX)/), built the same way without ThreadSanitizer (with SANITIZE's
+# other sanitizers, if any). `make test` runs them first. POSIX_TEST_ARGS:
+# as TEST_ARGS for test-tsan. JKT_EXPECT_PLATFORM makes suite platform check
+# that the library really is the POSIX one.
+PLAIN_TEST_SRC := $(TSAN_TEST_SRC) tests/netns.c tests/rig.c tests/tsan_main.c
+$(B)/tests/jktcp_plain_tests: $(PLAIN_TEST_SRC) $(wildcard tests/*.h) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -DJKT_PLAIN $(LDFLAGS) -o $@ $(PLAIN_TEST_SRC) $(STATIC) $(LDLIBS)
+test-posix: deps
+	$(MAKE) --no-print-directory PLATFORM=posix $(B_POSIX)/tests/jktcp_plain_tests
+	JKT_EXPECT_PLATFORM=posix $(B_POSIX)/tests/jktcp_plain_tests $(POSIX_TEST_ARGS)
 
 # make demo installs only what the demo needs (DEMO_PACKAGES: it runs no
 # external program), then builds and runs it. DEMO_ARGS="--pcap /tmp/demo.pcap"
@@ -261,7 +287,7 @@ FUZZ_SRC     ?= .
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := fuzz_parse fuzz_reasm fuzz_framer fuzz_adapter_conn fuzz_adapter_listen fuzz_api_threads
 FUZZ_DIR     ?= build-fuzz
-FUZZ_LIB_SRC := $(wildcard $(FUZZ_SRC)/lib/*.c)
+FUZZ_LIB_SRC := $(filter-out $(FUZZ_SRC)/lib/platform_posix.c,$(wildcard $(FUZZ_SRC)/lib/*.c))
 FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
                 -I$(FUZZ_SRC)/include -I$(FUZZ_SRC)/lib -Itests/fuzz -pthread

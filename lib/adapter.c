@@ -17,14 +17,15 @@
 #include "adapter.h"
 
 #include "icmp.h"
+#include "platform.h"
 #include "transport.h"
 
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 
 #define JK_BATCH 64
 #define JK_STEP_FRAMES 1024
@@ -34,9 +35,7 @@
 static uint64_t mono_us(void *ctx)
 {
     (void)ctx;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    return jk_mono_us();
 }
 
 uint64_t jk_now(struct jktcp_adapter *a)
@@ -128,7 +127,7 @@ struct jktcp_conn *jk_adapter_new_conn(struct jktcp_adapter *a, uint16_t lport, 
         return NULL;
     }
     c->a = a;
-    c->heap_idx = -1;
+    jk_heap_node_init(&c->tnode);
     jk_list_init(&c->dirty_link);
     jk_list_init(&c->acc_link);
     c->ephemeral = ephemeral;
@@ -151,7 +150,7 @@ static void free_conn(struct jktcp_conn *c)
 {
     struct jktcp_adapter *a = c->a;
     unhash(c);
-    jk_heap_remove(a, c);
+    jk_heap_remove(&a->timers, &c->tnode);
     jk_list_del(&c->all_link);
     jk_list_del(&c->dirty_link);
     jk_list_del(&c->acc_link);
@@ -161,86 +160,21 @@ static void free_conn(struct jktcp_conn *c)
 }
 
 /* ------------------------------------------------------------------ */
-/* Timer heap (min-heap on conn->deadline)                            */
+/* Timers (a min-heap of connections by their earliest deadline)      */
 /* ------------------------------------------------------------------ */
-
-static void heap_swap(struct jktcp_adapter *a, int i, int j)
-{
-    struct jktcp_conn *t = a->heap[i];
-    a->heap[i] = a->heap[j];
-    a->heap[j] = t;
-    a->heap[i]->heap_idx = i;
-    a->heap[j]->heap_idx = j;
-}
-
-static void heap_up(struct jktcp_adapter *a, int i)
-{
-    while (i > 0 && a->heap[(i - 1) / 2]->deadline > a->heap[i]->deadline) {
-        heap_swap(a, i, (i - 1) / 2);
-        i = (i - 1) / 2;
-    }
-}
-
-static void heap_down(struct jktcp_adapter *a, int i)
-{
-    for (;;) {
-        int l = 2 * i + 1, r = l + 1, m = i;
-        if (l < a->heap_len && a->heap[l]->deadline < a->heap[m]->deadline)
-            m = l;
-        if (r < a->heap_len && a->heap[r]->deadline < a->heap[m]->deadline)
-            m = r;
-        if (m == i)
-            return;
-        heap_swap(a, i, m);
-        i = m;
-    }
-}
-
-void jk_heap_remove(struct jktcp_adapter *a, struct jktcp_conn *c)
-{
-    int i = c->heap_idx;
-    if (i < 0)
-        return;
-    a->heap_len--;
-    if (i != a->heap_len) {
-        a->heap[i] = a->heap[a->heap_len];
-        a->heap[i]->heap_idx = i;
-        heap_down(a, i);
-        heap_up(a, i);
-    }
-    c->heap_idx = -1;
-}
-
-static int heap_reserve(struct jktcp_adapter *a)
-{
-    if (a->heap_len < a->heap_cap)
-        return 0;
-    int cap = a->heap_cap ? a->heap_cap * 2 : 64;
-    struct jktcp_conn **h = realloc(a->heap, (size_t)cap * sizeof *h);
-    if (!h)
-        return -ENOMEM;
-    a->heap = h;
-    a->heap_cap = cap;
-    return 0;
-}
 
 static void update_timer(struct jktcp_conn *c)
 {
-    struct jktcp_adapter *a = c->a;
     uint64_t d = c->state == JKTCP_CLOSED ? 0 : jk_tcp_deadline(c);
-    c->deadline = d;
-    if (!d) {
-        jk_heap_remove(a, c);
-        return;
-    }
-    if (c->heap_idx < 0) {
-        if (heap_reserve(a) < 0)
-            return; /* keeps the old deadline; retried on next update */
-        c->heap_idx = a->heap_len;
-        a->heap[a->heap_len++] = c;
-    }
-    heap_up(a, c->heap_idx);
-    heap_down(a, c->heap_idx);
+    if (!d)
+        jk_heap_remove(&c->a->timers, &c->tnode);
+    else /* out of memory: not queued; retried on the next update */
+        jk_heap_set(&c->a->timers, &c->tnode, d);
+}
+
+static struct jktcp_conn *timer_conn(struct jk_heap_node *n)
+{
+    return (struct jktcp_conn *)((char *)n - offsetof(struct jktcp_conn, tnode));
 }
 
 /* ------------------------------------------------------------------ */
@@ -258,7 +192,7 @@ static void conn_closed(struct jktcp_conn *c)
 {
     struct jktcp_adapter *a = c->a;
     unhash(c);
-    jk_heap_remove(a, c);
+    jk_heap_remove(&a->timers, &c->tnode);
     if (a->st.conns_active)
         a->st.conns_active--;
     struct jktcp_conn_listener *l = c->listener;
@@ -370,7 +304,7 @@ int jk_adapter_output(struct jktcp_adapter *a)
         r = 0;
         jk_list_del(&c->dirty_link);
         if (c->state == JKTCP_CLOSED)
-            jk_heap_remove(a, c);
+            jk_heap_remove(&a->timers, &c->tnode);
         else
             update_timer(c);
         if (a->on_conn_event)
@@ -618,9 +552,10 @@ static int run_timers(struct jktcp_adapter *a)
 {
     int n = 0;
     uint64_t now = jk_now(a);
-    while (a->heap_len && a->heap[0]->deadline <= now) {
-        struct jktcp_conn *c = a->heap[0];
-        jk_heap_remove(a, c);
+    struct jk_heap_node *t;
+    while ((t = jk_heap_min(&a->timers)) && t->key <= now) {
+        struct jktcp_conn *c = timer_conn(t);
+        jk_heap_remove(&a->timers, t);
         jk_tcp_timers(c);
         if (c->state != JKTCP_CLOSED)
             jk_adapter_mark_dirty(c); /* output pass re-arms its timer */
@@ -664,9 +599,10 @@ int jk_adapter_next_timeout(struct jktcp_adapter *a)
 {
     if ((!jk_list_empty(&a->dirty) && !a->env.tx_blocked) || a->input_more)
         return 0;
-    if (!a->heap_len)
+    struct jk_heap_node *t = jk_heap_min(&a->timers);
+    if (!t)
         return -1;
-    uint64_t now = jk_now(a), d = a->heap[0]->deadline;
+    uint64_t now = jk_now(a), d = t->key;
     if (d <= now)
         return 0;
     uint64_t ms = (d - now + 999) / 1000;
@@ -780,7 +716,7 @@ void jk_adapter_destroy(struct jktcp_adapter *a)
     }
     jk_reasm_free(&a->reasm);
     jktcp_transport_free(a->t);
-    free(a->heap);
+    jk_heap_free(&a->timers);
     free(a->txbuf);
     free(a);
 }

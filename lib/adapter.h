@@ -44,8 +44,7 @@ struct jktcp_adapter {
     struct jktcp_conn *buckets[JK_HASH_BUCKETS];
     struct jk_list all;   /* every connection (all_link) */
     struct jk_list dirty; /* output pass to do (dirty_link), in order */
-    struct jktcp_conn **heap;
-    int heap_len, heap_cap;
+    struct jk_heap timers; /* connections with an armed timer, by deadline (tnode) */
     struct jk_list listeners; /* (link) */
     uint32_t nconns;
 
@@ -81,7 +80,6 @@ uint64_t jk_now(struct jktcp_adapter *a);
 struct jktcp_conn *jk_adapter_lookup(struct jktcp_adapter *a, uint16_t lport, uint16_t rport);
 struct jktcp_conn *jk_adapter_new_conn(struct jktcp_adapter *a, uint16_t lport, uint16_t rport,
                                        bool ephemeral, int *err);
-void jk_heap_remove(struct jktcp_adapter *a, struct jktcp_conn *c);
 /* The transport failed: every connection fails with err. */
 void jk_adapter_fail(struct jktcp_adapter *a, int err);
 

@@ -2,8 +2,8 @@
 /*
  * Threaded handle: the adapter runs on its own I/O thread; caller threads
  * reach it through
- *   - a wait-free command queue (liburcu cds_wfcq) plus an eventfd that is
- *     written only while the I/O thread sleeps, and
+ *   - a wait-free command queue (liburcu cds_wfcq) plus a wake fd that is
+ *     signalled only while the I/O thread sleeps, and
  *   - each stream's single-producer/single-consumer byte rings (stream.c).
  * This file holds the queue, the I/O thread's loop and stop sequence, and
  * the handle's own public calls. Handles are ids (idtable.h).
@@ -16,11 +16,8 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 /* ------------------------------------------------------------------ */
 /* Command queue                                                      */
@@ -30,11 +27,18 @@ static void wake_io(struct jk_handle *h)
 {
     /* an RMW reads the latest `sleeping`: with the I/O thread's exchange
      * before it checks the queue, one of us sees the other */
-    if (atomic_fetch_or(&h->sleeping, 0)) {
-        uint64_t one = 1;
-        ssize_t r = write(h->efd, &one, sizeof one);
-        (void)r; /* a full counter still wakes the thread */
-    }
+    if (atomic_fetch_or(&h->sleeping, 0))
+        jk_wakefd_signal(&h->wake);
+}
+
+/* A submit is over; the last one in flight while the I/O thread stops
+ * wakes it (drain_final). With the fetch_sub before the load of
+ * `stopping`, and the I/O thread's store before its load of `enq`, a
+ * submit that sees no stop is one the I/O thread waits for. */
+static void submit_done(struct jk_handle *h)
+{
+    if (atomic_fetch_sub(&h->enq, 1) == 1 && atomic_load(&h->stopping))
+        jk_wake_all(&h->enq);
 }
 
 /* Enqueue unless the handle is stopping. The enq counter and stopping
@@ -44,13 +48,13 @@ int jk_submit(struct jk_handle *h, struct jk_cmd *cmd)
 {
     atomic_fetch_add(&h->enq, 1);
     if (atomic_load(&h->stopping)) {
-        atomic_fetch_sub(&h->enq, 1);
+        submit_done(h);
         return -ESHUTDOWN;
     }
     cds_wfcq_node_init(&cmd->node);
     TSAN_RELEASE(cmd);
     cds_wfcq_enqueue(&h->qhead, &h->qtail, &cmd->node);
-    atomic_fetch_sub(&h->enq, 1);
+    submit_done(h);
     wake_io(h);
     return 0;
 }
@@ -83,7 +87,7 @@ int jk_call(struct jk_handle *h, struct jk_cmd *cmd)
 static void handle_free(struct jk_obj *o)
 {
     struct jk_handle *h = caa_container_of(o, struct jk_handle, obj);
-    close(h->efd);
+    jk_wakefd_close(&h->wake);
     cds_wfcq_destroy(&h->qhead, &h->qtail);
     free(h);
 }
@@ -217,7 +221,7 @@ static void io_sleep(struct jk_handle *h, int max_ms)
     if (max_ms >= 0 && (t < 0 || t > max_ms))
         t = max_ms;
     struct pollfd p[2] = {
-        {h->efd, POLLIN, 0},
+        {jk_wakefd_fd(&h->wake), POLLIN, 0},
         {jk_transport_poll_fd(a->t), jk_transport_poll_events(a->t), 0},
     };
     if (a->env.tx_blocked)
@@ -225,11 +229,8 @@ static void io_sleep(struct jk_handle *h, int max_ms)
     int np = a->err ? 1 : 2;
     poll(p, (nfds_t)np, t);
     atomic_store(&h->sleeping, 0);
-    if (p[0].revents & POLLIN) {
-        uint64_t v;
-        ssize_t r = read(h->efd, &v, sizeof v);
-        (void)r;
-    }
+    if (p[0].revents & POLLIN)
+        jk_wakefd_drain(&h->wake);
 }
 
 static void io_step(struct jk_handle *h)
@@ -264,12 +265,14 @@ static void linger(struct jk_handle *h)
 }
 
 /* Answer what is still queued; no new command can arrive any more. The
- * wait for `enq` spans the few instructions of a submit in flight. */
+ * wait for `enq` spans the few instructions of a submit in flight (its
+ * submit_done wakes us). */
 static void drain_final(struct jk_handle *h)
 {
     atomic_store(&h->stopping, 1);
-    while (atomic_load(&h->enq))
-        sched_yield();
+    unsigned n;
+    while ((n = atomic_load(&h->enq)) != 0)
+        jk_wait(&h->enq, n, JK_FOREVER);
     struct jk_cmd *cmd;
     while ((cmd = dequeue(h))) {
         if (cmd->kind == CMD_PCAP || cmd->kind == CMD_STATS || cmd->kind == CMD_INFO ||
@@ -313,9 +316,8 @@ JKTCP_API int jktcp_handle_start(jktcp_adapter *a, jktcp_handle *out)
     struct jk_handle *h = calloc(1, sizeof *h);
     if (!h)
         return -ENOMEM;
-    h->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (h->efd < 0) {
-        int e = -errno;
+    int e = jk_wakefd_open(&h->wake);
+    if (e < 0) {
         free(h);
         return e;
     }

@@ -108,10 +108,11 @@ struct jk_handle {
     struct jk_obj obj;
     struct jktcp_adapter *a;
     pthread_t thread;
-    int efd;
+    struct jk_wakefd wake;    /* signalled only while the I/O thread sleeps */
     struct cds_wfcq_head qhead;
     struct cds_wfcq_tail qtail;
-    atomic_int sleeping, stopping, enq;
+    atomic_int sleeping, stopping;
+    atomic_uint enq;          /* submits in flight; a futex word while stopping */
     atomic_int irefs;         /* the handle's own + one per stream/listener record */
     atomic_bool close_called;
     atomic_int terr;          /* the transport's error, published */

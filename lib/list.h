@@ -34,10 +34,7 @@ static inline void jk_list_push(struct jk_list *head, struct jk_list *n)
 /* Insert n at the back (a FIFO: push back, take the front). */
 static inline void jk_list_push_back(struct jk_list *head, struct jk_list *n)
 {
-    n->prev = head->prev;
-    n->next = head;
-    head->prev->next = n;
-    head->prev = n;
+    jk_list_push(head->prev, n);
 }
 
 /* Whether n is on a list (a removed or initialised node points at itself). */

@@ -1,14 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* Linux implementation of platform.h: futex(2) and eventfd(2). */
+/* The part of platform.h both back ends share: the clock, the lock (on top
+ * of jk_wait / jk_wake_one) and readiness fds (on top of the wake fd). */
 #include "platform.h"
 
 #include <errno.h>
-#include <limits.h>
-#include <linux/futex.h>
-#include <sys/eventfd.h>
-#include <sys/syscall.h>
+#include <pthread.h>
 #include <time.h>
-#include <unistd.h>
 
 uint64_t jk_mono_ns(void)
 {
@@ -17,38 +14,17 @@ uint64_t jk_mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t jk_mono_us(void)
+{
+    return jk_mono_ns() / 1000u;
+}
+
 uint64_t jk_deadline(int timeout_ms)
 {
     return timeout_ms < 0 ? JK_FOREVER : jk_mono_ns() + (uint64_t)timeout_ms * 1000000u;
 }
 
-int jk_wait(atomic_uint *word, unsigned val, uint64_t deadline)
-{
-    struct timespec rel, *tp = NULL;
-    if (deadline != JK_FOREVER) {
-        uint64_t now = jk_mono_ns();
-        if (now >= deadline)
-            return -ETIMEDOUT;
-        uint64_t d = deadline - now;
-        rel.tv_sec = (time_t)(d / 1000000000u);
-        rel.tv_nsec = (long)(d % 1000000000u);
-        tp = &rel;
-    }
-    /* FUTEX_WAIT takes a relative CLOCK_MONOTONIC timeout: a step of the
-     * wall clock changes nothing */
-    if (syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, tp, NULL, 0) == 0)
-        return 0;
-    if (errno == EINTR)
-        return -EINTR;
-    if (errno == ETIMEDOUT)
-        return -ETIMEDOUT;
-    return 0; /* EAGAIN: the word had already changed */
-}
-
-void jk_wake_all(atomic_uint *word)
-{
-    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-}
+/* ---- lock ---------------------------------------------------------------- */
 
 /* Drepper's "futexes are tricky" mutex 3, with a deadline. */
 int jk_lock_acquire(struct jk_lock *l, uint64_t deadline)
@@ -75,12 +51,20 @@ int jk_lock_acquire(struct jk_lock *l, uint64_t deadline)
 void jk_lock_release(struct jk_lock *l)
 {
     if (atomic_exchange_explicit(&l->word, 0, memory_order_release) == 2)
-        syscall(SYS_futex, &l->word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+        jk_wake_one(&l->word);
 }
+
+/* ---- readiness fds ------------------------------------------------------- */
+
+/* Creating a readiness fd is rare (a caller asks for a poll fd): one lock
+ * for all of them keeps the wake fd's two ends consistent for raisers,
+ * which read `fd` without it. */
+static pthread_mutex_t ready_mu = PTHREAD_MUTEX_INITIALIZER;
 
 void jk_ready_init(struct jk_ready *r)
 {
     atomic_init(&r->fd, -1);
+    r->w.rfd = r->w.wfd = -1;
     atomic_init(&r->set, false);
 }
 
@@ -90,44 +74,43 @@ int jk_ready_fd(struct jk_ready *r, bool *created)
     int fd = atomic_load(&r->fd);
     if (fd >= 0)
         return fd;
-    int nfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (nfd < 0)
-        return -errno;
-    int expect = -1;
-    if (atomic_compare_exchange_strong(&r->fd, &expect, nfd)) {
-        *created = true;
-        return nfd;
+    pthread_mutex_lock(&ready_mu);
+    fd = atomic_load(&r->fd);
+    if (fd < 0) {
+        struct jk_wakefd w;
+        int e = jk_wakefd_open(&w);
+        if (e == 0) {
+            r->w = w;
+            fd = jk_wakefd_fd(&w);
+            atomic_store(&r->fd, fd); /* publishes r->w */
+            *created = true;
+        } else {
+            fd = e;
+        }
     }
-    close(nfd);
-    return expect;
+    pthread_mutex_unlock(&ready_mu);
+    return fd;
 }
 
 void jk_ready_raise(struct jk_ready *r)
 {
-    int fd = atomic_load(&r->fd);
-    if (fd < 0 || atomic_exchange(&r->set, true))
+    if (atomic_load(&r->fd) < 0 || atomic_exchange(&r->set, true))
         return;
-    uint64_t one = 1;
-    ssize_t n = write(fd, &one, sizeof one);
-    (void)n; /* a full counter is still readable */
+    jk_wakefd_signal(&r->w); /* a full one is still readable */
 }
 
 void jk_ready_lower(struct jk_ready *r)
 {
-    int fd = atomic_load(&r->fd);
-    if (fd < 0 || !atomic_load(&r->set))
+    if (atomic_load(&r->fd) < 0 || !atomic_load(&r->set))
         return;
-    uint64_t v;
-    ssize_t n = read(fd, &v, sizeof v);
-    (void)n;
+    jk_wakefd_drain(&r->w);
     /* an RMW, ordered with the raiser's exchange: if the raiser saw `set`
-     * still true and skipped its write, our re-check sees its condition */
+     * still true and skipped its signal, our re-check sees its condition */
     atomic_exchange(&r->set, false);
 }
 
 void jk_ready_close(struct jk_ready *r)
 {
-    int fd = atomic_exchange(&r->fd, -1);
-    if (fd >= 0)
-        close(fd);
+    if (atomic_exchange(&r->fd, -1) >= 0)
+        jk_wakefd_close(&r->w);
 }

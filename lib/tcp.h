@@ -15,6 +15,7 @@
 #ifndef JK_TCP_H
 #define JK_TCP_H
 
+#include "heap.h"
 #include "icmp.h"
 #include "jktcp.h"
 #include "list.h"
@@ -152,8 +153,7 @@ struct jktcp_conn {
     struct jk_list dirty_link;           /* adapter's output list (linked: "dirty") */
     struct jktcp_conn_listener *listener;     /* passive, until accepted */
     struct jk_list acc_link;             /* listener's accept queue */
-    int heap_idx;                        /* -1 when not in the timer heap */
-    uint64_t deadline;                   /* earliest armed timer, 0 = none */
+    struct jk_heap_node tnode;           /* in the adapter's timer heap, key: jk_tcp_deadline */
     bool hashed, user_released, queued, ephemeral;
     void *user; /* threaded handle's stream */
 
