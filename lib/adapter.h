@@ -102,6 +102,5 @@ int jk_adapter_listen_internal(struct jktcp_adapter *a, int port, int backlog,
                                struct jktcp_conn_listener **out);
 void jk_adapter_unlisten_internal(struct jktcp_conn_listener *l);
 struct jktcp_conn *jk_adapter_listener_pop(struct jktcp_conn_listener *l);
-int jk_adapter_set_pcap(struct jktcp_adapter *a, const char *path);
 
 #endif

@@ -234,13 +234,7 @@ JKTCP_API int jktcp_adapter_set_clock(jktcp_adapter *a, uint64_t (*now_us)(void 
 JKTCP_API int jktcp_adapter_pcap(jktcp_adapter *a, const char *path)
 {
     CHECK_ADAPTER(a);
-    return jk_adapter_set_pcap(a, path);
-}
-
-/* The capture is a wrapper around the adapter's transport (pcap.c). */
-int jk_adapter_set_pcap(struct jktcp_adapter *a, const char *path)
-{
-    return jk_pcap_capture(&a->t, path);
+    return jk_pcap_capture(&a->t, path); /* wraps the adapter's transport (pcap.c) */
 }
 
 JKTCP_API int jktcp_adapter_poll(jktcp_adapter *a, int timeout_ms)

@@ -9,8 +9,11 @@
  * the handle's own public calls. Handles are ids (idtable.h).
  */
 #include "handle.h"
+#include "listener.h"
+#include "stream.h"
 
 #include "abi.h"
+#include "pcap.h"
 #include "transport.h"
 #include "tsan.h"
 
@@ -144,7 +147,7 @@ static void do_sync(struct jk_handle *h, struct jk_cmd *cmd)
     int r = 0;
     switch (cmd->kind) {
     case CMD_PCAP:
-        r = jk_adapter_set_pcap(h->a, cmd->path);
+        r = jk_pcap_capture(&h->a->t, cmd->path);
         break;
     case CMD_STATS:
         *(jktcp_stats *)cmd->out = h->a->st;

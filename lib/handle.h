@@ -132,33 +132,4 @@ struct jk_handle *jk_handle_get(jktcp_handle id); /* with a reference, or NULL *
 void jk_handle_iref(struct jk_handle *h);
 void jk_handle_iunref(struct jk_handle *h);
 
-/* stream.c: caller side */
-struct jk_stream *jk_stream_new(struct jk_handle *h); /* not published, owners 2 */
-/* stream.c: I/O thread */
-void jk_io_connect(struct jk_handle *h, struct jk_stream *s);
-void jk_io_stream_close(struct jk_handle *h, struct jk_stream *s, bool abort);
-void jk_io_stream_release(struct jk_handle *h, struct jk_stream *s);
-void jk_io_stream_kick(struct jk_handle *h, struct jk_stream *s);
-void jk_io_stream_add(struct jk_handle *h, struct jk_stream *s);
-void jk_io_stream_bind(struct jk_handle *h, struct jk_stream *s, struct jktcp_conn *c);
-void jk_io_stream_event(struct jk_handle *h, struct jk_stream *s, struct jktcp_conn *c);
-/* Drop a stream nobody will ever see (listener gone before accept). */
-void jk_io_stream_discard(struct jk_handle *h, struct jk_stream *s);
-void jk_io_kill_streams(struct jk_handle *h);
-int jk_io_stream_info(struct jk_stream *s, jktcp_info *out);
-int jk_io_stream_shutdown(struct jk_stream *s);
-
-/* listener.c: I/O thread */
-void jk_io_listen(struct jk_handle *h, struct jk_cmd *cmd);
-void jk_io_unlisten(struct jk_handle *h, struct jk_listener *l);
-void jk_io_accept_ready(struct jk_handle *h, struct jktcp_conn_listener *cl);
-void jk_io_kill_listeners(struct jk_handle *h);
-
-/* The pointer-level calls behind the public stream calls, after id
- * resolution (jktcp-bench compares the two). */
-ssize_t jk_stream_read(struct jk_stream *s, void *buf, size_t len, int timeout_ms);
-ssize_t jk_stream_write(struct jk_stream *s, const void *buf, size_t len, int timeout_ms);
-struct jk_stream *jk_stream_get(jktcp_stream id);
-void jk_stream_put(struct jk_stream *s);
-
 #endif

@@ -7,7 +7,8 @@
  * futex word `seq`, bumped whenever a stream is queued or the listener
  * goes away.
  */
-#include "handle.h"
+#include "listener.h"
+#include "stream.h"
 
 #include "tsan.h"
 

@@ -10,7 +10,7 @@
  * call's duration) and touches the rings only inside an RCU read-side
  * section after checking `dead` (handle.h explains the ownership).
  */
-#include "handle.h"
+#include "stream.h"
 
 #include "abi.h"
 #include "conn.h"

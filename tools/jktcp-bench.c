@@ -18,7 +18,7 @@
 #include "jktcp.h"
 #include "netns.c"
 
-#include "handle.h" /* jk_stream_*: the pointer-level calls behind the ids */
+#include "stream.h" /* jk_stream_*: the pointer-level calls behind the ids */
 
 #include <getopt.h>
 #include <sys/prctl.h>
