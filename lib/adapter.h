@@ -5,6 +5,7 @@
 #define JK_ADAPTER_H
 
 #include "abi.h"
+#include "reasm.h"
 #include "tcp.h"
 
 #define JK_HASH_BUCKETS 4096

@@ -22,7 +22,6 @@
 #include "packet.h"
 #include "path.h"
 #include "rangeset.h"
-#include "reasm.h"
 #include "ring.h"
 
 #include <stdatomic.h>
