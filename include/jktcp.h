@@ -475,6 +475,8 @@ JKTCP_API const char *jktcp_state_name(int state);
  * within timeout_ms or the SYN retries; the connection is then freed),
  * -EINVAL, -EMFILE, -ENETDOWN (the transport failed).
  */
+JKTCP_API int jktcp_adapter_connect(jktcp_adapter *a, int port, int timeout_ms, jktcp_conn **out);
+/* The same call under its first name (kept for existing callers). */
 JKTCP_API int jktcp_conn_connect(jktcp_adapter *a, int port, int timeout_ms, jktcp_conn **out);
 
 /*
@@ -551,9 +553,14 @@ JKTCP_API int jktcp_adapter_listen(jktcp_adapter *a, int port, int backlog,
                                    jktcp_conn_listener **out);
 
 /* Wait (driving the adapter) for an established connection. -EAGAIN on timeout. */
-JKTCP_API int jktcp_adapter_accept(jktcp_conn_listener *l, int timeout_ms, jktcp_conn **out);
+JKTCP_API int jktcp_conn_listener_accept(jktcp_conn_listener *l, int timeout_ms, jktcp_conn **out);
 
 /* Stop listening; connections not yet accepted are reset. */
+JKTCP_API void jktcp_conn_listener_close(jktcp_conn_listener *l);
+
+/* The same two calls under their first names (kept for existing callers;
+ * the names above say what the first argument is, as everywhere else). */
+JKTCP_API int jktcp_adapter_accept(jktcp_conn_listener *l, int timeout_ms, jktcp_conn **out);
 JKTCP_API void jktcp_adapter_unlisten(jktcp_conn_listener *l);
 
 /* ------------------------------------------------------------------------ */

@@ -61,7 +61,7 @@ static bool accepted(void *arg)
     return (*x->out = jk_adapter_listener_pop(x->l)) != NULL;
 }
 
-JKTCP_API int jktcp_adapter_accept(jktcp_conn_listener *l, int timeout_ms, jktcp_conn **out)
+JKTCP_API int jktcp_conn_listener_accept(jktcp_conn_listener *l, int timeout_ms, jktcp_conn **out)
 {
     if (!l || !out)
         return -EINVAL;
@@ -72,10 +72,20 @@ JKTCP_API int jktcp_adapter_accept(jktcp_conn_listener *l, int timeout_ms, jktcp
     return jk_adapter_drive(l->a, accepted, &ctx, timeout_ms);
 }
 
-JKTCP_API void jktcp_adapter_unlisten(jktcp_conn_listener *l)
+JKTCP_API void jktcp_conn_listener_close(jktcp_conn_listener *l)
 {
     if (l && !l->a->owner)
         jk_adapter_unlisten_internal(l);
+}
+
+JKTCP_API int jktcp_adapter_accept(jktcp_conn_listener *l, int timeout_ms, jktcp_conn **out)
+{
+    return jktcp_conn_listener_accept(l, timeout_ms, out);
+}
+
+JKTCP_API void jktcp_adapter_unlisten(jktcp_conn_listener *l)
+{
+    jktcp_conn_listener_close(l);
 }
 
 void jk_adapter_unlisten_internal(struct jktcp_conn_listener *l)

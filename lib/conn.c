@@ -25,7 +25,7 @@ static bool connect_done(void *arg)
     return c->state != JKTCP_SYN_SENT && c->state != JKTCP_SYN_RCVD;
 }
 
-JKTCP_API int jktcp_conn_connect(jktcp_adapter *a, int port, int timeout_ms, jktcp_conn **out)
+JKTCP_API int jktcp_adapter_connect(jktcp_adapter *a, int port, int timeout_ms, jktcp_conn **out)
 {
     int err = 0;
     if (out)
@@ -57,6 +57,11 @@ JKTCP_API int jktcp_conn_connect(jktcp_adapter *a, int port, int timeout_ms, jkt
     jk_tcp_abort(c, false);
     jk_adapter_release(c);
     return r;
+}
+
+JKTCP_API int jktcp_conn_connect(jktcp_adapter *a, int port, int timeout_ms, jktcp_conn **out)
+{
+    return jktcp_adapter_connect(a, port, timeout_ms, out);
 }
 
 static bool readable(void *arg)

@@ -74,7 +74,7 @@ int main(int argc, char **argv)
 
     /* 2. Connect: blocks (up to 5 s) while it drives the handshake. */
     jktcp_conn *c;
-    rc = jktcp_conn_connect(a, atoi(argv[4]), 5000, &c);
+    rc = jktcp_adapter_connect(a, atoi(argv[4]), 5000, &c);
     if (rc != 0) {
         fprintf(stderr, "connect to %s port %s: %s\n", argv[3], argv[4], jktcp_strerror(rc));
         jktcp_adapter_free(a);
