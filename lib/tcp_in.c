@@ -400,9 +400,14 @@ static void take_data(struct jktcp_conn *c, const struct jk_seg *s)
     }
 }
 
+/* The peer's FIN, in order. Islands held beyond it are data the peer
+ * sent past its own FIN: nothing will read them, and SACKing them would
+ * report bytes that are not part of the stream; they go, as Linux's
+ * tcp_fin purges its out-of-order queue. */
 static void take_fin(struct jktcp_conn *c)
 {
     c->rcv_nxt++;
+    c->ooo.n = 0;
     c->fin_rcvd = true;
     c->fin_pending = false;
     c->ack_now = true;

@@ -270,3 +270,37 @@ Test(engine, rst_for_is_pure)
     cr_assert_not(jk_tcp_rst_for(&s, &r), "a reset is never answered");
     cr_assert_eq(F.nrst, 0, "and nothing was queued");
 }
+
+Test(engine, fin_drops_islands_beyond_it)
+{
+    /* Data the peer sent past its own FIN can never be read: it must not
+     * stay SACKed (as Linux's tcp_fin purges its out-of-order queue). */
+    F.env.cfg.sack = true;
+    struct jktcp_conn *c = calloc(1, sizeof *c);
+    cr_assert_eq(jk_tcp_init_conn(c, &F.env, 40000, 80), 0);
+    jk_tcp_connect(c);
+    cr_assert_eq(jk_tcp_output(c), 0);
+    struct jk_seg syn_ack = peer(JK_SYN | JK_ACK, 7000, 1000001);
+    syn_ack.opt.sack_ok = true;
+    jk_tcp_input(c, &syn_ack);
+    cr_assert(c->sack_ok);
+    cr_assert_eq(jk_tcp_output(c), 0); /* our ACK offers the window */
+    static const uint8_t junk[10] = {0};
+    struct jk_seg past = peer(JK_ACK, 7101, 1000001);
+    past.payload = junk;
+    past.len = sizeof junk;
+    jk_tcp_input(c, &past);
+    cr_assert_eq(c->ooo.n, 1, "held out of order");
+    struct jk_seg fin = peer(JK_FIN | JK_ACK, 7001, 1000001);
+    jk_tcp_input(c, &fin);
+    cr_assert_eq(c->state, JKTCP_CLOSE_WAIT);
+    cr_assert_eq(c->ooo.n, 0, "islands beyond the FIN dropped");
+    size_t n = F.nframes;
+    cr_assert_eq(jk_tcp_output(c), 0);
+    struct jk_seg ack = frame(F.nframes - 1);
+    cr_assert_gt(F.nframes, n);
+    cr_assert_eq(ack.ack, 7002);
+    cr_assert_eq(ack.opt.nsack, 0, "no SACK block for bytes past the FIN");
+    jk_tcp_free_buffers(c);
+    free(c);
+}
