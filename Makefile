@@ -31,13 +31,22 @@ endif
 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) -pthread $(SANFLAGS)
 LIB_CFLAGS  := $(CFLAGS_BASE) -fPIC -fvisibility=hidden -Iinclude -Ilib $(CPPFLAGS) $(CFLAGS)
-TEST_CFLAGS := $(CFLAGS_BASE) -Iinclude -Ilib -Itests -Wno-unused-parameter $(CPPFLAGS) $(CFLAGS)
+TEST_CFLAGS := $(CFLAGS_BASE) -Iinclude -Ilib -Itests -Itests/support -Wno-unused-parameter $(CPPFLAGS) $(CFLAGS)
 LDLIBS      := -pthread -lurcu-bp -lurcu-cds -lurcu-common
 
 LIB_SRC  := $(wildcard lib/*.c)
 LIB_OBJ  := $(patsubst lib/%.c,$(B)/lib/%.o,$(LIB_SRC))
-TEST_SRC := $(wildcard tests/*.c tests/diff/*.c)
+# tests/support/ (the scripted peer, namespace/TUN, kernel servers, bridge,
+# rigs, minitest) is built once into $(SUPPORT); every other .c under tests/
+# (one directory deep: tcp/, api/, unit/, system/, diff/, ...) is part of the
+# Criterion binary, except the libFuzzer targets (tests/fuzz/) and
+# tests/support/tsan_main.c (the runner of `make test-tsan`).
+SUPPORT_SRC := $(filter-out tests/support/tsan_main.c,$(wildcard tests/support/*.c))
+SUPPORT_OBJ := $(patsubst tests/%.c,$(B)/tests/%.o,$(SUPPORT_SRC))
+SUPPORT     := $(B)/tests/libjktsupport.a
+TEST_SRC := $(filter-out tests/support/% tests/fuzz/%,$(wildcard tests/*.c tests/*/*.c))
 TEST_OBJ := $(patsubst tests/%.c,$(B)/tests/%.o,$(TEST_SRC))
+TEST_HDR := $(filter-out tests/fuzz/%,$(wildcard tests/*.h tests/*/*.h))
 TOOL_SRC := $(wildcard tools/*.c)
 TOOLS    := $(patsubst tools/%.c,$(B)/tools/%,$(TOOL_SRC))
 
@@ -61,17 +70,24 @@ $(SHARED): $(LIB_OBJ)
 	ln -sf libjktcp.so.$(VERSION) $(LIBDIR)/libjktcp.so.$(SOVERSION)
 	ln -sf libjktcp.so.$(VERSION) $(LIBDIR)/libjktcp.so
 
-$(B)/tests/%.o: tests/%.c $(wildcard tests/*.h tests/diff/*.h) $(wildcard lib/*.h) include/jktcp.h
+$(B)/tests/%.o: tests/%.c $(TEST_HDR) $(wildcard lib/*.h) include/jktcp.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -c $< -o $@
 
-# Tests link the static archive so they can reach internal (hidden) symbols.
-$(B)/tests/jktcp_tests: $(TEST_OBJ) $(STATIC)
-	$(CC) $(SANFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJ) $(STATIC) -lcriterion $(LDLIBS)
+$(SUPPORT): $(SUPPORT_OBJ)
+	rm -f $@ && ar rcs $@ $^
 
-$(B)/tools/%: tools/%.c $(STATIC) include/jktcp.h tests/netns.c tests/netns.h
+# Tests link the static archive so they can reach internal (hidden) symbols.
+$(B)/tests/jktcp_tests: $(TEST_OBJ) $(SUPPORT) $(STATIC)
+	$(CC) $(SANFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJ) $(SUPPORT) $(STATIC) -lcriterion $(LDLIBS)
+
+# A tool that uses the test support (the bench: namespaces, TUN, kernel
+# servers) links $(SUPPORT), named as its prerequisite below; the others
+# need nothing of tests/ (the support library needs Criterion's headers).
+$(B)/tools/jktcp-bench: $(SUPPORT)
+$(B)/tools/%: tools/%.c $(STATIC) include/jktcp.h
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+	$(CC) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $< $(filter $(SUPPORT),$^) $(STATIC) $(LDLIBS)
 
 tools: $(TOOLS)
 
@@ -108,12 +124,16 @@ TSAN_TEST_SRC    := tests/test_thread.c tests/test_ids.c tests/test_nonblock.c t
                     tests/test_eintr.c tests/test_chaos.c tests/test_abi.c tests/test_errors.c
 TSAN_TEST_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -g -O1 \
                     -pthread -fsanitize=thread -fno-omit-frame-pointer -DJKT_PLAIN \
-                    -Iinclude -Ilib -Itests
+                    -Iinclude -Ilib -Itests -Itests/support
+# The support files the threaded tests need, built with -DJKT_PLAIN too: all
+# but the Criterion-only ones (scripted peer, fault link), and the runner.
+TSAN_SUPPORT_SRC := $(filter-out tests/support/scripted.c tests/support/b2b.c,$(SUPPORT_SRC)) \
+                    tests/support/tsan_main.c
 test-tsan: deps
 	$(MAKE) --no-print-directory SANITIZE=thread build-thread/libjktcp.a
 	@mkdir -p $(dir $(TSAN_TEST_BIN))
-	$(CC) $(TSAN_TEST_CFLAGS) -o $(TSAN_TEST_BIN) $(TSAN_TEST_SRC) tests/netns.c tests/rig.c \
-	  tests/tsan_main.c build-thread/libjktcp.a $(LDLIBS)
+	$(CC) $(TSAN_TEST_CFLAGS) -o $(TSAN_TEST_BIN) $(TSAN_TEST_SRC) $(TSAN_SUPPORT_SRC) \
+	  build-thread/libjktcp.a $(LDLIBS)
 	TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1 exitcode=66" \
 	  $(TSAN_TEST_BIN) $(TEST_ARGS)
 

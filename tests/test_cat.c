@@ -37,7 +37,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bridge.h"
+#include "kserver.h"
 #include "netns.h"
+#include "tuntest.h"
 
 #define MiB (1024u * 1024u)
 #define TUN_NAME "jkt0"
@@ -69,14 +72,8 @@ static const char *tool_path(void)
 /* A namespace with TUN_NAME (both families) at mtu, owned by nobody. */
 static void ns_up(unsigned mtu)
 {
-    int rc = jkt_netns_enter();
-    if (rc != 0)
-        cr_skip_test("cat: no network namespaces (needs root): %s", strerror(-rc));
     struct jkt_tun tun;
-    rc = jkt_tun_open(TUN_NAME, mtu, 0, &tun);
-    if (rc == -ENOENT || rc == -ENODEV || rc == -EPERM || rc == -EACCES || rc == -ENXIO)
-        cr_skip_test("cat: no /dev/net/tun: %s", strerror(-rc));
-    cr_assert_eq(rc, 0, "jkt_tun_open: %s", strerror(-rc));
+    jkt_tun_up_or_skip("cat", TUN_NAME, mtu, 0, &tun);
     cr_assert_eq(ioctl(tun.fd, TUNSETPERSIST, 1), 0, "TUNSETPERSIST: %s", strerror(errno));
     jkt_tun_close(&tun);
 }
@@ -564,16 +561,10 @@ static void gateway_stop(struct gateway *g)
 static void transport_echo(int via)
 {
     const uint64_t total = 2ull * MiB;
-    int rc = jkt_netns_enter();
-    if (rc != 0)
-        cr_skip_test("cat: no network namespaces (needs root): %s", strerror(-rc));
     struct jkt_tun tun;
-    rc = jkt_tun_open(TUN_NAME, 1500, 0, &tun);
-    if (rc == -ENOENT || rc == -ENODEV || rc == -EPERM || rc == -EACCES || rc == -ENXIO)
-        cr_skip_test("cat: no /dev/net/tun: %s", strerror(-rc));
-    cr_assert_eq(rc, 0, "jkt_tun_open: %s", strerror(-rc));
+    jkt_tun_up_or_skip("cat", TUN_NAME, 1500, 0, &tun);
     struct jkt_bridge br;
-    rc = jkt_bridge_start(&br, tun.fd,
+    int rc = jkt_bridge_start(&br, tun.fd,
                           via == VIA_FD_SEQPACKET ? JKT_BRIDGE_SEQPACKET : JKT_BRIDGE_RANDOM_CHUNKS,
                           0xb41d);
     cr_assert_eq(rc, 0, "bridge: %s", strerror(-rc));

@@ -14,8 +14,10 @@
  * LSan, TSan). The seed is printed; JKTCP_CHAOS_SEED=N replays a run's
  * choices (thread timing aside).
  */
+#include "kserver.h"
 #include "minitest.h"
 #include "netns.h"
+#include "tuntest.h"
 
 #include "jktcp.h"
 
@@ -437,13 +439,7 @@ static void run(int kind)
            kind == WORLD_B2B ? "b2b" : "kernel", (unsigned long long)w.seed, THREADS, secs);
     pthread_t kc;
     if (kind == WORLD_KERNEL) {
-        int rc = jkt_netns_enter();
-        if (rc != 0)
-            JT_SKIP("chaos: no network namespaces (needs root): %s", strerror(-rc));
-        rc = jkt_tun_open("jkt0", 1500, JKT_FAM_IPV4, &w.tun);
-        if (rc == -ENOENT || rc == -ENODEV || rc == -EPERM || rc == -EACCES || rc == -ENXIO)
-            JT_SKIP("chaos: no /dev/net/tun: %s", strerror(-rc));
-        JT_ASSERT(rc == 0, "tun: %s", strerror(-rc));
+        jkt_tun_up_or_skip("chaos", "jkt0", 1500, JKT_FAM_IPV4, &w.tun);
         w.echo.kind = JKT_SRV_ECHO;
         w.echo.family = AF_INET;
         JT_ASSERT(jkt_server_start(&w.echo) == 0, "echo server");

@@ -39,7 +39,10 @@
 #include <unistd.h>
 
 #include "jktcp.h"
+#include "bridge.h"
+#include "kserver.h"
 #include "netns.h"
+#include "tuntest.h"
 
 extern char **environ;
 
@@ -51,13 +54,7 @@ static struct jkt_tun g_tun = {.fd = -1};
 
 static void ex_up(unsigned mtu, int family_flags)
 {
-    int rc = jkt_netns_enter();
-    if (rc != 0)
-        cr_skip_test("examples: no network namespaces (needs root): %s", strerror(-rc));
-    rc = jkt_tun_open(EX_TUN, mtu, family_flags, &g_tun);
-    if (rc == -ENOENT || rc == -ENODEV || rc == -EPERM || rc == -EACCES || rc == -ENXIO)
-        cr_skip_test("examples: no /dev/net/tun: %s", strerror(-rc));
-    cr_assert_eq(rc, 0, "jkt_tun_open: %s", strerror(-rc));
+    jkt_tun_up_or_skip("examples", EX_TUN, mtu, family_flags, &g_tun);
 }
 
 /* Make the TUN device persistent and let go of it: an example then

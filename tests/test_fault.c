@@ -33,8 +33,10 @@
 #include <unistd.h>
 
 #include "jktcp.h"
+#include "kserver.h"
 #include "netns.h"
 #include "transport.h"
+#include "tuntest.h"
 
 #define MiB (1024u * 1024u)
 
@@ -1135,13 +1137,7 @@ static void kf_up(struct kf *k, const jktcp_fault_config *cfg)
     k->family = AF_INET;
     k->tun.fd = -1;
     k->seed = cfg->seed;
-    int rc = jkt_netns_enter();
-    if (rc != 0)
-        cr_skip_test("fault: no network namespaces (needs root): %s", strerror(-rc));
-    rc = jkt_tun_open("jkt0", 1500, JKT_FAM_IPV4, &k->tun);
-    if (rc == -ENOENT || rc == -ENODEV || rc == -EPERM || rc == -EACCES || rc == -ENXIO)
-        cr_skip_test("fault: no /dev/net/tun: %s", strerror(-rc));
-    cr_assert_eq(rc, 0, "jkt_tun_open: %s", strerror(-rc));
+    jkt_tun_up_or_skip("fault", "jkt0", 1500, JKT_FAM_IPV4, &k->tun);
     /* The kernel peer is set up, inside our namespace, so that what is
      * measured is jktcp and not the kernel's own limits:
      * - its retransmission floor and ceiling (rto_min 20 ms, rto_max 1 s):
@@ -1155,7 +1151,7 @@ static void kf_up(struct kf *k, const jktcp_fault_config *cfg)
      *   for longer than that; once it dropped a healthy connection silently
      *   (no RST) and the test waited out its limit. */
     char out[512] = "";
-    rc = jkt_sh("ip route replace 198.18.0.0/24 dev jkt0 proto kernel scope link src 198.18.0.1 "
+    int rc = jkt_sh("ip route replace 198.18.0.0/24 dev jkt0 proto kernel scope link src 198.18.0.1 "
                 "rto_min 20ms 2>&1; sysctl -qw net.ipv4.tcp_rto_max_ms=1000 2>&1; "
                 "sysctl -qw net.ipv4.tcp_retries2=255 2>&1; "
                 "sysctl -qw net.ipv4.tcp_congestion_control=bbr 2>&1; "

@@ -23,7 +23,11 @@
 #include <unistd.h>
 
 #include "jktcp.h"
+#include "bridge.h"
+#include "kserver.h"
 #include "netns.h"
+#include "netprobe.h"
+#include "tuntest.h"
 
 #define MiB (1024u * 1024u)
 #define CHUNK (256u * 1024u)
@@ -57,14 +61,9 @@ static void kt_up_lossy(struct kt *k, int family, unsigned mtu, bool stream, uns
     k->loss = loss;
     k->bridged = stream || loss > 0;
     k->tun.fd = -1;
-    int rc = jkt_netns_enter();
-    if (rc != 0)
-        cr_skip_test("kernel: no network namespaces (needs root): %s", strerror(-rc));
-    rc = jkt_tun_open("jkt0", mtu, 0, &k->tun);
-    if (rc == -ENOENT || rc == -ENODEV || rc == -EPERM || rc == -EACCES || rc == -ENXIO)
-        cr_skip_test("kernel: no /dev/net/tun: %s", strerror(-rc));
-    cr_assert_eq(rc, 0, "jkt_tun_open: %s", strerror(-rc));
+    jkt_tun_up_or_skip("kernel", "jkt0", mtu, 0, &k->tun);
 
+    int rc;
     jktcp_transport *t = NULL;
     if (k->bridged) {
         rc = jkt_bridge_start_lossy(&k->br, k->tun.fd,

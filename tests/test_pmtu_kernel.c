@@ -11,8 +11,10 @@
  *    (JKTCP_OPT_PMTU_PROBE 1: two timeouts, the base size, a search up).
  * Every byte is verified by the kernel sink / against the source pattern.
  */
+#include "kserver.h"
 #include "minitest.h"
 #include "netns.h"
+#include "tuntest.h"
 
 #include "jktcp.h"
 
@@ -35,13 +37,7 @@ static void up(struct rig_k *r, int family, const jktcp_fault_config *cfg, long 
                long retries)
 {
     memset(r, 0, sizeof *r);
-    int rc = jkt_netns_enter();
-    if (rc)
-        JT_SKIP("pmtu: no network namespaces (needs root): %s", strerror(-rc));
-    rc = jkt_tun_open("pm0", 1500, 0, &r->tun);
-    if (rc == -ENOENT || rc == -ENODEV || rc == -EPERM || rc == -EACCES || rc == -ENXIO)
-        JT_SKIP("pmtu: no /dev/net/tun: %s", strerror(-rc));
-    JT_ASSERT(rc == 0, "tun: %s", strerror(-rc));
+    jkt_tun_up_or_skip("pmtu", "pm0", 1500, 0, &r->tun);
     jktcp_transport *inner = NULL;
     jktcp_adapter *a = NULL;
     JT_ASSERT(jktcp_transport_fd(r->tun.fd, JKTCP_FRAMING_PACKET, &inner) == 0, "fd");

@@ -9,9 +9,11 @@
  * on one epoll set against the kernel's echo server in a private namespace
  * (skipped without root or /dev/net/tun).
  */
+#include "kserver.h"
 #include "minitest.h"
 #include "netns.h"
 #include "rig.h"
+#include "tuntest.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -169,14 +171,8 @@ static void ep_mod(int ep, int fd, bool on, uint64_t tag)
 
 JT_TEST(readiness, epoll_64_streams_echo_1mib, 120)
 {
-    int rc = jkt_netns_enter();
-    if (rc != 0)
-        JT_SKIP("readiness: no network namespaces (needs root): %s", strerror(-rc));
     struct jkt_tun tun = {.fd = -1};
-    rc = jkt_tun_open("jkt0", 1500, JKT_FAM_IPV4, &tun);
-    if (rc == -ENOENT || rc == -ENODEV || rc == -EPERM || rc == -EACCES || rc == -ENXIO)
-        JT_SKIP("readiness: no /dev/net/tun: %s", strerror(-rc));
-    JT_ASSERT(rc == 0, "tun: %s", strerror(-rc));
+    jkt_tun_up_or_skip("readiness", "jkt0", 1500, JKT_FAM_IPV4, &tun);
     struct jkt_server srv = {.kind = JKT_SRV_ECHO, .family = AF_INET};
     JT_ASSERT(jkt_server_start(&srv) == 0, "echo server");
     jktcp_transport *t = NULL;
@@ -190,7 +186,7 @@ JT_TEST(readiness, epoll_64_streams_echo_1mib, 120)
     int ep = epoll_create1(EPOLL_CLOEXEC);
     for (int i = 0; i < EP_STREAMS; i++) {
         st[i] = (struct ep_stream){.seed = 0x1000u + (uint32_t)i};
-        rc = jktcp_handle_connect(h, srv.port, 0, &st[i].s); /* all at once */
+        int rc = jktcp_handle_connect(h, srv.port, 0, &st[i].s); /* all at once */
         JT_ASSERT(rc == -EINPROGRESS, "connect %d: %s", i, E(rc));
         st[i].rfd = jktcp_stream_poll_fd(st[i].s, JKTCP_POLL_READ);
         st[i].wfd = jktcp_stream_poll_fd(st[i].s, JKTCP_POLL_WRITE);

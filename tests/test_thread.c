@@ -40,8 +40,10 @@
 #include <unistd.h>
 
 #include "jktcp.h"
+#include "kserver.h"
 #include "netns.h"
 #include "rig.h"
+#include "tuntest.h"
 
 #define KiB 1024u
 #define MiB (1024u * 1024u)
@@ -230,13 +232,7 @@ static void tt_up(struct tt *t, int family, unsigned mtu)
     t->family = family;
     t->mtu = mtu;
     t->tun.fd = -1;
-    int rc = jkt_netns_enter();
-    if (rc != 0)
-        JT_SKIP("thread: no network namespaces (needs root): %s", strerror(-rc));
-    rc = jkt_tun_open("jkt0", mtu, 0, &t->tun);
-    if (rc == -ENOENT || rc == -ENODEV || rc == -EPERM || rc == -EACCES || rc == -ENXIO)
-        JT_SKIP("thread: no /dev/net/tun: %s", strerror(-rc));
-    JT_ASSERT(rc == 0, "jkt_tun_open: %s", strerror(-rc));
+    jkt_tun_up_or_skip("thread", "jkt0", mtu, 0, &t->tun);
 }
 
 /* A handle on the TUN fd; peer NULL = the kernel's address. Buffer sizes
