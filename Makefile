@@ -120,14 +120,14 @@ test: deps
 # Criterion). TEST_ARGS: substrings of "suite::name" selecting tests. Any
 # TSan report (exit 66 in a test's process) fails the run.
 TSAN_TEST_BIN    := build-thread/tests/jktcp_tsan_tests
-TSAN_TEST_SRC    := tests/test_thread.c tests/test_ids.c tests/test_nonblock.c tests/test_readiness.c \
+TSAN_TEST_SRC    := $(wildcard tests/api/test_thread_*.c) tests/api/thread_test.c tests/test_ids.c tests/test_nonblock.c tests/test_readiness.c \
                     tests/test_eintr.c tests/test_chaos.c tests/test_abi.c tests/test_errors.c
 TSAN_TEST_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -g -O1 \
                     -pthread -fsanitize=thread -fno-omit-frame-pointer -DJKT_PLAIN \
                     -Iinclude -Ilib -Itests -Itests/support
 # The support files the threaded tests need, built with -DJKT_PLAIN too: all
 # but the Criterion-only ones (scripted peer, fault link), and the runner.
-TSAN_SUPPORT_SRC := $(filter-out tests/support/scripted.c tests/support/b2b.c,$(SUPPORT_SRC)) \
+TSAN_SUPPORT_SRC := $(filter-out tests/support/scripted.c tests/support/faultlink.c,$(SUPPORT_SRC)) \
                     tests/support/tsan_main.c
 test-tsan: deps
 	$(MAKE) --no-print-directory SANITIZE=thread build-thread/libjktcp.a
