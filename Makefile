@@ -31,7 +31,8 @@ endif
 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) -pthread $(SANFLAGS)
 LIB_CFLAGS  := $(CFLAGS_BASE) -fPIC -fvisibility=hidden -Iinclude -Ilib $(CPPFLAGS) $(CFLAGS)
-TEST_CFLAGS := $(CFLAGS_BASE) -Iinclude -Ilib -Itests -Itests/support -Wno-unused-parameter $(CPPFLAGS) $(CFLAGS)
+TEST_CFLAGS := $(CFLAGS_BASE) -Iinclude -Ilib -Itests -Itests/support -Wno-unused-parameter \
+               $(CPPFLAGS) $(CFLAGS)
 LDLIBS      := -pthread -lurcu-bp -lurcu-cds -lurcu-common
 
 LIB_SRC  := $(wildcard lib/*.c)
@@ -116,12 +117,12 @@ test: deps
 
 # Threaded-handle tests (TSAN_TEST_SRC) under ThreadSanitizer. Criterion
 # aborts at start-up under TSan, so they are built with -DJKT_PLAIN against
-# the plain runner tests/tsan_main.c (one forked process per test, as with
+# the plain runner tests/support/tsan_main.c (one forked process per test, as with
 # Criterion). TEST_ARGS: substrings of "suite::name" selecting tests. Any
 # TSan report (exit 66 in a test's process) fails the run.
 TSAN_TEST_BIN    := build-thread/tests/jktcp_tsan_tests
-TSAN_TEST_SRC    := $(wildcard tests/api/test_thread_*.c) tests/api/thread_test.c tests/test_ids.c tests/test_nonblock.c tests/test_readiness.c \
-                    tests/test_eintr.c tests/test_chaos.c tests/test_abi.c tests/test_errors.c
+TSAN_TEST_SRC    := $(wildcard tests/api/test_thread_*.c) tests/api/thread_test.c \
+                    $(addprefix tests/api/test_,ids.c nonblock.c readiness.c eintr.c chaos.c abi.c errors.c)
 TSAN_TEST_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -g -O1 \
                     -pthread -fsanitize=thread -fno-omit-frame-pointer -DJKT_PLAIN \
                     -Iinclude -Ilib -Itests -Itests/support
@@ -149,7 +150,7 @@ $(B)/tools/jktcp-demo: tools/jktcp-demo-net.h
 
 # ---- example programs (docs/examples/) --------------------------------------
 # Each docs/examples/X.c is built to $(B)/examples/X against the static
-# library with the public header only; tests/test_examples.c runs them
+# library with the public header only; tests/system/test_examples.c runs them
 # against the kernel, and `make test` builds them (TEST_DEPS).
 EXAMPLE_SRC := $(wildcard docs/examples/*.c)
 EXAMPLES    := $(patsubst docs/examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
@@ -161,16 +162,16 @@ $(B)/examples/%: docs/examples/%.c $(STATIC) include/jktcp.h
 TEST_DEPS += $(EXAMPLES)
 
 # ---- jktcp-cat (tools/jktcp-cat.c, man page tools/jktcp-cat.1) -------------
-# tests/test_cat.c runs $(B)/tools/jktcp-cat (the tools rule above builds it)
+# tests/system/test_cat.c runs $(B)/tools/jktcp-cat (the tools rule above builds it)
 # as a child process; its SOCKS5 test fetches with curl (DEBIAN_PACKAGES).
 TEST_DEPS += $(B)/tools/jktcp-cat
 
 # ---- Python package (lib/python/: jktcp, pure ctypes) -----------------------
-# tests/test_python.c runs its pytest suite (lib/python/tests, python3-pytest in
+# tests/system/test_python.c runs its pytest suite (lib/python/tests, python3-pytest in
 # DEBIAN_PACKAGES) in a private network namespace against $(SHARED).
-$(B)/tests/test_python.o: TEST_CFLAGS += -DJKT_PY_SHARED='"$(CURDIR)/$(SHARED)"' \
+$(B)/tests/system/test_python.o: TEST_CFLAGS += -DJKT_PY_SHARED='"$(CURDIR)/$(SHARED)"' \
   -DJKT_PY_SRCDIR='"$(CURDIR)"' -DJKT_PY_SANITIZE='"$(SANITIZE)"'
-$(B)/tests/test_python.o: Makefile
+$(B)/tests/system/test_python.o: Makefile
 TEST_DEPS += $(SHARED)
 
 # make bench: the C table (tools/jktcp-bench), then the Python package's
@@ -260,9 +261,9 @@ uninstall:
 	@pydir='$(PYTHONDIR)'; if [ -n "$$pydir" ] && [ -d "$(DESTDIR)$$pydir/jktcp" ]; then \
 	  echo "rm -rf $(DESTDIR)$$pydir/jktcp"; rm -rf "$(DESTDIR)$$pydir/jktcp"; fi
 
-# tests/test_install.c (suite install) runs make install/uninstall on this tree
+# tests/system/test_install.c (suite install) runs make install/uninstall on this tree
 # with the same SANITIZE; what install would build is built beforehand.
-$(B)/tests/test_install.o: TEST_CFLAGS += -DJKT_SRCDIR='"$(CURDIR)"' -DJKT_SANITIZE='"$(SANITIZE)"'
+$(B)/tests/system/test_install.o: TEST_CFLAGS += -DJKT_SRCDIR='"$(CURDIR)"' -DJKT_SANITIZE='"$(SANITIZE)"'
 TEST_DEPS += $(SHARED) $(INSTALL_CAT)
 
 # ---- libFuzzer targets (tests/fuzz/) --------------------------------------

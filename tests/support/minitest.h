@@ -2,7 +2,7 @@
 /*
  * Tiny test shim: the same test source builds as Criterion tests (default)
  * or, with -DJKT_PLAIN, as plain self-registering tests run by
- * tests/tsan_main.c (Criterion aborts at start-up under ThreadSanitizer).
+ * tests/support/tsan_main.c (Criterion aborts at start-up under ThreadSanitizer).
  *
  *   JT_TEST(suite, name, timeout_s) { ... }   define a test
  *   JT_ASSERT(cond, fmt, ...)                 fail the test unless cond
@@ -56,7 +56,7 @@ struct jt_test {
     int timeout_s;
 };
 
-/* Defined in tests/tsan_main.c. */
+/* Defined in tests/support/tsan_main.c. */
 void jt_register(const struct jt_test *t);
 __attribute__((noreturn, format(printf, 4, 5))) void jt_fail(const char *file, int line,
                                                              const char *cond, const char *fmt,

@@ -10,7 +10,7 @@
  * Also a thread-free pair of adapters (struct rig_pair) for the
  * single-threaded API, and small helpers the threaded tests share.
  *
- * Criterion-free (tests/minitest.h), so the same tests also run under
+ * Criterion-free (tests/support/minitest.h), so the same tests also run under
  * ThreadSanitizer (make test-tsan).
  */
 #ifndef JKT_RIG_H

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Plain test runner for tests written against tests/minitest.h, used where
+ * Plain test runner for tests written against tests/support/minitest.h, used where
  * Criterion cannot run (ThreadSanitizer: `make test-tsan`). Compiles to
  * nothing unless JKT_PLAIN is defined, so the Criterion build ignores it.
  *

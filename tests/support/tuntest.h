@@ -3,7 +3,7 @@
  * The first step of every kernel-peer test, written once: enter a private
  * network namespace and open a TUN device in it (netns.h), skipping the
  * test where the machine cannot (no root, no /dev/net/tun) and failing it
- * on any other error. Built on tests/minitest.h, so it serves Criterion
+ * on any other error. Built on tests/support/minitest.h, so it serves Criterion
  * tests and the plain ThreadSanitizer runner alike.
  */
 #ifndef JKT_TUNTEST_H

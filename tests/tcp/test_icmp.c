@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Suite `icmp`: ICMP and ICMPv6 errors about our segments, packet by
- * packet (tests/scripted.h).
+ * packet (tests/support/scripted.h).
  *  - "Fragmentation needed" / "packet too big" (RFC 1191, RFC 8201) lower
  *    the path MTU (IPv4 never below 552; an IPv6 report below 1280 is
  *    ignored) and never up, and what is in

@@ -6,7 +6,7 @@
  * handle that stopped returns its documented code and leaves every other
  * object working; closes count exactly once, also when threads race.
  *
- * No kernel needed: tests/rig.h's handle <-> pumped adapter. Runs under
+ * No kernel needed: tests/support/rig.h's handle <-> pumped adapter. Runs under
  * ASan (make test SANITIZE=...) and TSan (make test-tsan) as well.
  */
 #include "minitest.h"

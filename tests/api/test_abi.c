@@ -7,7 +7,7 @@
  * is -EINVAL); enum values are explicit and stable, also as raw integers;
  * ports are int and range-checked instead of truncated to 16 bits.
  *
- * No kernel needed: tests/rig.h's handle and adapters over packet ports.
+ * No kernel needed: tests/support/rig.h's handle and adapters over packet ports.
  */
 #include "minitest.h"
 #include "rig.h"

@@ -4,7 +4,7 @@
  * -EINPROGRESS at once with a stream id; the stream's JKTCP_POLL_WRITE fd
  * becomes readable when the handshake completes or fails, and
  * jktcp_stream_error says which (like SO_ERROR), as a non-blocking connect
- * on a socket does. No kernel needed (tests/rig.h).
+ * on a socket does. No kernel needed (tests/support/rig.h).
  */
 #include "minitest.h"
 #include "rig.h"

@@ -4,7 +4,7 @@
  * pytest suite (lib/python/tests), run against the shared library this tree
  * built ($(SHARED), passed in as JKT_PY_SHARED by the Makefile).
  *
- * The test enters a private network namespace (tests/netns.c) and runs
+ * The test enters a private network namespace (tests/support/netns.c) and runs
  * `python3 -m pytest` inside it, so that every kernel socket and the TUN
  * device the Python tests create (kernel 198.18.0.1 / fd00::1, jktcp
  * 198.18.0.2 / fd00::2) exist only there. Without root the namespace cannot be

@@ -5,7 +5,7 @@
  * option ids / values, bad framing, bad fds and flags returns a clear
  * negative errno and never crashes; -EBUSY for adapter calls on a
  * handle's adapter. Suite `api`. (The threaded API's ids and their misuse:
- * tests/test_ids.c.)
+ * tests/api/test_ids.c.)
  *
  * Run under ASan/UBSan too; tests that ask for absurd allocations need
  * ASAN_OPTIONS=allocator_may_return_null=1 there.

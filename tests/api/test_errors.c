@@ -8,7 +8,7 @@
  * retransmissions stay -ETIMEDOUT, with handle_error 0: the transport is
  * fine. The single-threaded API reports the same codes.
  *
- * No kernel needed: tests/rig.h (its handle, and struct rig_pair, a
+ * No kernel needed: tests/support/rig.h (its handle, and struct rig_pair, a
  * hand-driven adapter pair over packet ports), and a handle over caller
  * functions on a SOCK_SEQPACKET pair.
  */

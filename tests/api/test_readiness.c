@@ -5,7 +5,7 @@
  * poll readable exactly while the condition holds, so an event loop
  * (epoll, libuv, asyncio) never spins and never misses an event.
  *
- * The first tests use tests/rig.h (no kernel); the last one runs 64 streams
+ * The first tests use tests/support/rig.h (no kernel); the last one runs 64 streams
  * on one epoll set against the kernel's echo server in a private namespace
  * (skipped without root or /dev/net/tun).
  */
