@@ -3,11 +3,12 @@
  * Suite `abi`: what a binding (Python ctypes, Rust FFI, ...) mirrors from
  * include/jktcp.h must hold at run time: the version macros and the loaded
  * library agree; structs the library fills or reads follow the size rule
- * (copy min(size, own size), zero the rest of the caller's struct, size 0
- * is -EINVAL); enum values are explicit and stable, also as raw integers;
- * ports are int and range-checked instead of truncated to 16 bits.
+ * (copy min(size, own size), zero the rest of the caller's struct, size 0 is
+ * -EINVAL); enum values are explicit and stable, also as raw integers; ports
+ * are int and range-checked instead of truncated to 16 bits.
  *
- * No kernel needed: tests/support/rig.h's handle and adapters over packet ports.
+ * No kernel needed: tests/support/rig.h's handle and adapters over packet
+ * ports.
  */
 #include "minitest.h"
 #include "rig.h"

@@ -2,12 +2,12 @@
 /*
  * Suite `readiness`: the fds behind jktcp_stream_poll_fd (JKTCP_POLL_READ,
  * JKTCP_POLL_WRITE) and jktcp_listener_poll_fd are level-triggered: they
- * poll readable exactly while the condition holds, so an event loop
- * (epoll, libuv, asyncio) never spins and never misses an event.
+ * poll readable exactly while the condition holds, so an event loop (epoll,
+ * libuv, asyncio) never spins and never misses an event.
  *
- * The first tests use tests/support/rig.h (no kernel); the last one runs 64 streams
- * on one epoll set against the kernel's echo server in a private namespace
- * (skipped without root or /dev/net/tun).
+ * The first tests use tests/support/rig.h (no kernel); the last one runs 64
+ * streams on one epoll set against the kernel's echo server in a private
+ * namespace (skipped without root or /dev/net/tun).
  */
 #include "kserver.h"
 #include "minitest.h"

@@ -1,17 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the threaded-handle tests (tests/api/test_thread_*.c, suites
- * `thread` and `thread_close`) share: limits, failure recording from worker
- * threads, thread and clock helpers, and the kernel rig: a handle on a TUN
- * device in a private network namespace (netns.h: kernel 198.18.0.1 /
- * fd00::1, jktcp 198.18.0.2 / fd00::2; the connect-hang test also uses
- * 198.18.0.77, an unowned address of that private subnet) with kernel
- * servers (kserver.h).
+ * What the threaded-handle tests (tests/api/test_thread_*.c, suites `thread`
+ * and `thread_close`) share: limits, failure recording from worker threads,
+ * thread and clock helpers, and the kernel rig: a handle on a TUN device in
+ * a private network namespace (netns.h: kernel 198.18.0.1 / fd00::1, jktcp
+ * 198.18.0.2 / fd00::2; the connect-hang test also uses 198.18.0.77, an
+ * unowned address of that private subnet) with kernel servers (kserver.h).
  *
- * Built on tests/support/minitest.h like its users, so it runs under Criterion and
- * under ThreadSanitizer (`make test-tsan`, -DJKT_PLAIN). Only the test
- * thread asserts; worker threads record failures (tfail / TCHECK) and the
- * test asserts on them after joining.
+ * Built on tests/support/minitest.h like its users, so it runs under
+ * Criterion and under ThreadSanitizer (`make test-tsan`, -DJKT_PLAIN). Only
+ * the test thread asserts; worker threads record failures (tfail / TCHECK)
+ * and the test asserts on them after joining.
  */
 #ifndef JKT_THREAD_TEST_H
 #define JKT_THREAD_TEST_H

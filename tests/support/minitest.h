@@ -2,7 +2,8 @@
 /*
  * Tiny test shim: the same test source builds as Criterion tests (default)
  * or, with -DJKT_PLAIN, as plain self-registering tests run by
- * tests/support/tsan_main.c (Criterion aborts at start-up under ThreadSanitizer).
+ * tests/support/tsan_main.c (Criterion aborts at start-up under
+ * ThreadSanitizer).
  *
  *   JT_TEST(suite, name, timeout_s) { ... }   define a test
  *   JT_ASSERT(cond, fmt, ...)                 fail the test unless cond

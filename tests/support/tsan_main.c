@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Plain test runner for tests written against tests/support/minitest.h, used where
- * Criterion cannot run (ThreadSanitizer: `make test-tsan`). Compiles to
- * nothing unless JKT_PLAIN is defined, so the Criterion build ignores it.
+ * Plain test runner for tests written against tests/support/minitest.h, used
+ * where Criterion cannot run (ThreadSanitizer: `make test-tsan`). Compiles
+ * to nothing unless JKT_PLAIN is defined, so the Criterion build ignores it.
  *
  * Like Criterion, every test runs in its own forked process (the kernel-peer
  * tests unshare a private network namespace per process), with alarm() as
