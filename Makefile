@@ -41,14 +41,24 @@ LIBDIR  := $(B)
 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) -pthread $(SANFLAGS)
 LIB_CFLAGS  := $(CFLAGS_BASE) -fPIC -fvisibility=hidden -Iinclude -Ilib $(CPPFLAGS) $(CFLAGS)
-TEST_CFLAGS := $(CFLAGS_BASE) -Iinclude -Ilib -Itests -Wno-unused-parameter $(CPPFLAGS) $(CFLAGS)
+TEST_CFLAGS := $(CFLAGS_BASE) -Iinclude -Ilib -Itests -Itests/support -Wno-unused-parameter \
+               $(CPPFLAGS) $(CFLAGS)
 LDLIBS      := -pthread -lurcu-bp -lurcu-cds -lurcu-common
 
 PLATFORM_OTHER := $(patsubst %,lib/platform_%.c,$(filter-out $(PLATFORM),$(PLATFORMS)))
 LIB_SRC  := $(filter-out $(PLATFORM_OTHER),$(wildcard lib/*.c))
 LIB_OBJ  := $(patsubst lib/%.c,$(B)/lib/%.o,$(LIB_SRC))
-TEST_SRC := $(wildcard tests/*.c tests/diff/*.c)
+# tests/support/ (the scripted peer, namespace/TUN, kernel servers, bridge,
+# rigs, minitest) is built once into $(SUPPORT); every other .c under tests/
+# (one directory deep: tcp/, api/, unit/, system/, diff/, ...) is part of the
+# Criterion binary, except the libFuzzer targets (tests/fuzz/) and
+# tests/support/tsan_main.c (the runner of `make test-tsan`).
+SUPPORT_SRC := $(filter-out tests/support/tsan_main.c,$(wildcard tests/support/*.c))
+SUPPORT_OBJ := $(patsubst tests/%.c,$(B)/tests/%.o,$(SUPPORT_SRC))
+SUPPORT     := $(B)/tests/libjktsupport.a
+TEST_SRC := $(filter-out tests/support/% tests/fuzz/%,$(wildcard tests/*.c tests/*/*.c))
 TEST_OBJ := $(patsubst tests/%.c,$(B)/tests/%.o,$(TEST_SRC))
+TEST_HDR := $(filter-out tests/fuzz/%,$(wildcard tests/*.h tests/*/*.h))
 TOOL_SRC := $(wildcard tools/*.c)
 TOOLS    := $(patsubst tools/%.c,$(B)/tools/%,$(TOOL_SRC))
 
@@ -72,17 +82,26 @@ $(SHARED): $(LIB_OBJ)
 	ln -sf libjktcp.so.$(VERSION) $(LIBDIR)/libjktcp.so.$(SOVERSION)
 	ln -sf libjktcp.so.$(VERSION) $(LIBDIR)/libjktcp.so
 
-$(B)/tests/%.o: tests/%.c $(wildcard tests/*.h tests/diff/*.h) $(wildcard lib/*.h) include/jktcp.h
+$(B)/tests/%.o: tests/%.c $(TEST_HDR) $(wildcard lib/*.h) include/jktcp.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -c $< -o $@
 
-# Tests link the static archive so they can reach internal (hidden) symbols.
-$(B)/tests/jktcp_tests: $(TEST_OBJ) $(STATIC)
-	$(CC) $(SANFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJ) $(STATIC) -lcriterion $(LDLIBS)
+$(SUPPORT): $(SUPPORT_OBJ)
+	rm -f $@ && ar rcs $@ $^
 
-$(B)/tools/%: tools/%.c $(STATIC) include/jktcp.h tests/netns.c tests/netns.h
+# Tests link the static archive so they can reach internal (hidden) symbols.
+$(B)/tests/jktcp_tests: $(TEST_OBJ) $(SUPPORT) $(STATIC)
+	$(CC) $(SANFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJ) $(SUPPORT) $(STATIC) -lcriterion $(LDLIBS)
+
+# A tool that uses the test support (the bench: namespaces, TUN, kernel
+# servers) links the support objects that need no Criterion (SUPPORT_NET_OBJ),
+# named as its prerequisites below, so `make` builds every tool without
+# Criterion installed; the other tools need nothing of tests/.
+SUPPORT_NET_OBJ := $(addprefix $(B)/tests/support/,netns.o kserver.o netprobe.o bridge.o)
+$(B)/tools/jktcp-bench: $(SUPPORT_NET_OBJ)
+$(B)/tools/%: tools/%.c $(STATIC) include/jktcp.h
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+	$(CC) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $< $(filter $(SUPPORT_NET_OBJ),$^) $(STATIC) $(LDLIBS)
 
 tools: $(TOOLS)
 
@@ -104,29 +123,44 @@ export LSAN_OPTIONS := suppressions=$(CURDIR)/tests/lsan.supp
 # TEST_DEPS: what the Criterion tests run besides themselves (tools, example
 # programs, ...); each section below that adds a test adds its target here.
 TEST_DEPS :=
-test: deps
+test: deps check-structure
 	$(MAKE) --no-print-directory fuzz-regress
 	$(MAKE) --no-print-directory test-posix
 	$(MAKE) --no-print-directory $(B)/tests/jktcp_tests $(TEST_DEPS)
 	$(B)/tests/jktcp_tests -j$(JOBS) $(TEST_ARGS)
 
+# The structure rules of docs/design.md: no include cycle in lib/, each
+# header declares only its own files' functions (docs/include-graph.sh),
+# and no source file in lib/, tests/ or tools/ over MAX_LINES lines.
+MAX_LINES ?= 1100
+.PHONY: check-structure
+check-structure:
+	@docs/include-graph.sh --check
+	@long=$$(find lib tests tools -name '*.[ch]' -exec wc -l {} + | \
+	  awk -v m=$(MAX_LINES) '$$2 != "total" && $$1 > m {print $$2 " (" $$1 " lines)"}'); \
+	if [ -n "$$long" ]; then echo "files over $(MAX_LINES) lines: $$long" >&2; exit 1; fi
+
 # Threaded-handle tests (TSAN_TEST_SRC) under ThreadSanitizer. Criterion
 # aborts at start-up under TSan, so they are built with -DJKT_PLAIN against
-# the plain runner tests/tsan_main.c (one forked process per test, as with
+# the plain runner tests/support/tsan_main.c (one forked process per test, as with
 # Criterion). TEST_ARGS: substrings of "suite::name" selecting tests. Any
 # TSan report (exit 66 in a test's process) fails the run.
 TSAN_TEST_BIN    := build-thread/tests/jktcp_tsan_tests
-TSAN_TEST_SRC    := tests/test_thread.c tests/test_ids.c tests/test_nonblock.c tests/test_readiness.c \
-                    tests/test_eintr.c tests/test_chaos.c tests/test_abi.c tests/test_errors.c \
-                    tests/test_platform.c tests/test_ring.c
+TSAN_TEST_SRC    := $(wildcard tests/api/test_thread_*.c) tests/api/thread_test.c \
+                    $(addprefix tests/api/test_,ids.c nonblock.c readiness.c eintr.c chaos.c abi.c errors.c) \
+                    tests/unit/test_platform.c tests/unit/test_ring.c
 TSAN_TEST_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -g -O1 \
                     -pthread -fsanitize=thread -fno-omit-frame-pointer -DJKT_PLAIN \
-                    -Iinclude -Ilib -Itests
+                    -Iinclude -Ilib -Itests -Itests/support
+# The support files the threaded tests need, built with -DJKT_PLAIN too: all
+# but the Criterion-only ones (scripted peer, fault link), and the runner.
+TSAN_SUPPORT_SRC := $(filter-out tests/support/scripted.c tests/support/faultlink.c,$(SUPPORT_SRC)) \
+                    tests/support/tsan_main.c
 test-tsan: deps
 	$(MAKE) --no-print-directory SANITIZE=thread build-thread/libjktcp.a
 	@mkdir -p $(dir $(TSAN_TEST_BIN))
-	$(CC) $(TSAN_TEST_CFLAGS) -o $(TSAN_TEST_BIN) $(TSAN_TEST_SRC) tests/netns.c tests/rig.c \
-	  tests/tsan_main.c build-thread/libjktcp.a $(LDLIBS)
+	$(CC) $(TSAN_TEST_CFLAGS) -o $(TSAN_TEST_BIN) $(TSAN_TEST_SRC) $(TSAN_SUPPORT_SRC) \
+	  build-thread/libjktcp.a $(LDLIBS)
 	TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1 exitcode=66" \
 	  $(TSAN_TEST_BIN) $(TEST_ARGS)
 
@@ -135,8 +169,8 @@ test-tsan: deps
 # other sanitizers, if any). `make test` runs them first. POSIX_TEST_ARGS:
 # as TEST_ARGS for test-tsan. JKT_EXPECT_PLATFORM makes suite platform check
 # that the library really is the POSIX one.
-PLAIN_TEST_SRC := $(TSAN_TEST_SRC) tests/netns.c tests/rig.c tests/tsan_main.c
-$(B)/tests/jktcp_plain_tests: $(PLAIN_TEST_SRC) $(wildcard tests/*.h) $(STATIC)
+PLAIN_TEST_SRC := $(TSAN_TEST_SRC) $(TSAN_SUPPORT_SRC)
+$(B)/tests/jktcp_plain_tests: $(PLAIN_TEST_SRC) $(TEST_HDR) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -DJKT_PLAIN $(LDFLAGS) -o $@ $(PLAIN_TEST_SRC) $(STATIC) $(LDLIBS)
 test-posix: deps
@@ -155,7 +189,7 @@ $(B)/tools/jktcp-demo: tools/jktcp-demo-net.h
 
 # ---- example programs (docs/examples/) --------------------------------------
 # Each docs/examples/X.c is built to $(B)/examples/X against the static
-# library with the public header only; tests/test_examples.c runs them
+# library with the public header only; tests/system/test_examples.c runs them
 # against the kernel, and `make test` builds them (TEST_DEPS).
 EXAMPLE_SRC := $(wildcard docs/examples/*.c)
 EXAMPLES    := $(patsubst docs/examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
@@ -167,16 +201,16 @@ $(B)/examples/%: docs/examples/%.c $(STATIC) include/jktcp.h
 TEST_DEPS += $(EXAMPLES)
 
 # ---- jktcp-cat (tools/jktcp-cat.c, man page tools/jktcp-cat.1) -------------
-# tests/test_cat.c runs $(B)/tools/jktcp-cat (the tools rule above builds it)
+# tests/system/test_cat.c runs $(B)/tools/jktcp-cat (the tools rule above builds it)
 # as a child process; its SOCKS5 test fetches with curl (DEBIAN_PACKAGES).
 TEST_DEPS += $(B)/tools/jktcp-cat
 
 # ---- Python package (lib/python/: jktcp, pure ctypes) -----------------------
-# tests/test_python.c runs its pytest suite (lib/python/tests, python3-pytest in
+# tests/system/test_python.c runs its pytest suite (lib/python/tests, python3-pytest in
 # DEBIAN_PACKAGES) in a private network namespace against $(SHARED).
-$(B)/tests/test_python.o: TEST_CFLAGS += -DJKT_PY_SHARED='"$(CURDIR)/$(SHARED)"' \
+$(B)/tests/system/test_python.o: TEST_CFLAGS += -DJKT_PY_SHARED='"$(CURDIR)/$(SHARED)"' \
   -DJKT_PY_SRCDIR='"$(CURDIR)"' -DJKT_PY_SANITIZE='"$(SANITIZE)"'
-$(B)/tests/test_python.o: Makefile
+$(B)/tests/system/test_python.o: Makefile
 TEST_DEPS += $(SHARED)
 
 # make bench: the C table (tools/jktcp-bench), then the Python package's
@@ -266,9 +300,9 @@ uninstall:
 	@pydir='$(PYTHONDIR)'; if [ -n "$$pydir" ] && [ -d "$(DESTDIR)$$pydir/jktcp" ]; then \
 	  echo "rm -rf $(DESTDIR)$$pydir/jktcp"; rm -rf "$(DESTDIR)$$pydir/jktcp"; fi
 
-# tests/test_install.c (suite install) runs make install/uninstall on this tree
+# tests/system/test_install.c (suite install) runs make install/uninstall on this tree
 # with the same SANITIZE; what install would build is built beforehand.
-$(B)/tests/test_install.o: TEST_CFLAGS += -DJKT_SRCDIR='"$(CURDIR)"' -DJKT_SANITIZE='"$(SANITIZE)"'
+$(B)/tests/system/test_install.o: TEST_CFLAGS += -DJKT_SRCDIR='"$(CURDIR)"' -DJKT_SANITIZE='"$(SANITIZE)"'
 TEST_DEPS += $(SHARED) $(INSTALL_CAT)
 
 # ---- libFuzzer targets (tests/fuzz/) --------------------------------------

@@ -620,7 +620,11 @@ JKTCP_API void jktcp_adapter_unlisten(jktcp_conn_listener *l);
  *     waiting thread the call returns -EINTR (or the bytes already moved),
  *     as recv(2) does; with an infinite timeout a handler installed with
  *     SA_RESTART resumes the wait instead. Bindings run their signal
- *     handlers and call again with the remaining timeout (PEP 475).
+ *     handlers and call again with the remaining timeout (PEP 475). A
+ *     call sleeps in several waits (it wakes for news, re-checks, sleeps
+ *     again); a signal landing between two of them runs its handler but
+ *     does not end the call, as a signal between two system calls would
+ *     not: the next one does.
  *  9. The single-threaded adapter API stays pointer-based (see above).
  */
 

@@ -16,12 +16,23 @@
  *   JKTCP_BENCH_ONLY=ids          only the id-lookup comparison
  */
 #include "jktcp.h"
-#include "netns.c"
 
-#include "stream.h" /* jk_stream_*: the pointer-level calls behind the ids */
+#include "stream.h"   /* jk_stream_*: the pointer-level calls behind the ids */
+#include "kserver.h" /* tests/support/: build/tests/libjktsupport.a */
+#include "netns.h"
+#include "netprobe.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define PORT_SINK 5001
 #define PORT_SOURCE 5002
@@ -402,7 +413,7 @@ static double tun_limit(unsigned mtu, int family, void *arg)
         return -1;
     int fd = socket(family, SOCK_DGRAM, 0);
     struct sockaddr_storage ss;
-    socklen_t sl = local_sockaddr(family, 9999, &ss);
+    socklen_t sl = jkt_local_sockaddr(family, 9999, &ss);
     /* bound to the kernel address: frames are delivered, then dropped on
      * a full socket buffer — the kernel still does the IP/UDP work */
     if (family == AF_INET)
@@ -422,7 +433,7 @@ static double tun_limit(unsigned mtu, int family, void *arg)
         frame[9] = 17;
         inet_pton(AF_INET, JKT_LOCAL_IP4, frame + 12);
         inet_pton(AF_INET, JKT_KERNEL_IP4, frame + 16);
-        uint16_t c = inet_csum(frame, 20);
+        uint16_t c = jkt_inet_csum(frame, 20);
         frame[10] = (uint8_t)(c >> 8);
         frame[11] = (uint8_t)c;
         frame[20] = 0x30;
@@ -502,7 +513,7 @@ static double kernel_tun(unsigned mtu, int family, void *arg)
         int ls = socket(family, SOCK_STREAM, 0), one = 1;
         setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         struct sockaddr_storage ss;
-        socklen_t sl = local_sockaddr(family, PORT_SINK, &ss);
+        socklen_t sl = jkt_local_sockaddr(family, PORT_SINK, &ss);
         if (family == AF_INET)
             inet_pton(AF_INET, JKT_LOCAL_IP4, &((struct sockaddr_in *)&ss)->sin_addr);
         else
@@ -550,7 +561,7 @@ static double kernel_tun(unsigned mtu, int family, void *arg)
     pthread_create(&t2, NULL, forward, &f2);
     int s = socket(family, SOCK_STREAM, 0);
     struct sockaddr_storage ss;
-    socklen_t sl = local_sockaddr(family, PORT_SINK, &ss);
+    socklen_t sl = jkt_local_sockaddr(family, PORT_SINK, &ss);
     if (family == AF_INET)
         inet_pton(AF_INET, JKT_LOCAL_IP4, &((struct sockaddr_in *)&ss)->sin_addr);
     else

@@ -387,7 +387,7 @@ DX(hs, rst_in_window_syn_rcvd, NULL, NULL, NULL)
     /* Whether the ACK then completes the handshake is not an outcome: the
      * kernel once in about 600 runs (under ASan, beside other tests) left
      * it unaccepted for a second after the same replies, so kernel_stable
-     * cannot hold on it. jktcp keeps the connection (tests/test_scripted.c). */
+     * cannot hold on it. jktcp keeps the connection (tests/tcp/, suite scripted). */
 }
 
 /* The handshake's ACK acknowledging something else than the SYN-ACK:

@@ -4,7 +4,7 @@
  *
  * Per input: a handle (jktcp at 198.18.0.2) whose peer is a second adapter
  * B (198.18.0.1) that a pump thread drives; the pump also carries frames
- * between the two jktcp_port objects (as tests/rig.c does, but self-
+ * between the two jktcp_port objects (as tests/support/rig.c does, but self-
  * contained). B listens on
  *   80  echo                      81  accept, then reset at once
  *   82  accept and never read     83  (nobody: SYNs are refused)

@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The fault suite's link (tests/system/test_fault_*.c): two jktcp adapters
+ * back to back over a SOCK_SEQPACKET socketpair, each end wrapped in the
+ * fault-injecting transport (jktcp_transport_faulty), one thread per
+ * adapter (198.18.0.1 listens, 198.18.0.2 connects); a duplex pattern
+ * transfer that drives one connection (run_xfer); reports of what the
+ * faults and the retransmissions did; 32 threaded-handle streams echoing
+ * through a lossy link (run_32_clients).
+ *
+ * Not rig.c: that rig is lossless and serves the threaded API tests (it
+ * also runs under ThreadSanitizer); this one is a real fd link whose
+ * frames the fault wrapper drops, reorders or corrupts, and whose inner
+ * transport can be made to fail (struct flaky). Criterion only.
+ *
+ * Every failure message carries the seed; JKTCP_FAULT_SEED=<n> in the
+ * environment replaces the default seeds (seed_or); JKTCP_FAULT_PCAP=<prefix>
+ * captures each end.
+ */
+#ifndef JKT_FAULTLINK_H
+#define JKT_FAULTLINK_H
+
+#include "jktcp.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define MiB (1024u * 1024u)
+
+#define CHUNK (64u * 1024u)
+
+struct xfer {
+    uint64_t send_bytes, recv_bytes; /* what to send / expect */
+    uint32_t send_seed, recv_seed;
+    int timeout_ms;                  /* whole transfer */
+    /* results */
+    uint64_t sent, got;
+    int err;          /* 0, or the error that ended it */
+    uint64_t mismatch; /* stream offset of the first bad byte, UINT64_MAX if none */
+    double secs;
+    jktcp_info info;
+};
+
+#define B2B_SERVER_IP "198.18.0.1"
+#define B2B_CLIENT_IP "198.18.0.2"
+#define B2B_PORT 5001
+/* The retransmission floor on these sub-millisecond links (both ends). */
+#define B2B_RTO_MIN_MS 5
+
+struct b2b_side {
+    jktcp_adapter *a;
+    jktcp_transport *ft; /* the faulty wrapper (owned by a) */
+    bool server;
+    struct xfer x;
+    int setup_err;
+    int read_block_ms; /* >0: instead of a transfer, block in one read this long */
+    ssize_t block_result;
+    atomic_bool done;  /* this side's calls have returned */
+    atomic_bool *stop; /* keep driving the adapter until the test says stop */
+    jktcp_conn_listener *l;
+};
+
+struct b2b {
+    int sv[2];
+    struct b2b_side s, c;
+    uint64_t seed;
+    atomic_bool stop;
+};
+
+/* Inner transport with switchable read/write errors (ops over an fd). */
+struct flaky {
+    int fd;
+    atomic_int rerr, werr;
+};
+
+#define HSTREAMS 32
+#define HCHUNK (16u * 1024u)
+
+struct hstream {
+    jktcp_handle h;
+    uint16_t port;
+    uint64_t bytes;
+    uint32_t seed;
+    int err;
+    uint64_t echoed, mismatch;
+    jktcp_info info;
+};
+
+/* JKTCP_FAULT_SEED from the environment, else dflt. */
+uint64_t seed_or(uint64_t dflt);
+/* nanosleep ms milliseconds. */
+void msleep(unsigned ms);
+/* Write send_bytes, shutdown, read recv_bytes and EOF, verifying. */
+void run_xfer(jktcp_adapter *a, jktcp_conn *c, struct xfer *x);
+/* RTO floor rto_min and initial RTO 100 ms; retries and RTO ceiling
+ * rto_max unless 0. */
+void set_fast(jktcp_adapter *a, long rto_min, long retries, long rto_max);
+/* Figures to stderr: a connection, a fault wrapper's counters, an adapter. */
+void print_info(const char *tag, const jktcp_info *n);
+void print_fault_stats(const char *tag, jktcp_transport *t);
+void print_adapter(const char *tag, jktcp_adapter *a);
+/* One end of a back-to-back link: fd (through fl's switchable errors if
+ * given) wrapped in the fault transport, an adapter on it, and a pcap if
+ * JKTCP_FAULT_PCAP names one. */
+jktcp_adapter *b2b_adapter(int fd, const jktcp_fault_config *cfg, bool server, struct flaky *fl,
+                           jktcp_transport **ft);
+void b2b_side_up(struct b2b_side *sd, int fd, const jktcp_fault_config *cfg, bool server,
+                 struct flaky *fl);
+/* A socketpair with room for a full window of 1500-byte frames in flight. */
+void b2b_socketpair(int sv[2]);
+/* cfg_s / cfg_c: faults on the server's / client's transport. */
+void b2b_up(struct b2b *b, const jktcp_fault_config *cfg_s, const jktcp_fault_config *cfg_c,
+            struct flaky *fl_s, struct flaky *fl_c);
+/* One thread per side: accept / connect, then run_xfer (or block in a
+ * read), then keep the adapter moving until b2b_join. */
+void b2b_start(struct b2b *b, pthread_t th[2]);
+/* Join within limit_ms (the test fails rather than hangs). */
+void b2b_join(struct b2b *b, pthread_t th[2], int limit_ms);
+void b2b_down(struct b2b *b);
+/* Figures of both sides to stderr; assertions on one side's transfer. */
+void b2b_report(const char *name, struct b2b *b);
+void b2b_check(struct b2b *b, struct b2b_side *sd, const char *who);
+/* Both sides send and expect `bytes` (seeds 11 / 22). */
+void b2b_xfer_setup(struct b2b *b, uint64_t bytes, int timeout_ms);
+/* The loss matrix's profile: drop `loss` of the frames, and duplicate and
+ * reorder half as many (a reordered frame goes out after three later
+ * ones, or after 2 ms). */
+jktcp_fault_dir loss_faults(double loss);
+/* 32 client threads, each echoing `per_stream` bytes through port. */
+void run_32_clients(const char *name, jktcp_handle h, uint16_t port, uint64_t per_stream,
+                    uint64_t seed, jktcp_transport *ft);
+
+#endif

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Kernel-peer harness: a private network namespace with a TUN device whose
+ * far end is jktcp, and kernel TCP servers (threads of this process, using
+ * kernel sockets inside the namespace) for jktcp to talk to.
+ *
+ * Addresses (only ever used inside a namespace the harness created):
+ *   kernel side  198.18.0.1/24   fd00::1/64   (assigned to the TUN device)
+ *   jktcp side   198.18.0.2      fd00::2      (on-link: routed into the TUN)
+ *
+ * Everything here is free of Criterion so tools can use it too
+ * (tools/jktcp-bench.c links build/tests/libjktsupport.a). Functions return
+ * 0 / a count or a negative errno, like jktcp itself. The kernel-side
+ * servers are in kserver.h, the TUN <-> socket bridge in bridge.h, ss /
+ * UDP / ping / frame capture in netprobe.h.
+ */
+#ifndef JKT_NETNS_H
+#define JKT_NETNS_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#define JKT_KERNEL_IP4 "198.18.0.1"
+#define JKT_LOCAL_IP4 "198.18.0.2"
+#define JKT_KERNEL_IP6 "fd00::1"
+#define JKT_LOCAL_IP6 "fd00::2"
+
+/* family_flags for jkt_tun_open */
+#define JKT_FAM_IPV4 1
+#define JKT_FAM_IPV6 2
+
+/* The kernel-side and jktcp-side addresses for a family (AF_INET/AF_INET6). */
+const char *jkt_kernel_ip(int family);
+const char *jkt_local_ip(int family);
+
+/* ---------------------------------------------------------------------- */
+/* Namespace and TUN                                                      */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * unshare(CLONE_NEWNET) for the calling thread (and so for threads and
+ * processes it creates afterwards), bring lo up, quiet IPv6 defaults (no DAD,
+ * no router solicitations). SIGPIPE is ignored. 0 or -errno (-EPERM without
+ * root).
+ */
+int jkt_netns_enter(void);
+
+struct jkt_tun {
+    int fd;        /* /dev/net/tun fd, blocking, IFF_TUN|IFF_NO_PI */
+    char name[16]; /* interface name */
+    unsigned mtu;
+    int ifindex;
+};
+
+/*
+ * Create TUN device `name` (NULL: "jkt0") in the current namespace with the
+ * given MTU, assign the kernel-side addresses of the families in
+ * family_flags (0 = both), bring it up and wait until the addresses are
+ * usable. 0 or -errno (-ENOENT if /dev/net/tun is missing).
+ */
+int jkt_tun_open(const char *name, unsigned mtu, int family_flags, struct jkt_tun *out);
+void jkt_tun_close(struct jkt_tun *t);
+
+/* Run a command (argv[0] looked up in PATH) in the current namespace and
+ * wait: its exit status (0..255), or -errno. Output goes to /dev/null unless
+ * out (captured, NUL-terminated, truncated to cap) is given. */
+int jkt_run(char *const argv[], char *out, size_t cap);
+/* Same through /bin/sh -c. */
+int jkt_sh(const char *cmd, char *out, size_t cap);
+
+/* True if a program is found in PATH. */
+bool jkt_have_program(const char *name);
+
+/* ---------------------------------------------------------------------- */
+/* Deterministic data                                                     */
+/* ---------------------------------------------------------------------- */
+
+/* Byte at stream offset i of the pattern with this seed. */
+uint8_t jkt_pattern_byte(uint64_t i, uint32_t seed);
+/* buf[k] = jkt_pattern_byte(offset + k, seed). */
+void jkt_pattern_fill(void *buf, size_t len, uint64_t offset, uint32_t seed);
+/* Index of the first byte of buf that differs from the pattern at offset,
+ * or len if all match. */
+size_t jkt_pattern_check(const void *buf, size_t len, uint64_t offset, uint32_t seed);
+
+/* Monotonic clock. */
+uint64_t jkt_now_us(void);
+double jkt_now_s(void);
+/* nanosleep for ms milliseconds (EINTR resumed). */
+void jkt_sleep_ms(int ms);
+
+#endif

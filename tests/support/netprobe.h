@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Inspection and noise inside the test's namespace (netns.h): count the
+ * kernel's sockets, send UDP / ping toward jktcp, wait for a frame on a
+ * TUN fd. Criterion-free. Functions return a count / length or a negative
+ * errno.
+ */
+#ifndef JKT_NETPROBE_H
+#define JKT_NETPROBE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+/*
+ * Count kernel TCP sockets (ss -tanH in this namespace) with port as local
+ * or remote port whose state is one of the '|'-separated ss state names in
+ * states (e.g. "LAST-ACK|FIN-WAIT-1|FIN-WAIT-2|CLOSING"); NULL = any state.
+ * -errno on failure. If dump is given, the matching lines are appended.
+ */
+int jkt_ss_count(uint16_t port, const char *states, char *dump, size_t cap);
+
+/* Send a UDP datagram of len bytes from the kernel to jktcp's address
+ * (family) port dport through the TUN. 0 or -errno. */
+int jkt_send_udp(int family, uint16_t dport, size_t len);
+/* Send an ICMP / ICMPv6 echo request to jktcp's address (raw socket). */
+int jkt_send_ping(int family, uint16_t id, uint16_t seq, size_t payload_len);
+
+/* Read frames off a TUN fd until one satisfies: IP protocol proto (6 = TCP),
+ * and for TCP the given destination port and, if syn_only, the SYN flag.
+ * Returns the frame length (copied to buf) or -EAGAIN after timeout_ms. */
+ssize_t jkt_tun_wait_frame(int tunfd, int proto, uint16_t dport, bool syn_only,
+                           void *buf, size_t cap, int timeout_ms);
+
+/* jktcp's address (family) and port as a sockaddr; its length. */
+socklen_t jkt_local_sockaddr(int family, uint16_t port, struct sockaddr_storage *ss);
+/* RFC 1071 Internet checksum of len bytes (for hand-built IPv4 / ICMP). */
+uint16_t jkt_inet_csum(const uint8_t *p, size_t len);
+
+#endif

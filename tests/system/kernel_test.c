@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers shared by the kernel-peer tests (see kernel_test.h). */
+#include "kernel_test.h"
+
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "netprobe.h"
+#include "tuntest.h"
+
+const char *fam_name(int family)
+{
+    return family == AF_INET6 ? "v6" : "v4";
+}
+
+void kt_up_lossy(struct kt *k, int family, unsigned mtu, bool stream, unsigned loss)
+{
+    memset(k, 0, sizeof *k);
+    k->family = family;
+    k->mtu = mtu;
+    k->stream = stream;
+    k->loss = loss;
+    k->bridged = stream || loss > 0;
+    k->tun.fd = -1;
+    jkt_tun_up_or_skip("kernel", "jkt0", mtu, 0, &k->tun);
+
+    int rc;
+    jktcp_transport *t = NULL;
+    if (k->bridged) {
+        rc = jkt_bridge_start_lossy(&k->br, k->tun.fd,
+                                    stream ? JKT_BRIDGE_RANDOM_CHUNKS : JKT_BRIDGE_SEQPACKET,
+                                    0x5eed, loss);
+        cr_assert_eq(rc, 0, "bridge: %s", strerror(-rc));
+        rc = jktcp_transport_fd(k->br.user_fd, stream ? JKTCP_FRAMING_STREAM : JKTCP_FRAMING_PACKET,
+                                &t);
+    } else {
+        rc = jktcp_transport_fd(k->tun.fd, JKTCP_FRAMING_PACKET, &t);
+    }
+    cr_assert_eq(rc, 0, "jktcp_transport_fd: %s", jktcp_strerror(rc));
+    rc = jktcp_adapter_new(t, jkt_local_ip(family), jkt_kernel_ip(family), &k->a);
+    cr_assert_eq(rc, 0, "jktcp_adapter_new: %s", jktcp_strerror(rc));
+    rc = jktcp_adapter_set_mtu(k->a, mtu);
+    cr_assert_eq(rc, 0, "jktcp_adapter_set_mtu(%u): %s", mtu, jktcp_strerror(rc));
+}
+
+void kt_up(struct kt *k, int family, unsigned mtu, bool stream)
+{
+    kt_up_lossy(k, family, mtu, stream, 0);
+}
+
+void kt_down(struct kt *k)
+{
+    if (k->a)
+        jktcp_adapter_free(k->a);
+    k->a = NULL;
+    if (k->bridged) {
+        int err = atomic_load(&k->br.error);
+        jkt_bridge_stop(&k->br);
+        cr_expect_eq(err, 0, "bridge error: %s", strerror(-err));
+    }
+    jkt_tun_close(&k->tun);
+}
+
+void kt_server_up(struct kt *k, struct jkt_server *s, int kind)
+{
+    s->kind = kind;
+    s->family = k->family;
+    int rc = jkt_server_start(s);
+    cr_assert_eq(rc, 0, "kernel server: %s", strerror(-rc));
+}
+
+void describe(const struct jkt_server *s, char *buf, size_t cap)
+{
+    jkt_server_describe(s, buf, cap);
+}
+
+/* Poll the adapter until the server finished n connections. */
+int drive_until_server_done(struct kt *k, struct jkt_server *s, unsigned long n,
+                            int timeout_ms)
+{
+    uint64_t end = jkt_now_us() + (uint64_t)timeout_ms * 1000u;
+    while (atomic_load(&s->done) < n) {
+        if (jkt_now_us() >= end)
+            return -EAGAIN;
+        int rc = jktcp_adapter_poll(k->a, 5);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+jktcp_conn *kt_connect_ok(struct kt *k, uint16_t port)
+{
+    jktcp_conn *c = NULL;
+    int rc = jktcp_conn_connect(k->a, port, 5000, &c);
+    cr_assert_eq(rc, 0, "connect %s:%u: %s", jkt_kernel_ip(k->family), port, jktcp_strerror(rc));
+    cr_assert_not_null(c);
+    return c;
+}
+
+/* Write all of buf; 0 or the failing return code. */
+ssize_t write_all(jktcp_conn *c, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = jktcp_conn_write(c, p, len, IO_TIMEOUT);
+        if (n <= 0)
+            return n == 0 ? -EIO : n;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Read exactly len bytes; 0, or 1 on early EOF, or the error. */
+ssize_t kt_read_exact(jktcp_conn *c, void *buf, size_t len, int timeout_ms)
+{
+    uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = jktcp_conn_read(c, p, len, timeout_ms);
+        if (n == 0)
+            return 1;
+        if (n < 0)
+            return n;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Write `total` pattern bytes; 0 or error. */
+ssize_t upload(jktcp_conn *c, uint64_t total, uint32_t seed)
+{
+    uint8_t *buf = malloc(CHUNK);
+    cr_assert_not_null(buf);
+    uint64_t off = 0;
+    ssize_t rc = 0;
+    while (off < total) {
+        size_t n = total - off < CHUNK ? (size_t)(total - off) : CHUNK;
+        jkt_pattern_fill(buf, n, off, seed);
+        rc = write_all(c, buf, n);
+        if (rc)
+            break;
+        off += n;
+    }
+    free(buf);
+    return rc;
+}
+
+/* Read to EOF verifying the pattern. Returns bytes read (>= 0) or error;
+ * *bad = offset of the first wrong byte or UINT64_MAX. */
+int64_t download(jktcp_conn *c, uint32_t seed, uint64_t *bad)
+{
+    uint8_t *buf = malloc(CHUNK);
+    cr_assert_not_null(buf);
+    uint64_t off = 0;
+    *bad = UINT64_MAX;
+    int64_t rc;
+    for (;;) {
+        ssize_t n = jktcp_conn_read(c, buf, CHUNK, IO_TIMEOUT);
+        if (n == 0) {
+            rc = (int64_t)off;
+            break;
+        }
+        if (n < 0) {
+            rc = n;
+            break;
+        }
+        if (*bad == UINT64_MAX) {
+            size_t at = jkt_pattern_check(buf, (size_t)n, off, seed);
+            if (at != (size_t)n)
+                *bad = off + at;
+        }
+        off += (uint64_t)n;
+    }
+    free(buf);
+    return rc;
+}
+
+void report(struct kt *k, const char *what, uint64_t bytes, double secs, const char *extra)
+{
+    fprintf(stderr, "[kernel] %-22s %s mtu %-5u %s: %6.1f MiB in %6.3f s = %7.1f MB/s  %s\n", what,
+            fam_name(k->family), k->mtu, k->stream ? "stream" : k->loss ? "lossy " : "packet",
+            (double)bytes / MiB, secs, secs > 0 ? (double)bytes / secs / 1e6 : 0.0,
+            extra ? extra : "");
+}
+
+/* Assert no kernel socket on port is stuck half-closed. Waits up to 1 s for
+ * in-flight segments to land, without driving the adapter. */
+void assert_kernel_clean(uint16_t port)
+{
+    char dump[4096] = "", first[4096] = "";
+    int n = 0;
+    for (int i = 0; i < 100; i++) {
+        n = jkt_ss_count(port, STUCK_STATES, dump, sizeof dump);
+        cr_assert_geq(n, 0, "ss: %s", strerror(-n));
+        if (i == 0)
+            memcpy(first, dump, sizeof first);
+        if (n == 0) {
+            if (i > 0)
+                fprintf(stderr, "[kernel] note: port %u: kernel socket needed %d ms after flush "
+                                "to finish closing; right after flush ss said: %s",
+                        port, i * 10, first);
+            return;
+        }
+        usleep(10000);
+    }
+    cr_assert_eq(n, 0, "kernel sockets on port %u still half-closed after flush:\n%s", port, dump);
+}
+
+void close_and_flush(struct kt *k, jktcp_conn *c)
+{
+    int rc = jktcp_conn_close(c);
+    cr_assert_eq(rc, 0, "jktcp_conn_close: %s", jktcp_strerror(rc));
+    rc = jktcp_adapter_flush(k->a, 10000);
+    cr_assert_eq(rc, 0, "jktcp_adapter_flush: %s", jktcp_strerror(rc));
+}
+
+/* Echo `total` bytes through an echo server in `piece`-sized rounds. */
+void echo_rounds(jktcp_conn *c, uint64_t total, size_t piece, uint32_t seed)
+{
+    uint8_t *out = malloc(piece), *in = malloc(piece);
+    cr_assert(out && in);
+    for (uint64_t off = 0; off < total; off += piece) {
+        size_t n = total - off < piece ? (size_t)(total - off) : piece;
+        jkt_pattern_fill(out, n, off, seed);
+        ssize_t rc = write_all(c, out, n);
+        cr_assert_eq(rc, 0, "echo write at %llu: %s", (unsigned long long)off,
+                     jktcp_strerror((int)rc));
+        rc = kt_read_exact(c, in, n, IO_TIMEOUT);
+        cr_assert_eq(rc, 0, "echo read at %llu: %s", (unsigned long long)off,
+                     rc == 1 ? "early EOF" : jktcp_strerror((int)rc));
+        cr_assert_eq(memcmp(in, out, n), 0, "echo data differs at %llu", (unsigned long long)off);
+    }
+    free(out);
+    free(in);
+}
