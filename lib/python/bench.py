@@ -18,7 +18,7 @@ whose name ("python handle upload x1", ...) contains it.
 
 NETWORK RULE: traffic goes only to addresses inside the namespace each run
 creates: the kernel is fd00::1 on the TUN device, jktcp is fd00::2 at its far
-end (tests/netns.h's addresses, as in the C bench).
+end (tests/support/netns.h's addresses, as in the C bench).
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ NETWORK RULE: traffic goes only to loopback or to addresses inside the
 namespace these tests run in (198.18.0.0/15, fd00::/8): the kernel side is
 198.18.0.1 / fd00::1 on the TUN device ``jkpy0``, jktcp is 198.18.0.2 /
 fd00::2 at its far end. The tests run in a private namespace: the Criterion
-test (tests/test_python.c) unshares one before it starts pytest; run by
+test (tests/system/test_python.c) unshares one before it starts pytest; run by
 hand as root, this file unshares one itself before any test; anywhere else
 the tests that need the kernel skip.
 """

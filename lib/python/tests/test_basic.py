@@ -63,7 +63,7 @@ def test_struct_mirror_matches_header():
     """Sizes and offsets the C test measured with sizeof/offsetof on the header."""
     abi = os.environ.get("JKTCP_ABI")
     if not abi:
-        pytest.skip("JKTCP_ABI not set (run through tests/test_python.c)")
+        pytest.skip("JKTCP_ABI not set (run through tests/system/test_python.c)")
     want = dict(kv.split("=") for kv in abi.split(","))
     have = {
         "info": sizeof(jktcp.Info), "stats": sizeof(jktcp.Stats),
