@@ -16,6 +16,7 @@
 #include "icmp.h"
 #include "packet.h"
 #include "abi.h"
+#include "platform.h"
 #include "transport.h"
 
 #include <errno.h>
@@ -76,13 +77,6 @@ struct jk_fault {
 };
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static uint64_t splitmix64(uint64_t *s)
 {
@@ -343,7 +337,7 @@ static int fault_recv(jktcp_transport *base, const uint8_t **frame, size_t *len)
 {
     struct jk_fault *f = (struct jk_fault *)base;
     struct dir *d = &f->in;
-    uint64_t now = (d->used || f->out.used || d->p.delay || d->cfg.reorder_max_us) ? now_us() : 0;
+    uint64_t now = (d->used || f->out.used || d->p.delay || d->cfg.reorder_max_us) ? jk_mono_us() : 0;
     if (f->out.used) {
         /* A timer wake-up may be for delayed outbound frames: send them
          * (errors and a busy inner transport show at the next send/flush). */
@@ -401,7 +395,7 @@ static int fault_recv(jktcp_transport *base, const uint8_t **frame, size_t *len)
             bump(&d->st.duplicated);
         if (x.reorder || x.delay) {
             if (!now)
-                now = now_us();
+                now = jk_mono_us();
             bool ok = x.reorder
                           ? hold(f, d, p, n, false,
                                  d->cfg.reorder_frames ? d->cfg.reorder_frames : 1,
@@ -450,7 +444,7 @@ static int fault_send(jktcp_transport *base, const uint8_t *frame, size_t len)
     struct dir *d = &f->out;
     uint64_t now = 0;
     if (d->used) {
-        now = now_us();
+        now = jk_mono_us();
         promote(d, now, false);
         int r = release_out(f);
         if (r < 0)
@@ -477,7 +471,7 @@ static int fault_send(jktcp_transport *base, const uint8_t *frame, size_t len)
     bool held = false;
     if (x.reorder || x.delay) {
         if (!now)
-            now = now_us();
+            now = jk_mono_us();
         count_down(d);
         held = x.reorder ? hold(f, d, p, n, false,
                                 d->cfg.reorder_frames ? d->cfg.reorder_frames : 1,
@@ -523,7 +517,7 @@ static int fault_flush(jktcp_transport *base)
     struct dir *d = &f->out;
     int r = 0;
     if (d->used) {
-        promote(d, now_us(), true); /* end of the output pass = end of burst */
+        promote(d, jk_mono_us(), true); /* end of the output pass = end of burst */
         r = release_out(f);
     }
     int q = jk_transport_flush(f->inner);

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Packet port: two bounded in-memory frame queues between a host thread
- * and the adapter's transport. One mutex guards everything; the eventfds
+ * and the adapter's transport. One mutex guards everything; the wake fds
  * let both sides sleep in poll(). The port's transport (one per port) is
  * an implementation of transport.h's ops table. */
 #include "jktcp.h"
 #include "packet.h"
+#include "platform.h"
 #include "transport.h"
 
 #include <errno.h>
@@ -13,7 +14,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,8 +32,8 @@ struct jktcp_port {
     pthread_mutex_t mu;
     pthread_cond_t out_cv; /* an outbound frame was queued, or the port closed */
     struct frame_q in, out;
-    int in_efd, out_efd;
-    bool in_sig, out_sig; /* the eventfd's counter is non-zero */
+    struct jk_wakefd in_w, out_w; /* readable: a frame to take / to pull */
+    bool in_sig, out_sig;         /* the wake fd is signalled */
     bool closed, has_transport;
     bool refused; /* the transport's send found `out` full */
     int refs;
@@ -92,29 +92,28 @@ static size_t q_pop(struct frame_q *q, void *dst)
     return len;
 }
 
-/* ---- eventfds (called with the mutex held) ------------------------------ */
+/* ---- wake fds, level-triggered by a flag (called with the mutex held) ---- */
 
-static void efd_raise(int fd, bool *sig)
+static void efd_raise(const struct jk_wakefd *w, bool *sig)
 {
-    if (!*sig && eventfd_write(fd, 1) == 0)
+    if (!*sig && jk_wakefd_signal(w) == 0)
         *sig = true;
 }
 
-static void efd_clear(int fd, bool *sig)
+static void efd_clear(const struct jk_wakefd *w, bool *sig)
 {
-    eventfd_t v;
-    if (*sig && eventfd_read(fd, &v) == 0)
+    if (*sig) {
+        jk_wakefd_drain(w);
         *sig = false;
+    }
 }
 
 /* ---- lifetime ----------------------------------------------------------- */
 
 static void port_destroy(jktcp_port *p)
 {
-    if (p->in_efd >= 0)
-        close(p->in_efd);
-    if (p->out_efd >= 0)
-        close(p->out_efd);
+    jk_wakefd_close(&p->in_w);
+    jk_wakefd_close(&p->out_w);
     free(p->in.buf);
     free(p->out.buf);
     pthread_cond_destroy(&p->out_cv);
@@ -146,10 +145,9 @@ static int cond_init_monotonic(pthread_cond_t *cv)
 
 static int port_init(jktcp_port *p, size_t cap)
 {
-    p->in_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    p->out_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (p->in_efd < 0 || p->out_efd < 0)
-        return -errno;
+    int r;
+    if ((r = jk_wakefd_open(&p->in_w)) < 0 || (r = jk_wakefd_open(&p->out_w)) < 0)
+        return r;
     p->in.cap = p->out.cap = cap;
     p->in.buf = malloc(cap);
     p->out.buf = malloc(cap);
@@ -173,7 +171,7 @@ JKTCP_API int jktcp_port_new(size_t queue_bytes, jktcp_port **out)
     jktcp_port *p = calloc(1, sizeof *p);
     if (!p)
         return -ENOMEM;
-    p->in_efd = p->out_efd = -1;
+    p->in_w = p->out_w = (struct jk_wakefd){-1, -1};
     p->refs = 1;
     if (pthread_mutex_init(&p->mu, NULL)) {
         free(p);
@@ -200,8 +198,8 @@ JKTCP_API void jktcp_port_close(jktcp_port *port)
     pthread_mutex_lock(&port->mu);
     port->closed = true;
     /* Both sides must notice: recv returns -EPIPE, pullers drain then -EPIPE. */
-    efd_raise(port->in_efd, &port->in_sig);
-    efd_raise(port->out_efd, &port->out_sig);
+    efd_raise(&port->in_w, &port->in_sig);
+    efd_raise(&port->out_w, &port->out_sig);
     pthread_cond_broadcast(&port->out_cv);
     pthread_mutex_unlock(&port->mu);
 }
@@ -240,7 +238,7 @@ JKTCP_API int jktcp_port_push(jktcp_port *port, const void *frame, size_t len)
         r = -EAGAIN;
     else {
         q_push(&port->in, frame, len);
-        efd_raise(port->in_efd, &port->in_sig);
+        efd_raise(&port->in_w, &port->in_sig);
     }
     pthread_mutex_unlock(&port->mu);
     return r;
@@ -285,11 +283,11 @@ static ssize_t take_outbound(jktcp_port *p, void *buf, size_t cap)
         return -EMSGSIZE;
     size_t len = q_pop(&p->out, buf);
     if (p->out.count == 0 && !p->closed)
-        efd_clear(p->out_efd, &p->out_sig);
+        efd_clear(&p->out_w, &p->out_sig);
     /* Room again: wake the adapter so it retries the send it was refused. */
     if (p->refused) {
         p->refused = false;
-        efd_raise(p->in_efd, &p->in_sig);
+        efd_raise(&p->in_w, &p->in_sig);
     }
     return (ssize_t)len;
 }
@@ -308,7 +306,7 @@ JKTCP_API ssize_t jktcp_port_pull(jktcp_port *port, void *buf, size_t cap, int t
 
 JKTCP_API int jktcp_port_pull_fd(jktcp_port *port)
 {
-    return port ? port->out_efd : -EINVAL;
+    return port ? jk_wakefd_fd(&port->out_w) : -EINVAL;
 }
 
 /* ---- transport side ----------------------------------------------------- */
@@ -327,7 +325,7 @@ static long port_take(jktcp_port *p, uint8_t *buf, size_t cap)
     else if (p->closed)
         r = -EPIPE;
     else
-        efd_clear(p->in_efd, &p->in_sig);
+        efd_clear(&p->in_w, &p->in_sig);
     pthread_mutex_unlock(&p->mu);
     return r;
 }
@@ -343,7 +341,7 @@ static int port_give(jktcp_port *p, const uint8_t *frame, size_t len)
         r = -EAGAIN;
     } else {
         q_push(&p->out, frame, len);
-        efd_raise(p->out_efd, &p->out_sig);
+        efd_raise(&p->out_w, &p->out_sig);
         pthread_cond_broadcast(&p->out_cv);
     }
     pthread_mutex_unlock(&p->mu);
@@ -396,7 +394,7 @@ static bool pt_pending(const jktcp_transport *base)
 
 static int pt_poll_fd(const jktcp_transport *base)
 {
-    return ((const struct port_transport *)base)->port->in_efd;
+    return jk_wakefd_fd(&((const struct port_transport *)base)->port->in_w);
 }
 
 /* The port raises in_efd itself, also when a refused send may retry. */
