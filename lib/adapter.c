@@ -22,10 +22,10 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <urcu/compiler.h>
 
 #define JK_BATCH 64
 #define JK_STEP_FRAMES 1024
@@ -174,7 +174,7 @@ static void update_timer(struct jktcp_conn *c)
 
 static struct jktcp_conn *timer_conn(struct jk_heap_node *n)
 {
-    return (struct jktcp_conn *)((char *)n - offsetof(struct jktcp_conn, tnode));
+    return caa_container_of(n, struct jktcp_conn, tnode);
 }
 
 /* ------------------------------------------------------------------ */
@@ -399,7 +399,7 @@ static void input_icmp(struct jktcp_adapter *a, const uint8_t *frame, size_t len
 
 static struct jktcp_adapter *env_adapter(struct jk_tcp_env *e)
 {
-    return (struct jktcp_adapter *)((char *)e - offsetof(struct jktcp_adapter, env));
+    return caa_container_of(e, struct jktcp_adapter, env);
 }
 
 static uint32_t env_random(struct jk_tcp_env *e)
