@@ -70,7 +70,7 @@ static uint32_t bucket_of(uint16_t lport, uint16_t rport)
 struct jktcp_conn *jk_adapter_lookup(struct jktcp_adapter *a, uint16_t lport, uint16_t rport)
 {
     for (struct jktcp_conn *c = a->buckets[bucket_of(lport, rport)]; c; c = c->hnext)
-        if (c->lport == lport && c->rport == rport)
+        if (c->tcp.lport == lport && c->tcp.rport == rport)
             return c;
     return NULL;
 }
@@ -79,14 +79,14 @@ static void unhash(struct jktcp_conn *c)
 {
     if (!c->hashed)
         return;
-    struct jktcp_conn **pp = &c->a->buckets[bucket_of(c->lport, c->rport)];
+    struct jktcp_conn **pp = &c->a->buckets[bucket_of(c->tcp.lport, c->tcp.rport)];
     while (*pp && *pp != c)
         pp = &(*pp)->hnext;
     if (*pp)
         *pp = c->hnext;
     c->hashed = false;
     if (c->ephemeral) {
-        uint32_t i = c->lport - EPHEMERAL_LO;
+        uint32_t i = c->tcp.lport - EPHEMERAL_LO;
         c->a->eph_used[i / 64] &= ~(1ull << (i % 64));
     }
 }
@@ -120,7 +120,7 @@ struct jktcp_conn *jk_adapter_new_conn(struct jktcp_adapter *a, uint16_t lport, 
     if (ephemeral && (*err = pick_port(a, rport, &lport)) < 0)
         return NULL;
     struct jktcp_conn *c = calloc(1, sizeof *c);
-    if (!c || (*err = jk_tcp_init_conn(c, &a->env, lport, rport)) < 0) {
+    if (!c || (*err = jk_tcp_init_conn(&c->tcp, &a->env, lport, rport)) < 0) {
         free(c);
         if (!c)
             *err = -ENOMEM;
@@ -155,7 +155,7 @@ static void free_conn(struct jktcp_conn *c)
     jk_list_del(&c->dirty_link);
     jk_list_del(&c->acc_link);
     a->nconns--;
-    jk_tcp_free_buffers(c);
+    jk_tcp_free_buffers(&c->tcp);
     free(c);
 }
 
@@ -165,7 +165,7 @@ static void free_conn(struct jktcp_conn *c)
 
 static void update_timer(struct jktcp_conn *c)
 {
-    uint64_t d = c->state == JKTCP_CLOSED ? 0 : jk_tcp_deadline(c);
+    uint64_t d = c->tcp.state == JKTCP_CLOSED ? 0 : jk_tcp_deadline(&c->tcp);
     if (!d)
         jk_heap_remove(&c->a->timers, &c->tnode);
     else /* out of memory: not queued; retried on the next update */
@@ -199,10 +199,10 @@ static void conn_closed(struct jktcp_conn *c)
     if (l && !c->queued) { /* a half-open connection died */
         l->pending--;
         c->listener = NULL;
-        c->user_released = true;
+        c->tcp.user_released = true;
     }
-    if (c->user_released)
-        jk_tcp_free_buffers(c);
+    if (c->tcp.user_released)
+        jk_tcp_free_buffers(&c->tcp);
     jk_adapter_mark_dirty(c); /* the output pass reports it, and frees it
                                  once released */
 }
@@ -213,7 +213,7 @@ static void established(struct jktcp_conn *c)
     if (!l)
         return;
     c->queued = true;
-    c->user_released = false; /* the accept queue holds it now */
+    c->tcp.user_released = false; /* the accept queue holds it now */
     jk_list_push_back(&l->acc, &c->acc_link);
     jk_adapter_mark_dirty(c);
 }
@@ -221,7 +221,7 @@ static void established(struct jktcp_conn *c)
 void jk_adapter_release(struct jktcp_conn *c)
 {
     jk_now(c->a); /* an orphan's timer counts from now */
-    if (jk_tcp_orphan(c))
+    if (jk_tcp_orphan(&c->tcp))
         jk_adapter_mark_dirty(c); /* the output pass frees the rest */
 }
 
@@ -299,17 +299,17 @@ int jk_adapter_output(struct jktcp_adapter *a)
         r = 0; /* a dead transport still owes its connections their events */
     while (r == 0 && !jk_list_empty(&a->dirty)) {
         struct jktcp_conn *c = jk_list_entry(a->dirty.next, struct jktcp_conn, dirty_link);
-        if (!a->err && c->state != JKTCP_CLOSED && (r = jk_tcp_output(c)) == -EAGAIN)
+        if (!a->err && c->tcp.state != JKTCP_CLOSED && (r = jk_tcp_output(&c->tcp)) == -EAGAIN)
             break;
         r = 0;
         jk_list_del(&c->dirty_link);
-        if (c->state == JKTCP_CLOSED)
+        if (c->tcp.state == JKTCP_CLOSED)
             jk_heap_remove(&a->timers, &c->tnode);
         else
             update_timer(c);
         if (a->on_conn_event)
             a->on_conn_event(a, c); /* may release c: then it is dirty again */
-        if (c->state == JKTCP_CLOSED && c->user_released && !jk_list_linked(&c->dirty_link))
+        if (c->tcp.state == JKTCP_CLOSED && c->tcp.user_released && !jk_list_linked(&c->dirty_link))
             free_conn(c);
     }
     if (a->err)
@@ -368,9 +368,9 @@ static void passive_open(struct jktcp_adapter *a, struct jktcp_conn_listener *l,
         return;
     }
     c->listener = l;
-    c->user_released = true; /* nobody holds a half-open connection */
+    c->tcp.user_released = true; /* nobody holds a half-open connection */
     l->pending++;
-    jk_tcp_accept_syn(c, s);
+    jk_tcp_accept_syn(&c->tcp, s);
 }
 
 /* An ICMP error: a router (any source) or the peer reports on a segment
@@ -387,7 +387,7 @@ static void input_icmp(struct jktcp_adapter *a, const uint8_t *frame, size_t len
     if (ic.family == a->env.local.family && jk_addr_eq(&ic.dst, &a->env.local) &&
         jk_addr_eq(&ic.isrc, &a->env.local) && jk_addr_eq(&ic.idst, &a->env.peer))
         c = jk_adapter_lookup(a, ic.sport, ic.dport);
-    if (c && jk_tcp_icmp(c, &ic)) {
+    if (c && jk_tcp_icmp(&c->tcp, &ic)) {
         a->st.icmp_in++;
         jk_adapter_mark_dirty(c);
     } else {
@@ -417,8 +417,9 @@ static void env_rst(struct jk_tcp_env *e, const struct jk_rst *r)
     jk_adapter_queue_rst(env_adapter(e), r);
 }
 
-static void env_event(struct jk_tcp_env *e, struct jktcp_conn *c, enum jk_tcp_event ev)
+static void env_event(struct jk_tcp_env *e, struct jk_tcp *t, enum jk_tcp_event ev)
 {
+    struct jktcp_conn *c = jk_conn_of(t);
     (void)e;
     switch (ev) {
     case JK_TCP_CHANGED: jk_adapter_mark_dirty(c); break;
@@ -435,7 +436,7 @@ static void env_set_pmtu(struct jk_tcp_env *e, uint32_t mtu)
     a->env.pmtu = mtu;
     struct jktcp_conn *c;
     jk_list_each_entry(c, &a->all, struct jktcp_conn, all_link)
-        jk_tcp_pmtu_changed(c);
+        jk_tcp_pmtu_changed(&c->tcp);
 }
 
 static const struct jk_tcp_env_ops env_ops = {
@@ -501,7 +502,7 @@ static void input_packet(struct jktcp_adapter *a, const uint8_t *frame, size_t l
     }
     struct jktcp_conn *c = jk_adapter_lookup(a, s.dport, s.sport);
     if (c) {
-        jk_tcp_input(c, &s);
+        jk_tcp_input(&c->tcp, &s);
         return;
     }
     struct jktcp_conn_listener *l = find_listener(a, s.dport);
@@ -556,8 +557,8 @@ static int run_timers(struct jktcp_adapter *a)
     while ((t = jk_heap_min(&a->timers)) && t->key <= now) {
         struct jktcp_conn *c = timer_conn(t);
         jk_heap_remove(&a->timers, t);
-        jk_tcp_timers(c);
-        if (c->state != JKTCP_CLOSED)
+        jk_tcp_timers(&c->tcp);
+        if (c->tcp.state != JKTCP_CLOSED)
             jk_adapter_mark_dirty(c); /* output pass re-arms its timer */
         n++;
     }
@@ -574,8 +575,8 @@ void jk_adapter_fail(struct jktcp_adapter *a, int err)
     a->err = err;
     struct jktcp_conn *c;
     jk_list_each_entry(c, &a->all, struct jktcp_conn, all_link) {
-        if (c->state != JKTCP_CLOSED)
-            jk_tcp_fail(c, -ENETDOWN);
+        if (c->tcp.state != JKTCP_CLOSED)
+            jk_tcp_fail(&c->tcp, -ENETDOWN);
     }
 }
 
@@ -702,8 +703,8 @@ void jk_adapter_destroy(struct jktcp_adapter *a)
 {
     struct jktcp_conn *c;
     jk_list_each_entry(c, &a->all, struct jktcp_conn, all_link)
-        if (c->state != JKTCP_CLOSED)
-            jk_tcp_abort(c, true);
+        if (c->tcp.state != JKTCP_CLOSED)
+            jk_tcp_abort(&c->tcp, true);
     if (!a->err)
         send_rsts(a);
     jk_transport_flush(a->t);

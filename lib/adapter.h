@@ -8,6 +8,8 @@
 #include "reasm.h"
 #include "tcp.h"
 
+#include <urcu/compiler.h>
+
 #define JK_HASH_BUCKETS 4096
 #define JK_RST_QUEUE 32 /* resets owed to segments for no connection */
 
@@ -30,6 +32,27 @@ struct jktcp_conn_listener {
     void *owner;          /* threaded handle's listener */
     _Atomic int *handed;  /* the handle's count of streams not yet accepted */
 };
+
+/* A connection: the engine's state and what its owners keep about it.
+ * The engine (tcp_*.c) sees only `tcp`; the adapter owns the rest, the
+ * threaded handle `user`. */
+struct jktcp_conn {
+    struct jk_tcp tcp;
+    struct jktcp_adapter *a;
+    struct jktcp_conn *hnext;               /* hash chain (by ports) */
+    struct jk_list all_link;                /* adapter's connections */
+    struct jk_list dirty_link;              /* adapter's output list (linked: "dirty") */
+    struct jktcp_conn_listener *listener;   /* passive, until accepted */
+    struct jk_list acc_link;                /* listener's accept queue */
+    struct jk_heap_node tnode;              /* in the adapter's timer heap, key: jk_tcp_deadline */
+    bool hashed, queued, ephemeral;
+    void *user; /* threaded handle's stream */
+};
+
+static inline struct jktcp_conn *jk_conn_of(struct jk_tcp *t)
+{
+    return caa_container_of(t, struct jktcp_conn, tcp);
+}
 
 struct jktcp_adapter {
     jktcp_transport *t;

@@ -100,10 +100,10 @@ void jk_adapter_unlisten_internal(struct jktcp_conn_listener *l)
         if (c->queued) {
             c->queued = false;
             jk_list_del(&c->acc_link);
-            jk_tcp_abort(c, true);
+            jk_tcp_abort(&c->tcp, true);
             jk_adapter_release(c);
         } else {
-            jk_tcp_abort(c, true); /* half-open: already released */
+            jk_tcp_abort(&c->tcp, true); /* half-open: already released */
         }
     }
     jk_list_del(&l->link);

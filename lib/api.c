@@ -257,7 +257,7 @@ static bool all_flushed(void *arg)
     jktcp_adapter *a = arg;
     struct jktcp_conn *c;
     jk_list_each_entry(c, &a->all, struct jktcp_conn, all_link)
-        if (!jk_tcp_flushed(c))
+        if (!jk_tcp_flushed(&c->tcp))
             return false;
     return a->nrst == 0;
 }

@@ -22,7 +22,7 @@ static int drive_until(struct jktcp_conn *c, cond_fn cond, int timeout_ms)
 static bool connect_done(void *arg)
 {
     struct jktcp_conn *c = arg;
-    return c->state != JKTCP_SYN_SENT && c->state != JKTCP_SYN_RCVD;
+    return c->tcp.state != JKTCP_SYN_SENT && c->tcp.state != JKTCP_SYN_RCVD;
 }
 
 JKTCP_API int jktcp_adapter_connect(jktcp_adapter *a, int port, int timeout_ms, jktcp_conn **out)
@@ -41,20 +41,20 @@ JKTCP_API int jktcp_adapter_connect(jktcp_adapter *a, int port, int timeout_ms, 
     struct jktcp_conn *c = jk_adapter_new_conn(a, 0, (uint16_t)port, true, &err);
     if (!c)
         return err;
-    jk_tcp_connect(c);
+    jk_tcp_connect(&c->tcp);
     jk_adapter_output(a);
     if (timeout_ms == 0) {
         *out = c;
         return -EINPROGRESS;
     }
     int r = drive_until(c, connect_done, timeout_ms);
-    if (r == 0 && c->state != JKTCP_CLOSED) {
+    if (r == 0 && c->tcp.state != JKTCP_CLOSED) {
         *out = c;
         return 0;
     }
     if (r == 0 || r == -EAGAIN)
-        r = c->err ? c->err : -ETIMEDOUT;
-    jk_tcp_abort(c, false);
+        r = c->tcp.err ? c->tcp.err : -ETIMEDOUT;
+    jk_tcp_abort(&c->tcp, false);
     jk_adapter_release(c);
     return r;
 }
@@ -67,8 +67,8 @@ JKTCP_API int jktcp_conn_connect(jktcp_adapter *a, int port, int timeout_ms, jkt
 static bool readable(void *arg)
 {
     struct jktcp_conn *c = arg;
-    return (c->rcv.buf && jk_ring_used(&c->rcv) > 0) || c->fin_rcvd || c->err ||
-           c->state == JKTCP_CLOSED;
+    return (c->tcp.rcv.buf && jk_ring_used(&c->tcp.rcv) > 0) || c->tcp.fin_rcvd || c->tcp.err ||
+           c->tcp.state == JKTCP_CLOSED;
 }
 
 JKTCP_API ssize_t jktcp_conn_read(jktcp_conn *c, void *buf, size_t len, int timeout_ms)
@@ -82,17 +82,17 @@ JKTCP_API ssize_t jktcp_conn_read(jktcp_conn *c, void *buf, size_t len, int time
     if (len > MAX_IO)
         len = MAX_IO;
     int r = drive_until(c, readable, timeout_ms);
-    if (c->rcv.buf && jk_ring_used(&c->rcv) > 0) {
-        uint32_t n = jk_ring_read(&c->rcv, buf, (uint32_t)len);
-        jk_tcp_app_read(c);
+    if (c->tcp.rcv.buf && jk_ring_used(&c->tcp.rcv) > 0) {
+        uint32_t n = jk_ring_read(&c->tcp.rcv, buf, (uint32_t)len);
+        jk_tcp_app_read(&c->tcp);
         jk_adapter_output(c->a);
         return n;
     }
-    if (c->fin_rcvd)
+    if (c->tcp.fin_rcvd)
         return 0;
-    if (c->err)
-        return c->err;
-    if (c->state == JKTCP_CLOSED)
+    if (c->tcp.err)
+        return c->tcp.err;
+    if (c->tcp.state == JKTCP_CLOSED)
         return -ENOTCONN;
     return r;
 }
@@ -100,17 +100,17 @@ JKTCP_API ssize_t jktcp_conn_read(jktcp_conn *c, void *buf, size_t len, int time
 static bool writable(void *arg)
 {
     struct jktcp_conn *c = arg;
-    return c->err || c->state == JKTCP_CLOSED || c->fin_queued ||
-           (c->snd.buf && jk_ring_free_space(&c->snd) > 0);
+    return c->tcp.err || c->tcp.state == JKTCP_CLOSED || c->tcp.fin_queued ||
+           (c->tcp.snd.buf && jk_ring_free_space(&c->tcp.snd) > 0);
 }
 
 static int write_error(struct jktcp_conn *c)
 {
-    if (c->err)
-        return c->err;
-    if (c->fin_queued)
+    if (c->tcp.err)
+        return c->tcp.err;
+    if (c->tcp.fin_queued)
         return -EPIPE;
-    if (c->state == JKTCP_CLOSED)
+    if (c->tcp.state == JKTCP_CLOSED)
         return -ENOTCONN;
     return 0;
 }
@@ -131,7 +131,7 @@ JKTCP_API ssize_t jktcp_conn_write(jktcp_conn *c, const void *buf, size_t len, i
     size_t done = 0;
     uint64_t deadline = jk_now(c->a) + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms) * 1000;
     for (;;) {
-        uint32_t n = jk_ring_write(&c->snd, (const uint8_t *)buf + done, (uint32_t)(len - done));
+        uint32_t n = jk_ring_write(&c->tcp.snd, (const uint8_t *)buf + done, (uint32_t)(len - done));
         if (n) {
             done += n;
             jk_adapter_mark_dirty(c);
@@ -158,9 +158,9 @@ JKTCP_API int jktcp_conn_shutdown(jktcp_conn *c)
         return -EINVAL;
     if (c->a->owner)
         return -EBUSY;
-    if (c->state == JKTCP_CLOSED)
-        return c->err ? c->err : -ENOTCONN;
-    jk_tcp_shutdown(c);
+    if (c->tcp.state == JKTCP_CLOSED)
+        return c->tcp.err ? c->tcp.err : -ENOTCONN;
+    jk_tcp_shutdown(&c->tcp);
     jk_adapter_output(c->a);
     return 0;
 }
@@ -172,7 +172,7 @@ JKTCP_API int jktcp_conn_close(jktcp_conn *c)
     if (c->a->owner)
         return -EBUSY;
     struct jktcp_adapter *a = c->a;
-    jk_tcp_close(c, false);
+    jk_tcp_close(&c->tcp, false);
     jk_adapter_mark_dirty(c); /* re-arm its timers */
     jk_adapter_release(c);
     jk_adapter_output(a);
@@ -186,7 +186,7 @@ JKTCP_API int jktcp_conn_abort(jktcp_conn *c)
     if (c->a->owner)
         return -EBUSY;
     struct jktcp_adapter *a = c->a;
-    jk_tcp_abort(c, true);
+    jk_tcp_abort(&c->tcp, true);
     jk_adapter_release(c);
     jk_adapter_output(a);
     return 0;
@@ -196,7 +196,7 @@ JKTCP_API int jktcp_conn_error(jktcp_conn *c)
 {
     if (!c)
         return -EINVAL;
-    return c->a->owner ? -EBUSY : c->err;
+    return c->a->owner ? -EBUSY : c->tcp.err;
 }
 
 JKTCP_API int jktcp_conn_info(jktcp_conn *c, jktcp_info *o, size_t size)
@@ -213,30 +213,30 @@ JKTCP_API int jktcp_conn_info(jktcp_conn *c, jktcp_info *o, size_t size)
 int jk_conn_info_internal(struct jktcp_conn *c, jktcp_info *o)
 {
     memset(o, 0, sizeof *o);
-    o->state = c->state;
-    o->local_port = c->lport;
-    o->remote_port = c->rport;
-    o->bytes_sent = c->bytes_acked;
-    o->bytes_received = c->bytes_delivered;
-    o->bytes_queued = c->snd.buf ? jk_ring_used(&c->snd) : 0;
-    o->bytes_readable = c->rcv.buf ? jk_ring_used(&c->rcv) : 0;
-    o->srtt_us = c->rtt.srtt_us;
-    o->rttvar_us = c->rtt.rttvar_us;
-    o->rto_us = c->rtt.rto_us;
-    o->retransmits = c->retransmits;
-    o->timeouts = c->timeouts;
-    o->tail_probes = c->tail_probes;
-    o->recoveries = c->recoveries;
-    o->mss = c->smss;
-    o->cwnd = c->cc.cwnd;
-    o->ssthresh = c->cc.ssthresh;
-    o->snd_wnd = c->snd_wnd;
-    o->rcv_wnd = c->rcv_adv - c->rcv_nxt;
-    o->snd_wscale = c->snd_wscale;
-    o->rcv_wscale = c->rcv_wscale;
-    o->sack = c->sack_ok;
-    o->timestamps = c->ts_ok;
+    o->state = c->tcp.state;
+    o->local_port = c->tcp.lport;
+    o->remote_port = c->tcp.rport;
+    o->bytes_sent = c->tcp.bytes_acked;
+    o->bytes_received = c->tcp.bytes_delivered;
+    o->bytes_queued = c->tcp.snd.buf ? jk_ring_used(&c->tcp.snd) : 0;
+    o->bytes_readable = c->tcp.rcv.buf ? jk_ring_used(&c->tcp.rcv) : 0;
+    o->srtt_us = c->tcp.rtt.srtt_us;
+    o->rttvar_us = c->tcp.rtt.rttvar_us;
+    o->rto_us = c->tcp.rtt.rto_us;
+    o->retransmits = c->tcp.retransmits;
+    o->timeouts = c->tcp.timeouts;
+    o->tail_probes = c->tcp.tail_probes;
+    o->recoveries = c->tcp.recoveries;
+    o->mss = c->tcp.smss;
+    o->cwnd = c->tcp.cc.cwnd;
+    o->ssthresh = c->tcp.cc.ssthresh;
+    o->snd_wnd = c->tcp.snd_wnd;
+    o->rcv_wnd = c->tcp.rcv_adv - c->tcp.rcv_nxt;
+    o->snd_wscale = c->tcp.snd_wscale;
+    o->rcv_wscale = c->tcp.rcv_wscale;
+    o->sack = c->tcp.sack_ok;
+    o->timestamps = c->tcp.ts_ok;
     o->pmtu = c->a->env.pmtu;
-    o->soft_error = c->soft_err;
+    o->soft_error = c->tcp.soft_err;
     return 0;
 }

@@ -258,7 +258,7 @@ static void linger(struct jk_handle *h)
         bool busy = false;
         struct jktcp_conn *c;
         jk_list_each_entry(c, &a->all, struct jktcp_conn, all_link)
-            busy = busy || (!c->user && !jk_tcp_delivered(c));
+            busy = busy || (!c->user && !jk_tcp_delivered(&c->tcp));
         if (!busy)
             break;
         now = jk_mono_ns();

@@ -77,7 +77,7 @@ void jk_io_accept_ready(struct jk_handle *h, struct jktcp_conn_listener *cl)
     while ((c = jk_adapter_listener_pop(cl))) {
         struct jk_stream *s = jk_stream_new(h);
         if (!s) {
-            jk_tcp_abort(c, true);
+            jk_tcp_abort(&c->tcp, true);
             jk_adapter_release(c);
             continue;
         }

@@ -48,7 +48,7 @@ static uint32_t plateau_below(uint32_t len)
     return 68;
 }
 
-bool jk_path_too_big(struct jktcp_conn *c, const struct jk_icmp *ic)
+bool jk_path_too_big(struct jk_tcp *c, const struct jk_icmp *ic)
 {
     struct jk_tcp_env *e = c->env;
     uint32_t mtu;
@@ -77,7 +77,7 @@ bool jk_path_too_big(struct jktcp_conn *c, const struct jk_icmp *ic)
 }
 
 /* The largest MTU the peer's MSS allows us (payload plus headers). */
-static uint32_t peer_limit(const struct jktcp_conn *c)
+static uint32_t peer_limit(const struct jk_tcp *c)
 {
     uint32_t mss = c->peer_mss < JK_MIN_SND_MSS ? JK_MIN_SND_MSS : c->peer_mss;
     if (mss > c->local_mss)
@@ -85,7 +85,7 @@ static uint32_t peer_limit(const struct jktcp_conn *c)
     return mss + hdr_len(c->env);
 }
 
-uint32_t jk_path_probe_size(struct jktcp_conn *c, uint32_t avail, uint32_t usable)
+uint32_t jk_path_probe_size(struct jk_tcp *c, uint32_t avail, uint32_t usable)
 {
     struct jk_path *p = &c->env->path;
     uint32_t cur = c->env->pmtu;
@@ -111,7 +111,7 @@ uint32_t jk_path_probe_size(struct jktcp_conn *c, uint32_t avail, uint32_t usabl
     return mtu;
 }
 
-void jk_path_probe_sent(struct jktcp_conn *c, uint32_t seq, uint32_t len)
+void jk_path_probe_sent(struct jk_tcp *c, uint32_t seq, uint32_t len)
 {
     struct jk_path *p = &c->env->path;
     p->probe_c = c;
@@ -121,7 +121,7 @@ void jk_path_probe_sent(struct jktcp_conn *c, uint32_t seq, uint32_t len)
     c->env->st->pmtu_probes++;
 }
 
-static void probe_done(struct jktcp_conn *c)
+static void probe_done(struct jk_tcp *c)
 {
     struct jk_path *p = &c->env->path;
     p->probe_c = NULL;
@@ -129,7 +129,7 @@ static void probe_done(struct jktcp_conn *c)
     p->next_us = c->env->now + (c->rtt.srtt_us ? c->rtt.srtt_us : c->rtt.rto_us);
 }
 
-void jk_path_acked(struct jktcp_conn *c)
+void jk_path_acked(struct jk_tcp *c)
 {
     struct jk_path *p = &c->env->path;
     if (p->probe_c != c)
@@ -143,7 +143,7 @@ void jk_path_acked(struct jktcp_conn *c)
     set_mtu(c->env, p->lo);
 }
 
-static void probe_failed(struct jktcp_conn *c)
+static void probe_failed(struct jk_tcp *c)
 {
     struct jk_path *p = &c->env->path;
     p->hi = p->probe_mtu;
@@ -151,7 +151,7 @@ static void probe_failed(struct jktcp_conn *c)
     probe_done(c);
 }
 
-bool jk_path_probe_lost(struct jktcp_conn *c)
+bool jk_path_probe_lost(struct jk_tcp *c)
 {
     struct jk_path *p = &c->env->path;
     if (p->probe_c != c || !seq_le(c->probe_seq, c->snd_una) || !seq_lt(c->snd_una, c->probe_end))
@@ -164,7 +164,7 @@ bool jk_path_probe_lost(struct jktcp_conn *c)
  * drops what is too big and its ICMP does not reach us (a black hole).
  * Fall to the base MTU, which every path carries, and search up again
  * (Linux's tcp_mtu_probing after tcp_retries1). */
-static void black_hole(struct jktcp_conn *c)
+static void black_hole(struct jk_tcp *c)
 {
     struct jk_tcp_env *e = c->env;
     struct jk_path *p = &e->path;
@@ -179,7 +179,7 @@ static void black_hole(struct jktcp_conn *c)
     set_mtu(e, base);
 }
 
-void jk_path_timeout(struct jktcp_conn *c)
+void jk_path_timeout(struct jk_tcp *c)
 {
     struct jk_path *p = &c->env->path;
     if (p->probe_c == c)
@@ -188,7 +188,7 @@ void jk_path_timeout(struct jktcp_conn *c)
         black_hole(c);
 }
 
-void jk_path_conn_gone(struct jktcp_conn *c)
+void jk_path_conn_gone(struct jk_tcp *c)
 {
     if (c->env->path.probe_c == c)
         c->env->path.probe_c = NULL;

@@ -21,7 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct jktcp_conn;
+struct jk_tcp;
 struct jk_tcp_env;
 
 /* The MTU in use is the environment's pmtu; this is the search around it. */
@@ -29,7 +29,7 @@ struct jk_path {
     uint32_t lo, hi;    /* search: lo carries, hi does not (or is one above the max) */
     uint8_t mode;       /* JKTCP_OPT_PMTU_PROBE */
     bool searching;
-    struct jktcp_conn *probe_c; /* the connection carrying the probe, or NULL */
+    struct jk_tcp *probe_c; /* the connection carrying the probe, or NULL */
     uint32_t probe_mtu;
     uint64_t next_us;   /* earliest next probe (one RTT apart; 10 min after a search) */
 };
@@ -38,19 +38,19 @@ struct jk_path {
 void jk_path_reset(struct jk_tcp_env *e);
 /* Lower the path MTU from an ICMP report (already validated). False if
  * the report is bogus (an IPv6 MTU below 1280). */
-bool jk_path_too_big(struct jktcp_conn *c, const struct jk_icmp *ic);
+bool jk_path_too_big(struct jk_tcp *c, const struct jk_icmp *ic);
 /* send_data: the MTU to probe with now, or 0. avail: bytes queued beyond
  * snd_nxt; usable: what the windows allow. */
-uint32_t jk_path_probe_size(struct jktcp_conn *c, uint32_t avail, uint32_t usable);
-void jk_path_probe_sent(struct jktcp_conn *c, uint32_t seq, uint32_t len);
+uint32_t jk_path_probe_size(struct jk_tcp *c, uint32_t avail, uint32_t usable);
+void jk_path_probe_sent(struct jk_tcp *c, uint32_t seq, uint32_t len);
 /* An ACK or SACK arrived: the probe may have made it. */
-void jk_path_acked(struct jktcp_conn *c);
+void jk_path_acked(struct jk_tcp *c);
 /* Loss detected with snd_una at the head: true if the loss is the probe
  * (recorded as a failed probe: no congestion). */
-bool jk_path_probe_lost(struct jktcp_conn *c);
+bool jk_path_probe_lost(struct jk_tcp *c);
 /* A retransmission timeout fired (c->retries counts them in a row). */
-void jk_path_timeout(struct jktcp_conn *c);
+void jk_path_timeout(struct jk_tcp *c);
 /* c is going away. */
-void jk_path_conn_gone(struct jktcp_conn *c);
+void jk_path_conn_gone(struct jk_tcp *c);
 
 #endif

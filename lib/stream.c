@@ -192,8 +192,8 @@ void jk_io_stream_bind(struct jk_handle *h, struct jk_stream *s, struct jktcp_co
     (void)h;
     s->c = c;
     c->user = s;
-    atomic_store_explicit(&s->snd, &c->snd, memory_order_release);
-    atomic_store_explicit(&s->rcv, &c->rcv, memory_order_release);
+    atomic_store_explicit(&s->snd, &c->tcp.snd, memory_order_release);
+    atomic_store_explicit(&s->rcv, &c->tcp.rcv, memory_order_release);
 }
 
 /* Let the engine finish the connection on its own. */
@@ -209,16 +209,16 @@ static void unbind(struct jk_stream *s)
 
 static void publish(struct jk_stream *s, struct jktcp_conn *c)
 {
-    if (c->err)
-        atomic_store(&s->err, c->err);
-    if (c->fin_rcvd)
+    if (c->tcp.err)
+        atomic_store(&s->err, c->tcp.err);
+    if (c->tcp.fin_rcvd)
         atomic_store(&s->eof, true);
-    atomic_store(&s->adv_wnd, c->rcv_adv - c->rcv_nxt);
+    atomic_store(&s->adv_wnd, c->tcp.rcv_adv - c->tcp.rcv_nxt);
     /* a reader that emptied the ring before this store judged by the
      * window before the last ACK and may not have asked for an update:
      * look again (pairs with maybe_window_update) */
     if (atomic_exchange(&s->rd_since, false))
-        jk_tcp_app_read(c);
+        jk_tcp_app_read(&c->tcp);
     jk_stream_signal(s);
     /* the conditions read the rings: this thread is the one that frees
      * them, so no read-side section is needed here */
@@ -240,9 +240,9 @@ void jk_io_stream_event(struct jk_handle *h, struct jk_stream *s, struct jktcp_c
 {
     (void)h;
     if (atomic_load_explicit(&s->cstate, memory_order_relaxed) == JK_CONNECTING &&
-        c->state != JKTCP_SYN_SENT && c->state != JKTCP_SYN_RCVD) {
-        if (c->state == JKTCP_CLOSED) {
-            fail(s, c->err ? c->err : -ECONNREFUSED);
+        c->tcp.state != JKTCP_SYN_SENT && c->tcp.state != JKTCP_SYN_RCVD) {
+        if (c->tcp.state == JKTCP_CLOSED) {
+            fail(s, c->tcp.err ? c->tcp.err : -ECONNREFUSED);
             return;
         }
         atomic_store(&s->cstate, JK_CONNECTED);
@@ -266,7 +266,7 @@ void jk_io_connect(struct jk_handle *h, struct jk_stream *s)
     atomic_store(&s->cstate, JK_CONNECTING);
     atomic_store(&s->setup, 0);
     jk_stream_signal(s); /* the connecting call learns the setup went well */
-    jk_tcp_connect(c);
+    jk_tcp_connect(&c->tcp);
 }
 
 void jk_io_stream_close(struct jk_handle *h, struct jk_stream *s, bool abort)
@@ -276,7 +276,7 @@ void jk_io_stream_close(struct jk_handle *h, struct jk_stream *s, bool abort)
     if (!c || s->close_done)
         return;
     s->close_done = true;
-    jk_tcp_close(c, abort);
+    jk_tcp_close(&c->tcp, abort);
     jk_adapter_mark_dirty(c);
 }
 
@@ -296,7 +296,7 @@ void jk_io_stream_discard(struct jk_handle *h, struct jk_stream *s)
 {
     (void)h;
     if (s->c) {
-        jk_tcp_abort(s->c, true);
+        jk_tcp_abort(&s->c->tcp, true);
         jk_adapter_mark_dirty(s->c);
     }
     unbind(s);
@@ -312,7 +312,7 @@ void jk_io_stream_kick(struct jk_handle *h, struct jk_stream *s)
     if (!c)
         return;
     if (atomic_exchange(&s->rd_since, false)) /* a write's kick is no read */
-        jk_tcp_app_read(c);
+        jk_tcp_app_read(&c->tcp);
     jk_adapter_mark_dirty(c);
 }
 
@@ -323,9 +323,9 @@ int jk_io_stream_info(struct jk_stream *s, jktcp_info *out)
 
 int jk_io_stream_shutdown(struct jk_stream *s)
 {
-    if (!s->c || s->c->state == JKTCP_CLOSED)
+    if (!s->c || s->c->tcp.state == JKTCP_CLOSED)
         return -ENOTCONN;
-    jk_tcp_shutdown(s->c);
+    jk_tcp_shutdown(&s->c->tcp);
     return 0;
 }
 

@@ -93,7 +93,7 @@ struct jk_tcp_env_ops {
     int (*send)(struct jk_tcp_env *e, const uint8_t *frame, size_t len);
     /* A reset for the next output pass. */
     void (*rst)(struct jk_tcp_env *e, const struct jk_rst *r);
-    void (*event)(struct jk_tcp_env *e, struct jktcp_conn *c, enum jk_tcp_event ev);
+    void (*event)(struct jk_tcp_env *e, struct jk_tcp *c, enum jk_tcp_event ev);
     /* The path MTU changed (path.c): set e->pmtu, tell every connection. */
     void (*set_pmtu)(struct jk_tcp_env *e, uint32_t mtu);
 };
@@ -142,19 +142,12 @@ struct jk_ooo {
     int n;
 };
 
-struct jktcp_conn {
+/* One connection's engine state. Its owner embeds it (adapter.h: struct
+ * jktcp_conn) and keeps its own fields there: the engine sees only this. */
+struct jk_tcp {
     struct jk_tcp_env *env;
-    /* the owner's fields (adapter.c, the handle): the engine never
-     * touches them but listener, which it only tests */
-    struct jktcp_adapter *a;
-    struct jktcp_conn *hnext;            /* hash chain (by ports) */
-    struct jk_list all_link;             /* adapter's connections */
-    struct jk_list dirty_link;           /* adapter's output list (linked: "dirty") */
-    struct jktcp_conn_listener *listener;     /* passive, until accepted */
-    struct jk_list acc_link;             /* listener's accept queue */
-    struct jk_heap_node tnode;           /* in the adapter's timer heap, key: jk_tcp_deadline */
-    bool hashed, user_released, queued, ephemeral;
-    void *user; /* threaded handle's stream */
+    bool passive;       /* opened by jk_tcp_accept_syn (a listener's child) */
+    bool user_released; /* the application let go (jk_tcp_orphan) */
 
     struct jk_cfg cfg;
     int state;
@@ -209,39 +202,39 @@ struct jktcp_conn {
 };
 
 /* The engine's entry points (the owner calls them with env->now current). */
-int jk_tcp_init_conn(struct jktcp_conn *c, struct jk_tcp_env *env, uint16_t lport,
+int jk_tcp_init_conn(struct jk_tcp *c, struct jk_tcp_env *env, uint16_t lport,
                      uint16_t rport);
-void jk_tcp_free_buffers(struct jktcp_conn *c);
-void jk_tcp_connect(struct jktcp_conn *c);
-void jk_tcp_accept_syn(struct jktcp_conn *c, const struct jk_seg *syn);
-void jk_tcp_input(struct jktcp_conn *c, const struct jk_seg *seg);
+void jk_tcp_free_buffers(struct jk_tcp *c);
+void jk_tcp_connect(struct jk_tcp *c);
+void jk_tcp_accept_syn(struct jk_tcp *c, const struct jk_seg *syn);
+void jk_tcp_input(struct jk_tcp *c, const struct jk_seg *seg);
 /* Emit what is due. Returns 0, or -EAGAIN when the transport is busy. */
-int jk_tcp_output(struct jktcp_conn *c);
-void jk_tcp_timers(struct jktcp_conn *c);
-void jk_tcp_shutdown(struct jktcp_conn *c);
+int jk_tcp_output(struct jk_tcp *c);
+void jk_tcp_timers(struct jk_tcp *c);
+void jk_tcp_shutdown(struct jk_tcp *c);
 /* The application closes: FIN, or RST (abort, unread data), or nothing
  * (still opening). */
-void jk_tcp_close(struct jktcp_conn *c, bool abort);
+void jk_tcp_close(struct jk_tcp *c, bool abort);
 /* Nobody holds it any more. True when it is closed and may be freed. */
-bool jk_tcp_orphan(struct jktcp_conn *c);
-void jk_tcp_abort(struct jktcp_conn *c, bool send_rst);
+bool jk_tcp_orphan(struct jk_tcp *c);
+void jk_tcp_abort(struct jk_tcp *c, bool send_rst);
 /* The transport died: closed with err (kept if one is already set). */
-void jk_tcp_fail(struct jktcp_conn *c, int err);
-void jk_tcp_app_read(struct jktcp_conn *c); /* the app consumed receive data */
-uint32_t jk_tcp_rcv_window(struct jktcp_conn *c);
-uint64_t jk_tcp_deadline(const struct jktcp_conn *c);
+void jk_tcp_fail(struct jk_tcp *c, int err);
+void jk_tcp_app_read(struct jk_tcp *c); /* the app consumed receive data */
+uint32_t jk_tcp_rcv_window(struct jk_tcp *c);
+uint64_t jk_tcp_deadline(const struct jk_tcp *c);
 /* Released and finished closing, or (held) nothing left to deliver. */
-bool jk_tcp_flushed(struct jktcp_conn *c);
+bool jk_tcp_flushed(struct jk_tcp *c);
 /* Every queued byte and our FIN (if any) acknowledged: whether or not the
  * peer closed too (FIN_WAIT_2 counts). */
-bool jk_tcp_delivered(struct jktcp_conn *c);
+bool jk_tcp_delivered(struct jk_tcp *c);
 /* An ICMP error quoting one of our segments (already matched to c by
  * addresses and ports). False when it fails validation (ignored). */
-bool jk_tcp_icmp(struct jktcp_conn *c, const struct jk_icmp *ic);
+bool jk_tcp_icmp(struct jk_tcp *c, const struct jk_icmp *ic);
 /* The path MTU changed: recompute the segment size. */
-void jk_tcp_pmtu_changed(struct jktcp_conn *c);
+void jk_tcp_pmtu_changed(struct jk_tcp *c);
 /* Resend everything in flight now, without a window cut (the path shrank). */
-void jk_tcp_resend_all(struct jktcp_conn *c);
+void jk_tcp_resend_all(struct jk_tcp *c);
 /* The reset that answers a segment no connection takes (RFC 9293
  * §3.10.7.1); false for a segment that must not be answered (a RST). */
 bool jk_tcp_rst_for(const struct jk_seg *s, struct jk_rst *r);

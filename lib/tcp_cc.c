@@ -7,7 +7,7 @@
  */
 #include "tcp_int.h"
 
-void jk_cc_init(struct jktcp_conn *c)
+void jk_cc_init(struct jk_tcp *c)
 {
     c->cc.ops = &jk_cc_newreno;
     if (!c->cfg.congestion)
@@ -16,37 +16,37 @@ void jk_cc_init(struct jktcp_conn *c)
         c->cc.ops->init(c);
 }
 
-void jk_cc_on_ack(struct jktcp_conn *c, uint32_t acked)
+void jk_cc_on_ack(struct jk_tcp *c, uint32_t acked)
 {
     if (c->cfg.congestion)
         c->cc.ops->on_ack(c, acked);
 }
 
-void jk_cc_on_loss(struct jktcp_conn *c)
+void jk_cc_on_loss(struct jk_tcp *c)
 {
     if (c->cfg.congestion)
         c->cc.ops->on_loss(c);
 }
 
-void jk_cc_on_dupack(struct jktcp_conn *c)
+void jk_cc_on_dupack(struct jk_tcp *c)
 {
     if (c->cfg.congestion)
         c->cc.ops->on_dupack(c);
 }
 
-void jk_cc_on_partial_ack(struct jktcp_conn *c, uint32_t acked)
+void jk_cc_on_partial_ack(struct jk_tcp *c, uint32_t acked)
 {
     if (c->cfg.congestion)
         c->cc.ops->on_partial_ack(c, acked);
 }
 
-void jk_cc_on_recovery_exit(struct jktcp_conn *c)
+void jk_cc_on_recovery_exit(struct jk_tcp *c)
 {
     if (c->cfg.congestion)
         c->cc.ops->on_recovery_exit(c);
 }
 
-void jk_cc_on_rto(struct jktcp_conn *c)
+void jk_cc_on_rto(struct jk_tcp *c)
 {
     if (c->cfg.congestion)
         c->cc.ops->on_rto(c);
@@ -54,12 +54,12 @@ void jk_cc_on_rto(struct jktcp_conn *c)
 
 /* ---- NewReno ------------------------------------------------------------ */
 
-static void reno_init(struct jktcp_conn *c)
+static void reno_init(struct jk_tcp *c)
 {
     c->cc.cwnd = 10u * c->smss; /* RFC 6928 initial window */
 }
 
-static void reno_on_ack(struct jktcp_conn *c, uint32_t acked)
+static void reno_on_ack(struct jk_tcp *c, uint32_t acked)
 {
     if (c->cc.cwnd < c->cc.ssthresh) {
         c->cc.cwnd += acked; /* slow start, byte counting (our ACKs may stretch) */
@@ -77,34 +77,34 @@ static void reno_on_ack(struct jktcp_conn *c, uint32_t acked)
 
 /* Halve (RFC 5681 §3.2); without SACK, NewReno's inflation by the three
  * segments that left the network stands in for the pipe estimate. */
-static void reno_on_loss(struct jktcp_conn *c)
+static void reno_on_loss(struct jk_tcp *c)
 {
     c->cc.ssthresh = max_u32(flight_size(c) / 2, 2u * c->smss);
     c->cc.cwnd = c->sack_ok ? c->cc.ssthresh : c->cc.ssthresh + 3u * c->smss;
     c->cc.cwnd_acc = 0;
 }
 
-static void reno_on_dupack(struct jktcp_conn *c)
+static void reno_on_dupack(struct jk_tcp *c)
 {
     if (!c->sack_ok && !c->rec.rto_recovery)
         c->cc.cwnd += c->smss; /* NewReno inflation: one segment left */
 }
 
 /* RFC 6582 §3.2 step 3: deflate by what was acked, add back one segment. */
-static void reno_on_partial_ack(struct jktcp_conn *c, uint32_t acked)
+static void reno_on_partial_ack(struct jk_tcp *c, uint32_t acked)
 {
     if (!c->sack_ok)
         c->cc.cwnd = c->cc.cwnd > acked ? c->cc.cwnd - acked + c->smss : c->smss;
 }
 
 /* RFC 6582 §3.2 step 4, option (1) with the burst guard. */
-static void reno_on_recovery_exit(struct jktcp_conn *c)
+static void reno_on_recovery_exit(struct jk_tcp *c)
 {
     c->cc.cwnd = min_u32(c->cc.ssthresh, max_u32(flight_size(c), c->smss) + c->smss);
 }
 
 /* RFC 5681 §3.1 (4): one segment, ssthresh from the flight. */
-static void reno_on_rto(struct jktcp_conn *c)
+static void reno_on_rto(struct jk_tcp *c)
 {
     c->cc.ssthresh = max_u32(flight_size(c) / 2, 2u * c->smss);
     c->cc.cwnd = c->smss;

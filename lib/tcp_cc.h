@@ -13,37 +13,37 @@
 
 #include <stdint.h>
 
-struct jktcp_conn;
+struct jk_tcp;
 
 struct jk_cc_ops {
     const char *name;
     /* The handshake fixed the segment size: the initial window. */
-    void (*init)(struct jktcp_conn *c);
+    void (*init)(struct jk_tcp *c);
     /* acked bytes newly delivered (not SACKed before), outside fast
      * recovery — including the slow start that follows a timeout. */
-    void (*on_ack)(struct jktcp_conn *c, uint32_t acked);
+    void (*on_ack)(struct jk_tcp *c, uint32_t acked);
     /* Fast recovery begins (three duplicates, SACK or RACK showed a loss). */
-    void (*on_loss)(struct jktcp_conn *c);
+    void (*on_loss)(struct jk_tcp *c);
     /* A duplicate ACK during fast recovery. */
-    void (*on_dupack)(struct jktcp_conn *c);
+    void (*on_dupack)(struct jk_tcp *c);
     /* An ACK inside recovery that leaves data below the recovery point
      * and shows nothing SACKed above (RFC 6582 partial ACK). */
-    void (*on_partial_ack)(struct jktcp_conn *c, uint32_t acked);
+    void (*on_partial_ack)(struct jk_tcp *c, uint32_t acked);
     /* The ACK covering the recovery point: recovery is over. */
-    void (*on_recovery_exit)(struct jktcp_conn *c);
+    void (*on_recovery_exit)(struct jk_tcp *c);
     /* A retransmission timeout of a synchronized connection. */
-    void (*on_rto)(struct jktcp_conn *c);
+    void (*on_rto)(struct jk_tcp *c);
 };
 
 extern const struct jk_cc_ops jk_cc_newreno;
 
 /* The hooks, each a no-op when congestion control is off. */
-void jk_cc_init(struct jktcp_conn *c);
-void jk_cc_on_ack(struct jktcp_conn *c, uint32_t acked);
-void jk_cc_on_loss(struct jktcp_conn *c);
-void jk_cc_on_dupack(struct jktcp_conn *c);
-void jk_cc_on_partial_ack(struct jktcp_conn *c, uint32_t acked);
-void jk_cc_on_recovery_exit(struct jktcp_conn *c);
-void jk_cc_on_rto(struct jktcp_conn *c);
+void jk_cc_init(struct jk_tcp *c);
+void jk_cc_on_ack(struct jk_tcp *c, uint32_t acked);
+void jk_cc_on_loss(struct jk_tcp *c);
+void jk_cc_on_dupack(struct jk_tcp *c);
+void jk_cc_on_partial_ack(struct jk_tcp *c, uint32_t acked);
+void jk_cc_on_recovery_exit(struct jk_tcp *c);
+void jk_cc_on_rto(struct jk_tcp *c);
 
 #endif

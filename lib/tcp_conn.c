@@ -26,7 +26,7 @@ static uint16_t mss_for_mtu(const struct jk_tcp_env *e)
     return (uint16_t)(m > 65535 ? 65535 : m);
 }
 
-int jk_tcp_init_conn(struct jktcp_conn *c, struct jk_tcp_env *env, uint16_t lport, uint16_t rport)
+int jk_tcp_init_conn(struct jk_tcp *c, struct jk_tcp_env *env, uint16_t lport, uint16_t rport)
 {
     int r;
     c->env = env;
@@ -53,7 +53,7 @@ int jk_tcp_init_conn(struct jktcp_conn *c, struct jk_tcp_env *env, uint16_t lpor
     return 0;
 }
 
-void jk_tcp_free_buffers(struct jktcp_conn *c)
+void jk_tcp_free_buffers(struct jk_tcp *c)
 {
     jk_ring_free(&c->snd);
     jk_ring_free(&c->rcv);
@@ -62,7 +62,7 @@ void jk_tcp_free_buffers(struct jktcp_conn *c)
 /* Payload per segment: the peer's MSS (raised to a floor first: a tiny or
  * hostile MSS must not turn into a huge one below), our own, and what the
  * path carries, less the timestamp option (RFC 6691). */
-static void compute_smss(struct jktcp_conn *c)
+static void compute_smss(struct jk_tcp *c)
 {
     uint32_t path = c->env->pmtu - ip_header_len(c->env) - 20;
     uint32_t m = min_u32(min_u32(max_u32(c->peer_mss, JK_MIN_SND_MSS), c->local_mss), path);
@@ -71,13 +71,13 @@ static void compute_smss(struct jktcp_conn *c)
     c->smss = (uint16_t)m;
 }
 
-static void set_smss(struct jktcp_conn *c)
+static void set_smss(struct jk_tcp *c)
 {
     compute_smss(c);
     jk_cc_init(c);
 }
 
-void jk_tcp_to_closed(struct jktcp_conn *c, int err)
+void jk_tcp_to_closed(struct jk_tcp *c, int err)
 {
     if (err && !c->err)
         c->err = err;
@@ -88,7 +88,7 @@ void jk_tcp_to_closed(struct jktcp_conn *c, int err)
     jk_tcp_event(c, JK_TCP_CLOSED);
 }
 
-void jk_tcp_to_time_wait(struct jktcp_conn *c)
+void jk_tcp_to_time_wait(struct jk_tcp *c)
 {
     c->state = JKTCP_TIME_WAIT;
     if (c->user_released)
@@ -99,7 +99,7 @@ void jk_tcp_to_time_wait(struct jktcp_conn *c)
     c->timer[JK_T_CLOSE] = NOW(c) + max_u32(c->cfg.timewait_us, 1);
 }
 
-void jk_tcp_fail(struct jktcp_conn *c, int err)
+void jk_tcp_fail(struct jk_tcp *c, int err)
 {
     jk_tcp_to_closed(c, err);
 }
@@ -108,7 +108,7 @@ void jk_tcp_fail(struct jktcp_conn *c, int err)
  * RST carries a timestamp (RFC 7323 §3.2 SHOULD, once negotiated), as
  * Linux's resets of its own do; a RST answering a segment goes bare, as
  * Linux's tcp_v4_send_reset sends it. */
-void jk_tcp_reset_conn(struct jktcp_conn *c, bool send_rst, bool ts)
+void jk_tcp_reset_conn(struct jk_tcp *c, bool send_rst, bool ts)
 {
     if (send_rst && synchronized(c->state) && c->state != JKTCP_TIME_WAIT) {
         struct jk_rst rst = {.sport = c->lport,
@@ -127,12 +127,12 @@ void jk_tcp_reset_conn(struct jktcp_conn *c, bool send_rst, bool ts)
         jk_tcp_to_closed(c, 0);
 }
 
-void jk_tcp_abort(struct jktcp_conn *c, bool send_rst)
+void jk_tcp_abort(struct jk_tcp *c, bool send_rst)
 {
     jk_tcp_reset_conn(c, send_rst, true);
 }
 
-void jk_tcp_shutdown(struct jktcp_conn *c)
+void jk_tcp_shutdown(struct jk_tcp *c)
 {
     if (c->fin_queued)
         return;
@@ -152,7 +152,7 @@ void jk_tcp_shutdown(struct jktcp_conn *c)
  * believe it was delivered; otherwise our FIN goes after the data.
  * abort: reset at once (SO_LINGER 0).
  */
-void jk_tcp_close(struct jktcp_conn *c, bool abort)
+void jk_tcp_close(struct jk_tcp *c, bool abort)
 {
     if (abort || c->state == JKTCP_SYN_SENT)
         jk_tcp_abort(c, abort);
@@ -169,7 +169,7 @@ void jk_tcp_close(struct jktcp_conn *c, bool abort)
  * (Linux's tcp_fin_timeout), since no one would ever see it. True when
  * the connection is closed and may be freed now.
  */
-bool jk_tcp_orphan(struct jktcp_conn *c)
+bool jk_tcp_orphan(struct jk_tcp *c)
 {
     c->user_released = true;
     if (c->state == JKTCP_FIN_WAIT_2)
@@ -179,14 +179,14 @@ bool jk_tcp_orphan(struct jktcp_conn *c)
     return c->state == JKTCP_CLOSED;
 }
 
-void jk_tcp_connect(struct jktcp_conn *c)
+void jk_tcp_connect(struct jk_tcp *c)
 {
     c->state = JKTCP_SYN_SENT;
     c->peer_mss = c->env->local.family == 4 ? 536 : 1220;
     jk_tcp_changed(c);
 }
 
-void jk_tcp_take_syn_options(struct jktcp_conn *c, const struct jk_seg *s, bool we_offered_all)
+void jk_tcp_take_syn_options(struct jk_tcp *c, const struct jk_seg *s, bool we_offered_all)
 {
     const struct jk_tcp_opts *o = &s->opt;
     c->peer_mss = o->has_mss && o->mss ? o->mss : (c->env->local.family == 4 ? 536 : 1220);
@@ -207,9 +207,10 @@ void jk_tcp_take_syn_options(struct jktcp_conn *c, const struct jk_seg *s, bool 
     set_smss(c);
 }
 
-void jk_tcp_accept_syn(struct jktcp_conn *c, const struct jk_seg *syn)
+void jk_tcp_accept_syn(struct jk_tcp *c, const struct jk_seg *syn)
 {
     c->state = JKTCP_SYN_RCVD;
+    c->passive = true;
     jk_tcp_take_syn_options(c, syn, true);
     c->snd_wnd = syn->wnd; /* SYN windows are never scaled */
     c->snd_wl1 = syn->seq;
@@ -218,7 +219,7 @@ void jk_tcp_accept_syn(struct jktcp_conn *c, const struct jk_seg *syn)
     jk_tcp_changed(c);
 }
 
-void jk_tcp_became_established(struct jktcp_conn *c)
+void jk_tcp_became_established(struct jk_tcp *c)
 {
     c->state = JKTCP_ESTABLISHED;
     c->retries = 0;
@@ -234,7 +235,7 @@ void jk_tcp_became_established(struct jktcp_conn *c)
         c->timer[JK_T_KEEPALIVE] = NOW(c) + c->cfg.keepalive_us;
 }
 
-bool jk_tcp_flushed(struct jktcp_conn *c)
+bool jk_tcp_flushed(struct jk_tcp *c)
 {
     if (c->state == JKTCP_CLOSED || c->state == JKTCP_TIME_WAIT)
         return true;
@@ -243,7 +244,7 @@ bool jk_tcp_flushed(struct jktcp_conn *c)
     return jk_tcp_delivered(c);
 }
 
-bool jk_tcp_delivered(struct jktcp_conn *c)
+bool jk_tcp_delivered(struct jk_tcp *c)
 {
     if (c->state == JKTCP_CLOSED || c->state == JKTCP_TIME_WAIT)
         return true;
@@ -253,13 +254,13 @@ bool jk_tcp_delivered(struct jktcp_conn *c)
                                   (!c->fin_queued || our_fin_acked(c)));
 }
 
-void jk_tcp_pmtu_changed(struct jktcp_conn *c)
+void jk_tcp_pmtu_changed(struct jk_tcp *c)
 {
     if (c->state != JKTCP_CLOSED && c->state != JKTCP_LISTEN)
         compute_smss(c);
 }
 
-bool jk_tcp_icmp(struct jktcp_conn *c, const struct jk_icmp *ic)
+bool jk_tcp_icmp(struct jk_tcp *c, const struct jk_icmp *ic)
 {
     /* RFC 5927 §4.1: only a report quoting a sequence number we sent and
      * the peer has not acknowledged can be about this connection; a blind

@@ -11,7 +11,7 @@
 #include <string.h>
 
 /* SYN_SENT: RFC 9293 §3.10.7.3 */
-static void input_syn_sent(struct jktcp_conn *c, const struct jk_seg *s)
+static void input_syn_sent(struct jk_tcp *c, const struct jk_seg *s)
 {
     bool has_ack = s->flags & JK_ACK;
     if (has_ack && (seq_le(s->ack, c->iss) || seq_gt(s->ack, c->snd_max))) {
@@ -60,7 +60,7 @@ static void input_syn_sent(struct jktcp_conn *c, const struct jk_seg *s)
  * sender broke the window. TIME-WAIT takes nothing new: only the exact
  * next sequence number is in its window (an RST there ends it, as on
  * Linux; any other RST is dropped unanswered), buffers or not. */
-static uint32_t rcv_wnd(struct jktcp_conn *c)
+static uint32_t rcv_wnd(struct jk_tcp *c)
 {
     if (c->state == JKTCP_TIME_WAIT)
         return 0;
@@ -70,7 +70,7 @@ static uint32_t rcv_wnd(struct jktcp_conn *c)
 
 /* RFC 9293 §3.10.7.4 first check, with the zero-window allowance for
  * ACKs. A zero-window probe keeps only its ACK. */
-static bool acceptable(struct jktcp_conn *c, struct jk_seg *s)
+static bool acceptable(struct jk_tcp *c, struct jk_seg *s)
 {
     uint32_t wnd = rcv_wnd(c);
     uint32_t seglen = seg_space(s);
@@ -94,7 +94,7 @@ static bool acceptable(struct jktcp_conn *c, struct jk_seg *s)
 }
 
 /* Cut data before rcv_nxt and beyond the window. */
-static void trim(struct jktcp_conn *c, struct jk_seg *s)
+static void trim(struct jk_tcp *c, struct jk_seg *s)
 {
     if (s->flags & JK_SYN) { /* SYN already processed: drop it */
         s->flags &= (uint8_t)~JK_SYN;
@@ -119,7 +119,7 @@ static void trim(struct jktcp_conn *c, struct jk_seg *s)
     }
 }
 
-static void got_reset(struct jktcp_conn *c)
+static void got_reset(struct jk_tcp *c)
 {
     switch (c->state) {
     case JKTCP_SYN_RCVD:
@@ -144,7 +144,7 @@ static void got_reset(struct jktcp_conn *c)
  * ends that each find the other's ACKs out of window answer each other
  * forever (Linux limits the same way). Data and FIN are always answered:
  * their sender is waiting for that ACK. */
-static void challenge_ack(struct jktcp_conn *c, const struct jk_seg *s)
+static void challenge_ack(struct jk_tcp *c, const struct jk_seg *s)
 {
     if (!s->len && !(s->flags & JK_FIN)) {
         uint64_t now = NOW(c);
@@ -158,7 +158,7 @@ static void challenge_ack(struct jktcp_conn *c, const struct jk_seg *s)
     jk_tcp_changed(c);
 }
 
-static void on_new_ack(struct jktcp_conn *c, uint32_t ack)
+static void on_new_ack(struct jk_tcp *c, uint32_t ack)
 {
     uint32_t acked = ack - c->snd_una;
     /* cwnd grows by what the peer got since the last ACK: bytes it had
@@ -220,7 +220,7 @@ static void on_new_ack(struct jktcp_conn *c, uint32_t ack)
  * one we have: an ACK that moves snd_una always carries news, whatever
  * its sequence number (a retransmission of old data with a fresh ACK —
  * Linux's tcp_may_update_window); otherwise RFC 9293's WL1/WL2 rule. */
-static void update_send_window(struct jktcp_conn *c, const struct jk_seg *s, bool advanced)
+static void update_send_window(struct jk_tcp *c, const struct jk_seg *s, bool advanced)
 {
     uint32_t wnd = (uint32_t)s->wnd << c->snd_wscale;
     if (advanced || seq_lt(c->snd_wl1, s->seq) ||
@@ -239,7 +239,7 @@ static void update_send_window(struct jktcp_conn *c, const struct jk_seg *s, boo
     }
 }
 
-static bool process_ack(struct jktcp_conn *c, const struct jk_seg *s)
+static bool process_ack(struct jk_tcp *c, const struct jk_seg *s)
 {
     if (c->state == JKTCP_SYN_RCVD) {
         if (!seq_gt(s->ack, c->snd_una) || seq_gt(s->ack, c->snd_max)) {
@@ -325,7 +325,7 @@ static bool process_ack(struct jktcp_conn *c, const struct jk_seg *s)
     return true;
 }
 
-static void pull_in_order(struct jktcp_conn *c)
+static void pull_in_order(struct jk_tcp *c)
 {
     bool moved = true;
     while (moved) {
@@ -352,7 +352,7 @@ static void pull_in_order(struct jktcp_conn *c)
  * was needless: Linux then undoes the window cut and widens its
  * reordering window instead of taking every late segment for a loss. The
  * last duplicate seen wins; an empty range is no duplicate. */
-static void note_duplicate(struct jktcp_conn *c, uint32_t start, uint32_t end)
+static void note_duplicate(struct jk_tcp *c, uint32_t start, uint32_t end)
 {
     if (!c->sack_ok || !seq_lt(start, end))
         return;
@@ -360,7 +360,7 @@ static void note_duplicate(struct jktcp_conn *c, uint32_t start, uint32_t end)
     c->dsack_pending = c->ack_now = true;
 }
 
-static void take_data(struct jktcp_conn *c, const struct jk_seg *s)
+static void take_data(struct jk_tcp *c, const struct jk_seg *s)
 {
     uint32_t tail = atomic_load_explicit(&c->rcv.tail, memory_order_relaxed);
     if (s->seq == c->rcv_nxt) {
@@ -404,7 +404,7 @@ static void take_data(struct jktcp_conn *c, const struct jk_seg *s)
  * sent past its own FIN: nothing will read them, and SACKing them would
  * report bytes that are not part of the stream; they go, as Linux's
  * tcp_fin purges its out-of-order queue. */
-static void take_fin(struct jktcp_conn *c)
+static void take_fin(struct jk_tcp *c)
 {
     c->rcv_nxt++;
     c->ooo.n = 0;
@@ -430,7 +430,7 @@ static void take_fin(struct jktcp_conn *c)
     }
 }
 
-static void process_text(struct jktcp_conn *c, const struct jk_seg *s)
+static void process_text(struct jk_tcp *c, const struct jk_seg *s)
 {
     if (!receiving(c->state) || c->fin_rcvd)
         return; /* data after the peer's FIN is ignored (RFC 9293) */
@@ -463,7 +463,7 @@ static void process_text(struct jktcp_conn *c, const struct jk_seg *s)
  * does) and one lost ACK inflates its RTO to the cap, and it reads the old
  * echo as "the original arrived" and undoes its timeout (Eifel). TS.Recent
  * itself stays: an unacceptable segment changes no state. */
-static void ack_duplicate(struct jktcp_conn *c, const struct jk_seg *s)
+static void ack_duplicate(struct jk_tcp *c, const struct jk_seg *s)
 {
     if (c->state != JKTCP_TIME_WAIT) /* a repeated FIN too, as Linux (whose TIME-WAIT does not) */
         note_duplicate(c, s->seq, s->seq + seg_space(s));
@@ -480,12 +480,12 @@ static void ack_duplicate(struct jktcp_conn *c, const struct jk_seg *s)
 /* RFC 7323 §5.5: after 24 days without an update TS.Recent means nothing
  * (the peer's millisecond clock may have moved half its range on since),
  * so PAWS must not judge by it: the next acceptable segment sets it. */
-static bool ts_recent_stale(const struct jktcp_conn *c)
+static bool ts_recent_stale(const struct jk_tcp *c)
 {
     return NOW(c) - c->ts_recent_us > JK_PAWS_IDLE_US;
 }
 
-void jk_tcp_input(struct jktcp_conn *c, const struct jk_seg *seg)
+void jk_tcp_input(struct jk_tcp *c, const struct jk_seg *seg)
 {
     struct jk_seg s = *seg;
     c->last_rx_us = NOW(c);
@@ -544,7 +544,7 @@ void jk_tcp_input(struct jktcp_conn *c, const struct jk_seg *seg)
         return;
     }
     if (s.flags & JK_SYN) {
-        if (c->state == JKTCP_SYN_RCVD && c->listener) {
+        if (c->state == JKTCP_SYN_RCVD && c->passive) {
             /* a new SYN in the window of a half-open passive connection:
              * the peer started over. RFC 9293 §3.10.7.4 drops the half-open
              * connection; Linux also resets the new SYN (tcp_check_req),
@@ -586,7 +586,7 @@ void jk_tcp_input(struct jktcp_conn *c, const struct jk_seg *seg)
  * when the advertised window has fallen to half the buffer or less and
  * would at least double (as Linux does), and never for a sliver of space
  * (receiver-side silly window avoidance, RFC 9293 §3.8.6.2.2). */
-void jk_tcp_app_read(struct jktcp_conn *c)
+void jk_tcp_app_read(struct jk_tcp *c)
 {
     if (!receiving(c->state) || c->fin_rcvd || !c->rcv.buf)
         return;

@@ -22,7 +22,7 @@ static inline bool synchronized(int state)
     return state >= JKTCP_ESTABLISHED;
 }
 
-static inline uint32_t snd_data_end(struct jktcp_conn *c)
+static inline uint32_t snd_data_end(struct jk_tcp *c)
 {
     return c->snd_buf_seq + jk_ring_used(&c->snd);
 }
@@ -32,20 +32,20 @@ static inline uint32_t ip_header_len(const struct jk_tcp_env *e)
     return e->local.family == 4 ? 20 : 40;
 }
 
-static inline void jk_tcp_event(struct jktcp_conn *c, enum jk_tcp_event ev)
+static inline void jk_tcp_event(struct jk_tcp *c, enum jk_tcp_event ev)
 {
     c->env->ops->event(c->env, c, ev);
 }
 
 /* Output may be due, or the application has news (the owner's output
  * pass sends it and tells the application). */
-static inline void jk_tcp_changed(struct jktcp_conn *c)
+static inline void jk_tcp_changed(struct jk_tcp *c)
 {
     jk_tcp_event(c, JK_TCP_CHANGED);
 }
 
 /* Answer segment s, which c does not take, with a reset. */
-static inline void jk_tcp_reset_for(struct jktcp_conn *c, const struct jk_seg *s)
+static inline void jk_tcp_reset_for(struct jk_tcp *c, const struct jk_seg *s)
 {
     struct jk_rst r;
     if (jk_tcp_rst_for(s, &r))
@@ -54,7 +54,7 @@ static inline void jk_tcp_reset_for(struct jktcp_conn *c, const struct jk_seg *s
 
 /* Recovery has holes to work on: SACK shows them, or a timeout made every
  * unSACKed byte one. */
-static inline bool holes_known(struct jktcp_conn *c)
+static inline bool holes_known(struct jk_tcp *c)
 {
     return c->rec.in_recovery && (c->rec.nsack || c->rec.rto_recovery);
 }
@@ -64,12 +64,12 @@ static inline uint32_t seg_space(const struct jk_seg *s)
     return s->len + ((s->flags & JK_SYN) ? 1 : 0) + ((s->flags & JK_FIN) ? 1 : 0);
 }
 
-static inline uint32_t flight_size(struct jktcp_conn *c)
+static inline uint32_t flight_size(struct jk_tcp *c)
 {
     return c->snd_max - c->snd_una;
 }
 
-static inline bool our_fin_acked(struct jktcp_conn *c)
+static inline bool our_fin_acked(struct jk_tcp *c)
 {
     return c->fin_sent && seq_gt(c->snd_una, c->fin_snd_seq);
 }
@@ -80,38 +80,38 @@ static inline bool receiving(int state)
 }
 
 /* tcp_conn.c */
-void jk_tcp_to_closed(struct jktcp_conn *c, int err);
-void jk_tcp_to_time_wait(struct jktcp_conn *c);
-void jk_tcp_reset_conn(struct jktcp_conn *c, bool send_rst, bool ts);
-void jk_tcp_take_syn_options(struct jktcp_conn *c, const struct jk_seg *s, bool we_offered_all);
-void jk_tcp_became_established(struct jktcp_conn *c);
+void jk_tcp_to_closed(struct jk_tcp *c, int err);
+void jk_tcp_to_time_wait(struct jk_tcp *c);
+void jk_tcp_reset_conn(struct jk_tcp *c, bool send_rst, bool ts);
+void jk_tcp_take_syn_options(struct jk_tcp *c, const struct jk_seg *s, bool we_offered_all);
+void jk_tcp_became_established(struct jk_tcp *c);
 
 /* tcp_out.c */
-uint32_t jk_tcp_ts_now(const struct jktcp_conn *c);
+uint32_t jk_tcp_ts_now(const struct jk_tcp *c);
 /* One segment sized for the path (emit_sized in tcp_out.c). */
-int jk_tcp_emit(struct jktcp_conn *c, uint8_t flags, uint32_t seq, uint32_t len, bool *fin);
-uint32_t jk_tcp_acceptable_seq(struct jktcp_conn *c);
-void jk_tcp_sent_range(struct jktcp_conn *c, uint32_t seq, uint32_t len, bool synfin);
-void jk_tcp_send_ack_alone(struct jktcp_conn *c);
-void jk_tcp_send_probe(struct jktcp_conn *c);
+int jk_tcp_emit(struct jk_tcp *c, uint8_t flags, uint32_t seq, uint32_t len, bool *fin);
+uint32_t jk_tcp_acceptable_seq(struct jk_tcp *c);
+void jk_tcp_sent_range(struct jk_tcp *c, uint32_t seq, uint32_t len, bool synfin);
+void jk_tcp_send_ack_alone(struct jk_tcp *c);
+void jk_tcp_send_probe(struct jk_tcp *c);
 
 /* tcp_recovery.c */
-void jk_tcp_arm_tlp(struct jktcp_conn *c);
-int jk_tcp_pass_resend(struct jktcp_conn *c, uint32_t seq);
-uint32_t jk_tcp_sacked_in(struct jktcp_conn *c, uint32_t from, uint32_t to);
-uint32_t jk_tcp_cwnd_room(struct jktcp_conn *c);
-int jk_tcp_send_hole(struct jktcp_conn *c);
-void jk_tcp_take_peer_sack(struct jktcp_conn *c, const struct jk_seg *s);
-void jk_tcp_prune_peer_sack(struct jktcp_conn *c);
-void jk_tcp_on_rack(struct jktcp_conn *c);
-uint32_t jk_tcp_sacked_bytes(struct jktcp_conn *c);
-void jk_tcp_on_dupack(struct jktcp_conn *c);
-void jk_tcp_on_tlp(struct jktcp_conn *c);
+void jk_tcp_arm_tlp(struct jk_tcp *c);
+int jk_tcp_pass_resend(struct jk_tcp *c, uint32_t seq);
+uint32_t jk_tcp_sacked_in(struct jk_tcp *c, uint32_t from, uint32_t to);
+uint32_t jk_tcp_cwnd_room(struct jk_tcp *c);
+int jk_tcp_send_hole(struct jk_tcp *c);
+void jk_tcp_take_peer_sack(struct jk_tcp *c, const struct jk_seg *s);
+void jk_tcp_prune_peer_sack(struct jk_tcp *c);
+void jk_tcp_on_rack(struct jk_tcp *c);
+uint32_t jk_tcp_sacked_bytes(struct jk_tcp *c);
+void jk_tcp_on_dupack(struct jk_tcp *c);
+void jk_tcp_on_tlp(struct jk_tcp *c);
 
 /* tcp_timer.c */
-void jk_tcp_arm_rto(struct jktcp_conn *c);
-void jk_tcp_arm_persist(struct jktcp_conn *c);
-void jk_tcp_rto_from_estimate(struct jktcp_conn *c);
-void jk_tcp_update_rtt(struct jktcp_conn *c, uint32_t sample);
+void jk_tcp_arm_rto(struct jk_tcp *c);
+void jk_tcp_arm_persist(struct jk_tcp *c);
+void jk_tcp_rto_from_estimate(struct jk_tcp *c);
+void jk_tcp_update_rtt(struct jk_tcp *c, uint32_t sample);
 
 #endif

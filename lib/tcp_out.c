@@ -9,14 +9,14 @@
 #include <errno.h>
 #include <string.h>
 
-uint32_t jk_tcp_rcv_window(struct jktcp_conn *c)
+uint32_t jk_tcp_rcv_window(struct jk_tcp *c)
 {
     if (!c->rcv.buf)
         return 0;
     return jk_ring_free_space(&c->rcv);
 }
 
-static uint16_t window_field(struct jktcp_conn *c, bool syn)
+static uint16_t window_field(struct jk_tcp *c, bool syn)
 {
     uint32_t w = jk_tcp_rcv_window(c);
     if (syn)
@@ -35,12 +35,12 @@ static uint16_t window_field(struct jktcp_conn *c, bool syn)
     return (uint16_t)min_u32(w >> c->rcv_wscale, 65535);
 }
 
-uint32_t jk_tcp_ts_now(const struct jktcp_conn *c)
+uint32_t jk_tcp_ts_now(const struct jk_tcp *c)
 {
     return (uint32_t)(NOW(c) / 1000) + c->ts_offset;
 }
 
-static void fill_options(struct jktcp_conn *c, struct jk_seg *s)
+static void fill_options(struct jk_tcp *c, struct jk_seg *s)
 {
     struct jk_tcp_opts *o = &s->opt;
     bool syn = s->flags & JK_SYN;
@@ -82,7 +82,7 @@ static void fill_options(struct jktcp_conn *c, struct jk_seg *s)
  * transport busy, nothing sent). *fin (if not NULL): a FIN went with
  * them (it is dropped when the MTU cuts the data short of it).
  */
-static int emit_sized(struct jktcp_conn *c, uint8_t flags, uint32_t seq, uint32_t len,
+static int emit_sized(struct jk_tcp *c, uint8_t flags, uint32_t seq, uint32_t len,
                       uint32_t mtu, bool *fin)
 {
     struct jk_tcp_env *e = c->env;
@@ -135,7 +135,7 @@ static int emit_sized(struct jktcp_conn *c, uint8_t flags, uint32_t seq, uint32_
     return (int)len;
 }
 
-int jk_tcp_emit(struct jktcp_conn *c, uint8_t flags, uint32_t seq, uint32_t len, bool *fin)
+int jk_tcp_emit(struct jk_tcp *c, uint8_t flags, uint32_t seq, uint32_t len, bool *fin)
 {
     return emit_sized(c, flags, seq, len, c->env->pmtu, fin);
 }
@@ -145,14 +145,14 @@ int jk_tcp_emit(struct jktcp_conn *c, uint8_t flags, uint32_t seq, uint32_t len,
  * window's right edge (Linux's tcp_acceptable_seq). A peer discards
  * segments whose sequence number lies beyond its window — ACK field and
  * all. */
-uint32_t jk_tcp_acceptable_seq(struct jktcp_conn *c)
+uint32_t jk_tcp_acceptable_seq(struct jk_tcp *c)
 {
     uint32_t edge = c->snd_una + c->snd_wnd;
     return seq_le(c->snd_max, edge) ? c->snd_max : edge;
 }
 
 /* Note what a successful emission of [seq, seq+len(+syn/fin)) did. */
-void jk_tcp_sent_range(struct jktcp_conn *c, uint32_t seq, uint32_t len, bool synfin)
+void jk_tcp_sent_range(struct jk_tcp *c, uint32_t seq, uint32_t len, bool synfin)
 {
     uint32_t end = seq + len + (synfin ? 1 : 0);
     bool rexmit = seq_lt(seq, c->snd_max);
@@ -177,7 +177,7 @@ void jk_tcp_sent_range(struct jktcp_conn *c, uint32_t seq, uint32_t len, bool sy
     }
 }
 
-static int send_syn(struct jktcp_conn *c)
+static int send_syn(struct jk_tcp *c)
 {
     uint8_t flags = c->state == JKTCP_SYN_SENT ? JK_SYN : (JK_SYN | JK_ACK);
     int r = jk_tcp_emit(c, flags, c->iss, 0, NULL);
@@ -193,14 +193,14 @@ static int send_syn(struct jktcp_conn *c)
  * send it only if it is at least half the largest window the peer has
  * offered, or the override timer (the persist timer, as in Linux) fired
  * with nothing in flight. Otherwise wait for the window to open. */
-static bool sws_send_ok(const struct jktcp_conn *c, uint32_t len)
+static bool sws_send_ok(const struct jk_tcp *c, uint32_t len)
 {
     return c->sws_override || len >= c->max_snd_wnd / 2;
 }
 
 /* Send what is due: hole repairs first (send_hole), then new data and
  * the FIN. */
-static int send_data(struct jktcp_conn *c)
+static int send_data(struct jk_tcp *c)
 {
     for (;;) {
         int h = jk_tcp_send_hole(c);
@@ -261,7 +261,7 @@ static int send_data(struct jktcp_conn *c)
     return 0;
 }
 
-int jk_tcp_output(struct jktcp_conn *c)
+int jk_tcp_output(struct jk_tcp *c)
 {
     int r = 0;
     switch (c->state) {
@@ -293,7 +293,7 @@ int jk_tcp_output(struct jktcp_conn *c)
  * of frames before its output pass, which would fold a burst's worth of
  * duplicate ACKs into one: the sender would see one SACK update where it
  * expects many, and a single lost ACK would hide the whole burst. */
-void jk_tcp_send_ack_alone(struct jktcp_conn *c)
+void jk_tcp_send_ack_alone(struct jk_tcp *c)
 {
     if (!c->ack_alone || !c->ack_now)
         return;
@@ -302,7 +302,7 @@ void jk_tcp_send_ack_alone(struct jktcp_conn *c)
         jk_tcp_emit(c, JK_ACK, jk_tcp_acceptable_seq(c), 0, NULL); /* on failure ack_now stays set */
 }
 
-void jk_tcp_send_probe(struct jktcp_conn *c)
+void jk_tcp_send_probe(struct jk_tcp *c)
 {
     /* seq = snd_una - 1: outside the window, so the peer must answer with
      * an ACK carrying its current window, and no data is consumed */

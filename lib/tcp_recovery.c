@@ -9,7 +9,7 @@
 #include <errno.h>
 
 
-void jk_tcp_take_peer_sack(struct jktcp_conn *c, const struct jk_seg *s)
+void jk_tcp_take_peer_sack(struct jk_tcp *c, const struct jk_seg *s)
 {
     if (!c->sack_ok)
         return;
@@ -25,45 +25,45 @@ void jk_tcp_take_peer_sack(struct jktcp_conn *c, const struct jk_seg *s)
     }
 }
 
-void jk_tcp_prune_peer_sack(struct jktcp_conn *c)
+void jk_tcp_prune_peer_sack(struct jk_tcp *c)
 {
     jk_ranges_cut_below(c->rec.sack, &c->rec.nsack, c->snd_una);
 }
 
-static uint32_t highest_sacked(struct jktcp_conn *c)
+static uint32_t highest_sacked(struct jk_tcp *c)
 {
     return jk_ranges_max_end(c->rec.sack, c->rec.nsack, c->snd_una);
 }
 
 /* Where holes end: at the highest SACKed byte in SACK recovery; after a
  * timeout nothing unSACKed is believed in flight, so at snd_max. */
-static uint32_t hole_limit(struct jktcp_conn *c)
+static uint32_t hole_limit(struct jk_tcp *c)
 {
     return c->rec.rto_recovery ? c->snd_max : highest_sacked(c);
 }
 
 /* The first unSACKed byte at or after from, below hole_limit. */
-static bool next_hole(struct jktcp_conn *c, uint32_t from, uint32_t *hole)
+static bool next_hole(struct jk_tcp *c, uint32_t from, uint32_t *hole)
 {
     *hole = jk_ranges_skip(c->rec.sack, c->rec.nsack, seq_max(from, c->snd_una));
     return seq_lt(*hole, hole_limit(c));
 }
 
 /* SACKed bytes inside [from, to); the scoreboard's ranges never overlap. */
-uint32_t jk_tcp_sacked_in(struct jktcp_conn *c, uint32_t from, uint32_t to)
+uint32_t jk_tcp_sacked_in(struct jk_tcp *c, uint32_t from, uint32_t to)
 {
     return jk_ranges_covered(c->rec.sack, c->rec.nsack, from, to);
 }
 
 /* Bytes the peer has SACKed above snd_una (RFC 6675 DupThresh test). */
-uint32_t jk_tcp_sacked_bytes(struct jktcp_conn *c)
+uint32_t jk_tcp_sacked_bytes(struct jk_tcp *c)
 {
     return jk_ranges_total(c->rec.sack, c->rec.nsack);
 }
 
 /* RACK's reordering window (RFC 8985 §6.2): how long a hole below SACKed
  * data may wait for a late segment before it counts as lost. */
-static uint64_t reo_wnd_us(struct jktcp_conn *c)
+static uint64_t reo_wnd_us(struct jk_tcp *c)
 {
     uint32_t w = c->rtt.min_rtt_us / 4;
     return c->rtt.srtt_us && w > c->rtt.srtt_us ? c->rtt.srtt_us : w;
@@ -73,7 +73,7 @@ static uint64_t reo_wnd_us(struct jktcp_conn *c)
  * room for a delayed ACK when a single segment is out; never later than
  * the RTO. No fixed floor: on a sub-millisecond link a 10 ms floor would
  * be thirty round trips of silence. */
-static uint64_t pto_us(struct jktcp_conn *c)
+static uint64_t pto_us(struct jk_tcp *c)
 {
     uint64_t pto = c->rtt.srtt_us ? 2ull * c->rtt.srtt_us + 2000 : c->rtt.rto_us;
     if (c->snd_max - c->snd_una <= c->smss)
@@ -81,7 +81,7 @@ static uint64_t pto_us(struct jktcp_conn *c)
     return pto < c->rtt.rto_us ? pto : c->rtt.rto_us;
 }
 
-void jk_tcp_arm_tlp(struct jktcp_conn *c)
+void jk_tcp_arm_tlp(struct jk_tcp *c)
 {
     if (!c->cfg.tlp || c->rec.tlp_sent || c->snd_max == c->snd_una || !synchronized(c->state))
         c->timer[JK_T_TLP] = 0;
@@ -93,7 +93,7 @@ void jk_tcp_arm_tlp(struct jktcp_conn *c)
 /* Retransmit one segment at seq right now (fast retransmit, SACK holes,
  * probes). Returns the sequence space sent (data and FIN), 0 if nothing
  * is there, <0 if busy (the timers cover it). */
-static int retransmit_at(struct jktcp_conn *c, uint32_t seq)
+static int retransmit_at(struct jk_tcp *c, uint32_t seq)
 {
     uint32_t end = snd_data_end(c);
     uint32_t len = seq_lt(seq, end) ? min_u32(end - seq, c->smss) : 0;
@@ -114,7 +114,7 @@ static int retransmit_at(struct jktcp_conn *c, uint32_t seq)
 
 /* Resend the hole at seq as the current pass's next step. 1 if sent, 0 if
  * nothing is there, <0 if busy. */
-int jk_tcp_pass_resend(struct jktcp_conn *c, uint32_t seq)
+int jk_tcp_pass_resend(struct jk_tcp *c, uint32_t seq)
 {
     int n = retransmit_at(c, seq);
     if (n > 0)
@@ -127,7 +127,7 @@ int jk_tcp_pass_resend(struct jktcp_conn *c, uint32_t seq)
  * sent again. Holes below the highest SACKed byte were sent before data
  * that has arrived, so recovery counts them lost (RACK's rule, RFC 8985)
  * until this pass resends them. */
-static uint32_t pipe_bytes(struct jktcp_conn *c)
+static uint32_t pipe_bytes(struct jk_tcp *c)
 {
     uint32_t p = (c->snd_nxt - c->snd_una) - jk_tcp_sacked_in(c, c->snd_una, c->snd_nxt);
     if (holes_known(c)) {
@@ -145,7 +145,7 @@ static uint32_t pipe_bytes(struct jktcp_conn *c)
     return p;
 }
 
-uint32_t jk_tcp_cwnd_room(struct jktcp_conn *c)
+uint32_t jk_tcp_cwnd_room(struct jk_tcp *c)
 {
     uint32_t pipe = pipe_bytes(c);
     return c->cc.cwnd > pipe ? c->cc.cwnd - pipe : 0;
@@ -156,7 +156,7 @@ uint32_t jk_tcp_cwnd_room(struct jktcp_conn *c)
  * has arrived (delivered at least one minimum RTT later) and the
  * reordering window has passed, that resend is lost too (RACK, RFC 8985
  * §6.2, applied to the one segment whose time we keep). */
-static bool head_lost_again(struct jktcp_conn *c)
+static bool head_lost_again(struct jk_tcp *c)
 {
     uint64_t t = c->rec.head_rexmit_us;
     if (!t || !seq_lt(c->snd_una, c->rec.rexmit_hi))
@@ -171,7 +171,7 @@ static bool head_lost_again(struct jktcp_conn *c)
  * resend were lost again: begin a new pass (RACK's view of lost
  * retransmissions, RFC 8985 §6.2, at the granularity of a pass).
  * Returns 1 if a segment went out, 0 if none is due, <0 if busy. */
-int jk_tcp_send_hole(struct jktcp_conn *c)
+int jk_tcp_send_hole(struct jk_tcp *c)
 {
     uint32_t hole;
     if (!holes_known(c))
@@ -203,7 +203,7 @@ int jk_tcp_send_hole(struct jktcp_conn *c)
 /* A SACK showed a hole, too few for DupThresh. Data above it, sent after
  * it, arrived: once the reordering window passes, the hole is lost (RFC
  * 8985 §6.2) — with a small window there may never be three duplicates. */
-static void arm_reorder_timer(struct jktcp_conn *c)
+static void arm_reorder_timer(struct jk_tcp *c)
 {
     if (c->cfg.tlp && c->rec.nsack && !c->timer[JK_T_RACK])
         c->timer[JK_T_RACK] = NOW(c) + reo_wnd_us(c) + 1;
@@ -212,7 +212,7 @@ static void arm_reorder_timer(struct jktcp_conn *c)
 /* RFC 6675 §5 with RFC 6582's guard: halve, then let send_hole and the
  * pipe estimate pace repairs and new data. Without SACK, NewReno's
  * window inflation stands in for the pipe estimate. */
-static void enter_recovery(struct jktcp_conn *c)
+static void enter_recovery(struct jk_tcp *c)
 {
     /* a lost path probe is no congestion (jk_path_probe_lost also ends
      * the probe; it is asked only when congestion control is on) */
@@ -226,7 +226,7 @@ static void enter_recovery(struct jktcp_conn *c)
     jk_tcp_changed(c);
 }
 
-void jk_tcp_on_rack(struct jktcp_conn *c)
+void jk_tcp_on_rack(struct jk_tcp *c)
 {
     uint32_t hole;
     c->timer[JK_T_RACK] = 0;
@@ -238,7 +238,7 @@ void jk_tcp_on_rack(struct jktcp_conn *c)
         enter_recovery(c);
 }
 
-void jk_tcp_on_dupack(struct jktcp_conn *c)
+void jk_tcp_on_dupack(struct jk_tcp *c)
 {
     c->rec.dupacks++;
     /* the timed segment's ACK now waits for a hole to be repaired: its
@@ -264,7 +264,7 @@ void jk_tcp_on_dupack(struct jktcp_conn *c)
  * the peer talk — a new segment if the peer's window allows, else the
  * last one again — instead of waiting for the RTO. Its ACK (with SACK)
  * restarts recovery. */
-void jk_tcp_on_tlp(struct jktcp_conn *c)
+void jk_tcp_on_tlp(struct jk_tcp *c)
 {
     c->timer[JK_T_TLP] = 0;
     if (c->rec.tlp_sent || c->rec.in_recovery || c->snd_max == c->snd_una ||
@@ -298,7 +298,7 @@ void jk_tcp_on_tlp(struct jktcp_conn *c)
 /* Resend everything in flight in segments that fit the new path MTU, at
  * once and without a window cut: the path shrank, the network did not
  * get congested (Linux's tcp_simple_retransmit). */
-void jk_tcp_resend_all(struct jktcp_conn *c)
+void jk_tcp_resend_all(struct jk_tcp *c)
 {
     if (!synchronized(c->state) || c->snd_una == c->snd_max || c->state == JKTCP_TIME_WAIT)
         return;

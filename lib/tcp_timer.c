@@ -9,13 +9,13 @@
 #include <errno.h>
 #include <string.h>
 
-void jk_tcp_arm_rto(struct jktcp_conn *c)
+void jk_tcp_arm_rto(struct jk_tcp *c)
 {
     if (!c->timer[JK_T_RTO])
         c->timer[JK_T_RTO] = NOW(c) + c->rtt.rto_us;
 }
 
-void jk_tcp_arm_persist(struct jktcp_conn *c)
+void jk_tcp_arm_persist(struct jk_tcp *c)
 {
     if (c->timer[JK_T_PERSIST] || c->timer[JK_T_RTO])
         return;
@@ -28,7 +28,7 @@ void jk_tcp_arm_persist(struct jktcp_conn *c)
 /* RFC 6298 (2.3) from the current estimate, clamped; also undoes the
  * exponential backoff once the peer acknowledges new data again (as Linux
  * does), so a lossy stretch does not leave a minutes-long RTO behind. */
-void jk_tcp_rto_from_estimate(struct jktcp_conn *c)
+void jk_tcp_rto_from_estimate(struct jk_tcp *c)
 {
     if (!c->rtt.srtt_us)
         return;
@@ -40,7 +40,7 @@ void jk_tcp_rto_from_estimate(struct jktcp_conn *c)
     c->rtt.rto_us = (uint32_t)rto;
 }
 
-void jk_tcp_update_rtt(struct jktcp_conn *c, uint32_t sample)
+void jk_tcp_update_rtt(struct jk_tcp *c, uint32_t sample)
 {
     if (sample == 0)
         sample = 1;
@@ -60,12 +60,12 @@ void jk_tcp_update_rtt(struct jktcp_conn *c, uint32_t sample)
 /* Why a connection that stopped hearing from its peer died: the last ICMP
  * error if one came (a route that went away says more than silence, as
  * Linux reports sk_err_soft), else -ETIMEDOUT. */
-static int give_up_error(struct jktcp_conn *c)
+static int give_up_error(struct jk_tcp *c)
 {
     return c->soft_err ? c->soft_err : -ETIMEDOUT;
 }
 
-static void on_rto(struct jktcp_conn *c)
+static void on_rto(struct jk_tcp *c)
 {
     c->timer[JK_T_RTO] = 0;
     c->timer[JK_T_TLP] = 0;
@@ -104,7 +104,7 @@ static void on_rto(struct jktcp_conn *c)
     jk_tcp_changed(c);
 }
 
-static void on_persist(struct jktcp_conn *c)
+static void on_persist(struct jk_tcp *c)
 {
     c->timer[JK_T_PERSIST] = 0;
     if (jk_ring_used(&c->snd) == 0)
@@ -124,7 +124,7 @@ static void on_persist(struct jktcp_conn *c)
     jk_tcp_arm_persist(c);
 }
 
-static void on_keepalive(struct jktcp_conn *c)
+static void on_keepalive(struct jk_tcp *c)
 {
     uint64_t idle = NOW(c) - c->last_rx_us;
     c->timer[JK_T_KEEPALIVE] = 0;
@@ -143,7 +143,7 @@ static void on_keepalive(struct jktcp_conn *c)
     c->timer[JK_T_KEEPALIVE] = NOW(c) + max_u32(c->cfg.keepalive_us / 4, 1000);
 }
 
-void jk_tcp_timers(struct jktcp_conn *c)
+void jk_tcp_timers(struct jk_tcp *c)
 {
     uint64_t now = NOW(c);
     if (c->timer[JK_T_CLOSE] && c->timer[JK_T_CLOSE] <= now) {
@@ -173,7 +173,7 @@ void jk_tcp_timers(struct jktcp_conn *c)
         jk_tcp_changed(c);
 }
 
-uint64_t jk_tcp_deadline(const struct jktcp_conn *c)
+uint64_t jk_tcp_deadline(const struct jk_tcp *c)
 {
     uint64_t d = 0;
     for (int i = 0; i < JK_T_COUNT; i++)

@@ -331,8 +331,8 @@ static void fz_push(struct fz_env *e, const uint8_t *f, size_t n)
     struct jktcp_conn *c;
     if (fz_trace > 0)
         jk_list_each_entry(c, &e->a->all, struct jktcp_conn, all_link)
-            fprintf(stderr, "    conn %u->%u %s snd_una %u snd_nxt %u rcv_nxt %u%s%s\n", c->lport,
-                    c->rport, jktcp_state_name(c->state), c->snd_una, c->snd_nxt, c->rcv_nxt,
+            fprintf(stderr, "    conn %u->%u %s snd_una %u snd_nxt %u rcv_nxt %u%s%s\n", c->tcp.lport,
+                    c->tcp.rport, jktcp_state_name(c->tcp.state), c->tcp.snd_una, c->tcp.snd_nxt, c->tcp.rcv_nxt,
                     c->hashed ? "" : " unhashed", c->queued ? " queued" : "");
 }
 
@@ -413,11 +413,11 @@ static void fz_opts(struct fz_env *e, struct fz_model *m, struct fz_in *in, stru
 static void fz_structured(struct fz_env *e, struct fz_model *m, struct fz_in *in)
 {
     struct jktcp_conn *c = fz_live(e, m);
-    uint32_t rcv_nxt = c ? c->rcv_nxt : m->have_ack ? m->our_ack : m->peer_iss + 1;
+    uint32_t rcv_nxt = c ? c->tcp.rcv_nxt : m->have_ack ? m->our_ack : m->peer_iss + 1;
     uint32_t rwnd = c ? jk_tcp_rcv_window(c) : 0;
-    uint32_t una = c ? c->snd_una : m->our_iss + 1;
-    uint32_t smax = c ? c->snd_max : m->our_max;
-    uint32_t iss = c ? c->iss : m->our_iss;
+    uint32_t una = c ? c->tcp.snd_una : m->our_iss + 1;
+    uint32_t smax = c ? c->tcp.snd_max : m->our_max;
+    uint32_t iss = c ? c->tcp.iss : m->our_iss;
 
     struct fz_segspec sp;
     memset(&sp, 0, sizeof sp);
@@ -456,11 +456,11 @@ static void fz_in_order(struct fz_env *e, struct fz_model *m, struct fz_in *in)
     sp.lport = m->lport;
     sp.rport = m->rport;
     sp.flags = JK_ACK | ((b & 1) ? JK_PSH : 0) | ((b & 2) ? JK_FIN : 0);
-    sp.seq = c ? c->rcv_nxt : m->our_ack;
-    sp.ack = c ? c->snd_max : m->our_max;
+    sp.seq = c ? c->tcp.rcv_nxt : m->our_ack;
+    sp.ack = c ? c->tcp.snd_max : m->our_max;
     sp.wnd = (b & 4) ? 0 : 65535;
     sp.len = (uint32_t)(b >> 3) * 97;
-    if (c && c->ts_ok) {
+    if (c && c->tcp.ts_ok) {
         sp.opt.has_ts = true;
         sp.opt.tsval = ++e->peer_ts;
         sp.opt.tsecr = m->ts_recent;
@@ -494,15 +494,15 @@ static void fz_slot_bind(struct fz_env *e, struct fz_slot *sl, jktcp_conn *c)
 {
     memset(sl, 0, sizeof *sl);
     sl->c = c;
-    sl->lport = c->lport;
-    sl->rport = c->rport;
+    sl->lport = c->tcp.lport;
+    sl->rport = c->tcp.rport;
     /* The model that saw this connection's SYN / SYN-ACK (it may be retired:
      * an accepted connection can already be closed and its ports reused). */
     struct fz_model *m = NULL;
     for (int i = 0; i < FZ_MODELS && !m; i++) {
         struct fz_model *x = &e->m[i];
-        if (x->used && x->lport == c->lport && x->rport == c->rport && x->have_iss &&
-            x->our_iss == c->iss)
+        if (x->used && x->lport == c->tcp.lport && x->rport == c->tcp.rport && x->have_iss &&
+            x->our_iss == c->tcp.iss)
             m = x;
     }
     if (!m) {
@@ -510,15 +510,15 @@ static void fz_slot_bind(struct fz_env *e, struct fz_slot *sl, jktcp_conn *c)
          * happens when a connection waits in the accept queue while new
          * SYNs on its ports retire its model and fill the table, and the
          * table forgets retired models that no slot refers to yet. */
-        m = fz_model_find(e, c->lport, c->rport);
+        m = fz_model_find(e, c->tcp.lport, c->tcp.rport);
         if (!m || m->have_iss) {
-            m = fz_model_new(e, c->lport, c->rport);
+            m = fz_model_new(e, c->tcp.lport, c->tcp.rport);
             FZ_CHECK(m != NULL, "models full");
         }
         m->sent_unknown = true;
         m->have_iss = true;
-        m->our_iss = c->iss;
-        m->our_max = c->snd_max;
+        m->our_iss = c->tcp.iss;
+        m->our_max = c->tcp.snd_max;
     }
     sl->m = m;
     m->bound = true;
@@ -536,7 +536,7 @@ static void fz_check_info(struct fz_env *e, struct fz_slot *sl)
     FZ_CHECK(info.bytes_readable <= (1u << 20), "readable %llu",
              (unsigned long long)info.bytes_readable);
     struct fz_model *m = sl->m;
-    if (m->bound && m->our_iss == sl->c->iss)
+    if (m->bound && m->our_iss == sl->c->tcp.iss)
         FZ_CHECK(info.bytes_queued + info.bytes_sent == m->written,
                  "queued %llu + sent %llu > written %llu", (unsigned long long)info.bytes_queued,
                  (unsigned long long)info.bytes_sent, (unsigned long long)m->written);
@@ -563,7 +563,7 @@ static void fz_app_read(struct fz_env *e, struct fz_slot *sl, struct fz_in *in)
     FZ_CHECK((size_t)n <= want, "read %zd of %zu", n, want);
     if (!sl->rd_init) { /* irs is final once data was delivered */
         sl->rd_init = true;
-        sl->rd_seq = c->irs + 1;
+        sl->rd_seq = c->tcp.irs + 1;
     }
     struct fz_model *m = sl->m;
     if (!m->tainted) {

@@ -30,12 +30,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     jktcp_conn *c = NULL;
     int r = jktcp_conn_connect(e->a, PEER_PORT, 0, &c);
     FZ_CHECK(r == -EINPROGRESS && c, "connect returned %d", r);
-    struct fz_model *m = fz_model_get(e, c->lport, PEER_PORT);
+    struct fz_model *m = fz_model_get(e, c->tcp.lport, PEER_PORT);
     fz_slot_bind(e, &e->s[0], c);
 
     /* Our SYN. */
     fz_drain(e);
-    FZ_CHECK(m->have_iss && m->our_iss == c->iss, "no SYN sent");
+    FZ_CHECK(m->have_iss && m->our_iss == c->tcp.iss, "no SYN sent");
 
     uint8_t hs = fz_u8(&in);
     m->peer_iss = fz_u32(&in);

@@ -68,7 +68,7 @@ static void accept_one(struct fz_env *e, jktcp_conn_listener *l)
     if (r == -EAGAIN)
         return;
     FZ_CHECK(r == 0 && c, "accept returned %d", r);
-    FZ_CHECK(c->lport == LISTEN_PORT, "accepted a connection on port %u", c->lport);
+    FZ_CHECK(c->tcp.lport == LISTEN_PORT, "accepted a connection on port %u", c->tcp.lport);
     struct fz_slot *sl = NULL;
     for (int i = 0; i < FZ_SLOTS && !sl; i++)
         if (!e->s[i].c)

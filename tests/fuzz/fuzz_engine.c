@@ -56,7 +56,7 @@ static void f_rst(struct jk_tcp_env *e, const struct jk_rst *r)
     FZ_CHECK(r->flags & JK_RST, "a reset without RST");
 }
 
-static void f_event(struct jk_tcp_env *e, struct jktcp_conn *c, enum jk_tcp_event ev)
+static void f_event(struct jk_tcp_env *e, struct jk_tcp *c, enum jk_tcp_event ev)
 {
     (void)e;
     (void)c;
@@ -95,7 +95,7 @@ static void env_init(struct fz_in *in)
 }
 
 /* A segment from the peer, its numbers near the connection's. */
-static void peer_segment(struct jktcp_conn *c, struct fz_in *in)
+static void peer_segment(struct jk_tcp *c, struct fz_in *in)
 {
     static uint8_t payload[2048];
     struct jk_seg s;
@@ -132,7 +132,7 @@ static void peer_segment(struct jktcp_conn *c, struct fz_in *in)
     jk_tcp_input(c, &s);
 }
 
-static void check(const struct jktcp_conn *c)
+static void check(const struct jk_tcp *c)
 {
     FZ_CHECK(c->state >= JKTCP_CLOSED && c->state <= JKTCP_LAST_ACK, "state %d", c->state);
     if (c->state == JKTCP_CLOSED) {
@@ -164,7 +164,7 @@ static void check(const struct jktcp_conn *c)
         FZ_CHECK(jk_ring_used((struct jk_ring *)&c->rcv) <= c->rcv.cap, "receive ring over capacity");
 }
 
-static void step(struct jktcp_conn *c, struct fz_in *in, bool *released)
+static void step(struct jk_tcp *c, struct fz_in *in, bool *released)
 {
     static uint8_t buf[20000];
     uint8_t op = fz_u8(in);
@@ -224,7 +224,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct fz_in in = {data, size};
     env_init(&in);
-    struct jktcp_conn *c = calloc(1, sizeof *c);
+    struct jk_tcp *c = calloc(1, sizeof *c);
     if (!c || jk_tcp_init_conn(c, &E.env, 40000, 80) < 0) {
         free(c);
         return 0;

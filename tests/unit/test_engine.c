@@ -56,7 +56,7 @@ static void f_rst(struct jk_tcp_env *e, const struct jk_rst *r)
     F.rsts[F.nrst++] = *r;
 }
 
-static void f_event(struct jk_tcp_env *e, struct jktcp_conn *c, enum jk_tcp_event ev)
+static void f_event(struct jk_tcp_env *e, struct jk_tcp *c, enum jk_tcp_event ev)
 {
     (void)e;
     (void)c;
@@ -115,9 +115,9 @@ static struct jk_seg peer(uint8_t flags, uint32_t seq, uint32_t ack)
 }
 
 /* Active open up to ESTABLISHED: our ISS is 1000000, the peer's 7000. */
-static struct jktcp_conn *open_active(void)
+static struct jk_tcp *open_active(void)
 {
-    struct jktcp_conn *c = calloc(1, sizeof *c);
+    struct jk_tcp *c = calloc(1, sizeof *c);
     cr_assert_eq(jk_tcp_init_conn(c, &F.env, 40000, 80), 0);
     jk_tcp_connect(c);
     cr_assert_eq(jk_tcp_output(c), 0);
@@ -134,7 +134,7 @@ TestSuite(engine, .init = setup_env);
 
 Test(engine, active_open_through_the_environment_only)
 {
-    struct jktcp_conn *c = calloc(1, sizeof *c);
+    struct jk_tcp *c = calloc(1, sizeof *c);
     cr_assert_eq(jk_tcp_init_conn(c, &F.env, 40000, 80), 0);
     cr_assert_eq(c->iss, 1000000, "the ISS comes from env->ops->random");
     jk_tcp_connect(c);
@@ -160,7 +160,7 @@ Test(engine, active_open_through_the_environment_only)
 
 Test(engine, passive_open_reports_established)
 {
-    struct jktcp_conn *c = calloc(1, sizeof *c);
+    struct jk_tcp *c = calloc(1, sizeof *c);
     cr_assert_eq(jk_tcp_init_conn(c, &F.env, 40000, 80), 0);
     struct jk_seg syn = peer(JK_SYN, 7000, 0);
     jk_tcp_accept_syn(c, &syn);
@@ -176,7 +176,7 @@ Test(engine, passive_open_reports_established)
 
 Test(engine, busy_transport_keeps_the_segment_for_the_next_pass)
 {
-    struct jktcp_conn *c = open_active();
+    struct jk_tcp *c = open_active();
     size_t before = F.nframes;
     cr_assert_eq(jk_ring_write(&c->snd, "hello", 5), 5);
     F.busy = 1;
@@ -193,7 +193,7 @@ Test(engine, busy_transport_keeps_the_segment_for_the_next_pass)
 
 Test(engine, timers_fire_only_when_the_owner_calls)
 {
-    struct jktcp_conn *c = open_active();
+    struct jk_tcp *c = open_active();
     cr_assert_eq(jk_ring_write(&c->snd, "x", 1), 1);
     cr_assert_eq(jk_tcp_output(c), 0);
     size_t sent = F.nframes;
@@ -218,7 +218,7 @@ Test(engine, timers_fire_only_when_the_owner_calls)
 
 Test(engine, abort_queues_a_reset_and_reports_closed)
 {
-    struct jktcp_conn *c = open_active();
+    struct jk_tcp *c = open_active();
     jk_tcp_close(c, true);
     cr_assert_eq(c->state, JKTCP_CLOSED);
     cr_assert_eq(F.nrst, 1);
@@ -233,7 +233,7 @@ Test(engine, abort_queues_a_reset_and_reports_closed)
 
 Test(engine, close_sends_fin_and_orphan_bounds_fin_wait_2)
 {
-    struct jktcp_conn *c = open_active();
+    struct jk_tcp *c = open_active();
     size_t n = F.nframes;
     jk_tcp_close(c, false);
     cr_assert_eq(c->state, JKTCP_FIN_WAIT_1);
@@ -276,7 +276,7 @@ Test(engine, fin_drops_islands_beyond_it)
     /* Data the peer sent past its own FIN can never be read: it must not
      * stay SACKed (as Linux's tcp_fin purges its out-of-order queue). */
     F.env.cfg.sack = true;
-    struct jktcp_conn *c = calloc(1, sizeof *c);
+    struct jk_tcp *c = calloc(1, sizeof *c);
     cr_assert_eq(jk_tcp_init_conn(c, &F.env, 40000, 80), 0);
     jk_tcp_connect(c);
     cr_assert_eq(jk_tcp_output(c), 0);
