@@ -93,12 +93,13 @@ $(SUPPORT): $(SUPPORT_OBJ)
 $(B)/tests/jktcp_tests: $(TEST_OBJ) $(SUPPORT) $(STATIC)
 	$(CC) $(SANFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJ) $(SUPPORT) $(STATIC) -lcriterion $(LDLIBS)
 
-# A tool that uses the test support (the bench: namespaces, TUN, kernel
-# servers) links the support objects that need no Criterion (SUPPORT_NET_OBJ),
-# named as its prerequisites below, so `make` builds every tool without
-# Criterion installed; the other tools need nothing of tests/.
+# A tool that uses the test support (the bench and the demo: namespaces, TUN,
+# kernel servers, the bridge) links the support objects that need no Criterion
+# (SUPPORT_NET_OBJ), named as its prerequisites below, so `make` and `make
+# demo` build it without Criterion installed; the other tools need nothing of
+# tests/.
 SUPPORT_NET_OBJ := $(addprefix $(B)/tests/support/,netns.o kserver.o netprobe.o bridge.o)
-$(B)/tools/jktcp-bench: $(SUPPORT_NET_OBJ)
+$(B)/tools/jktcp-bench $(B)/tools/jktcp-demo: $(SUPPORT_NET_OBJ)
 $(B)/tools/%: tools/%.c $(STATIC) include/jktcp.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $< $(filter $(SUPPORT_NET_OBJ),$^) $(STATIC) $(LDLIBS)
@@ -178,14 +179,14 @@ test-posix: deps
 	JKT_EXPECT_PLATFORM=posix $(B_POSIX)/tests/jktcp_plain_tests $(POSIX_TEST_ARGS)
 
 # make demo installs only what the demo needs (DEMO_PACKAGES: it runs no
-# external program), then builds and runs it. DEMO_ARGS="--pcap /tmp/demo.pcap"
+# external program; its namespace and TUN setup in tests/support/netns.c uses
+# ioctls and /proc, not iproute2), then builds and runs it. DEMO_ARGS="--pcap /tmp/demo.pcap"
 # also captures every frame (the demo says where).
 DEMO_PACKAGES := liburcu-dev
 demo:
 	@$(MAKE) --no-print-directory deps DEBIAN_PACKAGES="$(DEMO_PACKAGES)"
 	$(MAKE) --no-print-directory $(B)/tools/jktcp-demo
 	$(B)/tools/jktcp-demo $(DEMO_ARGS)
-$(B)/tools/jktcp-demo: tools/jktcp-demo-net.h
 
 # ---- example programs (docs/examples/) --------------------------------------
 # Each docs/examples/X.c is built to $(B)/examples/X against the static

@@ -22,14 +22,27 @@
  *                  -ipv4-tun / -ipv6-cdtunnel, transfers 1/8 the size);
  *                  the demo says where.
  *
+ * The kernel side is tests/support/'s, Criterion-free and linked as the
+ * bench links it: netns.h (namespace, TUN devices set up with ioctls, data
+ * pattern, clock), kserver.h (the servers), bridge.h (the forwarder),
+ * netprobe.h (the kernel's sockets in /proc/net).
+ *
  * Needs root (namespaces, /dev/net/tun); runs no external program.
  * Exit status: 0 success (or skipped: no namespaces / TUN), 1 failure.
  */
 #include "jktcp.h"
-#include "jktcp-demo-net.h"
+#include "bridge.h"   /* tests/support/, Criterion-free (Makefile SUPPORT_NET_OBJ) */
+#include "kserver.h"
+#include "netns.h"
+#include "netprobe.h"
 
+#include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define MiB (1024u * 1024u)
 #define TUN_MTU 1500     /* jkdemo0: IPv4, packet framing, a typical link */
@@ -43,6 +56,12 @@
 #define RPC_MAX_WORKERS 8
 #define IO_TIMEOUT 15000
 
+/* The kernel's servers (kserver.h), on both of its addresses (netns.h), at
+ * the classic service ports: */
+#define PORT_ECHO 7    /* echo */
+#define PORT_SINK 9    /* "discard", but it checks the data and answers a verdict */
+#define PORT_SOURCE 19 /* "chargen": sends what is asked for */
+
 static double t0;
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int failures;
@@ -53,7 +72,7 @@ static void say(const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     pthread_mutex_lock(&out_lock);
-    printf("  [%6.2f s] ", dn_now() - t0);
+    printf("  [%6.2f s] ", jkt_now_s() - t0);
     vprintf(fmt, ap);
     printf("\n");
     fflush(stdout);
@@ -96,12 +115,16 @@ static long read_full(jktcp_stream s, void *buf, size_t len)
     return 0;
 }
 
-/* A handle over a transport; mtu caps every frame. */
-static int start_handle(jktcp_transport *t, const char *local, const char *peer, unsigned mtu,
-                        const char *pcap, jktcp_handle *h)
+/* A handle on fd (framing: JKTCP_FRAMING_*) from jktcp's address of family
+ * to the kernel's; mtu caps every frame. */
+static int start_handle(int fd, int framing, int family, unsigned mtu, const char *pcap,
+                        jktcp_handle *h)
 {
+    jktcp_transport *t;
     jktcp_adapter *a;
-    int rc = jktcp_adapter_new(t, local, peer, &a);
+    int rc = jktcp_transport_fd(fd, framing, &t);
+    if (rc == 0)
+        rc = jktcp_adapter_new(t, jkt_local_ip(family), jkt_kernel_ip(family), &a);
     if (rc == 0 && (rc = jktcp_adapter_set_mtu(a, mtu)) != 0)
         jktcp_adapter_free(a);
     if (rc == 0)
@@ -134,8 +157,8 @@ static void *bulk_run(void *arg)
     uint8_t hdr[12] = {b->seed >> 24, b->seed >> 16, b->seed >> 8, b->seed};
     for (int i = 0; i < 8; i++)
         hdr[4 + i] = (uint8_t)(b->bytes >> (56 - 8 * i));
-    double t = dn_now();
-    int rc = jktcp_handle_connect(b->h, b->upload ? DN_PORT_SINK : DN_PORT_SOURCE, 5000, &s);
+    double t = jkt_now_s();
+    int rc = jktcp_handle_connect(b->h, b->upload ? PORT_SINK : PORT_SOURCE, 5000, &s);
     if (rc != 0) {
         fail("%s: connect: %s", b->label, E(rc));
         free(buf);
@@ -147,7 +170,7 @@ static void *bulk_run(void *arg)
         /* Send, FIN, and read the sink's verdict on what it received. */
         for (; r > 0 && off < b->bytes; off += 256 * 1024) {
             size_t n = b->bytes - off < 256 * 1024 ? (size_t)(b->bytes - off) : 256 * 1024;
-            dn_pattern_fill(buf, n, off, b->seed);
+            jkt_pattern_fill(buf, n, off, b->seed);
             r = jktcp_stream_write_all(s, buf, n, IO_TIMEOUT);
         }
         char verdict[64] = "";
@@ -155,7 +178,7 @@ static void *bulk_run(void *arg)
         if (r > 0 && (r = jktcp_stream_shutdown(s)) == 0)
             while ((r = jktcp_stream_read(s, verdict + got, sizeof verdict - 1 - got, IO_TIMEOUT)) > 0)
                 got += (size_t)r;
-        b->secs = dn_now() - t;
+        b->secs = jkt_now_s() - t;
         char want[64];
         snprintf(want, sizeof want, "OK %llu\n", (unsigned long long)b->bytes);
         b->ok = r == 0 && strcmp(verdict, want) == 0;
@@ -169,13 +192,13 @@ static void *bulk_run(void *arg)
     } else {
         /* Read what the source sends, check it, expect its FIN at the end. */
         while (r > 0 && (r = jktcp_stream_read(s, buf, 256 * 1024, IO_TIMEOUT)) > 0) {
-            if (dn_pattern_check(buf, (size_t)r, off, b->seed) != (size_t)r) {
+            if (jkt_pattern_check(buf, (size_t)r, off, b->seed) != (size_t)r) {
                 r = -EILSEQ;
                 break;
             }
             off += (uint64_t)r;
         }
-        b->secs = dn_now() - t;
+        b->secs = jkt_now_s() - t;
         b->ok = r == 0 && off == b->bytes;
         if (b->ok)
             say("%s  %3u MiB down  in %5.2f s  %6.1f MB/s   every byte checked here", b->label,
@@ -192,7 +215,7 @@ static void *bulk_run(void *arg)
 /* Run n bulk transfers at once; prints each as it ends, then the total. */
 static void bulk_all(struct bulk *b, int n)
 {
-    double t = dn_now();
+    double t = jkt_now_s();
     for (int i = 0; i < n; i++)
         if (pthread_create(&b[i].th, NULL, bulk_run, &b[i]) != 0) {
             fail("thread: %s", strerror(errno));
@@ -201,7 +224,7 @@ static void bulk_all(struct bulk *b, int n)
     for (int i = 0; i < n; i++)
         if (b[i].th)
             pthread_join(b[i].th, NULL);
-    double secs = dn_now() - t, up = 0, down = 0;
+    double secs = jkt_now_s() - t, up = 0, down = 0;
     int ok = 0;
     for (int i = 0; i < n; i++) {
         ok += b[i].ok;
@@ -267,11 +290,11 @@ static void *rpc_worker_run(void *arg)
     struct rpc_worker *w = arg;
     struct rpc *r = w->r;
     uint8_t msg[RPC_SIZE] = {0};
-    for (uint32_t seq = 1; dn_now() < r->until; seq++) {
+    for (uint32_t seq = 1; jkt_now_s() < r->until; seq++) {
         memcpy(msg, &w->id, 4);
         memcpy(msg + 4, &seq, 4);
         msg[RPC_SIZE - 1] = (uint8_t)(w->id + seq);
-        double t = dn_now();
+        double t = jkt_now_s();
         if (jktcp_stream_write_all(r->s, msg, sizeof msg, IO_TIMEOUT) != (ssize_t)sizeof msg)
             return (void *)1;
         pthread_mutex_lock(&r->lock);
@@ -279,7 +302,7 @@ static void *rpc_worker_run(void *arg)
             pthread_cond_wait(&r->cond, &r->lock);
         int ok = r->answered[w->id] == seq;
         if (ok && r->nlat < r->cap)
-            r->lat[r->nlat++] = (dn_now() - t) * 1e6;
+            r->lat[r->nlat++] = (jkt_now_s() - t) * 1e6;
         pthread_mutex_unlock(&r->lock);
         if (!ok)
             return (void *)1;
@@ -304,7 +327,7 @@ static void rpc_run(jktcp_handle h, int workers)
     pthread_mutex_init(&r.lock, NULL);
     pthread_cond_init(&r.cond, NULL);
     r.lat = malloc(r.cap * sizeof *r.lat);
-    int rc = r.lat ? jktcp_handle_connect(h, DN_PORT_ECHO, 5000, &r.s) : -ENOMEM;
+    int rc = r.lat ? jktcp_handle_connect(h, PORT_ECHO, 5000, &r.s) : -ENOMEM;
     if (rc != 0) {
         fail("rpc connect: %s", E(rc));
         free(r.lat);
@@ -312,7 +335,7 @@ static void rpc_run(jktcp_handle h, int workers)
     }
     pthread_t rd;
     struct rpc_worker w[RPC_MAX_WORKERS];
-    double t = dn_now();
+    double t = jkt_now_s();
     r.until = t + RPC_SECONDS;
     int reader = pthread_create(&rd, NULL, rpc_reader, &r) == 0, bad = !reader, started = 0;
     for (; !bad && started < workers; started++) {
@@ -325,7 +348,7 @@ static void rpc_run(jktcp_handle h, int workers)
         pthread_join(w[i].th, &res);
         bad |= res != NULL;
     }
-    double secs = dn_now() - t;
+    double secs = jkt_now_s() - t;
     jktcp_stream_shutdown(r.s); /* the echo server closes: the reader sees the end */
     if (reader)
         pthread_join(rd, NULL);
@@ -352,29 +375,29 @@ static void rpc_run(jktcp_handle h, int workers)
 static void pingpong(jktcp_handle h, int rounds)
 {
     jktcp_stream s;
-    double t = dn_now();
-    int rc = jktcp_handle_connect(h, DN_PORT_ECHO, 5000, &s);
+    double t = jkt_now_s();
+    int rc = jktcp_handle_connect(h, PORT_ECHO, 5000, &s);
     if (rc != 0) {
         fail("connect through the tunnel: %s", E(rc));
         return;
     }
-    double tc = (dn_now() - t) * 1e3;
+    double tc = (jkt_now_s() - t) * 1e3;
     jktcp_info in;
     jktcp_stream_info(s, &in, sizeof in);
     say("connected [%s]:%u -> [%s]:%u in %.2f ms: mss %u, window scale %u/%u, SACK %s, "
         "timestamps %s",
-        DN_LOCAL_IP6, in.local_port, DN_KERNEL_IP6, in.remote_port, tc, in.mss, in.snd_wscale,
+        JKT_LOCAL_IP6, in.local_port, JKT_KERNEL_IP6, in.remote_port, tc, in.mss, in.snd_wscale,
         in.rcv_wscale, in.sack ? "yes" : "no", in.timestamps ? "yes" : "no");
     double *lat = malloc((size_t)rounds * sizeof *lat);
     uint8_t msg[64], back[64];
     int i = 0;
     for (; lat && i < rounds; i++) {
-        dn_pattern_fill(msg, sizeof msg, (uint64_t)i * 64, 0x9191);
-        double ti = dn_now();
+        jkt_pattern_fill(msg, sizeof msg, (uint64_t)i * 64, 0x9191);
+        double ti = jkt_now_s();
         if (jktcp_stream_write_all(s, msg, sizeof msg, IO_TIMEOUT) != (ssize_t)sizeof msg ||
             read_full(s, back, sizeof back) != 0 || memcmp(msg, back, sizeof msg) != 0)
             break;
-        lat[i] = (dn_now() - ti) * 1e6;
+        lat[i] = (jkt_now_s() - ti) * 1e6;
     }
     if (i < rounds) {
         fail("ping-pong %d went wrong", i);
@@ -403,6 +426,60 @@ static void print_stats(jktcp_handle h, const char *what)
         what, (unsigned long long)st.frames_in, (unsigned long long)st.frames_out,
         st.bytes_in / 1e6, st.bytes_out / 1e6, (unsigned long long)st.retransmits,
         (unsigned long long)st.conns_opened, (unsigned long long)st.io_wakeups);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The kernel's servers: one jkt_server per family and kind               */
+/* ---------------------------------------------------------------------- */
+
+enum { KINDS = 3 };
+static const int server_kind[KINDS] = {JKT_SRV_ECHO, JKT_SRV_SINK_VERDICT, JKT_SRV_SOURCE_ASKED};
+static const uint16_t server_port[KINDS] = {PORT_ECHO, PORT_SINK, PORT_SOURCE};
+
+static int servers_start(struct jkt_server sv[2][KINDS])
+{
+    for (int f = 0; f < 2; f++)
+        for (int k = 0; k < KINDS; k++) {
+            struct jkt_server *s = &sv[f][k];
+            memset(s, 0, sizeof *s);
+            s->kind = server_kind[k];
+            s->family = f ? AF_INET6 : AF_INET;
+            s->port = server_port[k];
+            s->count_only = true; /* echo: no checksum of what goes by */
+            int rc = jkt_server_start(s);
+            if (rc != 0)
+                return rc;
+        }
+    return 0;
+}
+
+/* Connections accepted, and those that saw an error, over every server. */
+static unsigned long servers_count(struct jkt_server sv[2][KINDS], int errors)
+{
+    unsigned long n = 0;
+    for (int i = 0; i < 2 * KINDS; i++) {
+        struct jkt_server *s = &sv[i / KINDS][i % KINDS];
+        n += errors ? atomic_load(&s->resets) + (s->error != 0) : atomic_load(&s->accepted);
+    }
+    return n;
+}
+
+/* Wait (up to timeout_ms in all) for the connection threads, which end
+ * when their peers close, then stop every server. Returns how many
+ * connection threads had not ended by then. */
+static unsigned long servers_stop(struct jkt_server sv[2][KINDS], int timeout_ms)
+{
+    double end = jkt_now_s() + timeout_ms / 1e3;
+    unsigned long left = 0;
+    for (int i = 0; i < 2 * KINDS; i++) {
+        struct jkt_server *s = &sv[i / KINDS][i % KINDS];
+        int ms = (int)((end - jkt_now_s()) * 1e3);
+        unsigned long accepted = atomic_load(&s->accepted);
+        if (jkt_server_wait_done(s, accepted, ms > 0 ? ms : 0) != 0)
+            left += accepted - atomic_load(&s->done);
+        jkt_server_stop(s);
+    }
+    return left;
 }
 
 /* PATH -> PATH with `tag` before its extension: /tmp/x.pcap -> /tmp/x-tag.pcap */
@@ -442,60 +519,59 @@ int main(int argc, char **argv)
             fclose(f);
         }
     }
-    t0 = dn_now();
+    t0 = jkt_now_s();
     setvbuf(stdout, NULL, _IOLBF, 0);
     printf("%s demo: the threaded handle against the Linux kernel's TCP, in a private network "
            "namespace\n",
            jktcp_version());
 
     heading("setup");
-    int rc = dn_netns_enter();
+    int rc = jkt_netns_enter();
     if (rc != 0) {
         printf("skipped: cannot create a network namespace (%s); run as root\n", strerror(-rc));
         return 0;
     }
     say("private network namespace: only loopback; nothing outside it is touched, and it goes "
         "with this process");
-    int tun4, tun6;
-    rc = dn_tun_open("jkdemo0", TUN_MTU, AF_INET, &tun4);
+    struct jkt_tun tun4, tun6;
+    rc = jkt_tun_open("jkdemo0", TUN_MTU, JKT_FAM_IPV4, &tun4);
     if (rc == -ENOENT || rc == -ENODEV || rc == -EPERM || rc == -EACCES || rc == -ENXIO) {
         printf("skipped: no usable /dev/net/tun (%s)\n", strerror(-rc));
         return 0;
     }
-    if (rc == 0 && (rc = dn_tun_open("jkdemo1", TUNNEL_MTU, AF_INET6, &tun6)) != 0)
-        close(tun4);
+    if (rc == 0 && (rc = jkt_tun_open("jkdemo1", TUNNEL_MTU, JKT_FAM_IPV6, &tun6)) != 0)
+        jkt_tun_close(&tun4);
+    for (int i = 0; rc == 0 && i < 2; i++) /* room for bursts toward jktcp */
+        (void)jkt_tun_set_txqlen(i ? &tun6 : &tun4, 10000);
     if (rc != 0) {
         printf("FAILED: setting up the TUN devices: %s\n", strerror(-rc));
         return 1;
     }
     say("jkdemo0: TUN, MTU %u, kernel %s/24  <->  jktcp %s (packet framing)", TUN_MTU,
-        DN_KERNEL_IP4, DN_LOCAL_IP4);
+        JKT_KERNEL_IP4, JKT_LOCAL_IP4);
     say("jkdemo1: TUN, MTU %u, kernel %s/64  <->  forwarder  <->  Unix stream socket  <->  "
         "jktcp %s (stream framing)",
-        TUNNEL_MTU, DN_KERNEL_IP6, DN_LOCAL_IP6);
-    struct dn_servers sv;
-    struct dn_forwarder fw;
-    if ((rc = dn_servers_start(&sv)) != 0 || (rc = dn_forwarder_start(&fw, tun6)) != 0) {
+        TUNNEL_MTU, JKT_KERNEL_IP6, JKT_LOCAL_IP6);
+    struct jkt_server sv[2][KINDS];
+    struct jkt_bridge fw; /* the forwarder: stream socketpair, whole frames, no loss */
+    if ((rc = servers_start(sv)) != 0 || (rc = jkt_bridge_start(&fw, tun6.fd, 0, 0)) != 0) {
         printf("FAILED: kernel servers / forwarder: %s\n", strerror(-rc));
         return 1;
     }
     say("kernel servers on Linux sockets, both addresses: echo :%d, sink :%d (checks the data), "
         "source :%d",
-        DN_PORT_ECHO, DN_PORT_SINK, DN_PORT_SOURCE);
+        PORT_ECHO, PORT_SINK, PORT_SOURCE);
 
     /* Handle 1: IPv4 over the TUN fd, one packet per read/write. */
-    jktcp_transport *t;
     jktcp_handle h4, h6;
-    rc = jktcp_transport_fd(tun4, JKTCP_FRAMING_PACKET, &t);
-    if (rc == 0)
-        rc = start_handle(t, DN_LOCAL_IP4, DN_KERNEL_IP4, TUN_MTU, pcap ? pcap4 : NULL, &h4);
+    rc = start_handle(tun4.fd, JKTCP_FRAMING_PACKET, AF_INET, TUN_MTU, pcap ? pcap4 : NULL, &h4);
     if (rc != 0) {
         printf("FAILED: handle over jkdemo0: %s\n", E(rc));
         return 1;
     }
     say("handle 1 started: its adapter (%s) runs on its own I/O thread; handle and stream ids "
         "are plain values any thread may use",
-        DN_LOCAL_IP4);
+        JKT_LOCAL_IP4);
     if (pcap)
         say("capturing every frame to %s and %s (transfers 1/%d of the usual size)", pcap4, pcap6,
             PCAP_DIVISOR);
@@ -524,9 +600,8 @@ int main(int argc, char **argv)
     heading("3. the CDTunnel shape: IPv6 packets back to back on a byte stream (MTU 16000)");
     say("a forwarder thread pair plays the device's side: TUN packets onto a Unix stream socket "
         "one after another, and back");
-    rc = jktcp_transport_fd(fw.user_fd, JKTCP_FRAMING_STREAM, &t);
-    if (rc == 0)
-        rc = start_handle(t, DN_LOCAL_IP6, DN_KERNEL_IP6, TUNNEL_MTU, pcap ? pcap6 : NULL, &h6);
+    rc = start_handle(fw.user_fd, JKTCP_FRAMING_STREAM, AF_INET6, TUNNEL_MTU, pcap ? pcap6 : NULL,
+                      &h6);
     if (rc != 0) {
         printf("FAILED: handle over the tunnel: %s\n", E(rc));
         return 1;
@@ -541,17 +616,17 @@ int main(int argc, char **argv)
     bulk_all(tb, 2);
     print_stats(h6, "handle 2");
     say("forwarder: %lu packets (%.1f MB) tunnel -> TUN, %lu packets (%.1f MB) TUN -> tunnel",
-        atomic_load(&fw.frames_down), atomic_load(&fw.bytes_down) / 1e6,
-        atomic_load(&fw.frames_up), atomic_load(&fw.bytes_up) / 1e6);
-    if (atomic_load(&fw.error))
-        fail("forwarder: the byte stream lost its framing");
+        atomic_load(&fw.frames_to_tun), atomic_load(&fw.bytes_to_tun) / 1e6,
+        atomic_load(&fw.frames_to_sock), atomic_load(&fw.bytes_to_sock) / 1e6);
+    if ((rc = atomic_load(&fw.error)) != 0)
+        fail("forwarder: %s", rc == -EPROTO ? "the byte stream lost its framing" : strerror(-rc));
 
     heading("closing");
     /* Every stream is closed already. The kernel's table shows whether each
      * connection finished: nothing but TIME_WAIT may remain. */
     int open_ = 0, tw = 0;
     for (int i = 0; i < 300; i++) {
-        dn_kernel_sockets(&open_, &tw);
+        jkt_kernel_tcp_sockets(&open_, &tw);
         if (open_ == 0)
             break;
         usleep(10000);
@@ -561,25 +636,25 @@ int main(int argc, char **argv)
     else
         say("kernel: %lu connections served, none left open (/proc/net/tcp, tcp6), %d in "
             "TIME_WAIT",
-            atomic_load(&sv.conns), tw);
+            servers_count(sv, 0), tw);
     jktcp_stats s4 = {0}, s6 = {0};
     jktcp_handle_stats(h4, &s4, sizeof s4);
     jktcp_handle_stats(h6, &s6, sizeof s6);
     say("segments sent again: jktcp %llu, the kernel %ld (jktcp sent %llu frames in all)",
-        (unsigned long long)(s4.retransmits + s6.retransmits), dn_kernel_retransmits(),
+        (unsigned long long)(s4.retransmits + s6.retransmits), jkt_kernel_retransmits(),
         (unsigned long long)(s4.frames_out + s6.frames_out));
-    double tc = dn_now();
+    double tc = jkt_now_s();
     jktcp_handle_close(h4, 1000); /* stops the I/O threads, frees the adapters */
     jktcp_handle_close(h6, 1000);
-    say("handles closed in %.1f ms", (dn_now() - tc) * 1e3);
-    dn_forwarder_stop(&fw);
-    int left = dn_servers_stop(&sv, 2000);
+    say("handles closed in %.1f ms", (jkt_now_s() - tc) * 1e3);
+    jkt_bridge_stop(&fw);
+    unsigned long left = servers_stop(sv, 2000), errors = servers_count(sv, 1);
     if (left)
-        fail("%d kernel server threads still running", left);
-    if (atomic_load(&sv.errors))
-        fail("%lu kernel server connections saw an error", atomic_load(&sv.errors));
-    close(tun4);
-    close(tun6);
+        fail("%lu kernel server threads still running", left);
+    if (errors)
+        fail("%lu kernel server connections saw an error", errors);
+    jkt_tun_close(&tun4);
+    jkt_tun_close(&tun6);
     say("forwarder and kernel servers stopped, TUN devices closed; the namespace goes with "
         "the process");
     if (pcap) {
@@ -591,6 +666,6 @@ int main(int argc, char **argv)
                pcap4, st4.st_size / 1e6, pcap6, st6.st_size / 1e6);
     }
     int bad = atomic_load(&failures);
-    printf("\ndemo %s in %.1f s\n", bad ? "FAILED (see above)" : "OK", dn_now() - t0);
+    printf("\ndemo %s in %.1f s\n", bad ? "FAILED (see above)" : "OK", jkt_now_s() - t0);
     return bad ? 1 : 0;
 }

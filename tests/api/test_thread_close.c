@@ -197,7 +197,7 @@ JT_TEST(thread_close, accept_after_handle_close, 30)
     JT_ASSERT(rc == 0, "listen: %s", err_name(rc));
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_storage ss;
-    socklen_t sl = sockaddr_for(AF_INET, JKT_LOCAL_IP4, 7001, &ss);
+    socklen_t sl = jkt_sockaddr(AF_INET, JKT_LOCAL_IP4, 7001, &ss);
     JT_ASSERT(connect(fd, (struct sockaddr *)&ss, sl) == 0, "kernel connect: %s", strerror(errno));
     sleep_ms(100); /* the engine sees the final ACK and queues the stream */
     t.h = (jktcp_handle){0};

@@ -325,7 +325,7 @@ static void *ls_client_main(void *arg)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     struct sockaddr_storage ss;
-    socklen_t sl = sockaddr_for(c->family, jkt_local_ip(c->family), LS_PORT, &ss);
+    socklen_t sl = jkt_sockaddr(c->family, jkt_local_ip(c->family), LS_PORT, &ss);
     if (connect(fd, (struct sockaddr *)&ss, sl) != 0) {
         c->err = errno;
         close(fd);
@@ -434,7 +434,7 @@ static void listener_run(int family)
     /* a port nobody listens on is refused */
     int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_storage ss;
-    socklen_t sl = sockaddr_for(family, jkt_local_ip(family), LS_PORT + 1, &ss);
+    socklen_t sl = jkt_sockaddr(family, jkt_local_ip(family), LS_PORT + 1, &ss);
     int cr = connect(fd, (struct sockaddr *)&ss, sl);
     int ce = errno;
     close(fd);

@@ -208,23 +208,6 @@ jktcp_stream connect_ok(jktcp_handle h, uint16_t port)
     return s;
 }
 
-socklen_t sockaddr_for(int family, const char *ip, uint16_t port, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof *ss);
-    if (family == AF_INET6) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons(port);
-        inet_pton(AF_INET6, ip, &a->sin6_addr);
-        return sizeof *a;
-    }
-    struct sockaddr_in *a = (struct sockaddr_in *)ss;
-    a->sin_family = AF_INET;
-    a->sin_port = htons(port);
-    inet_pton(AF_INET, ip, &a->sin_addr);
-    return sizeof *a;
-}
-
 /* A kernel listening socket on the kernel-side address; *port 0 picks one. */
 int kernel_listen(int family, uint16_t *port, int backlog)
 {
@@ -236,7 +219,7 @@ int kernel_listen(int family, uint16_t *port, int backlog)
     if (family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     struct sockaddr_storage ss;
-    socklen_t sl = sockaddr_for(family, jkt_kernel_ip(family), *port, &ss);
+    socklen_t sl = jkt_sockaddr(family, jkt_kernel_ip(family), *port, &ss);
     if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, backlog) != 0 ||
         getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
         int e = -errno;

@@ -96,7 +96,6 @@ void tt_down(struct tt *t);
 void server_up(struct tt *t, struct jkt_server *s, int kind);
 /* A connected stream to the kernel's port (asserts). */
 jktcp_stream connect_ok(jktcp_handle h, uint16_t port);
-socklen_t sockaddr_for(int family, const char *ip, uint16_t port, struct sockaddr_storage *ss);
 /* A kernel listening socket on the kernel-side address; *port 0 picks one. */
 int kernel_listen(int family, uint16_t *port, int backlog);
 

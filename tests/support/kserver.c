@@ -97,12 +97,14 @@ static int srv_write_all(struct jkt_server *s, int fd, const uint8_t *p, size_t 
     return 0;
 }
 
-static int srv_send_pattern(struct jkt_server *s, int fd, uint8_t *buf)
+/* nbytes of pattern(seed); 0 or -errno. */
+static int srv_send_pattern(struct jkt_server *s, int fd, uint8_t *buf, uint64_t nbytes,
+                            uint32_t seed)
 {
     uint64_t off = 0;
-    while (off < s->nbytes) {
-        size_t n = s->nbytes - off < SRV_BUF ? (size_t)(s->nbytes - off) : SRV_BUF;
-        jkt_pattern_fill(buf, n, off, s->seed);
+    while (off < nbytes) {
+        size_t n = nbytes - off < SRV_BUF ? (size_t)(nbytes - off) : SRV_BUF;
+        jkt_pattern_fill(buf, n, off, seed);
         int rc = srv_write_all(s, fd, buf, n);
         if (rc)
             return rc;
@@ -111,12 +113,42 @@ static int srv_send_pattern(struct jkt_server *s, int fd, uint8_t *buf)
     return 0;
 }
 
-/* Read to EOF (1), verifying/checksumming; 0 on error (counted). */
-static int srv_read_to_eof(struct jkt_server *s, int fd, uint8_t *buf, bool echo)
+/* Read exactly len bytes: len, the count read before an EOF, or -1 on an
+ * error (not counted: the caller knows what it means). */
+static ssize_t srv_read_exact(struct jkt_server *s, int fd, uint8_t *buf, size_t len)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = read(fd, buf + got, len - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        got += (size_t)n;
+        atomic_fetch_add(&s->bytes_in, (unsigned long)n);
+    }
+    return (ssize_t)got;
+}
+
+static uint64_t srv_be(const uint8_t *p, int len)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < len; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Read to EOF (1), checking the data against pattern(seed) if verify (the
+ * first bad offset in *bad_at, else UINT64_MAX), else checksumming unless
+ * count_only; the bytes read in *total. 0 on error (counted). */
+static int srv_read_seeded(struct jkt_server *s, int fd, uint8_t *buf, bool echo, bool verify,
+                           uint32_t seed, uint64_t *total, uint64_t *bad_at)
 {
     uint64_t off = 0;
+    *bad_at = UINT64_MAX;
     uint64_t h = 0xcbf29ce484222325ull;
-    bool bad = false;
     for (;;) {
         ssize_t n = read(fd, buf, SRV_BUF);
         if (n < 0 && errno == EINTR)
@@ -133,16 +165,17 @@ static int srv_read_to_eof(struct jkt_server *s, int fd, uint8_t *buf, bool echo
             pthread_mutex_lock(&s->lock);
             s->checksum += h;
             pthread_mutex_unlock(&s->lock);
+            *total = off;
             return 1;
         }
         atomic_fetch_add(&s->bytes_in, (unsigned long)n);
-        if (s->verify && !bad) {
-            size_t at = jkt_pattern_check(buf, (size_t)n, off, s->in_seed);
+        if (verify && *bad_at == UINT64_MAX) {
+            size_t at = jkt_pattern_check(buf, (size_t)n, off, seed);
             if (at != (size_t)n) {
-                bad = true;
+                *bad_at = off + at;
                 srv_note_mismatch(s, off + at);
             }
-        } else if (!s->verify && !s->count_only) {
+        } else if (!verify && !s->count_only) {
             for (ssize_t i = 0; i < n; i++) {
                 h ^= buf[i];
                 h *= 0x100000001b3ull;
@@ -157,6 +190,31 @@ static int srv_read_to_eof(struct jkt_server *s, int fd, uint8_t *buf, bool echo
             }
         }
     }
+}
+
+/* srv_read_seeded with the server's own verify and in_seed. */
+static int srv_read_to_eof(struct jkt_server *s, int fd, uint8_t *buf, bool echo)
+{
+    uint64_t total, bad_at;
+    return srv_read_seeded(s, fd, buf, echo, s->verify, s->in_seed, &total, &bad_at);
+}
+
+/* JKT_SRV_SINK_VERDICT: seed, data to EOF, the verdict. */
+static void srv_sink_verdict(struct jkt_server *s, int fd, uint8_t *buf)
+{
+    uint64_t total, bad_at;
+    if (srv_read_exact(s, fd, buf, 4) != 4) {
+        atomic_fetch_add(&s->resets, 1);
+        return;
+    }
+    if (srv_read_seeded(s, fd, buf, false, true, (uint32_t)srv_be(buf, 4), &total, &bad_at) != 1)
+        return;
+    char verdict[64];
+    int len = bad_at == UINT64_MAX
+                  ? snprintf(verdict, sizeof verdict, "OK %llu\n", (unsigned long long)total)
+                  : snprintf(verdict, sizeof verdict, "BAD %llu\n", (unsigned long long)bad_at);
+    if (srv_write_all(s, fd, (const uint8_t *)verdict, (size_t)len) != 0)
+        atomic_fetch_add(&s->resets, 1);
 }
 
 static void *srv_handler(void *arg)
@@ -179,9 +237,19 @@ static void *srv_handler(void *arg)
         srv_read_to_eof(s, fd, buf, false);
         break;
     case JKT_SRV_SOURCE:
-        if (srv_send_pattern(s, fd, buf) != 0)
+        if (srv_send_pattern(s, fd, buf, s->nbytes, s->seed) != 0)
             atomic_fetch_add(&s->resets, 1);
         break;
+    case JKT_SRV_SINK_VERDICT:
+        srv_sink_verdict(s, fd, buf);
+        break;
+    case JKT_SRV_SOURCE_ASKED: {
+        uint8_t ask[12];
+        if (srv_read_exact(s, fd, ask, sizeof ask) != (ssize_t)sizeof ask ||
+            srv_send_pattern(s, fd, buf, srv_be(ask + 4, 8), (uint32_t)srv_be(ask, 4)) != 0)
+            atomic_fetch_add(&s->resets, 1);
+        break;
+    }
     case JKT_SRV_RESET: {
         uint64_t got = 0;
         while (got < s->reset_after) {
@@ -198,7 +266,7 @@ static void *srv_handler(void *arg)
         break;
     }
     case JKT_SRV_HALFCLOSE:
-        if (srv_send_pattern(s, fd, buf) != 0) {
+        if (srv_send_pattern(s, fd, buf, s->nbytes, s->seed) != 0) {
             atomic_fetch_add(&s->resets, 1);
             break;
         }
@@ -208,7 +276,7 @@ static void *srv_handler(void *arg)
         break;
     case JKT_SRV_DRAIN_SEND:
         if (srv_read_to_eof(s, fd, buf, false) == 1) {
-            if (srv_send_pattern(s, fd, buf) != 0)
+            if (srv_send_pattern(s, fd, buf, s->nbytes, s->seed) != 0)
                 atomic_fetch_add(&s->resets, 1);
         }
         break;
@@ -221,20 +289,10 @@ static void *srv_handler(void *arg)
             break;
         }
         for (;;) {
-            size_t got = 0;
-            while (got < req) {
-                ssize_t n = read(fd, buf + got, req - got);
-                if (n < 0 && errno == EINTR)
-                    continue;
-                if (n <= 0) {
-                    if (n == 0 && got == 0)
-                        atomic_fetch_add(&s->eofs, 1);
-                    else
-                        atomic_fetch_add(&s->resets, 1);
-                    goto rr_done;
-                }
-                got += (size_t)n;
-                atomic_fetch_add(&s->bytes_in, (unsigned long)n);
+            ssize_t got = srv_read_exact(s, fd, buf, req);
+            if (got != (ssize_t)req) {
+                atomic_fetch_add(got == 0 ? &s->eofs : &s->resets, 1);
+                goto rr_done;
             }
             jkt_pattern_fill(buf, rep, 0, s->seed);
             if (srv_write_all(s, fd, buf, rep - tail) != 0 ||
@@ -336,25 +394,11 @@ int jkt_server_start(struct jkt_server *s)
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (s->rcvbuf > 0) /* inherited by accepted sockets; must precede listen for wscale */
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &s->rcvbuf, sizeof s->rcvbuf);
-    int rc;
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    memset(&ss, 0, sizeof ss);
-    if (fam == AF_INET6) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons(s->port);
-        inet_pton(AF_INET6, JKT_KERNEL_IP6, &a->sin6_addr);
+    if (fam == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-        sl = sizeof *a;
-    } else {
-        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-        a->sin_family = AF_INET;
-        a->sin_port = htons(s->port);
-        inet_pton(AF_INET, JKT_KERNEL_IP4, &a->sin_addr);
-        sl = sizeof *a;
-    }
-    rc = bind(fd, (struct sockaddr *)&ss, sl);
+    struct sockaddr_storage ss;
+    socklen_t sl = jkt_sockaddr(fam, jkt_kernel_ip(fam), s->port, &ss);
+    int rc = bind(fd, (struct sockaddr *)&ss, sl);
     if (rc == 0)
         rc = listen(fd, s->backlog > 0 ? s->backlog : 1024);
     if (rc == 0)

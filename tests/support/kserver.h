@@ -24,6 +24,11 @@ enum jkt_server_kind {
     JKT_SRV_RR,          /* request/response: read req_size bytes, answer nbytes in two
                             writes (all but the last 100 bytes, then those; Nagle on, so
                             the tail waits for the client's ACK), until EOF */
+    JKT_SRV_SINK_VERDICT, /* the client says what to expect: read a 4-byte seed (big-endian),
+                             check every byte after it against pattern(seed) until EOF, answer
+                             "OK <bytes>\n" or "BAD <offset of the first bad byte>\n", close */
+    JKT_SRV_SOURCE_ASKED, /* the client asks: read a 4-byte seed and an 8-byte count (both
+                             big-endian), send count bytes of pattern(seed), close */
 };
 
 struct jkt_server {

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <linux/ipv6.h> /* struct in6_ifreq */
 #include <net/if.h>
 #include <netinet/icmp6.h>
 #include <netinet/in.h>
@@ -38,6 +39,23 @@ const char *jkt_kernel_ip(int family)
 const char *jkt_local_ip(int family)
 {
     return family == AF_INET6 ? JKT_LOCAL_IP6 : JKT_LOCAL_IP4;
+}
+
+socklen_t jkt_sockaddr(int family, const char *addr, uint16_t port, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof *ss);
+    if (family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons(port);
+        inet_pton(AF_INET6, addr, &a->sin6_addr);
+        return sizeof *a;
+    }
+    struct sockaddr_in *a = (struct sockaddr_in *)ss;
+    a->sin_family = AF_INET;
+    a->sin_port = htons(port);
+    inet_pton(AF_INET, addr, &a->sin_addr);
+    return sizeof *a;
 }
 
 uint64_t jkt_now_us(void)
@@ -212,6 +230,32 @@ int jkt_netns_enter(void)
     return set_if_flags("lo", IFF_UP);
 }
 
+/* Is the kernel-side IPv6 address in the local routing table yet? The
+ * kernel inserts that route from a work queue after the address is added
+ * (bind() works before): until then incoming IPv6 frames are dropped as
+ * InAddrErrors. /proc/net/ipv6_route lists every table, the local one too. */
+static bool ipv6_local_route(void)
+{
+    struct in6_addr a;
+    char want[48];
+    inet_pton(AF_INET6, JKT_KERNEL_IP6, &a);
+    for (int i = 0; i < 16; i++)
+        snprintf(want + 2 * i, 3, "%02x", a.s6_addr[i]);
+    strcat(want, " 80 "); /* prefix length 128 */
+    FILE *f = fopen("/proc/net/ipv6_route", "r");
+    if (!f)
+        return false;
+    char line[512];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = strncmp(line, want, strlen(want)) == 0;
+    fclose(f);
+    return found;
+}
+
+/* Wait until the kernel-side address of `family` can be bound and used to
+ * reach jktcp's. For IPv4 a working bind() means the local route exists
+ * (bind checks the local table); IPv6 also waits for ipv6_local_route. */
 static int wait_addr_usable(int family, int timeout_ms)
 {
     uint64_t end = jkt_now_us() + (uint64_t)timeout_ms * 1000u;
@@ -220,47 +264,55 @@ static int wait_addr_usable(int family, int timeout_ms)
         int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
             return -errno;
-        int rc;
-        if (family == AF_INET6) {
-            struct sockaddr_in6 a = {.sin6_family = AF_INET6};
-            inet_pton(AF_INET6, JKT_KERNEL_IP6, &a.sin6_addr);
-            rc = bind(fd, (struct sockaddr *)&a, sizeof a);
-            if (rc == 0) {
-                inet_pton(AF_INET6, JKT_LOCAL_IP6, &a.sin6_addr);
-                a.sin6_port = htons(9);
-                rc = connect(fd, (struct sockaddr *)&a, sizeof a);
-            }
-        } else {
-            struct sockaddr_in a = {.sin_family = AF_INET};
-            inet_pton(AF_INET, JKT_KERNEL_IP4, &a.sin_addr);
-            rc = bind(fd, (struct sockaddr *)&a, sizeof a);
-            if (rc == 0) {
-                inet_pton(AF_INET, JKT_LOCAL_IP4, &a.sin_addr);
-                a.sin_port = htons(9);
-                rc = connect(fd, (struct sockaddr *)&a, sizeof a);
-            }
+        struct sockaddr_storage ss;
+        socklen_t sl = jkt_sockaddr(family, jkt_kernel_ip(family), 0, &ss);
+        int rc = bind(fd, (struct sockaddr *)&ss, sl);
+        if (rc == 0) {
+            sl = jkt_sockaddr(family, jkt_local_ip(family), 9, &ss);
+            rc = connect(fd, (struct sockaddr *)&ss, sl);
         }
         last = rc == 0 ? 0 : -errno;
         close(fd);
         if (rc == 0) {
-            /* bind() works as soon as the address exists, but the kernel
-             * inserts its local route (needed to accept packets addressed
-             * to it) from a workqueue afterwards: until then incoming
-             * IPv6 frames are dropped as InAddrErrors. Wait for it. */
-            char out[4096];
-            char *argv[] = {"ip", family == AF_INET6 ? "-6" : "-4", "route", "show", "table",
-                            "local", NULL};
-            int st = jkt_run(argv, out, sizeof out);
-            const char *want = family == AF_INET6 ? "local " JKT_KERNEL_IP6 " "
-                                                  : "local " JKT_KERNEL_IP4 " ";
-            if (st == 0 && strstr(out, want))
+            if (family != AF_INET6 || ipv6_local_route())
                 return 0;
-            last = st < 0 ? st : -EADDRNOTAVAIL;
+            last = -EADDRNOTAVAIL;
         }
         if (jkt_now_us() >= end)
             return last;
-        jkt_sleep_ms(5);
+        jkt_sleep_ms(1);
     }
+}
+
+/* The kernel-side address of `family` on device `name` (ifindex), with
+ * ioctls: SIOCSIFADDR + SIOCSIFNETMASK (/24) for IPv4, SIOCSIFADDR with an
+ * in6_ifreq (/64) on an AF_INET6 socket for IPv6. 0 or -errno. */
+static int set_kernel_addr(const char *name, int ifindex, int family)
+{
+    int s = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return -errno;
+    int rc;
+    if (family == AF_INET6) {
+        struct in6_ifreq r6 = {.ifr6_prefixlen = 64, .ifr6_ifindex = ifindex};
+        inet_pton(AF_INET6, JKT_KERNEL_IP6, &r6.ifr6_addr);
+        rc = ioctl(s, SIOCSIFADDR, &r6);
+    } else {
+        struct ifreq ifr;
+        memset(&ifr, 0, sizeof ifr);
+        snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
+        struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
+        sin->sin_family = AF_INET;
+        inet_pton(AF_INET, JKT_KERNEL_IP4, &sin->sin_addr);
+        rc = ioctl(s, SIOCSIFADDR, &ifr);
+        if (rc == 0) {
+            inet_pton(AF_INET, "255.255.255.0", &sin->sin_addr);
+            rc = ioctl(s, SIOCSIFNETMASK, &ifr);
+        }
+    }
+    rc = rc == 0 ? 0 : -errno;
+    close(s);
+    return rc;
 }
 
 int jkt_tun_open(const char *name, unsigned mtu, int family_flags, struct jkt_tun *out)
@@ -302,50 +354,43 @@ int jkt_tun_open(const char *name, unsigned mtu, int family_flags, struct jkt_tu
     ifr.ifr_mtu = (int)mtu;
     if (ioctl(s, SIOCSIFMTU, &ifr) != 0)
         rc = -errno;
-    memset(&ifr, 0, sizeof ifr);
-    snprintf(ifr.ifr_name, IFNAMSIZ, "%s", out->name);
-    ifr.ifr_qlen = 1000;
-    (void)ioctl(s, SIOCSIFTXQLEN, &ifr);
     close(s);
     if (rc)
         goto fail;
+    (void)jkt_tun_set_txqlen(out, 1000);
 
     quiet_ipv6(out->name, (family_flags & JKT_FAM_IPV6) != 0);
-
-    if (family_flags & JKT_FAM_IPV4) {
-        char *argv[] = {"ip", "addr", "add", JKT_KERNEL_IP4 "/24", "dev", out->name, NULL};
-        int st = jkt_run(argv, NULL, 0);
-        if (st != 0) {
-            rc = st < 0 ? st : -EIO;
-            goto fail;
-        }
-    }
-    if (family_flags & JKT_FAM_IPV6) {
-        char *argv[] = {"ip",       "-6", "addr",  "add", JKT_KERNEL_IP6 "/64",
-                        "dev",      out->name,     "nodad", NULL};
-        int st = jkt_run(argv, NULL, 0);
-        if (st != 0) {
-            rc = st < 0 ? st : -EIO;
-            goto fail;
-        }
-    }
+    /* Up first, then the addresses: their routes go in as they are added. */
     rc = set_if_flags(out->name, IFF_UP);
     if (rc)
         goto fail;
-    if (family_flags & JKT_FAM_IPV4) {
-        rc = wait_addr_usable(AF_INET, 3000);
-        if (rc)
-            goto fail;
-    }
-    if (family_flags & JKT_FAM_IPV6) {
-        rc = wait_addr_usable(AF_INET6, 3000);
-        if (rc)
-            goto fail;
-    }
+    static const int fams[2][2] = {{JKT_FAM_IPV4, AF_INET}, {JKT_FAM_IPV6, AF_INET6}};
+    for (int i = 0; i < 2 && rc == 0; i++)
+        if (family_flags & fams[i][0])
+            rc = set_kernel_addr(out->name, out->ifindex, fams[i][1]);
+    for (int i = 0; i < 2 && rc == 0; i++)
+        if (family_flags & fams[i][0])
+            rc = wait_addr_usable(fams[i][1], 3000);
+    if (rc)
+        goto fail;
     return 0;
 fail:
     close(out->fd);
     out->fd = -1;
+    return rc;
+}
+
+int jkt_tun_set_txqlen(const struct jkt_tun *t, unsigned qlen)
+{
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return -errno;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    snprintf(ifr.ifr_name, IFNAMSIZ, "%s", t->name);
+    ifr.ifr_qlen = (int)qlen;
+    int rc = ioctl(s, SIOCSIFTXQLEN, &ifr) == 0 ? 0 : -errno;
+    close(s);
     return rc;
 }
 

@@ -9,10 +9,12 @@
  *   jktcp side   198.18.0.2      fd00::2      (on-link: routed into the TUN)
  *
  * Everything here is free of Criterion so tools can use it too
- * (tools/jktcp-bench.c links build/tests/libjktsupport.a). Functions return
- * 0 / a count or a negative errno, like jktcp itself. The kernel-side
- * servers are in kserver.h, the TUN <-> socket bridge in bridge.h, ss /
- * UDP / ping / frame capture in netprobe.h.
+ * (tools/jktcp-bench and tools/jktcp-demo link these objects; see
+ * SUPPORT_NET_OBJ in the Makefile), and the namespace and TUN setup runs no
+ * external program (ioctls and /proc), so the demo needs no iproute2.
+ * Functions return 0 / a count or a negative errno, like jktcp itself. The
+ * kernel-side servers are in kserver.h, the TUN <-> socket bridge in
+ * bridge.h, the kernel's sockets / UDP / ping / frame capture in netprobe.h.
  */
 #ifndef JKT_NETNS_H
 #define JKT_NETNS_H
@@ -23,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #define JKT_KERNEL_IP4 "198.18.0.1"
@@ -37,6 +40,8 @@
 /* The kernel-side and jktcp-side addresses for a family (AF_INET/AF_INET6). */
 const char *jkt_kernel_ip(int family);
 const char *jkt_local_ip(int family);
+/* addr (text, of family AF_INET or AF_INET6) and port as a sockaddr; its length. */
+socklen_t jkt_sockaddr(int family, const char *addr, uint16_t port, struct sockaddr_storage *ss);
 
 /* ---------------------------------------------------------------------- */
 /* Namespace and TUN                                                      */
@@ -59,16 +64,22 @@ struct jkt_tun {
 
 /*
  * Create TUN device `name` (NULL: "jkt0") in the current namespace with the
- * given MTU, assign the kernel-side addresses of the families in
- * family_flags (0 = both), bring it up and wait until the addresses are
- * usable. 0 or -errno (-ENOENT if /dev/net/tun is missing).
+ * given MTU (transmit queue 1000 packets), bring it up, assign the
+ * kernel-side addresses of the families in family_flags (0 = both) and wait
+ * until the addresses are usable (the IPv6 local route included). Runs no
+ * external program: ioctls and /proc only. 0 or -errno (-ENOENT if
+ * /dev/net/tun is missing).
  */
 int jkt_tun_open(const char *name, unsigned mtu, int family_flags, struct jkt_tun *out);
 void jkt_tun_close(struct jkt_tun *t);
+/* The device's transmit queue (kernel -> TUN reader) in packets. 0 or -errno. */
+int jkt_tun_set_txqlen(const struct jkt_tun *t, unsigned qlen);
 
-/* Run a command (argv[0] looked up in PATH) in the current namespace and
- * wait: its exit status (0..255), or -errno. Output goes to /dev/null unless
- * out (captured, NUL-terminated, truncated to cap) is given. */
+/* For tests that need an external program (ss, tshark, ip, curl, ...); the
+ * namespace and TUN setup above uses none. Run a command (argv[0] looked up
+ * in PATH) in the current namespace and wait: its exit status (0..255), or
+ * -errno. Output goes to /dev/null unless out (captured, NUL-terminated,
+ * truncated to cap) is given. */
 int jkt_run(char *const argv[], char *out, size_t cap);
 /* Same through /bin/sh -c. */
 int jkt_sh(const char *cmd, char *out, size_t cap);

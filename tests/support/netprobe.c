@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Inspection and noise inside the test's namespace (see netprobe.h): the
- * kernel's sockets through ss, UDP datagrams and pings toward jktcp, and a
- * wait for a given frame on a TUN fd.
+ * kernel's sockets through ss or /proc/net, UDP datagrams and pings toward
+ * jktcp, and a wait for a given frame on a TUN fd.
  */
 #include "netprobe.h"
 #include "netns.h"
@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -21,7 +22,7 @@
 #include <unistd.h>
 
 /* ---------------------------------------------------------------------- */
-/* ss, UDP, ping, frame capture                                           */
+/* ss, /proc/net, UDP, ping, frame capture                               */
 /* ---------------------------------------------------------------------- */
 
 static bool state_in(const char *state, const char *states)
@@ -86,21 +87,50 @@ int jkt_ss_count(uint16_t port, const char *states, char *dump, size_t cap)
     return count;
 }
 
+void jkt_kernel_tcp_sockets(int *open_, int *timewait)
+{
+    *open_ = *timewait = 0;
+    static const char *const files[] = {"/proc/net/tcp", "/proc/net/tcp6"};
+    for (int i = 0; i < 2; i++) {
+        FILE *f = fopen(files[i], "r");
+        char line[512];
+        if (!f)
+            continue;
+        while (fgets(line, sizeof line, f)) {
+            unsigned st;
+            if (sscanf(line, " %*d: %*s %*s %x", &st) != 1)
+                continue; /* the header line */
+            if (st == 0x06) /* TCP_TIME_WAIT */
+                (*timewait)++;
+            else if (st != 0x0A && st != 0x07) /* TCP_LISTEN, TCP_CLOSE */
+                (*open_)++;
+        }
+        fclose(f);
+    }
+}
+
+long jkt_kernel_retransmits(void)
+{
+    FILE *f = fopen("/proc/net/snmp", "r");
+    char names[1024], values[1024];
+    long result = -1;
+    if (!f)
+        return -1;
+    while (result < 0 && fgets(names, sizeof names, f)) {
+        if (strncmp(names, "Tcp:", 4) != 0 || !fgets(values, sizeof values, f))
+            continue;
+        char *sn, *sv, *n = strtok_r(names, " \n", &sn), *v = strtok_r(values, " \n", &sv);
+        for (; n && v; n = strtok_r(NULL, " \n", &sn), v = strtok_r(NULL, " \n", &sv))
+            if (strcmp(n, "RetransSegs") == 0)
+                result = atol(v);
+    }
+    fclose(f);
+    return result;
+}
+
 socklen_t jkt_local_sockaddr(int family, uint16_t port, struct sockaddr_storage *ss)
 {
-    memset(ss, 0, sizeof *ss);
-    if (family == AF_INET6) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons(port);
-        inet_pton(AF_INET6, JKT_LOCAL_IP6, &a->sin6_addr);
-        return sizeof *a;
-    }
-    struct sockaddr_in *a = (struct sockaddr_in *)ss;
-    a->sin_family = AF_INET;
-    a->sin_port = htons(port);
-    inet_pton(AF_INET, JKT_LOCAL_IP4, &a->sin_addr);
-    return sizeof *a;
+    return jkt_sockaddr(family, jkt_local_ip(family), port, ss);
 }
 
 int jkt_send_udp(int family, uint16_t dport, size_t len)

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Inspection and noise inside the test's namespace (netns.h): count the
- * kernel's sockets, send UDP / ping toward jktcp, wait for a frame on a
- * TUN fd. Criterion-free. Functions return a count / length or a negative
- * errno.
+ * kernel's sockets (through ss, or /proc/net with no external program),
+ * send UDP / ping toward jktcp, wait for a frame on a TUN fd.
+ * Criterion-free. Functions return a count / length or a negative errno.
  */
 #ifndef JKT_NETPROBE_H
 #define JKT_NETPROBE_H
@@ -21,6 +21,17 @@
  * -errno on failure. If dump is given, the matching lines are appended.
  */
 int jkt_ss_count(uint16_t port, const char *states, char *dump, size_t cap);
+
+/*
+ * The kernel's TCP sockets in this namespace from /proc/net/tcp and tcp6,
+ * with no external program: *open_ counts those in any state but LISTEN,
+ * TIME_WAIT and CLOSE (a connection not finished), *timewait those in
+ * TIME_WAIT. Both 0 where /proc/net cannot be read.
+ */
+void jkt_kernel_tcp_sockets(int *open_, int *timewait);
+/* The kernel's count of TCP segments it sent again in this namespace
+ * (RetransSegs of /proc/net/snmp), or -1. */
+long jkt_kernel_retransmits(void);
 
 /* Send a UDP datagram of len bytes from the kernel to jktcp's address
  * (family) port dport through the TUN. 0 or -errno. */
