@@ -154,7 +154,8 @@ TSAN_TEST_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-par
                     -pthread -fsanitize=thread -fno-omit-frame-pointer -DJKT_PLAIN \
                     -Iinclude -Ilib -Itests -Itests/support
 # The support files the threaded tests need, built with -DJKT_PLAIN too: all
-# but the Criterion-only ones (scripted peer, fault link), and the runner.
+# but the Criterion-only ones (scripted peer, the fault suite's faultlink.c;
+# the link under it, b2blink.c, is in: rig.c builds on it), and the runner.
 TSAN_SUPPORT_SRC := $(filter-out tests/support/scripted.c tests/support/faultlink.c,$(SUPPORT_SRC)) \
                     tests/support/tsan_main.c
 test-tsan: deps

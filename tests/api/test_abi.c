@@ -420,7 +420,8 @@ JT_TEST(abi, ports_range_checked_adapter, 10)
                   E(rc));
     }
     uint8_t buf[FRAME_MAX];
-    JT_ASSERT(jktcp_port_pull(p.pa, buf, sizeof buf, 0) == -EAGAIN, "a bad port sent a frame");
+    JT_ASSERT(jktcp_port_pull(p.link.a.port, buf, sizeof buf, 0) == -EAGAIN,
+              "a bad port sent a frame");
     JT_ASSERT(jktcp_adapter_stats(p.a, &after, sizeof after) == 0, "stats");
     JT_ASSERT(after.conns_opened == before.conns_opened && after.conns_active == 0,
               "bad ports opened %lu connections",

@@ -10,9 +10,10 @@
  *
  * No kernel needed: tests/support/rig.h (its handle, and struct rig_pair, a
  * hand-driven adapter pair over packet ports), and a handle over caller
- * functions on a SOCK_SEQPACKET pair.
+ * functions on a SOCK_SEQPACKET pair (tests/support/b2blink.h).
  */
 #include "minitest.h"
+#include "b2blink.h"
 #include "rig.h"
 
 #include <errno.h>
@@ -21,12 +22,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #define E(x) jktcp_strerror((int)(x))
-#define A_IP "198.18.0.2"
-#define B_IP "198.18.0.1"
 
 /* Every stream call on s says `want`. Data that arrived before the
  * failure is read first (jktcp_stream_read), so drain it. */
@@ -106,7 +104,7 @@ JT_TEST(errors, port_eof_netdown, 60)
               atomic_load(&f.moved));
 
     double t0 = rig_now_ms();
-    jktcp_port_close(r.pa);
+    jktcp_port_close(r.link.a.port);
     long br = rig_blocked_join(&b);
     pthread_join(f.th, NULL);
     JT_LOG("errors/port_eof_netdown: blocked read woke after %.1f ms", b.t_ret - t0);
@@ -130,44 +128,14 @@ JT_TEST(errors, port_eof_netdown, 60)
 
 /* ---- read / write errors of caller-supplied I/O ------------------------- */
 
-/* jktcp_io_ops over one end of a SOCK_SEQPACKET pair; rerr / werr, once
- * set, are returned instead of doing I/O. */
-struct ops_io {
-    int fd;
-    atomic_int rerr, werr;
-};
-
-static ssize_t io_read(void *ctx, void *buf, size_t len)
-{
-    struct ops_io *io = ctx;
-    int e = atomic_load(&io->rerr);
-    if (e)
-        return e;
-    ssize_t n = recv(io->fd, buf, len, MSG_DONTWAIT);
-    return n < 0 ? -errno : n;
-}
-
-static ssize_t io_write(void *ctx, const void *buf, size_t len)
-{
-    struct ops_io *io = ctx;
-    int e = atomic_load(&io->werr);
-    if (e)
-        return e;
-    ssize_t n = send(io->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-    return n < 0 ? -errno : n;
-}
-
-static void io_close(void *ctx)
-{
-    close(((struct ops_io *)ctx)->fd);
-}
-
-/* The handle runs over ops; its peer is adapter B on the other socket,
+/* The handle runs over caller functions on one end of a socketpair link
+ * (b2blink.h: its flaky end, whose rerr / werr, once set, are returned
+ * instead of doing I/O); its peer is adapter B on the other socket,
  * echoing on port 80, driven by a thread of its own. */
 struct opsrig {
-    struct ops_io io;
+    struct b2b_link link;
+    struct b2b_link_flaky io;
     jktcp_handle h;
-    jktcp_adapter *b;
     jktcp_conn_listener *bl;
     atomic_bool stop;
     pthread_t th;
@@ -179,7 +147,7 @@ static void *peer_main(void *arg)
     jktcp_conn *conns[8], *c;
     int n = 0;
     while (!atomic_load(&o->stop)) {
-        jktcp_adapter_poll(o->b, 5);
+        jktcp_adapter_poll(o->link.b.ad, 5);
         while (n < 8 && jktcp_adapter_accept(o->bl, 0, &c) == 0)
             conns[n++] = c;
         for (int i = 0; i < n; i++) {
@@ -200,21 +168,12 @@ static void *peer_main(void *arg)
 
 static void opsrig_up(struct opsrig *o)
 {
-    int sv[2];
-    jktcp_transport *ta, *tb;
-    jktcp_adapter *a;
     memset(o, 0, sizeof *o);
-    JT_ASSERT(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0, "socketpair");
-    o->io.fd = sv[0];
-    jktcp_io_ops ops = {.read = io_read, .write = io_write, .close = io_close, .poll_fd = sv[0]};
-    int rc = jktcp_transport_ops(&ops, sizeof ops, &o->io, JKTCP_FRAMING_PACKET, &ta);
-    JT_ASSERT(rc == 0, "transport_ops: %s", E(rc));
-    JT_ASSERT(jktcp_transport_fd(sv[1], JKTCP_FRAMING_PACKET, &tb) == 0, "transport_fd");
-    JT_ASSERT(jktcp_transport_set_flags(tb, JKTCP_TRANSPORT_CLOSE_FD) == 0, "CLOSE_FD");
-    JT_ASSERT(jktcp_adapter_new(ta, A_IP, B_IP, &a) == 0, "adapter a");
-    JT_ASSERT(jktcp_adapter_new(tb, B_IP, A_IP, &o->b) == 0, "adapter b");
-    JT_ASSERT(jktcp_adapter_listen(o->b, RIG_PORT, 0, &o->bl) == 0, "b listens");
-    JT_ASSERT(jktcp_handle_start(a, &o->h) == 0, "handle_start");
+    struct b2b_link_opts lo = {.medium = B2B_LINK_SOCKETPAIR, .a.flaky = &o->io};
+    int rc = b2b_link_up(&o->link, &lo);
+    JT_ASSERT(rc == 0, "link: %s", E(rc));
+    JT_ASSERT(jktcp_adapter_listen(o->link.b.ad, RIG_PORT, 0, &o->bl) == 0, "b listens");
+    JT_ASSERT(jktcp_handle_start(b2b_link_take(&o->link.a), &o->h) == 0, "handle_start");
     JT_ASSERT(pthread_create(&o->th, NULL, peer_main, o) == 0, "peer thread");
 }
 
@@ -222,7 +181,7 @@ static void opsrig_down(struct opsrig *o)
 {
     atomic_store(&o->stop, true);
     pthread_join(o->th, NULL);
-    jktcp_adapter_free(o->b);
+    b2b_link_down(&o->link); /* B, both sockets */
 }
 
 /* A working echo stream first, then the read (or write) function fails:
@@ -333,7 +292,7 @@ JT_TEST(errors, adapter_port_eof_netdown, 30)
     rig_pair_up(&p);
     jktcp_conn *bc, *c = rig_pair_connect(&p, &bc);
     pthread_t th;
-    JT_ASSERT(pthread_create(&th, NULL, close_port_later, p.pa) == 0, "closer thread");
+    JT_ASSERT(pthread_create(&th, NULL, close_port_later, p.link.a.port) == 0, "closer thread");
     uint8_t buf[16];
     double t0 = rig_now_ms();
     ssize_t n = jktcp_conn_read(c, buf, sizeof buf, 5000);
@@ -394,7 +353,7 @@ JT_TEST(errors, handle_error_set_before_streams_fail, 120)
         while (!atomic_load(&sp.go)) {
         }
         usleep(500);
-        jktcp_port_close(r.pa);
+        jktcp_port_close(r.link.a.port);
         pthread_join(th, NULL);
         int he = atomic_load(&sp.herr);
         JT_ASSERT(he == 0 || he == -EPIPE, "handle_error %d (%s)", he, E(he));

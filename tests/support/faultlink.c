@@ -7,14 +7,11 @@
 #include <criterion/criterion.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 uint64_t seed_or(uint64_t dflt)
 {
@@ -142,89 +139,36 @@ void print_adapter(const char *tag, jktcp_adapter *a)
             st.drop_short, st.drop_invalid, st.rst_sent);
 }
 
-static ssize_t flaky_read(void *ctx, void *buf, size_t len)
+void b2b_fault_link(struct b2b_link *l, const jktcp_fault_config *cfg_s,
+                    const jktcp_fault_config *cfg_c, struct b2b_link_flaky *fl_s,
+                    struct b2b_link_flaky *fl_c)
 {
-    struct flaky *f = ctx;
-    int e = atomic_load(&f->rerr);
-    if (e)
-        return e;
-    ssize_t n = read(f->fd, buf, len);
-    return n < 0 ? -errno : n;
-}
-
-static ssize_t flaky_write(void *ctx, const void *buf, size_t len)
-{
-    struct flaky *f = ctx;
-    int e = atomic_load(&f->werr);
-    if (e)
-        return e;
-    ssize_t n = send(f->fd, buf, len, MSG_NOSIGNAL);
-    return n < 0 ? -errno : n;
-}
-
-/* One end of a back-to-back link: fd (through fl's switchable errors if
- * given) wrapped in the fault transport, an adapter on it, and a pcap if
- * JKTCP_FAULT_PCAP names one. */
-jktcp_adapter *b2b_adapter(int fd, const jktcp_fault_config *cfg, bool server,
-                           struct flaky *fl, jktcp_transport **ft)
-{
-    jktcp_transport *inner;
-    jktcp_adapter *a;
-    int r;
-    if (fl) {
-        fl->fd = fd;
-        cr_assert_eq(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
-        jktcp_io_ops ops = {.read = flaky_read, .write = flaky_write, .poll_fd = fd};
-        r = jktcp_transport_ops(&ops, sizeof ops, fl, JKTCP_FRAMING_PACKET, &inner);
-    } else {
-        r = jktcp_transport_fd(fd, JKTCP_FRAMING_PACKET, &inner);
+    struct b2b_link_opts o = {.medium = B2B_LINK_SOCKETPAIR,
+                              .a = {.faults = cfg_c, .flaky = fl_c},
+                              .b = {.faults = cfg_s, .flaky = fl_s}};
+    char ps[512], pc[512];
+    const char *pre = getenv("JKTCP_FAULT_PCAP");
+    if (pre && *pre) {
+        snprintf(ps, sizeof ps, "%s-server.pcap", pre);
+        snprintf(pc, sizeof pc, "%s-client.pcap", pre);
+        o.b.pcap = ps;
+        o.a.pcap = pc;
     }
-    cr_assert_eq(r, 0);
-    r = jktcp_transport_faulty(inner, cfg, sizeof *cfg, ft);
-    cr_assert_eq(r, 0, "faulty: %s", jktcp_strerror(r));
-    r = jktcp_adapter_new(*ft, server ? B2B_SERVER_IP : B2B_CLIENT_IP,
-                          server ? B2B_CLIENT_IP : B2B_SERVER_IP, &a);
-    cr_assert_eq(r, 0);
-    const char *pc = getenv("JKTCP_FAULT_PCAP");
-    if (pc && *pc) {
-        char path[512];
-        snprintf(path, sizeof path, "%s-%s.pcap", pc, server ? "server" : "client");
-        jktcp_adapter_pcap(a, path);
-    }
-    return a;
+    int r = b2b_link_up(l, &o);
+    cr_assert_eq(r, 0, "link: %s", jktcp_strerror(r));
 }
 
-void b2b_side_up(struct b2b_side *sd, int fd, const jktcp_fault_config *cfg, bool server,
-                 struct flaky *fl)
-{
-    sd->a = b2b_adapter(fd, cfg, server, fl, &sd->ft);
-    sd->server = server;
-    if (server) {
-        int r;
-        r = jktcp_adapter_listen(sd->a, B2B_PORT, 16, &sd->l);
-        cr_assert_eq(r, 0);
-    }
-}
-
-/* A socketpair with room for a full window of 1500-byte frames in flight. */
-void b2b_socketpair(int sv[2])
-{
-    cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
-    int sz = 4 << 20;
-    for (int i = 0; i < 2; i++) {
-        setsockopt(sv[i], SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz);
-        setsockopt(sv[i], SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz);
-    }
-}
-
-/* cfg_s / cfg_c: faults on the server's / client's transport. */
 void b2b_up(struct b2b *b, const jktcp_fault_config *cfg_s, const jktcp_fault_config *cfg_c,
-            struct flaky *fl_s, struct flaky *fl_c)
+            struct b2b_link_flaky *fl_s, struct b2b_link_flaky *fl_c)
 {
     memset(b, 0, sizeof *b);
-    b2b_socketpair(b->sv);
-    b2b_side_up(&b->s, b->sv[0], cfg_s, true, fl_s);
-    b2b_side_up(&b->c, b->sv[1], cfg_c, false, fl_c);
+    b2b_fault_link(&b->link, cfg_s, cfg_c, fl_s, fl_c);
+    b->s.a = b->link.b.ad;
+    b->s.ft = b->link.b.ft;
+    b->s.server = true;
+    b->c.a = b->link.a.ad;
+    b->c.ft = b->link.a.ft;
+    cr_assert_eq(jktcp_adapter_listen(b->s.a, B2B_PORT, 16, &b->s.l), 0);
 }
 
 static void *b2b_thread(void *arg)
@@ -286,10 +230,7 @@ void b2b_join(struct b2b *b, pthread_t th[2], int limit_ms)
 
 void b2b_down(struct b2b *b)
 {
-    jktcp_adapter_free(b->s.a);
-    jktcp_adapter_free(b->c.a);
-    close(b->sv[0]);
-    close(b->sv[1]);
+    b2b_link_down(&b->link);
 }
 
 void b2b_report(const char *name, struct b2b *b)

@@ -1,17 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The fault suite's link (tests/system/test_fault_*.c): two jktcp adapters
- * back to back over a SOCK_SEQPACKET socketpair, each end wrapped in the
- * fault-injecting transport (jktcp_transport_faulty), one thread per
- * adapter (198.18.0.1 listens, 198.18.0.2 connects); a duplex pattern
- * transfer that drives one connection (run_xfer); reports of what the
- * faults and the retransmissions did; 32 threaded-handle streams echoing
- * through a lossy link (run_32_clients).
- *
- * Not rig.c: that rig is lossless and serves the threaded API tests (it
- * also runs under ThreadSanitizer); this one is a real fd link whose
- * frames the fault wrapper drops, reorders or corrupts, and whose inner
- * transport can be made to fail (struct flaky). Criterion only.
+ * The fault suite's link (tests/system/test_fault_*.c): the socketpair
+ * medium of b2blink.h, each end through the fault-injecting transport
+ * (jktcp_transport_faulty), one thread per adapter (198.18.0.1 listens,
+ * 198.18.0.2 connects; the timings of the suite depend on this driving);
+ * a duplex pattern transfer that drives one connection (run_xfer); reports
+ * of what the faults and the retransmissions did; 32 threaded-handle
+ * streams echoing through a lossy link (run_32_clients). Criterion only.
  *
  * Every failure message carries the seed; JKTCP_FAULT_SEED=<n> in the
  * environment replaces the default seeds (seed_or); JKTCP_FAULT_PCAP=<prefix>
@@ -20,6 +15,7 @@
 #ifndef JKT_FAULTLINK_H
 #define JKT_FAULTLINK_H
 
+#include "b2blink.h"
 #include "jktcp.h"
 
 #include <pthread.h>
@@ -44,8 +40,6 @@ struct xfer {
     jktcp_info info;
 };
 
-#define B2B_SERVER_IP "198.18.0.1"
-#define B2B_CLIENT_IP "198.18.0.2"
 #define B2B_PORT 5001
 /* The retransmission floor on these sub-millisecond links (both ends). */
 #define B2B_RTO_MIN_MS 5
@@ -64,16 +58,10 @@ struct b2b_side {
 };
 
 struct b2b {
-    int sv[2];
+    struct b2b_link link; /* socketpair: end b is the server's, end a the client's */
     struct b2b_side s, c;
     uint64_t seed;
     atomic_bool stop;
-};
-
-/* Inner transport with switchable read/write errors (ops over an fd). */
-struct flaky {
-    int fd;
-    atomic_int rerr, werr;
 };
 
 #define HSTREAMS 32
@@ -102,18 +90,15 @@ void set_fast(jktcp_adapter *a, long rto_min, long retries, long rto_max);
 void print_info(const char *tag, const jktcp_info *n);
 void print_fault_stats(const char *tag, jktcp_transport *t);
 void print_adapter(const char *tag, jktcp_adapter *a);
-/* One end of a back-to-back link: fd (through fl's switchable errors if
- * given) wrapped in the fault transport, an adapter on it, and a pcap if
- * JKTCP_FAULT_PCAP names one. */
-jktcp_adapter *b2b_adapter(int fd, const jktcp_fault_config *cfg, bool server, struct flaky *fl,
-                           jktcp_transport **ft);
-void b2b_side_up(struct b2b_side *sd, int fd, const jktcp_fault_config *cfg, bool server,
-                 struct flaky *fl);
-/* A socketpair with room for a full window of 1500-byte frames in flight. */
-void b2b_socketpair(int sv[2]);
-/* cfg_s / cfg_c: faults on the server's / client's transport. */
+/* The suite's link: a socketpair, cfg_s / cfg_c the faults on the server's /
+ * client's transport, fl_s / fl_c (NULL: none) switchable errors under
+ * them, and a pcap of each end if JKTCP_FAULT_PCAP names one. Asserts. */
+void b2b_fault_link(struct b2b_link *l, const jktcp_fault_config *cfg_s,
+                    const jktcp_fault_config *cfg_c, struct b2b_link_flaky *fl_s,
+                    struct b2b_link_flaky *fl_c);
+/* That link as two sides, the server listening on B2B_PORT. */
 void b2b_up(struct b2b *b, const jktcp_fault_config *cfg_s, const jktcp_fault_config *cfg_c,
-            struct flaky *fl_s, struct flaky *fl_c);
+            struct b2b_link_flaky *fl_s, struct b2b_link_flaky *fl_c);
 /* One thread per side: accept / connect, then run_xfer (or block in a
  * read), then keep the adapter moving until b2b_join. */
 void b2b_start(struct b2b *b, pthread_t th[2]);

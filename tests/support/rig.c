@@ -11,8 +11,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define FRAME_MAX 65575
-
 double rig_now_ms(void)
 {
     struct timespec ts;
@@ -29,30 +27,19 @@ bool rig_fd_readable(int fd, int timeout_ms)
     return n == 1 && (p.revents & POLLIN);
 }
 
-static bool move_frames(jktcp_port *from, jktcp_port *to, uint8_t *buf, bool drop)
-{
-    bool moved = false;
-    ssize_t n;
-    while ((n = jktcp_port_pull(from, buf, FRAME_MAX, 0)) > 0) {
-        if (!drop)
-            jktcp_port_push(to, buf, (size_t)n);
-        moved = true;
-    }
-    return moved;
-}
-
 /* B's side: accept, echo (or not), forget connections that ended. */
 static bool serve_b(struct rig *r)
 {
     bool busy = false;
     jktcp_conn *c = NULL;
+    jktcp_adapter *b = r->link.b.ad;
     while (r->nb < RIG_MAX_PEER_CONNS && jktcp_adapter_accept(r->bl, 0, &c) == 0) {
         r->bconns[r->nb++] = c;
         busy = true;
     }
     for (; atomic_load(&r->b_connects) > 0 && r->nb < RIG_MAX_PEER_CONNS; busy = true) {
         atomic_fetch_sub(&r->b_connects, 1);
-        if (jktcp_conn_connect(r->b, atomic_load(&r->b_port), 0, &c) == -EINPROGRESS)
+        if (jktcp_conn_connect(b, atomic_load(&r->b_port), 0, &c) == -EINPROGRESS)
             r->bconns[r->nb++] = c;
     }
     while (jktcp_adapter_accept(r->brl, 0, &c) == 0) {
@@ -78,18 +65,16 @@ static bool serve_b(struct rig *r)
 static void *pump_main(void *arg)
 {
     struct rig *r = arg;
-    uint8_t *buf = malloc(FRAME_MAX);
     while (!atomic_load(&r->stop)) {
-        bool moved = move_frames(r->pa, r->pb, buf, atomic_load(&r->mode) == RIG_BLACKHOLE);
-        jktcp_adapter_poll(r->b, 0);
-        moved |= move_frames(r->pb, r->pa, buf, false);
+        bool moved = b2b_link_carry(&r->link, true, atomic_load(&r->mode) == RIG_BLACKHOLE);
+        jktcp_adapter_poll(r->link.b.ad, 0);
+        moved |= b2b_link_carry(&r->link, false, false);
         moved |= serve_b(r);
         if (!moved)
             usleep(200);
         else
             atomic_fetch_add(&r->frames, 1);
     }
-    free(buf);
     return NULL;
 }
 
@@ -106,28 +91,25 @@ void rig_up(struct rig *r, const struct rig_opts *opts)
     memset(r, 0, sizeof *r);
     if (opts)
         r->o = *opts;
-    jktcp_transport *tb = NULL;
-    jktcp_adapter *a = NULL;
-    JT_ASSERT(jktcp_port_new(0, &r->pa) == 0, "port a");
-    JT_ASSERT(jktcp_port_new(0, &r->pb) == 0, "port b");
-    JT_ASSERT(jktcp_port_transport(r->pa, &r->ta) == 0, "transport a");
-    JT_ASSERT(jktcp_port_transport(r->pb, &tb) == 0, "transport b");
-    JT_ASSERT(jktcp_adapter_new(r->ta, "198.18.0.2", "198.18.0.1", &a) == 0, "adapter a");
-    JT_ASSERT(jktcp_adapter_new(tb, "198.18.0.1", "198.18.0.2", &r->b) == 0, "adapter b");
+    struct b2b_link_opts lo = {.medium = B2B_LINK_PORTS, .a.faults = r->o.faults};
+    int rc = b2b_link_up(&r->link, &lo);
+    JT_ASSERT(rc == 0, "link: %s", jktcp_strerror(rc));
+    jktcp_adapter *a = r->link.a.ad, *b = r->link.b.ad;
     set(a, JKTCP_OPT_SNDBUF, r->o.sndbuf);
     set(a, JKTCP_OPT_RCVBUF, r->o.rcvbuf);
-    set(r->b, JKTCP_OPT_RCVBUF, r->o.rcvbuf);
+    set(b, JKTCP_OPT_RCVBUF, r->o.rcvbuf);
     set(a, JKTCP_OPT_MAX_CONNS, r->o.max_conns);
     set(a, JKTCP_OPT_RTO_INIT_MS, r->o.rto_init_ms);
     set(a, JKTCP_OPT_MAX_RETRIES, r->o.max_retries);
     set(a, JKTCP_OPT_RTO_MIN_MS, r->o.rto_min_ms);
-    set(r->b, JKTCP_OPT_MAX_CONNS, RIG_MAX_PEER_CONNS + 64);
-    JT_ASSERT(jktcp_adapter_listen(r->b, RIG_PORT, 1024, &r->bl) == 0, "listen b");
-    JT_ASSERT(jktcp_adapter_listen(r->b, RIG_RESET_PORT, 1024, &r->brl) == 0, "listen b");
+    set(b, JKTCP_OPT_RTO_MIN_MS, r->o.peer_rto_min_ms);
+    set(b, JKTCP_OPT_MAX_CONNS, RIG_MAX_PEER_CONNS + 64);
+    JT_ASSERT(jktcp_adapter_listen(b, RIG_PORT, 1024, &r->bl) == 0, "listen b");
+    JT_ASSERT(jktcp_adapter_listen(b, RIG_RESET_PORT, 1024, &r->brl) == 0, "listen b");
     atomic_store(&r->mode, r->o.mode);
     r->bconns = calloc(RIG_MAX_PEER_CONNS, sizeof *r->bconns);
     JT_ASSERT(r->bconns, "calloc");
-    int rc = jktcp_handle_start(a, &r->h);
+    rc = jktcp_handle_start(b2b_link_take(&r->link.a), &r->h);
     JT_ASSERT(rc == 0 && r->h.id, "handle_start: %s", jktcp_strerror(rc));
     JT_ASSERT(pthread_create(&r->th, NULL, pump_main, r) == 0, "pump thread");
     r->running = true;
@@ -148,14 +130,7 @@ void rig_down(struct rig *r)
     r->nb = 0;
     free(r->bconns);
     r->bconns = NULL;
-    if (r->b)
-        jktcp_adapter_free(r->b);
-    r->b = NULL;
-    if (r->pa)
-        jktcp_port_free(r->pa);
-    if (r->pb)
-        jktcp_port_free(r->pb);
-    r->pa = r->pb = NULL;
+    b2b_link_down(&r->link); /* B (and its listeners), the ports */
 }
 
 void rig_b_connect(struct rig *r, int port, int n)
@@ -263,22 +238,18 @@ void rig_fill(jktcp_stream s)
 
 void rig_pair_up(struct rig_pair *p)
 {
-    jktcp_transport *ta, *tb;
     memset(p, 0, sizeof *p);
-    JT_ASSERT(jktcp_port_new(0, &p->pa) == 0 && jktcp_port_new(0, &p->pb) == 0, "ports");
-    JT_ASSERT(jktcp_port_transport(p->pa, &ta) == 0, "transport a");
-    JT_ASSERT(jktcp_port_transport(p->pb, &tb) == 0, "transport b");
-    JT_ASSERT(jktcp_adapter_new(ta, "198.18.0.2", "198.18.0.1", &p->a) == 0, "adapter a");
-    JT_ASSERT(jktcp_adapter_new(tb, "198.18.0.1", "198.18.0.2", &p->b) == 0, "adapter b");
+    struct b2b_link_opts lo = {.medium = B2B_LINK_PORTS};
+    int rc = b2b_link_up(&p->link, &lo);
+    JT_ASSERT(rc == 0, "link: %s", jktcp_strerror(rc));
+    p->a = p->link.a.ad;
+    p->b = p->link.b.ad;
     JT_ASSERT(jktcp_adapter_listen(p->b, RIG_PORT, 0, &p->bl) == 0, "b listens");
 }
 
 void rig_pair_down(struct rig_pair *p)
 {
-    jktcp_adapter_free(p->a);
-    jktcp_adapter_free(p->b);
-    jktcp_port_free(p->pa);
-    jktcp_port_free(p->pb);
+    b2b_link_down(&p->link);
 }
 
 jktcp_conn *rig_pair_connect(struct rig_pair *p, jktcp_conn **bc)
@@ -286,16 +257,13 @@ jktcp_conn *rig_pair_connect(struct rig_pair *p, jktcp_conn **bc)
     jktcp_conn *c = NULL;
     int rc = jktcp_conn_connect(p->a, RIG_PORT, 0, &c);
     JT_ASSERT(rc == -EINPROGRESS && c, "connect(timeout 0): %s", jktcp_strerror(rc));
-    uint8_t *buf = malloc(FRAME_MAX);
-    JT_ASSERT(buf, "malloc");
     *bc = NULL;
     for (int i = 0; i < 100 && !*bc; i++) {
-        move_frames(p->pa, p->pb, buf, false);
+        b2b_link_carry(&p->link, true, false);
         jktcp_adapter_accept(p->bl, 0, bc);
-        move_frames(p->pb, p->pa, buf, false);
+        b2b_link_carry(&p->link, false, false);
         jktcp_adapter_poll(p->a, 0);
     }
-    free(buf);
     jktcp_info info;
     JT_ASSERT(*bc, "B never accepted");
     JT_ASSERT(jktcp_conn_info(c, &info, sizeof info) == 0 && info.state == JKTCP_ESTABLISHED,

@@ -2,10 +2,12 @@
 /*
  * A rig for the threaded API without a kernel: handle `h` (jktcp at
  * 198.18.0.2) whose peer is a second adapter B (198.18.0.1) driven by a
- * pump thread that also carries the frames between their two packet ports.
- * B listens on RIG_PORT and, by mode, echoes what it receives, accepts and
- * never reads, or never even sees a frame (a black hole: connects hang).
- * Other ports answer SYNs with RST (connection refused).
+ * pump thread that also carries the frames between their two packet ports
+ * (the ports medium of b2blink.h). B listens on RIG_PORT and, by mode,
+ * echoes what it receives, accepts and never reads, or never even sees a
+ * frame (a black hole: connects hang). Other ports answer SYNs with RST
+ * (connection refused). Lossless unless rig_opts.faults puts h's end
+ * through the fault transport.
  *
  * Also a thread-free pair of adapters (struct rig_pair) for the
  * single-threaded API, and small helpers the threaded tests share.
@@ -16,6 +18,7 @@
 #ifndef JKT_RIG_H
 #define JKT_RIG_H
 
+#include "b2blink.h"
 #include "jktcp.h"
 
 #include <pthread.h>
@@ -28,7 +31,8 @@
 #define RIG_MAX_PEER_CONNS 2048
 
 enum rig_mode {
-    RIG_ECHO = 0,      /* B echoes everything (until its peer closes) */
+    RIG_ECHO = 0,      /* B echoes everything (until its peer closes); what does not
+                          fit its send buffer (4 MiB) is lost: keep less unechoed */
     RIG_NOREAD = 1,    /* B accepts and never reads: windows close */
     RIG_BLACKHOLE = 2, /* frames from h are dropped: SYNs go unanswered */
 };
@@ -41,13 +45,15 @@ struct rig_opts {
     long rto_init_ms; /* h's initial RTO (0: default 1000) */
     long max_retries; /* h's retries (0: default) */
     long rto_min_ms;  /* h's JKTCP_OPT_RTO_MIN_MS (0: default 200) */
+    long peer_rto_min_ms; /* B's JKTCP_OPT_RTO_MIN_MS (0: default 200) */
+    /* h's transport through the fault transport (NULL: lossless): its in
+     * and out directions are the link's B->h and h->B. */
+    const jktcp_fault_config *faults;
 };
 
 struct rig {
     struct rig_opts o;
-    jktcp_port *pa, *pb;
-    jktcp_transport *ta; /* h's transport (owned by h's adapter) */
-    jktcp_adapter *b;
+    struct b2b_link link; /* ports; end a's adapter is h's, end b is B */
     jktcp_conn_listener *bl, *brl;
     atomic_int mode; /* enum rig_mode, switchable while running */
     atomic_int b_connects, b_port; /* connects B should open (rig_b_connect) */
@@ -112,8 +118,8 @@ void rig_fill(jktcp_stream s);
  * threads: frames move only when the test moves them (rig_pair_connect
  * does). B listens on RIG_PORT (backlog 0). */
 struct rig_pair {
-    jktcp_port *pa, *pb;
-    jktcp_adapter *a, *b;
+    struct b2b_link link; /* ports */
+    jktcp_adapter *a, *b; /* link.a.ad, link.b.ad */
     jktcp_conn_listener *bl;
 };
 

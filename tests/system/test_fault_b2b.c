@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include "jktcp.h"
 #include "faultlink.h"
@@ -184,7 +183,7 @@ Test(fault, b2b_inner_eof, .timeout = 30)
     cr_assert(!atomic_load(&b.s.done) && !atomic_load(&b.c.done), "a read returned early: %zd %zd",
               b.s.block_result, b.c.block_result);
     uint64_t t0 = jkt_now_us();
-    shutdown(b.sv[1], SHUT_RDWR);
+    shutdown(b.link.a.fd, SHUT_RDWR); /* the client's socket */
     b2b_join(&b, th, 3000);
     double dt = (double)(jkt_now_us() - t0) / 1e6;
     fprintf(stderr, "fault/b2b_inner_eof: reads returned after %.3f s: server %s, client %s\n", dt,
@@ -212,7 +211,7 @@ Test(fault, b2b_inner_eof, .timeout = 30)
 static void b2b_inner_error(const char *name, bool write_err)
 {
     struct b2b b;
-    struct flaky fl = {.fd = -1};
+    struct b2b_link_flaky fl = {.fd = -1};
     jktcp_fault_config cfg = {.seed = seed_or(107)};
     b2b_up(&b, &cfg, &cfg, NULL, &fl);
     b.seed = cfg.seed;
@@ -307,10 +306,10 @@ static void *b2b_accept_thread(void *arg)
     return NULL;
 }
 
-static jktcp_handle b2b_handle(int fd, const jktcp_fault_config *cfg, bool server,
-                                jktcp_transport **ft)
+/* A handle on the end's adapter, with the suite's fast retransmissions. */
+static jktcp_handle b2b_handle(struct b2b_link_end *e)
 {
-    jktcp_adapter *a = b2b_adapter(fd, cfg, server, NULL, ft);
+    jktcp_adapter *a = b2b_link_take(e);
     jktcp_handle h;
     set_fast(a, B2B_RTO_MIN_MS, 15, 1000);
     int rc = jktcp_handle_start(a, &h);
@@ -323,21 +322,20 @@ static jktcp_handle b2b_handle(int fd, const jktcp_fault_config *cfg, bool serve
 static void b2b_handle_32_streams(const char *name, double drop, uint64_t per_stream,
                                   uint64_t seed)
 {
-    int sv[2];
-    b2b_socketpair(sv);
     seed = seed_or(seed);
     jktcp_fault_config cs = {.out = loss_faults(drop), .seed = seed}; /* see b2b_lossy */
     jktcp_fault_config cc = cs;
     cc.seed = seed ^ 0x5555;
-    jktcp_transport *fts, *ftc;
-    jktcp_handle hs = b2b_handle(sv[0], &cs, true, &fts);
-    jktcp_handle hc = b2b_handle(sv[1], &cc, false, &ftc);
+    struct b2b_link l;
+    b2b_fault_link(&l, &cs, &cc, NULL, NULL);
+    jktcp_handle hs = b2b_handle(&l.b);
+    jktcp_handle hc = b2b_handle(&l.a);
     static struct b2b_acceptor ac;
     memset(&ac, 0, sizeof ac);
     cr_assert_eq(jktcp_handle_listen(hs, B2B_PORT, HSTREAMS, &ac.l), 0);
     pthread_t at;
     cr_assert_eq(pthread_create(&at, NULL, b2b_accept_thread, &ac), 0);
-    run_32_clients(name, hc, B2B_PORT, per_stream, seed, ftc);
+    run_32_clients(name, hc, B2B_PORT, per_stream, seed, l.a.ft);
     pthread_join(at, NULL);
     for (int i = 0; i < ac.n; i++)
         pthread_join(ac.th[i], NULL);
@@ -355,8 +353,7 @@ static void b2b_handle_32_streams(const char *name, double drop, uint64_t per_st
     }
     jktcp_handle_close(hc, 1000);
     jktcp_handle_close(hs, 1000);
-    close(sv[0]);
-    close(sv[1]);
+    b2b_link_down(&l); /* the sockets */
 }
 
 Test(fault, b2b_handle_32_streams_loss1, .timeout = 120)
