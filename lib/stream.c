@@ -430,12 +430,15 @@ JKTCP_API int jktcp_handle_connect(jktcp_handle hid, int port, int timeout_ms, j
     if ((r = jk_submit(h, &s->connect_cmd)) < 0) {
         owner_drop(s); /* the I/O thread never saw it */
         stream_end(s, CMD_ABORT);
-    } else if ((r = setup_wait(s)) < 0) {
+    } else if (timeout_ms == 0 && (r = setup_wait(s)) < 0) {
         stream_end(s, CMD_ABORT);
     } else if (timeout_ms == 0) {
         out->id = s->obj.id;
         r = -EINPROGRESS;
     } else if ((r = connect_wait(s, jk_deadline(timeout_ms))) == 0) {
+        /* one sleep until connected: a setup error arrives as JK_FAILED
+         * (fail()), so waiting for the setup first would only cost the
+         * caller a second wake-up per connect */
         out->id = s->obj.id;
     } else if (r != -EBADF) { /* -EBADF: another thread closed it already */
         stream_end(s, CMD_ABORT);

@@ -14,6 +14,7 @@
  * usage: jktcp-bench [--runs N] [--mib N] [--mtu 1500,16000] [--quick]
  *   JKTCP_BENCH_ONLY=<substring>  only the table rows whose name contains it
  *   JKTCP_BENCH_ONLY=ids          only the id-lookup comparison
+ *   JKTCP_BENCH_ONLY=latency      only ping-pong and connection rate
  */
 #include "jktcp.h"
 
@@ -31,6 +32,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <netinet/tcp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -400,6 +402,49 @@ static double handle_idle(unsigned mtu, int family, void *arg)
     return ((double)(st1.io_wakeups - st0.io_wakeups) - 1) / 2.0;
 }
 
+/* Connection rate: open CONNS connections one after another (blocking
+ * connects), echo 4 KiB on each, then close them all; connections per
+ * second from the first connect to the last close. */
+enum { CONNS = 256, CONN_ECHO = 4096 };
+
+static double handle_conns(unsigned mtu, int family, void *arg)
+{
+    (void)arg;
+    struct jkt_tun tun;
+    struct jkt_server srv;
+    if (jkt_tun_open(NULL, mtu, 0, &tun) < 0 ||
+        start_server(&srv, JKT_SRV_ECHO, family, PORT_ECHO, 0) < 0)
+        return -1;
+    jktcp_adapter *a = make_adapter(tun.fd, mtu, family);
+    jktcp_handle h;
+    if (!a || jktcp_handle_start(a, &h) < 0)
+        return -1;
+    static jktcp_stream s[CONNS];
+    static uint8_t msg[CONN_ECHO], back[CONN_ECHO];
+    jktcp_stream warm; /* as for the kernel reference: the first connect untimed */
+    if (jktcp_handle_connect(h, PORT_ECHO, 3000, &warm) < 0)
+        return FAIL("warm-up connect");
+    jktcp_stream_close(warm);
+    double t0 = jkt_now_s();
+    for (int i = 0; i < CONNS; i++) {
+        if (jktcp_handle_connect(h, PORT_ECHO, 3000, &s[i]) < 0 ||
+            jktcp_stream_write_all(s[i], msg, sizeof msg, 3000) != (ssize_t)sizeof msg)
+            return FAIL("connect/echo");
+        for (size_t got = 0; got < sizeof back;) {
+            ssize_t r = jktcp_stream_read(s[i], back + got, sizeof back - got, 3000);
+            if (r <= 0)
+                return FAIL("echo read");
+            got += (size_t)r;
+        }
+    }
+    for (int i = 0; i < CONNS; i++)
+        jktcp_stream_close(s[i]);
+    double dt = jkt_now_s() - t0;
+    jktcp_handle_close(h, 500);
+    jkt_server_stop(&srv);
+    return CONNS / dt;
+}
+
 /* ------------------------------------------------------------------ */
 /* References                                                         */
 /* ------------------------------------------------------------------ */
@@ -589,6 +634,119 @@ static double kernel_tun(unsigned mtu, int family, void *arg)
     return got == g_bytes ? mbps(got, dt) : -1;
 }
 
+/* The kernel-to-kernel reference for latency and connection rate: a veth
+ * pair, v0 here with the jktcp-side addresses, v1 in a child namespace
+ * with the kernel-side addresses and a kernel echo server (the same
+ * tests/support server jktcp talks to). */
+enum veth_case { VETH_PINGPONG, VETH_CONNS };
+
+static int kconnect(int family)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = jkt_sockaddr(family, jkt_kernel_ip(family), PORT_ECHO, &ss);
+    int fd = socket(family, SOCK_STREAM, 0), one = 1;
+    if (fd < 0)
+        return -1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(fd, (struct sockaddr *)&ss, sl) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static bool kecho(int fd, const uint8_t *msg, uint8_t *back, size_t n)
+{
+    if (write(fd, msg, n) != (ssize_t)n)
+        return false;
+    for (size_t got = 0; got < n;) {
+        ssize_t r = read(fd, back + got, n - got);
+        if (r <= 0)
+            return false;
+        got += (size_t)r;
+    }
+    return true;
+}
+
+static double veth_pingpong(int family)
+{
+    int fd = kconnect(family);
+    if (fd < 0)
+        return FAIL("kernel connect");
+    enum { N = 5000 };
+    static uint64_t rtt[N];
+    uint8_t msg[64] = {0}, back[64];
+    for (int i = 0; i < N; i++) {
+        uint64_t t0 = jkt_now_us();
+        if (!kecho(fd, msg, back, sizeof msg))
+            return FAIL("kernel echo");
+        rtt[i] = jkt_now_us() - t0;
+    }
+    close(fd);
+    qsort(rtt, N, sizeof rtt[0], cmp_u64);
+    return (double)(rtt[N * 99 / 100] * 1000000u + rtt[N / 2]);
+}
+
+static double veth_conns(int family)
+{
+    static int fds[CONNS];
+    static uint8_t msg[CONN_ECHO], back[CONN_ECHO];
+    int warm = kconnect(family); /* the link's first SYN may go before the link is up */
+    if (warm < 0 || !kecho(warm, msg, back, sizeof msg))
+        return FAIL("kernel warm-up");
+    close(warm);
+    double t0 = jkt_now_s();
+    for (int i = 0; i < CONNS; i++)
+        if ((fds[i] = kconnect(family)) < 0 || !kecho(fds[i], msg, back, sizeof msg))
+            return FAIL("kernel connect/echo");
+    for (int i = 0; i < CONNS; i++)
+        close(fds[i]);
+    return CONNS / (jkt_now_s() - t0);
+}
+
+static double kernel_veth(unsigned mtu, int family, void *arg)
+{
+    int go[2], ready[2];
+    if (pipe(go) || pipe(ready))
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) { /* the kernel-side namespace */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        close(go[1]);
+        close(ready[0]);
+        char c = 0;
+        struct jkt_server srv;
+        if (jkt_netns_enter() < 0 || write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) != 1 ||
+            jkt_sh("ip addr add " JKT_KERNEL_IP4 "/24 dev v1 && ip -6 addr add " JKT_KERNEL_IP6
+                   "/64 dev v1 nodad && ip link set v1 up",
+                   NULL, 0) != 0 ||
+            start_server(&srv, JKT_SRV_ECHO, family, PORT_ECHO, 0) < 0)
+            _exit(1);
+        if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) < 0) /* until the parent is done */
+            _exit(2);
+        jkt_server_stop(&srv);
+        _exit(0);
+    }
+    close(go[0]);
+    close(ready[1]);
+    char c = 0, cmd[256];
+    snprintf(cmd, sizeof cmd,
+             "ip link add v0 mtu %u type veth peer name v1 mtu %u netns %d && "
+             "ip addr add " JKT_LOCAL_IP4 "/24 dev v0 && ip -6 addr add " JKT_LOCAL_IP6
+             "/64 dev v0 nodad && ip link set v0 up",
+             mtu, mtu, (int)pid);
+    double r = -1;
+    if (read(ready[0], &c, 1) == 1 && jkt_sh(cmd, NULL, 0) == 0 && write(go[1], &c, 1) == 1 &&
+        read(ready[0], &c, 1) == 1) {
+        usleep(200000); /* both links up */
+        r = *(int *)arg == VETH_PINGPONG ? veth_pingpong(family) : veth_conns(family);
+    }
+    close(go[1]);
+    close(ready[0]);
+    waitpid(pid, NULL, 0);
+    return r;
+}
+
 /* ------------------------------------------------------------------ */
 
 /* The id API against the pointer version, runs interleaved (id, pointer,
@@ -641,6 +799,31 @@ static void row(const char *name, bench_fn fn, unsigned mtu, int family, double 
         *out = m;
 }
 
+/* Ping-pong and connection rate, jktcp's handle next to the kernel's TCP
+ * over a veth pair (kernel_veth), in the same run. */
+static void latency_and_rate(double *all)
+{
+    int pp_case = VETH_PINGPONG, conns_case = VETH_CONNS;
+    double j = median_of(handle_pingpong, 1500, AF_INET6, NULL, all);
+    double k = median_of(kernel_veth, 1500, AF_INET6, &pp_case, all);
+    uint64_t jp = j < 0 ? 0 : (uint64_t)j, kp = k < 0 ? 0 : (uint64_t)k;
+    double j50 = (double)(jp % 1000000u), j99 = (double)(jp / 1000000u);
+    double k50 = (double)(kp % 1000000u), k99 = (double)(kp / 1000000u);
+    printf("\n64-byte ping-pong (MTU 1500): jktcp handle p50 %.0f us, p99 %.0f us; "
+           "kernel over veth p50 %.0f us, p99 %.0f us; ratio p50 %.2f, p99 %.2f\n",
+           j50, j99, k50, k99, k50 > 0 ? j50 / k50 : 0, k99 > 0 ? j99 / k99 : 0);
+    char name[64];
+    snprintf(name, sizeof name, "%d sequential connects, 4 KiB echo each", CONNS);
+    printf("%s, conns/s:\n", name);
+    for (unsigned mtu = 1500; mtu <= 16000; mtu = mtu == 1500 ? 16000 : 99999) {
+        double jc = median_of(handle_conns, mtu, AF_INET6, NULL, all);
+        double kc = median_of(kernel_veth, mtu, AF_INET6, &conns_case, all);
+        printf("  MTU %5u: jktcp handle %7.0f  kernel over veth %7.0f  ratio %.2f\n", mtu, jc, kc,
+               kc > 0 ? jc / kc : 0);
+        fflush(stdout);
+    }
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {{"runs", 1, 0, 'r'}, {"mib", 1, 0, 'm'},
@@ -666,6 +849,11 @@ int main(int argc, char **argv)
         return 0;
     }
     const char *only = getenv("JKTCP_BENCH_ONLY");
+    double all[16];
+    if (only && !strcmp(only, "latency")) { /* just ping-pong and connection rate */
+        latency_and_rate(all);
+        return 0;
+    }
     if (only && !strcmp(only, "ids")) { /* just the id-versus-pointer comparison */
         compare_ids();
         return 0;
@@ -689,13 +877,9 @@ int main(int argc, char **argv)
         row("jktcp handle upload x8", handle_up8, mtu, AF_INET6, tun, kern, NULL);
         row("jktcp handle download x8", handle_down8, mtu, AF_INET6, tun, kern, NULL);
     }
-    double all[16];
     if (getenv("JKTCP_BENCH_ONLY"))
         return 0;
-    double pp = median_of(handle_pingpong, 1500, AF_INET6, NULL, all);
-    uint64_t packed = pp < 0 ? 0 : (uint64_t)pp;
-    printf("\n64-byte ping-pong over the handle (MTU 1500): p50 %llu us, p99 %llu us\n",
-           (unsigned long long)(packed % 1000000u), (unsigned long long)(packed / 1000000u));
+    latency_and_rate(all);
     double idle = median_of(handle_idle, 1500, AF_INET6, NULL, all);
     printf("idle handle with 16 open streams: %.1f wake-ups/s\n", idle);
     compare_ids();
