@@ -100,9 +100,15 @@ $(B)/tests/jktcp_tests: $(TEST_OBJ) $(SUPPORT) $(STATIC)
 # tests/.
 SUPPORT_NET_OBJ := $(addprefix $(B)/tests/support/,netns.o kserver.o netprobe.o bridge.o)
 $(B)/tools/jktcp-bench $(B)/tools/jktcp-demo: $(SUPPORT_NET_OBJ)
+# The bench's cases that live in files of their own (tools/bench/).
+BENCH_OBJ := $(patsubst tools/bench/%.c,$(B)/tools/bench/%.o,$(wildcard tools/bench/*.c))
+$(B)/tools/jktcp-bench: $(BENCH_OBJ)
+$(B)/tools/bench/%.o: tools/bench/%.c $(wildcard tools/bench/*.h) include/jktcp.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -c $< -o $@
 $(B)/tools/%: tools/%.c $(STATIC) include/jktcp.h
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $< $(filter $(SUPPORT_NET_OBJ),$^) $(STATIC) $(LDLIBS)
+	$(CC) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $< $(filter $(SUPPORT_NET_OBJ) $(BENCH_OBJ),$^) $(STATIC) $(LDLIBS)
 
 tools: $(TOOLS)
 

@@ -426,6 +426,12 @@ static void env_event(struct jk_tcp_env *e, struct jk_tcp *t, enum jk_tcp_event 
     case JK_TCP_TIMER: update_timer(c); break;
     case JK_TCP_ESTABLISHED: established(c); break;
     case JK_TCP_CLOSED: conn_closed(c); break;
+    case JK_TCP_IDLE: /* the send ring: ours unless a handle's writers use it */
+        if (c->a->on_conn_idle)
+            c->a->on_conn_idle(c->a, c);
+        else
+            jk_ring_trim(&c->tcp.snd);
+        break;
     }
 }
 

@@ -82,6 +82,9 @@ struct jktcp_adapter {
     /* optional hook: a connection changed state (the threaded handle
      * uses it to wake waiters) */
     void (*on_conn_event)(struct jktcp_adapter *, struct jktcp_conn *);
+    /* optional hook: the engine reported JK_TCP_IDLE (the handle trims
+     * the send ring once no writer is in it) */
+    void (*on_conn_idle)(struct jktcp_adapter *, struct jktcp_conn *);
     void *owner;
 };
 

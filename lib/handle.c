@@ -142,6 +142,16 @@ static void on_conn_event(struct jktcp_adapter *a, struct jktcp_conn *c)
         jk_io_accept_ready(h, c->listener);
 }
 
+/* Adapter hook: the connection's buffers went idle. */
+static void on_conn_idle(struct jktcp_adapter *a, struct jktcp_conn *c)
+{
+    struct jk_stream *s = c->user;
+    if (s)
+        jk_io_stream_idle(a->owner, s, c);
+    else
+        jk_ring_trim(&c->tcp.snd); /* an orphan: nobody writes any more */
+}
+
 static void do_sync(struct jk_handle *h, struct jk_cmd *cmd)
 {
     int r = 0;
@@ -336,10 +346,12 @@ JKTCP_API int jktcp_handle_start(jktcp_adapter *a, jktcp_handle *out)
     }
     a->owner = h;
     a->on_conn_event = on_conn_event;
+    a->on_conn_idle = on_conn_idle;
     int r = pthread_create(&h->thread, NULL, io_main, h);
     if (r) {
         a->owner = NULL;
         a->on_conn_event = NULL;
+        a->on_conn_idle = NULL;
         h->a = NULL; /* the caller keeps the adapter */
         jk_obj_unpublish(&h->obj);
         return -r;
@@ -364,6 +376,7 @@ JKTCP_API int jktcp_handle_close(jktcp_handle id, int linger_ms)
     struct jktcp_adapter *a = h->a;
     a->owner = NULL;
     a->on_conn_event = NULL;
+    a->on_conn_idle = NULL;
     jk_adapter_destroy(a);
     h->a = NULL;
     handle_put(h);

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* The part of platform.h both back ends share: the clock, the lock (on top
- * of jk_wait / jk_wake_one) and readiness fds (on top of the wake fd). */
+/* The part of platform.h both back ends share: the clock, pages, the lock
+ * (on top of jk_wait / jk_wake_one) and readiness fds (on top of the wake
+ * fd). */
 #include "platform.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 uint64_t jk_mono_ns(void)
 {
@@ -22,6 +25,46 @@ uint64_t jk_mono_us(void)
 uint64_t jk_deadline(int timeout_ms)
 {
     return timeout_ms < 0 ? JK_FOREVER : jk_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+}
+
+/* ---- pages --------------------------------------------------------------- */
+
+#ifndef MAP_NORESERVE
+#define MAP_NORESERVE 0
+#endif
+
+void *jk_pages_alloc(size_t n)
+{
+    /* NORESERVE: a 4 MiB buffer costs address space, not memory, until
+     * it is used (and again after jk_pages_release) */
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void jk_pages_free(void *p, size_t n)
+{
+    if (p)
+        munmap(p, n);
+}
+
+size_t jk_page_size(void)
+{
+    long v = sysconf(_SC_PAGESIZE);
+    return v > 0 ? (size_t)v : 4096;
+}
+
+void jk_pages_release(void *p, size_t n)
+{
+    size_t ps = jk_page_size();
+    uintptr_t a = ((uintptr_t)p + ps - 1) & ~(uintptr_t)(ps - 1);
+    uintptr_t b = ((uintptr_t)p + n) & ~(uintptr_t)(ps - 1);
+#ifdef MADV_DONTNEED
+    if (b > a)
+        madvise((void *)a, b - a, MADV_DONTNEED);
+#else
+    (void)a, (void)b;
+#endif
 }
 
 /* ---- lock ---------------------------------------------------------------- */

@@ -21,6 +21,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define JK_FOREVER UINT64_MAX /* a deadline that never comes */
@@ -33,6 +34,18 @@ uint64_t jk_mono_us(void);
 
 /* Absolute deadline for a timeout in ms (< 0: JK_FOREVER, 0: now). */
 uint64_t jk_deadline(int timeout_ms);
+
+/* ---- pages (platform.c) ------------------------------------------------ */
+
+/* n bytes of zeroed, page-aligned memory whose pages are backed only once
+ * touched (mmap), or NULL. */
+void *jk_pages_alloc(size_t n);
+void jk_pages_free(void *p, size_t n);
+/* Give back the whole pages inside [p, p + n): their contents are lost, the
+ * next touch gets zeroed pages (MADV_DONTNEED where the platform has it;
+ * elsewhere nothing happens). */
+void jk_pages_release(void *p, size_t n);
+size_t jk_page_size(void);
 
 /* ---- futex-style waits (back end) -------------------------------------- */
 

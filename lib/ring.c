@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "ring.h"
+#include "platform.h"
 
 #include <errno.h>
 
@@ -10,7 +11,7 @@ int jk_ring_init(struct jk_ring *r, uint32_t size)
         return -EINVAL;
     while (n < size)
         n <<= 1;
-    r->buf = malloc(n);
+    r->buf = jk_pages_alloc(n); /* pages come as they are touched */
     if (!r->buf)
         return -ENOMEM;
     r->size = n;
@@ -23,8 +24,28 @@ int jk_ring_init(struct jk_ring *r, uint32_t size)
 
 void jk_ring_free(struct jk_ring *r)
 {
-    free(r->buf);
+    jk_pages_free(r->buf, r->size);
     r->buf = NULL;
+}
+
+/* The free part of the ring starts at tail and runs (size - used) bytes,
+ * wrapping; with nothing held, the whole buffer goes. */
+void jk_ring_trim(struct jk_ring *r)
+{
+    if (!r->buf)
+        return;
+    uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    uint32_t used = tail - atomic_load_explicit(&r->head, memory_order_acquire);
+    if (used == 0) {
+        jk_pages_release(r->buf, r->size);
+        return;
+    }
+    if (used >= r->size)
+        return;
+    uint32_t start = tail & r->mask, len = r->size - used;
+    uint32_t first = r->size - start < len ? r->size - start : len;
+    jk_pages_release(r->buf + start, first);
+    jk_pages_release(r->buf, len - first);
 }
 
 void jk_ring_put_at(struct jk_ring *r, uint32_t pos, const void *src, uint32_t len)

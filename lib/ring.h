@@ -28,6 +28,12 @@ struct jk_ring {
  * two so positions wrap with a mask. */
 int jk_ring_init(struct jk_ring *r, uint32_t size);
 void jk_ring_free(struct jk_ring *r);
+/* Give back the memory of the whole pages outside [head, tail) (see
+ * jk_pages_release): an idle ring then costs no memory beyond the bytes it
+ * holds. Only the producer may call it, and only while nothing is put
+ * beyond tail (jk_ring_put_at ahead of jk_ring_produce); the consumer may
+ * run meanwhile. */
+void jk_ring_trim(struct jk_ring *r);
 
 static inline uint32_t jk_ring_used(struct jk_ring *r)
 {

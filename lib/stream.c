@@ -250,6 +250,15 @@ void jk_io_stream_event(struct jk_handle *h, struct jk_stream *s, struct jktcp_c
     publish(s, c);
 }
 
+void jk_io_stream_idle(struct jk_handle *h, struct jk_stream *s, struct jktcp_conn *c)
+{
+    (void)h;
+    if (jk_lock_acquire(&s->wr_lock, 0) != 0) /* a deadline already past: try once */
+        return;
+    jk_ring_trim(&c->tcp.snd); /* writers are out: only the engine, its consumer, runs */
+    jk_lock_release(&s->wr_lock);
+}
+
 void jk_io_connect(struct jk_handle *h, struct jk_stream *s)
 {
     struct jktcp_adapter *a = h->a;

@@ -38,6 +38,8 @@
 #define JK_QUICKACKS 16   /* segments ACKed at once after a hole fills */
 #define JK_FIN_WAIT2_US (30u * 1000000u) /* orphaned FIN_WAIT_2 lifetime */
 #define JK_MIN_SND_MSS 48 /* a peer's MSS below this is raised to it (Linux tcp_min_snd_mss) */
+#define JK_TRIM_IDLE_US 1000000u /* buffers idle this long give their pages back (JK_T_TRIM) */
+#define JK_TRIM_GRAIN_US 262144u /* trims fall on multiples of this: one wake-up serves many */
 
 /* Per-connection settings, copied from the adapter when it is created. */
 struct jk_cfg {
@@ -57,6 +59,7 @@ enum jk_tcp_timer {
     JK_T_CLOSE,     /* TIME-WAIT end, orphaned FIN-WAIT-2 end, connect deadline */
     JK_T_TLP,       /* tail-loss probe (RFC 8985 §7) */
     JK_T_RACK,      /* RACK reorder window (RFC 8985 §6.2) */
+    JK_T_TRIM,      /* no data moved for JK_TRIM_IDLE_US: give buffer pages back */
     JK_T_COUNT
 };
 
@@ -83,6 +86,9 @@ enum jk_tcp_event {
     JK_TCP_TIMER,       /* only the deadline moved (jk_tcp_deadline) */
     JK_TCP_ESTABLISHED, /* a passive open completed */
     JK_TCP_CLOSED,      /* reached CLOSED */
+    JK_TCP_IDLE,        /* no data moved for a while: the receive ring gave its
+                           free pages back; the owner may trim the send ring
+                           (jk_ring_trim) once no writer can be in it */
 };
 
 struct jk_tcp_env;
@@ -192,6 +198,7 @@ struct jk_tcp {
     struct jk_rtt rtt;
     uint32_t retries, persist_backoff, ka_probes;
     uint64_t last_rx_us;
+    uint64_t data_us; /* data last entered the receive ring or left the send ring */
     uint64_t oow_ack_next; /* earliest time for the next limited ACK (challenge_ack) */
 
     /* statistics */

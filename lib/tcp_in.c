@@ -173,6 +173,7 @@ static void on_new_ack(struct jk_tcp *c, uint32_t ack)
         jk_ring_consume(&c->snd, data_acked);
         c->snd_buf_seq += data_acked;
         c->bytes_acked += data_acked;
+        jk_tcp_data_moved(c);
     }
     c->snd_una = ack;
     if (seq_lt(c->snd_nxt, ack))
@@ -363,6 +364,7 @@ static void note_duplicate(struct jk_tcp *c, uint32_t start, uint32_t end)
 static void take_data(struct jk_tcp *c, const struct jk_seg *s)
 {
     uint32_t tail = atomic_load_explicit(&c->rcv.tail, memory_order_relaxed);
+    jk_tcp_data_moved(c);
     if (s->seq == c->rcv_nxt) {
         jk_ring_put_at(&c->rcv, tail, s->payload, s->len);
         jk_ring_produce(&c->rcv, s->len);

@@ -44,6 +44,22 @@ static inline void jk_tcp_changed(struct jk_tcp *c)
     jk_tcp_event(c, JK_TCP_CHANGED);
 }
 
+/* The first multiple of JK_TRIM_GRAIN_US at or after t: connections that
+ * went quiet about together are trimmed in the same wake-up. */
+static inline uint64_t jk_tcp_trim_slot(uint64_t t)
+{
+    return ((t - 1) | (JK_TRIM_GRAIN_US - 1)) + 1;
+}
+
+/* Data entered the receive ring or left the send ring: the buffers are
+ * busy, so their pages stay until JK_TRIM_IDLE_US pass without this. */
+static inline void jk_tcp_data_moved(struct jk_tcp *c)
+{
+    c->data_us = NOW(c);
+    if (!c->timer[JK_T_TRIM])
+        c->timer[JK_T_TRIM] = jk_tcp_trim_slot(c->data_us + JK_TRIM_IDLE_US);
+}
+
 /* Answer segment s, which c does not take, with a reset. */
 static inline void jk_tcp_reset_for(struct jk_tcp *c, const struct jk_seg *s)
 {

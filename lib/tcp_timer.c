@@ -124,6 +124,24 @@ static void on_persist(struct jk_tcp *c)
     jk_tcp_arm_persist(c);
 }
 
+/* No data moved for JK_TRIM_IDLE_US (or it did: wait the rest). The
+ * receive ring is ours to trim — the engine is its only producer — unless
+ * out-of-order bytes sit beyond its tail; the send ring's producers are the
+ * owner's writers, so the owner trims it (JK_TCP_IDLE). */
+static void on_trim(struct jk_tcp *c)
+{
+    uint64_t due = c->data_us + JK_TRIM_IDLE_US;
+    if (due > NOW(c)) {
+        c->timer[JK_T_TRIM] = jk_tcp_trim_slot(due);
+        return;
+    }
+    c->timer[JK_T_TRIM] = 0;
+    if (c->ooo.n == 0)
+        jk_ring_trim(&c->rcv);
+    if (c->snd.buf)
+        jk_tcp_event(c, JK_TCP_IDLE);
+}
+
 static void on_keepalive(struct jk_tcp *c)
 {
     uint64_t idle = NOW(c) - c->last_rx_us;
@@ -169,6 +187,8 @@ void jk_tcp_timers(struct jk_tcp *c)
         return;
     if (c->timer[JK_T_KEEPALIVE] && c->timer[JK_T_KEEPALIVE] <= now)
         on_keepalive(c);
+    if (c->state != JKTCP_CLOSED && c->timer[JK_T_TRIM] && c->timer[JK_T_TRIM] <= now)
+        on_trim(c);
     if (c->state != JKTCP_CLOSED)
         jk_tcp_changed(c);
 }

@@ -15,6 +15,8 @@
  *   JKTCP_BENCH_ONLY=<substring>  only the table rows whose name contains it
  *   JKTCP_BENCH_ONLY=ids          only the id-lookup comparison
  *   JKTCP_BENCH_ONLY=latency      only ping-pong and connection rate
+ *   JKTCP_BENCH_ONLY=scale        only memory and 10,000 streams
+ *   JKTCP_BENCH_STREAMS=N         streams of the scale case (default 10000)
  */
 #include "jktcp.h"
 
@@ -22,6 +24,7 @@
 #include "kserver.h" /* tests/support/: build/tests/libjktsupport.a */
 #include "netns.h"
 #include "netprobe.h"
+#include "bench/scale.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -326,6 +329,17 @@ static double handle_down1(unsigned m, int f, void *a) { (void)a; return handle_
 static double handle_up8(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 8, false); }
 static double handle_down8(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 8, true); }
 
+/* A handle over a fresh TUN device, a kernel echo server behind it. */
+static int echo_handle(unsigned mtu, int family, struct jkt_server *srv, jktcp_handle *h)
+{
+    struct jkt_tun tun;
+    if (jkt_tun_open(NULL, mtu, 0, &tun) < 0 ||
+        start_server(srv, JKT_SRV_ECHO, family, PORT_ECHO, 0) < 0)
+        return -1;
+    jktcp_adapter *a = make_adapter(tun.fd, mtu, family);
+    return a && jktcp_handle_start(a, h) == 0 ? 0 : -1;
+}
+
 /* 64-byte ping-pong over the handle; returns p50 in us, p99 through arg */
 static int cmp_u64(const void *a, const void *b)
 {
@@ -335,15 +349,10 @@ static int cmp_u64(const void *a, const void *b)
 
 static double handle_pingpong(unsigned mtu, int family, void *arg)
 {
-    struct jkt_tun tun;
     struct jkt_server srv;
-    if (jkt_tun_open(NULL, mtu, 0, &tun) < 0 ||
-        start_server(&srv, JKT_SRV_ECHO, family, PORT_ECHO, 0) < 0)
-        return -1;
-    jktcp_adapter *a = make_adapter(tun.fd, mtu, family);
     jktcp_handle h;
     jktcp_stream s;
-    if (!a || jktcp_handle_start(a, &h) < 0 || jktcp_handle_connect(h, PORT_ECHO, 3000, &s) < 0)
+    if (echo_handle(mtu, family, &srv, &h) < 0 || jktcp_handle_connect(h, PORT_ECHO, 3000, &s) < 0)
         return -1;
     enum { N = 5000 };
     static uint64_t rtt[N];
@@ -376,15 +385,10 @@ static double handle_pingpong(unsigned mtu, int family, void *arg)
 static double handle_idle(unsigned mtu, int family, void *arg)
 {
     (void)arg;
-    struct jkt_tun tun;
     struct jkt_server srv;
-    if (jkt_tun_open(NULL, mtu, 0, &tun) < 0 ||
-        start_server(&srv, JKT_SRV_ECHO, family, PORT_ECHO, 0) < 0)
-        return -1;
-    jktcp_adapter *a = make_adapter(tun.fd, mtu, family);
     jktcp_handle h;
     jktcp_stream s[16];
-    if (!a || jktcp_handle_start(a, &h) < 0)
+    if (echo_handle(mtu, family, &srv, &h) < 0)
         return -1;
     for (int i = 0; i < 16; i++)
         if (jktcp_handle_connect(h, PORT_ECHO, 3000, &s[i]) < 0)
@@ -410,14 +414,9 @@ enum { CONNS = 256, CONN_ECHO = 4096 };
 static double handle_conns(unsigned mtu, int family, void *arg)
 {
     (void)arg;
-    struct jkt_tun tun;
     struct jkt_server srv;
-    if (jkt_tun_open(NULL, mtu, 0, &tun) < 0 ||
-        start_server(&srv, JKT_SRV_ECHO, family, PORT_ECHO, 0) < 0)
-        return -1;
-    jktcp_adapter *a = make_adapter(tun.fd, mtu, family);
     jktcp_handle h;
-    if (!a || jktcp_handle_start(a, &h) < 0)
+    if (echo_handle(mtu, family, &srv, &h) < 0)
         return -1;
     static jktcp_stream s[CONNS];
     static uint8_t msg[CONN_ECHO], back[CONN_ECHO];
@@ -824,6 +823,33 @@ static void latency_and_rate(double *all)
     }
 }
 
+/* Memory: a busy stream's buffers given back once idle, and what each of
+ * many idle streams costs (tools/bench/scale.c), in a child process of
+ * its own (run_isolated) so RSS is jktcp's and the bench's alone; the
+ * child prints its figures. */
+static double scale_case(unsigned mtu, int family, void *arg)
+{
+    int n = *(int *)arg;
+    struct scale_result r;
+    if (bench_scale(mtu, family, n, 64, &r) < 0)
+        return -1;
+    printf("scale (MTU %u): a stream that echoed 64 MiB: RSS +%.1f MiB busy, +%.1f MiB once idle; "
+           "%d streams opened one after another in %.1f s, 64 B echoed on each, %d verified; "
+           "RSS per idle stream %.1f KiB\n",
+           mtu, r.busy_mib, r.idle_mib, r.streams, r.open_s, r.verified, r.per_stream_kib);
+    fflush(stdout);
+    return r.verified;
+}
+
+static void scale(double *all)
+{
+    (void)all;
+    const char *e = getenv("JKTCP_BENCH_STREAMS");
+    int n = e ? atoi(e) : 10000;
+    if (run_isolated(scale_case, 1500, AF_INET6, &n) != n)
+        printf("scale: not every stream verified\n");
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {{"runs", 1, 0, 'r'}, {"mib", 1, 0, 'm'},
@@ -850,6 +876,10 @@ int main(int argc, char **argv)
     }
     const char *only = getenv("JKTCP_BENCH_ONLY");
     double all[16];
+    if (only && !strcmp(only, "scale")) {
+        scale(all);
+        return 0;
+    }
     if (only && !strcmp(only, "latency")) { /* just ping-pong and connection rate */
         latency_and_rate(all);
         return 0;
@@ -880,6 +910,7 @@ int main(int argc, char **argv)
     if (getenv("JKTCP_BENCH_ONLY"))
         return 0;
     latency_and_rate(all);
+    scale(all);
     double idle = median_of(handle_idle, 1500, AF_INET6, NULL, all);
     printf("idle handle with 16 open streams: %.1f wake-ups/s\n", idle);
     compare_ids();

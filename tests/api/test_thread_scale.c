@@ -426,7 +426,9 @@ JT_TEST(thread, idle_handle_sleeps, 30)
         JT_ASSERT(jktcp_stream_write_all(s[i], msg, sizeof msg, IO_TIMEOUT) == sizeof msg, "write");
         JT_ASSERT(read_exact(s[i], back, sizeof back, IO_TIMEOUT) == sizeof back, "read");
     }
-    sleep_ms(500); /* delayed ACKs on both sides settle */
+    /* delayed ACKs on both sides settle, and the buffers' one trim
+     * (JK_TRIM_IDLE_US after the last data, on a JK_TRIM_GRAIN_US slot) */
+    sleep_ms(1600);
     jktcp_stats a, b;
     JT_ASSERT(jktcp_handle_stats(h, &a, sizeof a) == 0, "stats");
     double cpu0 = cpu_seconds();

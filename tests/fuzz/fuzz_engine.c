@@ -59,8 +59,9 @@ static void f_rst(struct jk_tcp_env *e, const struct jk_rst *r)
 static void f_event(struct jk_tcp_env *e, struct jk_tcp *c, enum jk_tcp_event ev)
 {
     (void)e;
-    (void)c;
-    FZ_CHECK(ev <= JK_TCP_CLOSED, "event %d", ev);
+    FZ_CHECK(ev <= JK_TCP_IDLE, "event %d", ev);
+    if (ev == JK_TCP_IDLE) /* as the adapter does: the send ring is the owner's to trim */
+        jk_ring_trim(&c->snd);
 }
 
 static void f_set_pmtu(struct jk_tcp_env *e, uint32_t mtu)

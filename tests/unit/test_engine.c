@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "packet.h"
 #include "tcp.h"
@@ -24,7 +26,7 @@ struct fake {
     size_t nframes;
     struct jk_rst rsts[8];
     int nrst;
-    int events[4];   /* count per enum jk_tcp_event */
+    int events[8];   /* count per enum jk_tcp_event */
     int busy;        /* sends to refuse with -EAGAIN */
     uint32_t pmtu_set;
 };
@@ -301,6 +303,73 @@ Test(engine, fin_drops_islands_beyond_it)
     cr_assert_gt(F.nframes, n);
     cr_assert_eq(ack.ack, 7002);
     cr_assert_eq(ack.opt.nsack, 0, "no SACK block for bytes past the FIN");
+    jk_tcp_free_buffers(c);
+    free(c);
+}
+
+/* Pages of ring r's buffer in memory. */
+static size_t resident(const struct jk_ring *r)
+{
+    size_t ps = (size_t)sysconf(_SC_PAGESIZE), n = (r->size + ps - 1) / ps, in = 0;
+    unsigned char *v = malloc(n);
+    cr_assert_eq(mincore(r->buf, r->size, v), 0);
+    for (size_t i = 0; i < n; i++)
+        in += v[i] & 1;
+    free(v);
+    return in;
+}
+
+Test(engine, idle_buffers_give_their_pages_back)
+{
+    struct jk_tcp *c = open_active();
+    static uint8_t data[40000], back[40000];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)(i * 7 + 3);
+    /* the peer sends 40 kB; the application reads all but the last 100 bytes */
+    for (uint32_t off = 0; off < sizeof data; off += 1000) {
+        struct jk_seg s = peer(JK_ACK, 7001 + off, 1000001);
+        s.payload = data + off;
+        s.len = 1000;
+        jk_tcp_input(c, &s);
+    }
+    cr_assert_eq(jk_ring_read(&c->rcv, back, sizeof back - 100), sizeof back - 100);
+    /* we send 40 kB; the peer acknowledges all of it */
+    cr_assert_eq(jk_ring_write(&c->snd, data, sizeof data), sizeof data);
+    for (int i = 0; i < 20 && jk_ring_used(&c->snd); i++) { /* a window at a time */
+        F.nframes = 0;
+        cr_assert_eq(jk_tcp_output(c), 0);
+        struct jk_seg ack = peer(JK_ACK, 7001 + sizeof data, c->snd_nxt);
+        jk_tcp_input(c, &ack);
+    }
+    cr_assert_eq(jk_ring_used(&c->snd), 0);
+    cr_assert_geq(resident(&c->rcv), 9, "40 kB went through the receive ring");
+    cr_assert_geq(resident(&c->snd), 9, "and through the send ring");
+
+    uint64_t moved = F.env.now;
+    uint64_t slot = ((moved + JK_TRIM_IDLE_US - 1) | (JK_TRIM_GRAIN_US - 1)) + 1;
+    while (jk_tcp_deadline(c) && jk_tcp_deadline(c) < slot) {
+        F.env.now = jk_tcp_deadline(c); /* the delayed ACK, nothing else */
+        jk_tcp_timers(c);
+        jk_tcp_output(c);
+    }
+    cr_assert_eq(F.events[JK_TCP_IDLE], 0, "busy until JK_TRIM_IDLE_US pass");
+    cr_assert_eq(jk_tcp_deadline(c), slot, "on the grain at or after JK_TRIM_IDLE_US");
+    F.env.now = jk_tcp_deadline(c);
+    jk_tcp_timers(c);
+    cr_assert_eq(F.events[JK_TCP_IDLE], 1, "the owner is told (the send ring is its to trim)");
+    cr_assert_leq(resident(&c->rcv), 1, "only the page holding the 100 unread bytes stays");
+    cr_assert_eq(jk_ring_read(&c->rcv, back + sizeof back - 100, 200), 100);
+    cr_assert_eq(memcmp(back, data, sizeof data), 0, "no byte lost to the trim");
+    jk_ring_trim(&c->snd);
+    cr_assert_eq(resident(&c->snd), 0);
+    cr_assert_eq(jk_tcp_deadline(c), 0, "idle: no timer, no wake-up");
+
+    /* busy again: the ring works on fresh pages */
+    cr_assert_eq(jk_ring_write(&c->snd, "again", 5), 5);
+    cr_assert_eq(jk_tcp_output(c), 0);
+    struct jk_seg d = frame(F.nframes - 1);
+    cr_assert_eq(d.len, 5);
+    cr_assert_eq(memcmp(d.payload, "again", 5), 0);
     jk_tcp_free_buffers(c);
     free(c);
 }

@@ -4,7 +4,8 @@
  * behind every send and receive buffer — sizes, full and empty, partial
  * reads and writes, wrap-around of the buffer and of the free-running
  * 32-bit indices, put_at/produce beyond the tail, iovecs, a random run
- * against a plain FIFO, and two threads at once (run under TSan too).
+ * against a plain FIFO, two threads at once (run under TSan too), and
+ * trimming: the free pages go back, the held bytes stay.
  */
 #include "minitest.h"
 #include "ring.h"
@@ -14,6 +15,8 @@
 #include <sched.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static void ring_up(struct jk_ring *r, uint32_t size)
 {
@@ -244,4 +247,39 @@ JT_TEST(ring, one_producer_one_consumer, 60)
     JT_ASSERT(bad == 0, "%u bytes differ", bad);
     JT_ASSERT(jk_ring_used(&spsc) == 0, "drained");
     jk_ring_free(&spsc);
+}
+
+/* Pages of r's buffer in memory (mincore). */
+static size_t ring_resident(const struct jk_ring *r)
+{
+    size_t ps = (size_t)sysconf(_SC_PAGESIZE), n = (r->size + ps - 1) / ps, in = 0;
+    unsigned char v[256];
+    JT_ASSERT(n <= sizeof v && mincore(r->buf, r->size, v) == 0, "mincore");
+    for (size_t i = 0; i < n; i++)
+        in += v[i] & 1;
+    return in;
+}
+
+JT_TEST(ring, trim_gives_back_free_pages_only, 10)
+{
+    struct jk_ring r;
+    ring_up(&r, 256 * 1024);
+    static uint8_t in[256 * 1024], out[256 * 1024];
+    fill(in, sizeof in, 9);
+    seek(&r, 0xffffffffu - 100000); /* the held bytes wrap the buffer and the indices */
+    JT_ASSERT(jk_ring_write(&r, in, sizeof in) == sizeof in, "fill");
+    JT_ASSERT(jk_ring_read(&r, out, 200000) == 200000, "read most");
+    size_t before = ring_resident(&r);
+    jk_ring_trim(&r);
+    size_t after = ring_resident(&r), ps = (size_t)sysconf(_SC_PAGESIZE);
+    JT_ASSERT(before == r.size / ps, "every page was touched: %zu", before);
+    JT_ASSERT(after <= (sizeof in - 200000) / ps + 2, "held bytes' pages only: %zu", after);
+    JT_ASSERT(jk_ring_read(&r, out + 200000, sizeof in) == sizeof in - 200000, "the rest");
+    JT_ASSERT(memcmp(in, out, sizeof in) == 0, "no held byte lost");
+    jk_ring_trim(&r);
+    JT_ASSERT(ring_resident(&r) == 0, "empty: every page goes");
+    JT_ASSERT(jk_ring_write(&r, in, 5000) == 5000 && jk_ring_read(&r, out, 5000) == 5000 &&
+                  memcmp(in, out, 5000) == 0,
+              "usable again");
+    jk_ring_free(&r);
 }
