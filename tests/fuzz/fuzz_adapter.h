@@ -414,7 +414,7 @@ static void fz_structured(struct fz_env *e, struct fz_model *m, struct fz_in *in
 {
     struct jktcp_conn *c = fz_live(e, m);
     uint32_t rcv_nxt = c ? c->tcp.rcv_nxt : m->have_ack ? m->our_ack : m->peer_iss + 1;
-    uint32_t rwnd = c ? jk_tcp_rcv_window(c) : 0;
+    uint32_t rwnd = c ? jk_tcp_rcv_window(&c->tcp) : 0;
     uint32_t una = c ? c->tcp.snd_una : m->our_iss + 1;
     uint32_t smax = c ? c->tcp.snd_max : m->our_max;
     uint32_t iss = c ? c->tcp.iss : m->our_iss;
