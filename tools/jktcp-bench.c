@@ -4,12 +4,16 @@
  * a TUN device in private network namespaces, next to two references
  * measured in the same run:
  *   tun-limit   one thread writing MTU-sized frames into a TUN fd (the
- *               transport's ceiling);
+ *               transport's ceiling; its CPU per GiB is the floor for one
+ *               frame per write);
  *   kernel      the kernel's own TCP over the same kind of pipe: kernel
  *               socket -> TUN -> userspace forwarder -> TUN -> kernel socket
  *               (two namespaces), no offloads, same MTU.
  * Every figure is the median of --runs runs (default 3), each in a fresh
- * namespace. Traffic stays inside namespaces this program creates.
+ * namespace. Traffic stays inside namespaces this program creates. "CPU
+ * s/GiB" is the process's CPU time (user + system, the kernel's work inside
+ * our TUN reads and writes included) less the kernel-side server threads',
+ * per GiB moved.
  *
  * usage: jktcp-bench [--runs N] [--mib N] [--mtu 1500,16000] [--quick]
  *   JKTCP_BENCH_ONLY=<substring>  only the table rows whose name contains it
@@ -34,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <netinet/tcp.h>
 #include <sys/wait.h>
@@ -55,6 +60,27 @@ static uint64_t g_bytes = 256ull << 20;
 
 typedef double (*bench_fn)(unsigned mtu, int family, void *arg);
 
+/* CPU seconds per GiB moved of the measurement just run in this process
+ * (jktcp's side: the process's CPU less the kernel-side server's threads),
+ * or -1 where a case does not measure it. run_isolated carries it out. */
+static double g_cpu = -1;
+static double g_cpu_median = -1; /* of the last median_of */
+
+static double proc_cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* cpu: the process's CPU seconds over the transfer; the server stopped. */
+static void note_cpu(double cpu, const struct jkt_server *srv, uint64_t bytes)
+{
+    double server = srv ? (double)atomic_load(&srv->cpu_ns) / 1e9 : 0;
+    g_cpu = bytes ? (cpu - server) / ((double)bytes / (1u << 30)) : -1;
+}
+
 static double run_isolated(bench_fn fn, unsigned mtu, int family, void *arg)
 {
     int p[2];
@@ -64,17 +90,20 @@ static double run_isolated(bench_fn fn, unsigned mtu, int family, void *arg)
     if (pid == 0) {
         close(p[0]);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        double v = -1;
+        double v[2] = {-1, -1};
+        g_cpu = -1; /* cases that do not measure it say so */
         if (jkt_netns_enter() == 0)
-            v = fn(mtu, family, arg);
-        if (write(p[1], &v, sizeof v) != sizeof v)
+            v[0] = fn(mtu, family, arg);
+        v[1] = g_cpu;
+        if (write(p[1], v, sizeof v) != sizeof v)
             _exit(1);
         _exit(0);
     }
     close(p[1]);
-    double v = -1;
-    if (read(p[0], &v, sizeof v) != sizeof v)
-        v = -1;
+    double v = -1, pair[2];
+    g_cpu = -1;
+    if (read(p[0], pair, sizeof pair) == sizeof pair)
+        v = pair[0], g_cpu = pair[1];
     close(p[0]);
     waitpid(pid, NULL, 0);
     return v;
@@ -88,10 +117,14 @@ static int cmp_double(const void *a, const void *b)
 
 static double median_of(bench_fn fn, unsigned mtu, int family, void *arg, double *all)
 {
-    double v[16];
-    for (int i = 0; i < g_runs; i++)
+    double v[16], cpu[16];
+    for (int i = 0; i < g_runs; i++) {
         v[i] = all[i] = run_isolated(fn, mtu, family, arg);
+        cpu[i] = g_cpu;
+    }
     qsort(v, (size_t)g_runs, sizeof v[0], cmp_double);
+    qsort(cpu, (size_t)g_runs, sizeof cpu[0], cmp_double);
+    g_cpu_median = cpu[g_runs / 2];
     return v[g_runs / 2];
 }
 
@@ -148,7 +181,7 @@ static double adapter_up(unsigned mtu, int family, void *arg)
         return FAIL("connect");
     static uint8_t buf[1 << 18];
     jkt_pattern_fill(buf, sizeof buf, 0, 7);
-    double t0 = jkt_now_s();
+    double t0 = jkt_now_s(), c0 = proc_cpu_s();
     for (uint64_t sent = 0; sent < g_bytes;) {
         ssize_t w = jktcp_conn_write(c, buf, sizeof buf, -1);
         if (w < 0)
@@ -158,10 +191,11 @@ static double adapter_up(unsigned mtu, int family, void *arg)
     jktcp_conn_close(c);
     if (jktcp_adapter_flush(a, 30000) < 0 || jkt_server_wait_done(&srv, 1, 30000) < 0)
         return FAIL("flush");
-    double dt = jkt_now_s() - t0;
+    double dt = jkt_now_s() - t0, cpu = proc_cpu_s() - c0;
     uint64_t got = atomic_load(&srv.bytes_in);
     jktcp_adapter_free(a);
     jkt_server_stop(&srv);
+    note_cpu(cpu, &srv, got);
     return got == g_bytes ? mbps(got, dt) : -1;
 }
 
@@ -179,18 +213,19 @@ static double adapter_down(unsigned mtu, int family, void *arg)
         return -1;
     static uint8_t buf[1 << 18];
     uint64_t got = 0;
-    double t0 = jkt_now_s();
+    double t0 = jkt_now_s(), c0 = proc_cpu_s();
     for (;;) {
         ssize_t r = jktcp_conn_read(c, buf, sizeof buf, 10000);
         if (r <= 0)
             break;
         got += (uint64_t)r;
     }
-    double dt = jkt_now_s() - t0;
+    double dt = jkt_now_s() - t0, cpu = proc_cpu_s() - c0;
     jktcp_conn_close(c);
     jktcp_adapter_flush(a, 1000);
     jktcp_adapter_free(a);
     jkt_server_stop(&srv);
+    note_cpu(cpu, &srv, got);
     return got == g_bytes ? mbps(got, dt) : -1;
 }
 
@@ -288,13 +323,18 @@ static double handle_xfer(unsigned mtu, int family, int nstreams, bool down)
         return -1;
     struct hjob jobs[64];
     pthread_t th[64];
+    /* a download's clock starts before the connects: the kernel's source
+     * sends from its accept on, and with 64 streams the first buffers would
+     * fill before a later start */
+    double t0 = jkt_now_s(), c0 = proc_cpu_s();
     for (int i = 0; i < nstreams; i++) {
         jobs[i] = (struct hjob){.n = per, .down = down};
         if (jktcp_handle_connect(h, down ? PORT_SOURCE : PORT_SINK, 3000, &jobs[i].s) < 0)
             return -1;
         jobs[i].p = jk_stream_get(jobs[i].s);
     }
-    double t0 = jkt_now_s();
+    if (!down)
+        t0 = jkt_now_s(), c0 = proc_cpu_s();
     for (int i = 0; i < nstreams; i++)
         pthread_create(&th[i], NULL, hjob_main, &jobs[i]);
     bool ok = true;
@@ -304,7 +344,7 @@ static double handle_xfer(unsigned mtu, int family, int nstreams, bool down)
     }
     if (!down && jkt_server_wait_done(&srv, (unsigned long)nstreams, 30000) < 0)
         ok = false;
-    double dt = jkt_now_s() - t0;
+    double dt = jkt_now_s() - t0, cpu = proc_cpu_s() - c0;
     if (!down && atomic_load(&srv.bytes_in) != per * (uint64_t)nstreams)
         ok = false;
     if (getenv("JKTCP_BENCH_STATS")) { /* where the frames went (not timed) */
@@ -321,6 +361,7 @@ static double handle_xfer(unsigned mtu, int family, int nstreams, bool down)
     }
     jktcp_handle_close(h, 1000);
     jkt_server_stop(&srv);
+    note_cpu(cpu, &srv, per * (uint64_t)nstreams);
     return ok ? mbps(per * (uint64_t)nstreams, dt) : -1;
 }
 
@@ -328,6 +369,8 @@ static double handle_up1(unsigned m, int f, void *a) { (void)a; return handle_xf
 static double handle_down1(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 1, true); }
 static double handle_up8(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 8, false); }
 static double handle_down8(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 8, true); }
+static double handle_up64(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 64, false); }
+static double handle_down64(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 64, true); }
 
 /* A handle over a fresh TUN device, a kernel echo server behind it. */
 static int echo_handle(unsigned mtu, int family, struct jkt_server *srv, jktcp_handle *h)
@@ -502,11 +545,12 @@ static double tun_limit(unsigned mtu, int family, void *arg)
         frame[46] = 0x12;
     }
     uint64_t n = 0;
-    double t0 = jkt_now_s(), dt;
+    double t0 = jkt_now_s(), dt, c0 = proc_cpu_s();
     while ((dt = jkt_now_s() - t0) < 1.0)
         for (int i = 0; i < 256; i++)
             if (write(tun.fd, frame, len) == (ssize_t)len)
                 n++;
+    note_cpu(proc_cpu_s() - c0, NULL, n * len);
     close(fd);
     return mbps(n * len, dt);
 }
@@ -790,6 +834,10 @@ static void row(const char *name, bench_fn fn, unsigned mtu, int family, double 
     double m = median_of(fn, mtu, family, NULL, all);
     printf("| %-28s | %5u | %8.1f |", name, mtu, m);
     printf(" %5.2f | %5.2f | ", ref_tun > 0 ? m / ref_tun : 0, ref_kernel > 0 ? m / ref_kernel : 0);
+    if (g_cpu_median >= 0)
+        printf("%5.2f | ", g_cpu_median);
+    else
+        printf("    - | ");
     for (int i = 0; i < g_runs; i++)
         printf("%s%.1f", i ? " " : "", all[i]);
     printf(" |\n");
@@ -890,9 +938,9 @@ int main(int argc, char **argv)
     }
     printf("jktcp-bench: %s, %d run(s) per figure (median), %llu MiB per transfer, IPv6\n\n",
            jktcp_version(), g_runs, (unsigned long long)(g_bytes >> 20));
-    printf("| %-28s | %5s | %8s | %5s | %5s | %s |\n", "case", "MTU", "MB/s", "/tun", "/kern",
-           "runs");
-    printf("|------------------------------|-------|----------|-------|-------|------|\n");
+    printf("| %-28s | %5s | %8s | %5s | %5s | %5s | %s |\n", "case", "MTU", "MB/s", "/tun", "/kern",
+           "CPU s/GiB", "runs");
+    printf("|------------------------------|-------|----------|-------|-------|-------|------|\n");
     char buf[64];
     snprintf(buf, sizeof buf, "%s", mtus);
     for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -906,6 +954,8 @@ int main(int argc, char **argv)
         row("jktcp handle download x1", handle_down1, mtu, AF_INET6, tun, kern, NULL);
         row("jktcp handle upload x8", handle_up8, mtu, AF_INET6, tun, kern, NULL);
         row("jktcp handle download x8", handle_down8, mtu, AF_INET6, tun, kern, NULL);
+        row("jktcp handle upload x64", handle_up64, mtu, AF_INET6, tun, kern, NULL);
+        row("jktcp handle download x64", handle_down64, mtu, AF_INET6, tun, kern, NULL);
     }
     if (getenv("JKTCP_BENCH_ONLY"))
         return 0;

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---------------------------------------------------------------------- */
@@ -316,6 +317,9 @@ static void *srv_handler(void *arg)
 out:
     free(buf);
     srv_unregister_close(s, fd, reset);
+    struct timespec cpu;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0) /* before `done`: wait_done sees it */
+        atomic_fetch_add(&s->cpu_ns, (unsigned long)cpu.tv_sec * 1000000000ul + (unsigned long)cpu.tv_nsec);
     atomic_fetch_add(&s->done, 1);
     atomic_fetch_sub(&s->handlers, 1);
     return NULL;

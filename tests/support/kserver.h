@@ -55,6 +55,8 @@ struct jkt_server {
     atomic_ulong resets;       /* ECONNRESET / other read errors */
     atomic_ulong bytes_in, bytes_out;
     atomic_ulong mismatches;   /* connections whose incoming data broke the pattern */
+    atomic_ulong cpu_ns;       /* CPU time of the connection handlers, added as each ends
+                                  (benchmarks subtract it from the process's) */
     uint64_t first_mismatch;   /* stream offset of the first bad byte (UINT64_MAX: none) */
     uint64_t checksum;         /* sum over connections of a running FNV-1a of input */
     int error;                 /* first unexpected errno in the server (0 = none) */
