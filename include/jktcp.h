@@ -359,6 +359,12 @@ typedef enum jktcp_option {
                                      still works), 1 = after a black hole (two timeouts in
                                      a row: fall to 1200 / 1280 bytes, then probe up),
                                      2 = always (start there, probe up to the MTU) */
+    JKTCP_OPT_BUSY_POLL_US = 18,       /* threaded handle: after frames moved, its I/O thread
+                                     polls the transport and its command queue this many
+                                     microseconds before it sleeps (0 = off, default; at most
+                                     1000). Trades CPU for latency, as Linux's SO_BUSY_POLL:
+                                     64-byte ping-pong p50 ~66 -> ~45 us here; never spins
+                                     while idle */
 } jktcp_option;
 
 JKTCP_API int jktcp_adapter_set_option(jktcp_adapter *a, jktcp_option opt, long value);

@@ -58,6 +58,7 @@ struct jktcp_adapter {
     jktcp_transport *t;
     struct jk_tcp_env env; /* the engine's world: clock, addresses, MTU, settings */
     uint32_t max_conns;
+    uint32_t busy_poll_us; /* JKTCP_OPT_BUSY_POLL_US (the handle's I/O thread) */
     uint64_t (*clock)(void *);
     void *clock_ctx;
     bool custom_clock;

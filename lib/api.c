@@ -186,6 +186,11 @@ JKTCP_API int jktcp_adapter_set_option(jktcp_adapter *a, jktcp_option opt, long 
         a->env.path.mode = (uint8_t)v;
         jk_path_reset(&a->env);
         return 0;
+    case JKTCP_OPT_BUSY_POLL_US:
+        if (check_range(v, 0, 1000))
+            return -EINVAL;
+        a->busy_poll_us = (uint32_t)v;
+        return 0;
     }
     return -EINVAL;
 }
@@ -214,6 +219,7 @@ JKTCP_API int jktcp_adapter_get_option(jktcp_adapter *a, jktcp_option opt, long 
     case JKTCP_OPT_MAX_CONNS: *v = a->max_conns; return 0;
     case JKTCP_OPT_OOO_RANGES: *v = c->max_ooo; return 0;
     case JKTCP_OPT_PMTU_PROBE: *v = a->env.path.mode; return 0;
+    case JKTCP_OPT_BUSY_POLL_US: *v = a->busy_poll_us; return 0;
     }
     return -EINVAL;
 }

@@ -296,6 +296,24 @@ static void drain_final(struct jk_handle *h)
     }
 }
 
+/* JKTCP_OPT_BUSY_POLL_US: after frames moved, look for the next frame or
+ * command for a while before sleeping: an answer that comes back within it
+ * costs no wake-up (the poll and the reschedule are most of a round trip's
+ * overhead here). True when there is work. */
+static bool io_busy_poll(struct jk_handle *h)
+{
+    struct jktcp_adapter *a = h->a;
+    uint64_t end = jk_mono_ns() + (uint64_t)a->busy_poll_us * 1000u;
+    struct pollfd p = {jk_transport_poll_fd(a->t), jk_transport_poll_events(a->t), 0};
+    do {
+        if (!cds_wfcq_empty(&h->qhead, &h->qtail))
+            return true;
+        if (poll(&p, 1, 0) > 0)
+            return true;
+    } while (jk_mono_ns() < end);
+    return false;
+}
+
 static void *io_main(void *arg)
 {
     struct jk_handle *h = arg;
@@ -304,9 +322,14 @@ static void *io_main(void *arg)
         atomic_fetch_add_explicit(&h->wakeups, 1, memory_order_relaxed);
         if (run_queue(h))
             break;
+        uint64_t f0 = a->st.frames_in + a->st.frames_out;
         io_step(h);
-        if ((jk_list_empty(&a->dirty) || a->env.tx_blocked) && !a->input_more)
+        bool moved = a->st.frames_in + a->st.frames_out != f0;
+        if ((jk_list_empty(&a->dirty) || a->env.tx_blocked) && !a->input_more) {
+            if (moved && a->busy_poll_us && !a->err && io_busy_poll(h))
+                continue;
             io_sleep(h, -1);
+        }
     }
     linger(h);
     drain_final(h);

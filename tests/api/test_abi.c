@@ -320,6 +320,7 @@ JT_TEST(abi, enum_values_stable, 10)
         EV(JKTCP_OPT_TIMESTAMPS, 13),   EV(JKTCP_OPT_MAX_CONNS, 14),
         EV(JKTCP_OPT_OOO_RANGES, 15),   EV(JKTCP_OPT_TAIL_PROBE, 16),
         EV(JKTCP_OPT_PMTU_PROBE, 17),
+        EV(JKTCP_OPT_BUSY_POLL_US, 18),
         EV(JKTCP_CLOSED, 0),            EV(JKTCP_LISTEN, 1),
         EV(JKTCP_SYN_SENT, 2),          EV(JKTCP_SYN_RCVD, 3),
         EV(JKTCP_ESTABLISHED, 4),       EV(JKTCP_FIN_WAIT_1, 5),
@@ -346,20 +347,20 @@ JT_TEST(abi, enum_values_stable, 10)
 /* Options by raw number, as a binding passes them: documented defaults. */
 JT_TEST(abi, option_raw_ints, 10)
 {
-    static const long defaults[18] = {
+    static const long defaults[19] = {
         [1] = 4L << 20, [2] = 4L << 20, [3] = 1,      [4] = 1000,  [5] = 1,   [6] = 1000,
         [7] = 0,        [8] = 200,      [9] = 60000,  [10] = 1000, [11] = 10, [12] = 1,
-        [13] = 1,       [14] = 4096,    [15] = 64,    [16] = 1,    [17] = 0,
+        [13] = 1,       [14] = 4096,    [15] = 64,    [16] = 1,    [17] = 0,  [18] = 0,
     };
     struct rig_pair p;
     rig_pair_up(&p);
-    for (int opt = 1; opt <= 17; opt++) {
+    for (int opt = 1; opt <= 18; opt++) {
         long v = -12345;
         int rc = jktcp_adapter_get_option(p.a, (jktcp_option)opt, &v);
         JT_ASSERT(rc == 0 && v == defaults[opt], "option %d: %s, %ld (documented %ld)", opt,
                   E(rc), v, defaults[opt]);
     }
-    const int bad[] = {0, 18, -1, 1000};
+    const int bad[] = {0, 19, -1, 1000};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         long v = -12345;
         int rc = jktcp_adapter_get_option(p.a, (jktcp_option)bad[i], &v);

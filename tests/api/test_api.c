@@ -476,7 +476,7 @@ TA(adapter_set_mtu_mss_bad_values)
 TA(adapter_option_bad_ids)
 {
     jktcp_adapter *a = new_adapter(NULL);
-    const int bad[] = { 0, -1, JKTCP_OPT_PMTU_PROBE + 1, 100, INT_MAX, INT_MIN };
+    const int bad[] = { 0, -1, JKTCP_OPT_BUSY_POLL_US + 1, 100, INT_MAX, INT_MIN };
     long v = 12345;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cr_assert_eq(jktcp_adapter_set_option(a, (jktcp_option)bad[i], 1), -EINVAL,
@@ -514,6 +514,7 @@ TA(adapter_option_out_of_range_values)
         { JKTCP_OPT_OOO_RANGES, 0 },      { JKTCP_OPT_OOO_RANGES, -1 },
         { JKTCP_OPT_OOO_RANGES, 129 },    { JKTCP_OPT_OOO_RANGES, LONG_MAX },
         { JKTCP_OPT_PMTU_PROBE, 3 },      { JKTCP_OPT_PMTU_PROBE, -1 },
+        { JKTCP_OPT_BUSY_POLL_US, -1 },   { JKTCP_OPT_BUSY_POLL_US, 1001 },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         long before = -7, after = -7;

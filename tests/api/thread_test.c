@@ -167,6 +167,10 @@ jktcp_handle tt_handle(struct tt *t, const char *peer, long sndbuf, long rcvbuf)
         rc = jktcp_adapter_set_option(a, JKTCP_OPT_RCVBUF, rcvbuf);
         JT_ASSERT(rc == 0, "RCVBUF: %s", jktcp_strerror(rc));
     }
+    if (t->busy_poll_us) {
+        rc = jktcp_adapter_set_option(a, JKTCP_OPT_BUSY_POLL_US, t->busy_poll_us);
+        JT_ASSERT(rc == 0, "BUSY_POLL_US: %s", jktcp_strerror(rc));
+    }
     rc = jktcp_handle_start(a, &h);
     JT_ASSERT(rc == 0, "jktcp_handle_start: %s", jktcp_strerror(rc));
     const char *pcap = getenv("JKT_THREAD_PCAP"); /* debugging: capture every frame */

@@ -83,6 +83,7 @@ struct tt {
     unsigned mtu;
     struct jkt_tun tun;
     jktcp_handle h;
+    long busy_poll_us; /* set before tt_handle: JKTCP_OPT_BUSY_POLL_US (0: off) */
 };
 
 /* Enter a namespace with TUN "jkt0" at mtu (or skip the test). */

@@ -84,6 +84,7 @@ class Option(enum.IntEnum):
     OOO_RANGES = 15
     TAIL_PROBE = 16
     PMTU_PROBE = 17
+    BUSY_POLL_US = 18
 
 
 class State(enum.IntEnum):
