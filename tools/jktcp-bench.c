@@ -21,6 +21,7 @@
  *   JKTCP_BENCH_ONLY=latency      only ping-pong and connection rate
  *   JKTCP_BENCH_ONLY=scale        only memory and 10,000 streams
  *   JKTCP_BENCH_STREAMS=N         streams of the scale case (default 10000)
+ *   JKTCP_BENCH_BUSY_POLL_US=N    JKTCP_OPT_BUSY_POLL_US for the table's rows
  */
 #include "jktcp.h"
 
@@ -933,6 +934,8 @@ int main(int argc, char **argv)
             return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    const char *bp = getenv("JKTCP_BENCH_BUSY_POLL_US");
+    g_busy_poll_us = bp ? atol(bp) : 0;
     if (run_isolated(tun_limit, 1500, AF_INET6, NULL) < 0) {
         printf("jktcp-bench: skipped: needs root, network namespaces and /dev/net/tun\n");
         return 0;
@@ -972,6 +975,7 @@ int main(int argc, char **argv)
         row("jktcp handle upload x64", handle_up64, mtu, AF_INET6, tun, kern, NULL);
         row("jktcp handle download x64", handle_down64, mtu, AF_INET6, tun, kern, NULL);
     }
+    g_busy_poll_us = 0; /* the sections below set it where they compare */
     if (getenv("JKTCP_BENCH_ONLY"))
         return 0;
     latency_and_rate(all);
