@@ -29,6 +29,7 @@
 #include "kserver.h" /* tests/support/: build/tests/libjktsupport.a */
 #include "netns.h"
 #include "netprobe.h"
+#include "bridge.h"
 #include "bench/scale.h"
 
 #include <arpa/inet.h>
@@ -134,13 +135,23 @@ static double median_of(bench_fn fn, unsigned mtu, int family, void *arg, double
 /* ------------------------------------------------------------------ */
 
 static long g_busy_poll_us; /* JKTCP_OPT_BUSY_POLL_US of the adapters made */
+/* The CDTunnel shape: the adapter speaks stream framing over a Unix stream
+ * socket whose other end a forwarder bridges to the TUN (tests/support
+ * bridge.c: two threads, whole frames). */
+static bool g_stream;
+static struct jkt_bridge g_bridge;
 
 static jktcp_adapter *make_adapter(int tunfd, unsigned mtu, int family)
 {
     jktcp_transport *t;
     jktcp_adapter *a;
-    if (jktcp_transport_fd(tunfd, JKTCP_FRAMING_PACKET, &t) < 0)
+    if (g_stream) {
+        if (jkt_bridge_start(&g_bridge, tunfd, 0, 0) < 0 ||
+            jktcp_transport_fd(g_bridge.user_fd, JKTCP_FRAMING_STREAM, &t) < 0)
+            return NULL;
+    } else if (jktcp_transport_fd(tunfd, JKTCP_FRAMING_PACKET, &t) < 0) {
         return NULL;
+    }
     if (jktcp_adapter_new(t, jkt_local_ip(family), jkt_kernel_ip(family), &a) < 0)
         return NULL;
     jktcp_adapter_set_mtu(a, mtu);
@@ -366,6 +377,8 @@ static double handle_xfer(unsigned mtu, int family, int nstreams, bool down)
     }
     jktcp_handle_close(h, 1000);
     jkt_server_stop(&srv);
+    if (g_stream)
+        jkt_bridge_stop(&g_bridge);
     note_cpu(cpu, &srv, per * (uint64_t)nstreams);
     return ok ? mbps(per * (uint64_t)nstreams, dt) : -1;
 }
@@ -374,6 +387,16 @@ static double handle_up1(unsigned m, int f, void *a) { (void)a; return handle_xf
 static double handle_down1(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 1, true); }
 static double handle_up8(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 8, false); }
 static double handle_down8(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 8, true); }
+static double stream_up1(unsigned m, int f, void *a)
+{
+    g_stream = true;
+    return handle_up1(m, f, a);
+}
+static double stream_down1(unsigned m, int f, void *a)
+{
+    g_stream = true;
+    return handle_down1(m, f, a);
+}
 static double handle_up64(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 64, false); }
 static double handle_down64(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 64, true); }
 
@@ -968,8 +991,14 @@ int main(int argc, char **argv)
         row("kernel TCP over TUN", kernel_tun, mtu, AF_INET6, tun, 0, &kern);
         row("jktcp adapter upload", adapter_up, mtu, AF_INET6, tun, kern, NULL);
         row("jktcp adapter download", adapter_down, mtu, AF_INET6, tun, kern, NULL);
-        row("jktcp handle upload x1", handle_up1, mtu, AF_INET6, tun, kern, NULL);
-        row("jktcp handle download x1", handle_down1, mtu, AF_INET6, tun, kern, NULL);
+        double up1 = 0, down1 = 0, sup1 = 0, sdown1 = 0;
+        row("jktcp handle upload x1", handle_up1, mtu, AF_INET6, tun, kern, &up1);
+        row("jktcp handle download x1", handle_down1, mtu, AF_INET6, tun, kern, &down1);
+        row("handle up x1, stream fd", stream_up1, mtu, AF_INET6, tun, kern, &sup1);
+        row("handle down x1, stream fd", stream_down1, mtu, AF_INET6, tun, kern, &sdown1);
+        if (up1 > 0 && down1 > 0 && sup1 > 0 && sdown1 > 0)
+            printf("|   stream fd / packet fd: upload %.2f, download %.2f (target >= 0.8) |\n",
+                   sup1 / up1, sdown1 / down1);
         row("jktcp handle upload x8", handle_up8, mtu, AF_INET6, tun, kern, NULL);
         row("jktcp handle download x8", handle_down8, mtu, AF_INET6, tun, kern, NULL);
         row("jktcp handle upload x64", handle_up64, mtu, AF_INET6, tun, kern, NULL);
