@@ -31,6 +31,7 @@
 #include "netprobe.h"
 #include "bridge.h"
 #include "bench/scale.h"
+#include "bench/veth.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -705,117 +706,11 @@ static double kernel_tun(unsigned mtu, int family, void *arg)
     return got == g_bytes ? mbps(got, dt) : -1;
 }
 
-/* The kernel-to-kernel reference for latency and connection rate: a veth
- * pair, v0 here with the jktcp-side addresses, v1 in a child namespace
- * with the kernel-side addresses and a kernel echo server (the same
- * tests/support server jktcp talks to). */
-enum veth_case { VETH_PINGPONG, VETH_CONNS };
-
-static int kconnect(int family)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl = jkt_sockaddr(family, jkt_kernel_ip(family), PORT_ECHO, &ss);
-    int fd = socket(family, SOCK_STREAM, 0), one = 1;
-    if (fd < 0)
-        return -1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd, (struct sockaddr *)&ss, sl) < 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static bool kecho(int fd, const uint8_t *msg, uint8_t *back, size_t n)
-{
-    if (write(fd, msg, n) != (ssize_t)n)
-        return false;
-    for (size_t got = 0; got < n;) {
-        ssize_t r = read(fd, back + got, n - got);
-        if (r <= 0)
-            return false;
-        got += (size_t)r;
-    }
-    return true;
-}
-
-static double veth_pingpong(int family)
-{
-    int fd = kconnect(family);
-    if (fd < 0)
-        return FAIL("kernel connect");
-    enum { N = 5000 };
-    static uint64_t rtt[N];
-    uint8_t msg[64] = {0}, back[64];
-    for (int i = 0; i < N; i++) {
-        uint64_t t0 = jkt_now_us();
-        if (!kecho(fd, msg, back, sizeof msg))
-            return FAIL("kernel echo");
-        rtt[i] = jkt_now_us() - t0;
-    }
-    close(fd);
-    qsort(rtt, N, sizeof rtt[0], cmp_u64);
-    return (double)(rtt[N * 99 / 100] * 1000000u + rtt[N / 2]);
-}
-
-static double veth_conns(int family)
-{
-    static int fds[CONNS];
-    static uint8_t msg[CONN_ECHO], back[CONN_ECHO];
-    int warm = kconnect(family); /* the link's first SYN may go before the link is up */
-    if (warm < 0 || !kecho(warm, msg, back, sizeof msg))
-        return FAIL("kernel warm-up");
-    close(warm);
-    double t0 = jkt_now_s();
-    for (int i = 0; i < CONNS; i++)
-        if ((fds[i] = kconnect(family)) < 0 || !kecho(fds[i], msg, back, sizeof msg))
-            return FAIL("kernel connect/echo");
-    for (int i = 0; i < CONNS; i++)
-        close(fds[i]);
-    return CONNS / (jkt_now_s() - t0);
-}
-
+/* The kernel's TCP over a veth pair (tools/bench/veth.c), same cases. */
 static double kernel_veth(unsigned mtu, int family, void *arg)
 {
-    int go[2], ready[2];
-    if (pipe(go) || pipe(ready))
-        return -1;
-    pid_t pid = fork();
-    if (pid == 0) { /* the kernel-side namespace */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        close(go[1]);
-        close(ready[0]);
-        char c = 0;
-        struct jkt_server srv;
-        if (jkt_netns_enter() < 0 || write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) != 1 ||
-            jkt_sh("ip addr add " JKT_KERNEL_IP4 "/24 dev v1 && ip -6 addr add " JKT_KERNEL_IP6
-                   "/64 dev v1 nodad && ip link set v1 up",
-                   NULL, 0) != 0 ||
-            start_server(&srv, JKT_SRV_ECHO, family, PORT_ECHO, 0) < 0)
-            _exit(1);
-        if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) < 0) /* until the parent is done */
-            _exit(2);
-        jkt_server_stop(&srv);
-        _exit(0);
-    }
-    close(go[0]);
-    close(ready[1]);
-    char c = 0, cmd[256];
-    snprintf(cmd, sizeof cmd,
-             "ip link add v0 mtu %u type veth peer name v1 mtu %u netns %d && "
-             "ip addr add " JKT_LOCAL_IP4 "/24 dev v0 && ip -6 addr add " JKT_LOCAL_IP6
-             "/64 dev v0 nodad && ip link set v0 up",
-             mtu, mtu, (int)pid);
-    double r = -1;
-    if (read(ready[0], &c, 1) == 1 && jkt_sh(cmd, NULL, 0) == 0 && write(go[1], &c, 1) == 1 &&
-        read(ready[0], &c, 1) == 1) {
-        usleep(200000); /* both links up */
-        r = *(int *)arg == VETH_PINGPONG ? veth_pingpong(family) : veth_conns(family);
-    }
-    close(go[1]);
-    close(ready[0]);
-    waitpid(pid, NULL, 0);
-    return r;
+    double r = bench_kernel_veth(mtu, family, *(int *)arg, PORT_ECHO, CONNS, CONN_ECHO);
+    return r < 0 ? FAIL("kernel over veth") : r;
 }
 
 /* ------------------------------------------------------------------ */
