@@ -13,6 +13,8 @@
  *
  * usage: jktcp-bench [--runs N] [--mib N] [--mtu 1500,16000] [--quick]
  *   JKTCP_BENCH_ONLY=<substring>  only the table rows whose name contains it
+ *   JKTCP_BENCH_ONLY=offload      the TUN offload rows (JKTCP_FRAMING_TUN_OFFLOAD) and
+ *                                 what they are read against: tun-limit, plain handle x1
  *   JKTCP_BENCH_ONLY=ids          only the id-lookup comparison
  *   JKTCP_BENCH_ONLY=latency      only ping-pong and connection rate
  *   JKTCP_BENCH_ONLY=scale        only memory and 10,000 streams
@@ -99,11 +101,19 @@ static double median_of(bench_fn fn, unsigned mtu, int family, void *arg, double
 /* Setup helpers                                                      */
 /* ------------------------------------------------------------------ */
 
-static jktcp_adapter *make_adapter(int tunfd, unsigned mtu, int family)
+/* The TUN device of a measurement: opened with IFF_VNET_HDR for the
+ * offload transport (JKTCP_FRAMING_TUN_OFFLOAD). */
+static int open_tun(unsigned mtu, int framing, struct jkt_tun *tun)
+{
+    return jkt_tun_open(NULL, mtu, framing == JKTCP_FRAMING_TUN_OFFLOAD ? JKT_TUN_VNET_HDR : 0,
+                        tun);
+}
+
+static jktcp_adapter *make_adapter_framed(int tunfd, unsigned mtu, int family, int framing)
 {
     jktcp_transport *t;
     jktcp_adapter *a;
-    if (jktcp_transport_fd(tunfd, JKTCP_FRAMING_PACKET, &t) < 0)
+    if (jktcp_transport_fd(tunfd, framing, &t) < 0)
         return NULL;
     if (jktcp_adapter_new(t, jkt_local_ip(family), jkt_kernel_ip(family), &a) < 0)
         return NULL;
@@ -111,6 +121,11 @@ static jktcp_adapter *make_adapter(int tunfd, unsigned mtu, int family)
     if (getenv("JKTCP_BENCH_PCAP"))
         jktcp_adapter_pcap(a, getenv("JKTCP_BENCH_PCAP"));
     return a;
+}
+
+static jktcp_adapter *make_adapter(int tunfd, unsigned mtu, int family)
+{
+    return make_adapter_framed(tunfd, mtu, family, JKTCP_FRAMING_PACKET);
 }
 
 static int start_server(struct jkt_server *s, int kind, int family, uint16_t port, uint64_t n)
@@ -272,17 +287,18 @@ static void *hjob_main(void *arg)
     return NULL;
 }
 
-/* nstreams streams, g_bytes in total, in the direction given by arg */
-static double handle_xfer(unsigned mtu, int family, int nstreams, bool down)
+/* nstreams streams, g_bytes in total, in the direction given by down,
+ * over a TUN fd with this framing */
+static double handle_xfer(unsigned mtu, int family, int nstreams, bool down, int framing)
 {
     struct jkt_tun tun;
     struct jkt_server srv;
     uint64_t per = g_bytes / (uint64_t)nstreams;
-    if (jkt_tun_open(NULL, mtu, 0, &tun) < 0 ||
+    if (open_tun(mtu, framing, &tun) < 0 ||
         start_server(&srv, down ? JKT_SRV_SOURCE : JKT_SRV_SINK, family,
                      down ? PORT_SOURCE : PORT_SINK, per) < 0)
         return -1;
-    jktcp_adapter *a = make_adapter(tun.fd, mtu, family);
+    jktcp_adapter *a = make_adapter_framed(tun.fd, mtu, family, framing);
     jktcp_handle h;
     if (!a || jktcp_handle_start(a, &h) < 0)
         return -1;
@@ -324,10 +340,14 @@ static double handle_xfer(unsigned mtu, int family, int nstreams, bool down)
     return ok ? mbps(per * (uint64_t)nstreams, dt) : -1;
 }
 
-static double handle_up1(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 1, false); }
-static double handle_down1(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 1, true); }
-static double handle_up8(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 8, false); }
-static double handle_down8(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 8, true); }
+#define PKT JKTCP_FRAMING_PACKET
+#define OFF JKTCP_FRAMING_TUN_OFFLOAD
+static double handle_up1(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 1, false, PKT); }
+static double handle_down1(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 1, true, PKT); }
+static double handle_up8(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 8, false, PKT); }
+static double handle_down8(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 8, true, PKT); }
+static double handle_up1_off(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 1, false, OFF); }
+static double handle_down1_off(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 1, true, OFF); }
 
 /* A handle over a fresh TUN device, a kernel echo server behind it. */
 static int echo_handle(unsigned mtu, int family, struct jkt_server *srv, jktcp_handle *h)
@@ -785,10 +805,15 @@ static void row(const char *name, bench_fn fn, unsigned mtu, int family, double 
 {
     double all[16];
     const char *only = getenv("JKTCP_BENCH_ONLY");
-    if (only && !strstr(name, only))
+    /* "offload" also runs what its rows are read against: the tun-limit
+     * and the plain handle x1 rows */
+    bool ref = only && !strcmp(only, "offload") &&
+               (strstr(name, "tun-limit") || strstr(name, "handle upload x1") ||
+                strstr(name, "handle download x1"));
+    if (only && !strstr(name, only) && !ref)
         return;
     double m = median_of(fn, mtu, family, NULL, all);
-    printf("| %-28s | %5u | %8.1f |", name, mtu, m);
+    printf("| %-39s | %5u | %8.1f |", name, mtu, m);
     printf(" %5.2f | %5.2f | ", ref_tun > 0 ? m / ref_tun : 0, ref_kernel > 0 ? m / ref_kernel : 0);
     for (int i = 0; i < g_runs; i++)
         printf("%s%.1f", i ? " " : "", all[i]);
@@ -890,9 +915,9 @@ int main(int argc, char **argv)
     }
     printf("jktcp-bench: %s, %d run(s) per figure (median), %llu MiB per transfer, IPv6\n\n",
            jktcp_version(), g_runs, (unsigned long long)(g_bytes >> 20));
-    printf("| %-28s | %5s | %8s | %5s | %5s | %s |\n", "case", "MTU", "MB/s", "/tun", "/kern",
+    printf("| %-39s | %5s | %8s | %5s | %5s | %s |\n", "case", "MTU", "MB/s", "/tun", "/kern",
            "runs");
-    printf("|------------------------------|-------|----------|-------|-------|------|\n");
+    printf("|-----------------------------------------|-------|----------|-------|-------|------|\n");
     char buf[64];
     snprintf(buf, sizeof buf, "%s", mtus);
     for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -904,6 +929,9 @@ int main(int argc, char **argv)
         row("jktcp adapter download", adapter_down, mtu, AF_INET6, tun, kern, NULL);
         row("jktcp handle upload x1", handle_up1, mtu, AF_INET6, tun, kern, NULL);
         row("jktcp handle download x1", handle_down1, mtu, AF_INET6, tun, kern, NULL);
+        row("jktcp handle upload x1 (TUN offload)", handle_up1_off, mtu, AF_INET6, tun, kern, NULL);
+        row("jktcp handle download x1 (TUN offload)", handle_down1_off, mtu, AF_INET6, tun, kern,
+            NULL);
         row("jktcp handle upload x8", handle_up8, mtu, AF_INET6, tun, kern, NULL);
         row("jktcp handle download x8", handle_down8, mtu, AF_INET6, tun, kern, NULL);
     }
