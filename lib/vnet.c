@@ -7,26 +7,6 @@
 
 #include <string.h>
 
-/* Byte-wise access: frames are unaligned and in network order. */
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-    wr16(p, (uint16_t)(v >> 16));
-    wr16(p + 2, (uint16_t)v);
-}
-
 #define IP4_HDR 20u
 #define IP6_HDR 40u
 #define TCP_HDR 20u
@@ -63,15 +43,15 @@ static uint32_t addr_sum(const uint8_t *ip, int family)
 /* The TCP checksum of the tcp_len bytes at t, stored. */
 static void tcp_csum(uint8_t *t, size_t tcp_len, uint32_t addrs)
 {
-    wr16(t + TCP_CSUM, 0);
+    jk_wr16(t + TCP_CSUM, 0);
     uint32_t pseudo = addrs + JK_IPPROTO_TCP + (uint32_t)tcp_len;
-    wr16(t + TCP_CSUM, jk_csum_fold(jk_csum_add(pseudo, t, tcp_len)));
+    jk_wr16(t + TCP_CSUM, jk_csum_fold(jk_csum_add(pseudo, t, tcp_len)));
 }
 
 static void ip4_csum(uint8_t *ip, size_t ihl)
 {
-    wr16(ip + 10, 0);
-    wr16(ip + 10, jk_csum_fold(jk_csum_add(0, ip, ihl)));
+    jk_wr16(ip + 10, 0);
+    jk_wr16(ip + 10, jk_csum_fold(jk_csum_add(0, ip, ihl)));
 }
 
 /* ---- receive: complete, split ------------------------------------------ */
@@ -92,7 +72,7 @@ static int complete_csum(struct jk_vnet_split *s, const struct jk_vnet_hdr *h)
     if (h->csum_start >= s->len || at + 2 > s->len)
         return pass_whole(s, 0);
     uint8_t *p = s->pkt + h->csum_start;
-    wr16(s->pkt + at, jk_csum_fold(jk_csum_add(0, p, s->len - h->csum_start)));
+    jk_wr16(s->pkt + at, jk_csum_fold(jk_csum_add(0, p, s->len - h->csum_start)));
     return pass_whole(s, 1);
 }
 
@@ -106,15 +86,15 @@ static bool gso_ip(struct jk_vnet_split *s, const struct jk_vnet_hdr *h, int fam
     size_t total, l4;
     if (family == 4) {
         l4 = (size_t)(p[0] & 15) * 4;
-        total = rd16(p + 2);
-        if (l4 < IP4_HDR || p[9] != JK_IPPROTO_TCP || (rd16(p + 6) & 0x3fff))
+        total = jk_rd16(p + 2);
+        if (l4 < IP4_HDR || p[9] != JK_IPPROTO_TCP || (jk_rd16(p + 6) & 0x3fff))
             return false;
-        s->id = rd16(p + 4);
-        s->fixed_id = s->id == 0 && (rd16(p + 6) & IP4_DF);
+        s->id = jk_rd16(p + 4);
+        s->fixed_id = s->id == 0 && (jk_rd16(p + 6) & IP4_DF);
     } else {
         if (s->len < IP6_HDR)
             return false;
-        total = IP6_HDR + rd16(p + 4);
+        total = IP6_HDR + jk_rd16(p + 4);
         /* past extension headers the kernel says where TCP is */
         l4 = p[6] == JK_IPPROTO_TCP ? IP6_HDR : h->csum_start;
         if (l4 < IP6_HDR || ((h->flags & JK_VNET_F_NEEDS_CSUM) && h->csum_start != l4))
@@ -150,7 +130,7 @@ int jk_vnet_split_begin(struct jk_vnet_split *s, uint8_t *pkt, size_t len,
     s->gso = h->gso_size;
     size_t payload = s->len - s->hl;
     s->n = payload == 0 ? 1 : (uint32_t)((payload + s->gso - 1) / s->gso);
-    s->seq = rd32(t + TCP_SEQ);
+    s->seq = jk_rd32(t + TCP_SEQ);
     s->tflags = t[TCP_FLAGS];
     s->addr_sum = addr_sum(pkt, s->family);
     memcpy(s->hdrs, pkt, s->hl);
@@ -174,14 +154,14 @@ bool jk_vnet_split_next(struct jk_vnet_split *s, const uint8_t **frame, size_t *
     uint8_t *f = s->pkt + at - s->hl, *t = f + s->l4;
     memcpy(f, s->hdrs, s->hl);
     if (s->family == 4) {
-        wr16(f + 2, (uint16_t)total);
+        jk_wr16(f + 2, (uint16_t)total);
         if (!s->fixed_id)
-            wr16(f + 4, (uint16_t)(s->id + i));
+            jk_wr16(f + 4, (uint16_t)(s->id + i));
         ip4_csum(f, s->l4);
     } else {
-        wr16(f + 4, (uint16_t)(total - IP6_HDR));
+        jk_wr16(f + 4, (uint16_t)(total - IP6_HDR));
     }
-    wr32(t + TCP_SEQ, s->seq + i * (uint32_t)s->gso);
+    jk_wr32(t + TCP_SEQ, s->seq + i * (uint32_t)s->gso);
     uint8_t fl = s->tflags;
     if (i > 0)
         fl &= (uint8_t)~JK_CWR;
@@ -203,11 +183,11 @@ static size_t tcp_at(const uint8_t *f, size_t len, size_t *hl)
 {
     size_t l4;
     if (len >= IP4_HDR && f[0] == 0x45) {
-        if (f[9] != JK_IPPROTO_TCP || (rd16(f + 6) & 0x3fff) || rd16(f + 2) != len)
+        if (f[9] != JK_IPPROTO_TCP || (jk_rd16(f + 6) & 0x3fff) || jk_rd16(f + 2) != len)
             return 0;
         l4 = IP4_HDR;
     } else if (len >= IP6_HDR && f[0] >> 4 == 6) {
-        if (f[6] != JK_IPPROTO_TCP || IP6_HDR + rd16(f + 4) != len)
+        if (f[6] != JK_IPPROTO_TCP || IP6_HDR + jk_rd16(f + 4) != len)
             return 0;
         l4 = IP6_HDR;
     } else {
@@ -233,7 +213,7 @@ static bool same(const struct jk_vnet_coalesce *c, const uint8_t *f, size_t a, s
  * IPv4 id and checksums, the sequence number and PSH. */
 static bool continues(const struct jk_vnet_coalesce *c, const uint8_t *f, size_t l4, size_t hl)
 {
-    if (l4 != c->l4 || hl != c->hl || rd32(f + l4 + TCP_SEQ) != c->next_seq)
+    if (l4 != c->l4 || hl != c->hl || jk_rd32(f + l4 + TCP_SEQ) != c->next_seq)
         return false;
     const uint8_t *h = c->buf + JK_VNET_HDR_LEN;
     if ((h[l4 + TCP_FLAGS] & ~JK_PSH) != (f[l4 + TCP_FLAGS] & ~JK_PSH))
@@ -261,7 +241,7 @@ bool jk_vnet_coalesce_add(struct jk_vnet_coalesce *c, const uint8_t *frame, size
         c->l4 = (uint16_t)l4;
         c->hl = (uint16_t)hl;
         c->gso = (uint16_t)plen;
-        c->next_seq = rd32(frame + l4 + TCP_SEQ) + (uint32_t)plen;
+        c->next_seq = jk_rd32(frame + l4 + TCP_SEQ) + (uint32_t)plen;
         c->nseg = 1;
         c->closed = false;
         c->psh = false;
@@ -288,10 +268,10 @@ size_t jk_vnet_coalesce_finish(struct jk_vnet_coalesce *c)
     if (c->nseg > 1) {
         int family = c->l4 == IP4_HDR ? 4 : 6;
         if (family == 4) {
-            wr16(f + 2, (uint16_t)c->len);
+            jk_wr16(f + 2, (uint16_t)c->len);
             ip4_csum(f, IP4_HDR);
         } else {
-            wr16(f + 4, (uint16_t)(c->len - IP6_HDR));
+            jk_wr16(f + 4, (uint16_t)(c->len - IP6_HDR));
         }
         uint8_t *t = f + c->l4;
         if (c->psh)
@@ -299,7 +279,7 @@ size_t jk_vnet_coalesce_finish(struct jk_vnet_coalesce *c)
         /* the kernel completes the sum from csum_start over what it finds
          * in the field: the pseudo-header's (for the whole length) */
         uint32_t pseudo = addr_sum(f, family) + JK_IPPROTO_TCP + (uint32_t)(c->len - c->l4);
-        wr16(t + TCP_CSUM, (uint16_t)~jk_csum_fold(pseudo));
+        jk_wr16(t + TCP_CSUM, (uint16_t)~jk_csum_fold(pseudo));
         h = (struct jk_vnet_hdr){
             .flags = JK_VNET_F_NEEDS_CSUM,
             .gso_type = family == 4 ? JK_VNET_GSO_TCPV4 : JK_VNET_GSO_TCPV6,

@@ -20,23 +20,16 @@
 #define GSO 1448u
 #define MAXF (JK_VNET_HDR_LEN + JK_MAX_FRAME)
 
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-
 static size_t l4_of(int fam) { return fam == 4 ? 20 : 40; }
 
-/* A data segment of the flow both directions' tests use: ACK, timestamps. */
+/* A data segment of one flow (packet_test.h's addresses and ports) with
+ * these flags and timestamps. */
 static struct jk_seg seg_of(int fam, uint32_t seq, uint8_t flags)
 {
-    struct jk_seg s;
-    memset(&s, 0, sizeof s);
-    cr_assert_eq(jk_addr_parse(fam == 4 ? "198.18.0.2" : "fd00::2", &s.src), 0);
-    cr_assert_eq(jk_addr_parse(fam == 4 ? "198.18.0.1" : "fd00::1", &s.dst), 0);
-    s.sport = 49152;
-    s.dport = 5001;
+    struct jk_seg s = base_seg(fam);
     s.seq = seq;
-    s.ack = 0x01020304u;
     s.flags = flags;
-    s.wnd = 0x4000;
+    s.urp = 0;
     s.opt.has_ts = true;
     s.opt.tsval = 777;
     s.opt.tsecr = 555;
@@ -119,7 +112,7 @@ static void split_checks(int fam, size_t plen, uint8_t flags, uint16_t id)
         cr_assert_eq(s.flags, fl, "frame %u flags %#x want %#x", i, s.flags, fl);
         cr_assert(s.opt.has_ts && s.opt.tsval == 777 && s.opt.tsecr == 555);
         if (fam == 4)
-            cr_assert_eq(rd16(f + 4), id == 0 ? 0 : (uint16_t)(id + i), "frame %u id", i);
+            cr_assert_eq(jk_rd16(f + 4), id == 0 ? 0 : (uint16_t)(id + i), "frame %u id", i);
         off += s.len;
         i++;
     }
@@ -257,8 +250,8 @@ static void round_trip(int fam, int n, const size_t *sizes, bool push)
     cr_assert_eq(h.hdr_len, hl);
     cr_assert_eq(h.csum_start, l4);
     cr_assert_eq(h.csum_offset, 16);
-    cr_assert_eq(rd16(p + l4 + 16), pseudo_of(p, fam, hl + plen), "pseudo-header sum");
-    cr_assert_eq(fam == 4 ? rd16(p + 2) : rd16(p + 4) + 40u, hl + plen, "IP length");
+    cr_assert_eq(jk_rd16(p + l4 + 16), pseudo_of(p, fam, hl + plen), "pseudo-header sum");
+    cr_assert_eq(fam == 4 ? jk_rd16(p + 2) : jk_rd16(p + 4) + 40u, hl + plen, "IP length");
     if (fam == 4)
         cr_assert_eq(jk_csum_fold(jk_csum_add(0, p, 20)), 0, "IPv4 header checksum");
     cr_assert_eq((p[l4 + 13] & JK_PSH) != 0, push);
