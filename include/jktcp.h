@@ -109,6 +109,16 @@ enum jktcp_framing {
     JKTCP_FRAMING_STREAM = 1,
     /* One frame per read()/write() (TUN device, SOCK_SEQPACKET, SOCK_DGRAM). */
     JKTCP_FRAMING_PACKET = 2,
+    /* Linux TUN with offloads: jktcp_transport_fd only, on a TUN fd the
+     * caller opened with IFF_TUN | IFF_NO_PI | IFF_VNET_HDR. Each read()/
+     * write() is a struct virtio_net_hdr and one packet; jktcp sets the
+     * header size (TUNSETVNETHDRSZ) and turns on TUN_F_CSUM | TUN_F_TSO4 |
+     * TUN_F_TSO6 (TUNSETOFFLOAD), so the kernel exchanges TCP
+     * super-segments of up to 64 KiB instead of one syscall per segment.
+     * Received super-segments are cut into their segments (checksums
+     * completed); the segments of one connection that one output pass
+     * sends back to back are written as one super-segment. */
+    JKTCP_FRAMING_TUN_OFFLOAD = 3,
 };
 
 /* Transport flags (jktcp_transport_set_flags). */
@@ -123,12 +133,16 @@ enum jktcp_transport_flag {
 
 /*
  * A transport over a file descriptor. The fd is switched to non-blocking
- * mode. framing is JKTCP_FRAMING_STREAM or JKTCP_FRAMING_PACKET.
- * Returns 0 or -EINVAL / -ENOMEM.
+ * mode. framing is JKTCP_FRAMING_STREAM, JKTCP_FRAMING_PACKET or
+ * JKTCP_FRAMING_TUN_OFFLOAD. Returns 0 or -EINVAL / -ENOMEM; with
+ * JKTCP_FRAMING_TUN_OFFLOAD also -EINVAL when fd is not a TUN device
+ * opened with IFF_TUN | IFF_NO_PI | IFF_VNET_HDR, and -EOPNOTSUPP when
+ * the kernel refuses the header size or the offloads.
  */
 JKTCP_API int jktcp_transport_fd(int fd, int framing, jktcp_transport **out);
 
-/* Same, with separate read and write fds (a pair of pipes, stdin/stdout). */
+/* Same, with separate read and write fds (a pair of pipes, stdin/stdout).
+ * JKTCP_FRAMING_TUN_OFFLOAD needs rfd == wfd (else -EINVAL). */
 JKTCP_API int jktcp_transport_fd2(int rfd, int wfd, int framing, jktcp_transport **out);
 
 /*
@@ -157,7 +171,8 @@ typedef struct jktcp_io_ops {
 
 /* A transport over caller functions; ops is copied (ops_size = sizeof *ops:
  * fields a newer header adds read as 0 from an older caller; a size short
- * of this header's fields is -EINVAL, as every one of them is needed). */
+ * of this header's fields is -EINVAL, as every one of them is needed).
+ * framing: JKTCP_FRAMING_STREAM or JKTCP_FRAMING_PACKET. */
 JKTCP_API int jktcp_transport_ops(const jktcp_io_ops *ops, size_t ops_size, void *ctx,
                                   int framing, jktcp_transport **out);
 

@@ -7,19 +7,6 @@
 
 #define ICMP_HDR 8 /* type, code, checksum, 4 bytes of rest (MTU, unused) */
 
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
 /* Which reports are about a packet we sent, and what kind. */
 static int kind_of(uint8_t family, uint8_t type, uint8_t code)
 {
@@ -55,7 +42,7 @@ static enum jk_parse parse_quote(const uint8_t *q, size_t len, struct jk_icmp *i
             return JK_PARSE_SHORT;
         hl = (size_t)(q[0] & 0x0f) * 4;
         proto = q[9];
-        ic->inner_len = rd16(q + 2);
+        ic->inner_len = jk_rd16(q + 2);
         memcpy(ic->isrc.a, q + 12, 4);
         memcpy(ic->idst.a, q + 16, 4);
     } else {
@@ -63,7 +50,7 @@ static enum jk_parse parse_quote(const uint8_t *q, size_t len, struct jk_icmp *i
             return JK_PARSE_SHORT;
         hl = 40; /* a TCP segment of ours carries no extension header */
         proto = q[6];
-        ic->inner_len = 40u + rd16(q + 4);
+        ic->inner_len = 40u + jk_rd16(q + 4);
         memcpy(ic->isrc.a, q + 8, 16);
         memcpy(ic->idst.a, q + 24, 16);
     }
@@ -72,9 +59,9 @@ static enum jk_parse parse_quote(const uint8_t *q, size_t len, struct jk_icmp *i
         return JK_PARSE_OTHER_PROTO;
     if (len < hl + 8) /* RFC 792: the first 64 bits of the datagram */
         return JK_PARSE_SHORT;
-    ic->sport = rd16(q + hl);
-    ic->dport = rd16(q + hl + 2);
-    ic->seq = rd32(q + hl + 4);
+    ic->sport = jk_rd16(q + hl);
+    ic->dport = jk_rd16(q + hl + 2);
+    ic->seq = jk_rd32(q + hl + 4);
     return JK_PARSE_ICMP;
 }
 
@@ -99,7 +86,7 @@ enum jk_parse jk_parse_icmp(const uint8_t *frame, size_t len, struct jk_icmp *ic
     if (!ic->kind)
         return JK_PARSE_OTHER_PROTO;
     if (ic->kind == JK_ICMP_TOO_BIG)
-        ic->mtu = ip.family == 4 ? rd16(ip.l4 + 6) : rd32(ip.l4 + 4);
+        ic->mtu = ip.family == 4 ? jk_rd16(ip.l4 + 6) : jk_rd32(ip.l4 + 4);
     return parse_quote(ip.l4 + ICMP_HDR, ip.len - ICMP_HDR, ic);
 }
 
@@ -134,16 +121,16 @@ static void put_ip(uint8_t *b, const struct jk_addr *src, const struct jk_addr *
     if (src->family == 4) {
         memset(b, 0, 20);
         b[0] = 0x45;
-        wr16(b + 2, (uint16_t)(20 + plen));
+        jk_wr16(b + 2, (uint16_t)(20 + plen));
         b[8] = 64;
         b[9] = JK_IPPROTO_ICMP;
         memcpy(b + 12, src->a, 4);
         memcpy(b + 16, dst->a, 4);
-        wr16(b + 10, jk_csum_fold(jk_csum_add(0, b, 20)));
+        jk_wr16(b + 10, jk_csum_fold(jk_csum_add(0, b, 20)));
     } else {
         memset(b, 0, 40);
         b[0] = 0x60;
-        wr16(b + 4, (uint16_t)plen);
+        jk_wr16(b + 4, (uint16_t)plen);
         b[6] = JK_IPPROTO_ICMPV6;
         b[7] = 64;
         memcpy(b + 8, src->a, 16);
@@ -169,7 +156,7 @@ size_t jk_build_icmp(uint8_t *buf, size_t cap, const struct jk_addr *src,
     m[0] = type;
     m[1] = code;
     if (v4)
-        wr16(m + 6, (uint16_t)mtu);
+        jk_wr16(m + 6, (uint16_t)mtu);
     else
         for (int i = 0; i < 4; i++)
             m[4 + i] = (uint8_t)(mtu >> (24 - 8 * i));
@@ -178,6 +165,6 @@ size_t jk_build_icmp(uint8_t *buf, size_t cap, const struct jk_addr *src,
     uint32_t sum = 0;
     if (!v4)
         sum = jk_csum_add(0, buf + 8, 32) + JK_IPPROTO_ICMPV6 + (uint32_t)plen;
-    wr16(m + 2, jk_csum_fold(jk_csum_add(sum, m, plen)));
+    jk_wr16(m + 2, jk_csum_fold(jk_csum_add(sum, m, plen)));
     return iph + plen;
 }

@@ -6,26 +6,6 @@
 #include <errno.h>
 #include <string.h>
 
-/* Byte-wise access: frames are unaligned and in network order. */
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-    wr16(p, (uint16_t)(v >> 16));
-    wr16(p + 2, (uint16_t)v);
-}
-
 /* ---------------------------------------------------------------- checksum */
 
 /*
@@ -135,7 +115,7 @@ static enum jk_parse parse_ip4(const uint8_t *f, size_t len, struct jk_ip *l4)
 {
     if (len < IP4_HDR)
         return JK_PARSE_SHORT;
-    size_t ihl = (size_t)(f[0] & 0x0f) * 4, total = rd16(f + 2);
+    size_t ihl = (size_t)(f[0] & 0x0f) * 4, total = jk_rd16(f + 2);
     if (ihl < IP4_HDR)
         return JK_PARSE_LENGTH;
     if (ihl > len)
@@ -151,9 +131,9 @@ static enum jk_parse parse_ip4(const uint8_t *f, size_t len, struct jk_ip *l4)
     l4->l4 = f + ihl;
     l4->len = total - ihl;
     l4->addr_sum = jk_csum_add(0, f + 12, 8);
-    uint16_t fo = rd16(f + 6);
+    uint16_t fo = jk_rd16(f + 6);
     if (fo & 0x3fff) { /* MF or a fragment offset */
-        l4->frag = (struct jk_frag){rd16(f + 4), (uint32_t)(fo & 0x1fff) * 8,
+        l4->frag = (struct jk_frag){jk_rd16(f + 4), (uint32_t)(fo & 0x1fff) * 8,
                                     (uint32_t)(total - ihl), (fo & 0x2000) != 0, ihl, 0, f[9],
                                     f + ihl};
         return JK_PARSE_FRAGMENT;
@@ -196,10 +176,10 @@ static enum jk_parse check_ip6_ext(uint8_t type, const uint8_t *h, size_t hl, si
  * fragment (offset 0, no more: RFC 6946) is none: the packet goes on. */
 static bool ip6_fragment(const uint8_t *f, size_t off, size_t nh_at, size_t end, struct jk_ip *l4)
 {
-    uint16_t fo = rd16(f + off + 2);
+    uint16_t fo = jk_rd16(f + off + 2);
     if ((fo & 0xfff9) == 0)
         return false;
-    l4->frag = (struct jk_frag){rd32(f + off + 4), (uint32_t)(fo & 0xfff8),
+    l4->frag = (struct jk_frag){jk_rd32(f + off + 4), (uint32_t)(fo & 0xfff8),
                                 (uint32_t)(end - off - 8), (fo & 1) != 0, off, nh_at, f[off],
                                 f + off + 8};
     return true;
@@ -212,7 +192,7 @@ static enum jk_parse parse_ip6(const uint8_t *f, size_t len, struct jk_ip *l4)
 {
     if (len < IP6_HDR)
         return JK_PARSE_SHORT;
-    size_t end = IP6_HDR + (size_t)rd16(f + 4), off = IP6_HDR, nh_at = 6;
+    size_t end = IP6_HDR + (size_t)jk_rd16(f + 4), off = IP6_HDR, nh_at = 6;
     if (end > len)
         return JK_PARSE_LENGTH;
     uint8_t nh = f[6];
@@ -274,7 +254,7 @@ static void take_opt(struct jk_tcp_opts *o, const uint8_t *p, uint8_t l)
     switch (p[0]) {
     case 2:
         o->has_mss = true;
-        o->mss = rd16(p + 2);
+        o->mss = jk_rd16(p + 2);
         break;
     case 3:
         o->has_wscale = true;
@@ -286,14 +266,14 @@ static void take_opt(struct jk_tcp_opts *o, const uint8_t *p, uint8_t l)
     case 5:
         o->nsack = 0;
         for (size_t i = 2; i < l && o->nsack < JK_MAX_SACK; i += 8, o->nsack++) {
-            o->sack[o->nsack].left = rd32(p + i);
-            o->sack[o->nsack].right = rd32(p + i + 4);
+            o->sack[o->nsack].left = jk_rd32(p + i);
+            o->sack[o->nsack].right = jk_rd32(p + i + 4);
         }
         break;
     case 8:
         o->has_ts = true;
-        o->tsval = rd32(p + 2);
-        o->tsecr = rd32(p + 6);
+        o->tsval = jk_rd32(p + 2);
+        o->tsecr = jk_rd32(p + 6);
         break;
     }
 }
@@ -334,13 +314,13 @@ static enum jk_parse parse_tcp(const struct jk_ip *l4, struct jk_seg *seg)
         return JK_PARSE_CHECKSUM;
     memset(&seg->opt, 0, sizeof seg->opt);
     parse_opts(&seg->opt, t + TCP_HDR, doff - TCP_HDR);
-    seg->sport = rd16(t);
-    seg->dport = rd16(t + 2);
-    seg->seq = rd32(t + 4);
-    seg->ack = rd32(t + 8);
+    seg->sport = jk_rd16(t);
+    seg->dport = jk_rd16(t + 2);
+    seg->seq = jk_rd32(t + 4);
+    seg->ack = jk_rd32(t + 8);
     seg->flags = t[13];
-    seg->wnd = rd16(t + 14);
-    seg->urp = rd16(t + 18);
+    seg->wnd = jk_rd16(t + 14);
+    seg->urp = jk_rd16(t + 18);
     seg->payload = t + doff;
     seg->len = (uint32_t)(l4->len - doff);
     seg->ttl = 0; /* so a parsed segment reused for a reply gets the default */
@@ -393,15 +373,15 @@ long jk_frame_length(const uint8_t *buf, size_t avail)
     case 4:
         if (avail < 4)
             return 0;
-        if (rd16(buf + 2) < 20)
+        if (jk_rd16(buf + 2) < 20)
             return -1;
-        return rd16(buf + 2);
+        return jk_rd16(buf + 2);
     case 6:
         if (avail < 6)
             return 0;
-        if (rd16(buf + 4) == 0) /* jumbogram: not supported on a stream */
+        if (jk_rd16(buf + 4) == 0) /* jumbogram: not supported on a stream */
             return -1;
-        return 40 + (long)rd16(buf + 4);
+        return 40 + (long)jk_rd16(buf + 4);
     default:
         return -1;
     }
@@ -453,8 +433,8 @@ static uint8_t *put4(uint8_t *p, uint8_t a, uint8_t b, uint8_t c, uint8_t d)
 static uint8_t *put_ts(uint8_t *p, const struct jk_tcp_opts *o)
 {
     p = o->sack_ok ? put4(p, 4, 2, 8, 10) : put4(p, 1, 1, 8, 10);
-    wr32(p, o->tsval);
-    wr32(p + 4, o->tsecr);
+    jk_wr32(p, o->tsval);
+    jk_wr32(p + 4, o->tsecr);
     return p + 8;
 }
 
@@ -462,8 +442,8 @@ static uint8_t *put_sack(uint8_t *p, const struct jk_tcp_opts *o, size_t n)
 {
     p = put4(p, 1, 1, 5, (uint8_t)(2 + 8 * n));
     for (size_t i = 0; i < n; i++, p += 8) {
-        wr32(p, o->sack[i].left);
-        wr32(p + 4, o->sack[i].right);
+        jk_wr32(p, o->sack[i].left);
+        jk_wr32(p + 4, o->sack[i].right);
     }
     return p;
 }
@@ -501,19 +481,19 @@ static uint8_t ttl_of(const struct jk_seg *seg) { return seg->ttl ? seg->ttl : 6
 static uint32_t put_ip4(uint8_t *b, const struct jk_seg *seg, size_t tcp_len)
 {
     put4(b, 0x45, 0, 0, 0);
-    wr16(b + 2, (uint16_t)(IP4_HDR + tcp_len));
+    jk_wr16(b + 2, (uint16_t)(IP4_HDR + tcp_len));
     put4(b + 4, 0, 0, 0x40, 0); /* id 0 is fine with DF set (RFC 6864) */
     put4(b + 8, ttl_of(seg), JK_IPPROTO_TCP, 0, 0);
     memcpy(b + 12, seg->src.a, 4);
     memcpy(b + 16, seg->dst.a, 4);
-    wr16(b + 10, jk_csum_fold(jk_csum_add(0, b, IP4_HDR)));
+    jk_wr16(b + 10, jk_csum_fold(jk_csum_add(0, b, IP4_HDR)));
     return jk_csum_add(0, b + 12, 8) + JK_IPPROTO_TCP + (uint32_t)tcp_len;
 }
 
 static uint32_t put_ip6(uint8_t *b, const struct jk_seg *seg, size_t tcp_len)
 {
     put4(b, 0x60, 0, 0, 0);
-    wr16(b + 4, (uint16_t)tcp_len);
+    jk_wr16(b + 4, (uint16_t)tcp_len);
     b[6] = JK_IPPROTO_TCP;
     b[7] = ttl_of(seg);
     memcpy(b + 8, seg->src.a, 16);
@@ -523,15 +503,15 @@ static uint32_t put_ip6(uint8_t *b, const struct jk_seg *seg, size_t tcp_len)
 
 static void put_tcp(uint8_t *t, const struct jk_seg *seg, size_t hl)
 {
-    wr16(t, seg->sport);
-    wr16(t + 2, seg->dport);
-    wr32(t + 4, seg->seq);
-    wr32(t + 8, seg->ack);
+    jk_wr16(t, seg->sport);
+    jk_wr16(t + 2, seg->dport);
+    jk_wr32(t + 4, seg->seq);
+    jk_wr32(t + 8, seg->ack);
     t[12] = (uint8_t)(hl / 4 << 4);
     t[13] = seg->flags;
-    wr16(t + 14, seg->wnd);
-    wr16(t + 16, 0);
-    wr16(t + 18, seg->urp);
+    jk_wr16(t + 14, seg->wnd);
+    jk_wr16(t + 16, 0);
+    jk_wr16(t + 18, seg->urp);
     write_opts(t + TCP_HDR, &seg->opt);
 }
 
@@ -568,7 +548,7 @@ size_t jk_build_segment(uint8_t *buf, size_t cap, const struct jk_seg *seg,
     uint32_t sum = fam == 4 ? put_ip4(buf, seg, tcp_len) : put_ip6(buf, seg, tcp_len);
     put_tcp(t, seg, tcph);
     /* Summing the contiguous copy avoids odd-length iovec seams. */
-    wr16(t + 16, jk_csum_fold(jk_csum_add(sum, t, tcp_len)));
+    jk_wr16(t + 16, jk_csum_fold(jk_csum_add(sum, t, tcp_len)));
     return iph + tcp_len;
 }
 

@@ -142,6 +142,23 @@ size_t jk_build_segment(uint8_t *buf, size_t cap, const struct jk_seg *seg,
 uint32_t jk_csum_add(uint32_t sum, const void *data, size_t len);
 uint16_t jk_csum_fold(uint32_t sum);
 
+/* Byte-wise access: frames are unaligned and in network order. */
+static inline uint16_t jk_rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline uint32_t jk_rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline void jk_wr16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+static inline void jk_wr32(uint8_t *p, uint32_t v)
+{
+    jk_wr16(p, (uint16_t)(v >> 16));
+    jk_wr16(p + 2, (uint16_t)v);
+}
+
 /* Sequence-number arithmetic modulo 2^32 (RFC 9293 §3.4). */
 static inline bool seq_lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
 static inline bool seq_le(uint32_t a, uint32_t b) { return (int32_t)(a - b) <= 0; }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Transports: move whole IP frames between the adapter and the outside.
  * A transport is an ops table and its implementation's state; the
- * implementations are fd and caller ops (transport_fd.c), the packet port
- * (port.c), and the wrappers fault (fault.c) and pcap (pcap.c). This
+ * implementations are fd and caller ops (transport_fd.c), the TUN offload
+ * transport (transport_tun.c), the packet port (port.c), and the wrappers
+ * fault (fault.c) and pcap (pcap.c). This
  * header is the contract the adapter relies on (transport.c dispatches)
  * and the one every implementation fills in. */
 #ifndef JK_TRANSPORT_H
@@ -84,5 +85,11 @@ short jk_transport_poll_events(const jktcp_transport *t);
 
 /* Framing of the transport (JKTCP_FRAMING_*). */
 int jk_transport_framing(const jktcp_transport *t);
+
+/* The TUN offload transport over fd (transport_tun.c): checks that fd is a
+ * TUN device opened with IFF_VNET_HDR (-EINVAL), sets the header size and
+ * the offloads (-EOPNOTSUPP if the kernel refuses), makes fd non-blocking.
+ * 0, or -ENOMEM. jktcp_transport_fd with JKTCP_FRAMING_TUN_OFFLOAD. */
+int jk_transport_tun_new(int fd, jktcp_transport **out);
 
 #endif

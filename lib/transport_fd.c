@@ -449,6 +449,8 @@ JKTCP_API int jktcp_transport_fd2(int rfd, int wfd, int framing, jktcp_transport
     if (!out)
         return -EINVAL;
     *out = NULL;
+    if (framing == JKTCP_FRAMING_TUN_OFFLOAD && rfd >= 0 && rfd == wfd)
+        return jk_transport_tun_new(rfd, out); /* transport_tun.c */
     if (rfd < 0 || wfd < 0 || !framing_ok(framing))
         return -EINVAL;
     if (set_nonblock(rfd) < 0 || set_nonblock(wfd) < 0)

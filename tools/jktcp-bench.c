@@ -17,6 +17,8 @@
  *
  * usage: jktcp-bench [--runs N] [--mib N] [--mtu 1500,16000] [--quick]
  *   JKTCP_BENCH_ONLY=<substring>  only the table rows whose name contains it
+ *   JKTCP_BENCH_ONLY=offload      the TUN offload rows (JKTCP_FRAMING_TUN_OFFLOAD) and
+ *                                 what they are read against: tun-limit, plain handle x1
  *   JKTCP_BENCH_ONLY=ids          only the id-lookup comparison
  *   JKTCP_BENCH_ONLY=latency      only ping-pong and connection rate
  *   JKTCP_BENCH_ONLY=scale        only memory and 10,000 streams
@@ -142,7 +144,15 @@ static long g_busy_poll_us; /* JKTCP_OPT_BUSY_POLL_US of the adapters made */
 static bool g_stream;
 static struct jkt_bridge g_bridge;
 
-static jktcp_adapter *make_adapter(int tunfd, unsigned mtu, int family)
+/* The TUN device of a measurement: opened with IFF_VNET_HDR for the
+ * offload transport (JKTCP_FRAMING_TUN_OFFLOAD). */
+static int open_tun(unsigned mtu, int framing, struct jkt_tun *tun)
+{
+    return jkt_tun_open(NULL, mtu, framing == JKTCP_FRAMING_TUN_OFFLOAD ? JKT_TUN_VNET_HDR : 0,
+                        tun);
+}
+
+static jktcp_adapter *make_adapter_framed(int tunfd, unsigned mtu, int family, int framing)
 {
     jktcp_transport *t;
     jktcp_adapter *a;
@@ -150,7 +160,7 @@ static jktcp_adapter *make_adapter(int tunfd, unsigned mtu, int family)
         if (jkt_bridge_start(&g_bridge, tunfd, 0, 0) < 0 ||
             jktcp_transport_fd(g_bridge.user_fd, JKTCP_FRAMING_STREAM, &t) < 0)
             return NULL;
-    } else if (jktcp_transport_fd(tunfd, JKTCP_FRAMING_PACKET, &t) < 0) {
+    } else if (jktcp_transport_fd(tunfd, framing, &t) < 0) {
         return NULL;
     }
     if (jktcp_adapter_new(t, jkt_local_ip(family), jkt_kernel_ip(family), &a) < 0)
@@ -161,6 +171,11 @@ static jktcp_adapter *make_adapter(int tunfd, unsigned mtu, int family)
     if (getenv("JKTCP_BENCH_PCAP"))
         jktcp_adapter_pcap(a, getenv("JKTCP_BENCH_PCAP"));
     return a;
+}
+
+static jktcp_adapter *make_adapter(int tunfd, unsigned mtu, int family)
+{
+    return make_adapter_framed(tunfd, mtu, family, JKTCP_FRAMING_PACKET);
 }
 
 static int start_server(struct jkt_server *s, int kind, int family, uint16_t port, uint64_t n)
@@ -327,17 +342,18 @@ static void *hjob_main(void *arg)
     return NULL;
 }
 
-/* nstreams streams, g_bytes in total, in the direction given by arg */
-static double handle_xfer(unsigned mtu, int family, int nstreams, bool down)
+/* nstreams streams, g_bytes in total, in the direction given by down,
+ * over a TUN fd with this framing */
+static double handle_xfer(unsigned mtu, int family, int nstreams, bool down, int framing)
 {
     struct jkt_tun tun;
     struct jkt_server srv;
     uint64_t per = g_bytes / (uint64_t)nstreams;
-    if (jkt_tun_open(NULL, mtu, 0, &tun) < 0 ||
+    if (open_tun(mtu, framing, &tun) < 0 ||
         start_server(&srv, down ? JKT_SRV_SOURCE : JKT_SRV_SINK, family,
                      down ? PORT_SOURCE : PORT_SINK, per) < 0)
         return -1;
-    jktcp_adapter *a = make_adapter(tun.fd, mtu, family);
+    jktcp_adapter *a = make_adapter_framed(tun.fd, mtu, family, framing);
     jktcp_handle h;
     if (!a || jktcp_handle_start(a, &h) < 0)
         return -1;
@@ -387,10 +403,14 @@ static double handle_xfer(unsigned mtu, int family, int nstreams, bool down)
     return ok ? mbps(per * (uint64_t)nstreams, dt) : -1;
 }
 
-static double handle_up1(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 1, false); }
-static double handle_down1(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 1, true); }
-static double handle_up8(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 8, false); }
-static double handle_down8(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 8, true); }
+#define PKT JKTCP_FRAMING_PACKET
+#define OFF JKTCP_FRAMING_TUN_OFFLOAD
+static double handle_up1(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 1, false, PKT); }
+static double handle_down1(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 1, true, PKT); }
+static double handle_up8(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 8, false, PKT); }
+static double handle_down8(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 8, true, PKT); }
+static double handle_up1_off(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 1, false, OFF); }
+static double handle_down1_off(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 1, true, OFF); }
 /* One stream, 8 threads writing to it at once (a worker pool sharing a
  * stream): g_bytes in total, the sink verifies the count. */
 static double shared_up8(unsigned mtu, int family, void *arg)
@@ -442,8 +462,8 @@ static double stream_down1(unsigned m, int f, void *a)
     g_stream = true;
     return handle_down1(m, f, a);
 }
-static double handle_up64(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 64, false); }
-static double handle_down64(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 64, true); }
+static double handle_up64(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 64, false, PKT); }
+static double handle_down64(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 64, true, PKT); }
 
 /* A handle over a fresh TUN device, a kernel echo server behind it. */
 static int echo_handle(unsigned mtu, int family, struct jkt_server *srv, jktcp_handle *h)
@@ -796,10 +816,15 @@ static void row(const char *name, bench_fn fn, unsigned mtu, int family, double 
 {
     double all[16];
     const char *only = getenv("JKTCP_BENCH_ONLY");
-    if (only && !strstr(name, only))
+    /* "offload" also runs what its rows are read against: the tun-limit
+     * and the plain handle x1 rows */
+    bool ref = only && !strcmp(only, "offload") &&
+               (strstr(name, "tun-limit") || strstr(name, "handle upload x1") ||
+                strstr(name, "handle download x1"));
+    if (only && !strstr(name, only) && !ref)
         return;
     double m = median_of(fn, mtu, family, NULL, all);
-    printf("| %-28s | %5u | %8.1f |", name, mtu, m);
+    printf("| %-39s | %5u | %8.1f |", name, mtu, m);
     printf(" %5.2f | %5.2f | ", ref_tun > 0 ? m / ref_tun : 0, ref_kernel > 0 ? m / ref_kernel : 0);
     if (g_cpu_median >= 0)
         printf("%5.2f | ", g_cpu_median);
@@ -918,9 +943,9 @@ int main(int argc, char **argv)
     }
     printf("jktcp-bench: %s, %d run(s) per figure (median), %llu MiB per transfer, IPv6\n\n",
            jktcp_version(), g_runs, (unsigned long long)(g_bytes >> 20));
-    printf("| %-28s | %5s | %8s | %5s | %5s | %5s | %s |\n", "case", "MTU", "MB/s", "/tun", "/kern",
+    printf("| %-39s | %5s | %8s | %5s | %5s | %5s | %s |\n", "case", "MTU", "MB/s", "/tun", "/kern",
            "CPU s/GiB", "runs");
-    printf("|------------------------------|-------|----------|-------|-------|-------|------|\n");
+    printf("|-----------------------------------------|-------|----------|-------|-------|-------|------|\n");
     char buf[64];
     snprintf(buf, sizeof buf, "%s", mtus);
     for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -935,6 +960,9 @@ int main(int argc, char **argv)
         row("jktcp handle download x1", handle_down1, mtu, AF_INET6, tun, kern, &down1);
         row("handle up x1, stream fd", stream_up1, mtu, AF_INET6, tun, kern, &sup1);
         row("handle down x1, stream fd", stream_down1, mtu, AF_INET6, tun, kern, &sdown1);
+        row("jktcp handle upload x1 (TUN offload)", handle_up1_off, mtu, AF_INET6, tun, kern, NULL);
+        row("jktcp handle download x1 (TUN offload)", handle_down1_off, mtu, AF_INET6, tun, kern,
+            NULL);
         if (up1 > 0 && down1 > 0 && sup1 > 0 && sdown1 > 0)
             printf("|   stream fd / packet fd: upload %.2f, download %.2f (target >= 0.8) |\n",
                    sup1 / up1, sdown1 / down1);

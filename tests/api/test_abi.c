@@ -329,7 +329,7 @@ JT_TEST(abi, enum_values_stable, 10)
         EV(JKTCP_LAST_ACK, 10),         EV(JKTCP_FRAMING_STREAM, 1),
         EV(JKTCP_FRAMING_PACKET, 2),    EV(JKTCP_TRANSPORT_COALESCE, 1),
         EV(JKTCP_TRANSPORT_CLOSE_FD, 2), EV(JKTCP_POLL_READ, 1),
-        EV(JKTCP_POLL_WRITE, 2),
+        EV(JKTCP_POLL_WRITE, 2),        EV(JKTCP_FRAMING_TUN_OFFLOAD, 3),
     };
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
         JT_ASSERT(evs[i].got == evs[i].want, "%s is %ld, bindings use %ld", evs[i].name,

@@ -321,6 +321,8 @@ int jkt_tun_open(const char *name, unsigned mtu, int family_flags, struct jkt_tu
     out->fd = -1;
     if (!name)
         name = "jkt0";
+    unsigned vnet = family_flags & JKT_TUN_VNET_HDR ? IFF_VNET_HDR : 0;
+    family_flags &= JKT_FAM_IPV4 | JKT_FAM_IPV6;
     if (family_flags == 0)
         family_flags = JKT_FAM_IPV4 | JKT_FAM_IPV6;
     if (strlen(name) >= IFNAMSIZ)
@@ -331,7 +333,7 @@ int jkt_tun_open(const char *name, unsigned mtu, int family_flags, struct jkt_tu
         return -errno;
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
-    ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+    ifr.ifr_flags = (short)(IFF_TUN | IFF_NO_PI | vnet);
     snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
     if (ioctl(fd, TUNSETIFF, &ifr) != 0) {
         int e = -errno;
@@ -377,6 +379,29 @@ int jkt_tun_open(const char *name, unsigned mtu, int family_flags, struct jkt_tu
 fail:
     close(out->fd);
     out->fd = -1;
+    return rc;
+}
+
+int jkt_tun_packets(const struct jkt_tun *t, uint64_t *rx, uint64_t *tx)
+{
+    FILE *f = fopen("/proc/thread-self/net/dev", "r");
+    if (!f)
+        return -errno;
+    char line[512];
+    int rc = -ENOENT;
+    while (rc != 0 && fgets(line, sizeof line, f)) {
+        char name[32];
+        unsigned long long v[10];
+        /* "  name: rx bytes packets errs drop fifo frame compressed multicast tx bytes packets" */
+        if (sscanf(line, " %31[^:]: %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", name, &v[0],
+                   &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]) == 11 &&
+            strcmp(name, t->name) == 0) {
+            *rx = v[1];
+            *tx = v[9];
+            rc = 0;
+        }
+    }
+    fclose(f);
     return rc;
 }
 

@@ -36,6 +36,8 @@
 /* family_flags for jkt_tun_open */
 #define JKT_FAM_IPV4 1
 #define JKT_FAM_IPV6 2
+/* ... and: open the device with IFF_VNET_HDR (for JKTCP_FRAMING_TUN_OFFLOAD) */
+#define JKT_TUN_VNET_HDR 4
 
 /* The kernel-side and jktcp-side addresses for a family (AF_INET/AF_INET6). */
 const char *jkt_kernel_ip(int family);
@@ -56,7 +58,7 @@ socklen_t jkt_sockaddr(int family, const char *addr, uint16_t port, struct socka
 int jkt_netns_enter(void);
 
 struct jkt_tun {
-    int fd;        /* /dev/net/tun fd, blocking, IFF_TUN|IFF_NO_PI */
+    int fd;        /* /dev/net/tun fd, blocking, IFF_TUN|IFF_NO_PI (|IFF_VNET_HDR) */
     char name[16]; /* interface name */
     unsigned mtu;
     int ifindex;
@@ -65,7 +67,8 @@ struct jkt_tun {
 /*
  * Create TUN device `name` (NULL: "jkt0") in the current namespace with the
  * given MTU (transmit queue 1000 packets), bring it up, assign the
- * kernel-side addresses of the families in family_flags (0 = both) and wait
+ * kernel-side addresses of the families in family_flags (none = both; with
+ * JKT_TUN_VNET_HDR the fd is opened with IFF_VNET_HDR) and wait
  * until the addresses are usable (the IPv6 local route included). Runs no
  * external program: ioctls and /proc only. 0 or -errno (-ENOENT if
  * /dev/net/tun is missing).
@@ -74,6 +77,11 @@ int jkt_tun_open(const char *name, unsigned mtu, int family_flags, struct jkt_tu
 void jkt_tun_close(struct jkt_tun *t);
 /* The device's transmit queue (kernel -> TUN reader) in packets. 0 or -errno. */
 int jkt_tun_set_txqlen(const struct jkt_tun *t, unsigned qlen);
+/* The device's packet counters as the kernel keeps them (/proc/net/dev of
+ * the calling thread's namespace): rx = packets written into the TUN fd
+ * (a super-segment counts once), tx = packets the kernel queued to it.
+ * 0 or -errno (-ENOENT: no such device). */
+int jkt_tun_packets(const struct jkt_tun *t, uint64_t *rx, uint64_t *tx);
 
 /* For tests that need an external program (ss, tshark, ip, curl, ...); the
  * namespace and TUN setup above uses none. Run a command (argv[0] looked up

@@ -15,6 +15,22 @@
 #include "netprobe.h"
 #include "tuntest.h"
 
+void kt_info_line(jktcp_conn *c, char *buf, size_t cap)
+{
+    jktcp_info in;
+    memset(&in, 0, sizeof in);
+    if (jktcp_conn_info(c, &in, sizeof in) != 0) {
+        snprintf(buf, cap, "(no info)");
+        return;
+    }
+    snprintf(buf, cap,
+             "%s port %u->%u mss %u srtt %uus rto %uus retrans %u cwnd %u snd_wnd %u rcv_wnd %u "
+             "ws %u/%u sack %u ts %u",
+             jktcp_state_name(in.state), in.local_port, in.remote_port, in.mss, in.srtt_us,
+             in.rto_us, in.retransmits, in.cwnd, in.snd_wnd, in.rcv_wnd, in.snd_wscale,
+             in.rcv_wscale, in.sack, in.timestamps);
+}
+
 const char *fam_name(int family)
 {
     return family == AF_INET6 ? "v6" : "v4";
@@ -187,7 +203,10 @@ int64_t download(jktcp_conn *c, uint32_t seed, uint64_t *bad)
 void report(struct kt *k, const char *what, uint64_t bytes, double secs, const char *extra)
 {
     fprintf(stderr, "[kernel] %-22s %s mtu %-5u %s: %6.1f MiB in %6.3f s = %7.1f MB/s  %s\n", what,
-            fam_name(k->family), k->mtu, k->stream ? "stream" : k->loss ? "lossy " : "packet",
+            fam_name(k->family), k->mtu, k->stream    ? "stream"
+            : k->offload ? (k->loss ? "offload, lossy" : "offload")
+            : k->loss    ? "lossy "
+                         : "packet",
             (double)bytes / MiB, secs, secs > 0 ? (double)bytes / secs / 1e6 : 0.0,
             extra ? extra : "");
 }
@@ -241,4 +260,63 @@ void echo_rounds(jktcp_conn *c, uint64_t total, size_t piece, uint32_t seed)
     }
     free(out);
     free(in);
+}
+
+void kt_upload_case(struct kt *k, uint64_t total)
+{
+    struct jkt_server s = {.verify = true, .in_seed = 0xA11CE};
+    kt_server_up(k, &s, JKT_SRV_SINK);
+    jktcp_conn *c = kt_connect_ok(k, s.port);
+
+    double t0 = jkt_now_s();
+    ssize_t rc = upload(c, total, s.in_seed);
+    cr_assert_eq(rc, 0, "upload: %s after %lu bytes reached the server", jktcp_strerror((int)rc),
+                 (unsigned long)atomic_load(&s.bytes_in));
+    cr_assert_eq(jktcp_conn_shutdown(c), 0);
+    rc = drive_until_server_done(k, &s, 1, 30000);
+    double dt = jkt_now_s() - t0;
+    char d[512];
+    describe(&s, d, sizeof d);
+    cr_assert_eq(rc, 0, "server did not finish: %s", d);
+    char il[256];
+    kt_info_line(c, il, sizeof il);
+    cr_assert_eq(atomic_load(&s.bytes_in), total, "%s", d);
+    cr_assert_eq(atomic_load(&s.mismatches), 0, "%s", d);
+    cr_assert_eq(atomic_load(&s.eofs), 1, "%s", d);
+    char b;
+    rc = jktcp_conn_read(c, &b, 1, 5000);
+    cr_assert_eq(rc, 0, "want EOF after the sink closed, got %zd", rc);
+    close_and_flush(k, c);
+    jkt_server_stop(&s);
+    char what[64];
+    snprintf(what, sizeof what, "upload %u MiB", (unsigned)(total / MiB));
+    report(k, what, total, dt, il);
+    assert_kernel_clean(s.port);
+}
+
+void kt_download_case(struct kt *k, uint64_t total)
+{
+    struct jkt_server s = {.nbytes = total, .seed = 0xD0D0};
+    kt_server_up(k, &s, JKT_SRV_SOURCE);
+    jktcp_conn *c = kt_connect_ok(k, s.port);
+
+    double t0 = jkt_now_s();
+    uint64_t bad;
+    int64_t got = download(c, s.seed, &bad);
+    double dt = jkt_now_s() - t0;
+    char d[512];
+    describe(&s, d, sizeof d);
+    cr_assert_geq(got, 0, "download: %s; %s", jktcp_strerror((int)got), d);
+    cr_assert_eq((uint64_t)got, total, "got %lld of %llu bytes; %s", (long long)got,
+                 (unsigned long long)total, d);
+    cr_assert_eq(bad, UINT64_MAX, "data wrong from offset %llu", (unsigned long long)bad);
+    char il[256];
+    kt_info_line(c, il, sizeof il);
+    close_and_flush(k, c);
+    cr_assert_eq(drive_until_server_done(k, &s, 1, 5000), 0);
+    jkt_server_stop(&s);
+    char what[64];
+    snprintf(what, sizeof what, "download %u MiB", (unsigned)(total / MiB));
+    report(k, what, total, dt, il);
+    assert_kernel_clean(s.port);
 }

@@ -39,6 +39,7 @@ struct kt {
     bool stream;
     unsigned loss; /* per mille, through a seqpacket bridge (packet framing) */
     bool bridged;
+    bool offload; /* JKTCP_FRAMING_TUN_OFFLOAD (test_kernel_offload.c) */
     struct jkt_tun tun;
     struct jkt_bridge br;
     jktcp_adapter *a;
@@ -81,6 +82,14 @@ void report(struct kt *k, const char *what, uint64_t bytes, double secs, const c
 void assert_kernel_clean(uint16_t port);
 /* Close c and drive the adapter until its connections are gone. */
 void close_and_flush(struct kt *k, jktcp_conn *c);
+/* jktcp_conn_info of c in one line (state, ports, mss, rtt, windows, ...). */
+void kt_info_line(jktcp_conn *c, char *buf, size_t cap);
+/* On k, up: a verifying kernel sink takes `total` pattern bytes (upload) /
+ * a kernel source sends them and jktcp verifies every byte (download);
+ * then EOF, close, flush, the server's counts, a report line and no kernel
+ * socket left half-closed. Asserts. */
+void kt_upload_case(struct kt *k, uint64_t total);
+void kt_download_case(struct kt *k, uint64_t total);
 /* Echo `total` bytes through an echo server in `piece`-sized rounds. */
 void echo_rounds(jktcp_conn *c, uint64_t total, size_t piece, uint32_t seed);
 

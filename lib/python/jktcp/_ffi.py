@@ -48,6 +48,7 @@ class Framing(enum.IntEnum):
 
     STREAM = 1  #: bytes back to back; lengths from the IP headers (CDTunnel over TLS)
     PACKET = 2  #: one frame per read()/write() (TUN device, SOCK_SEQPACKET)
+    TUN_OFFLOAD = 3  #: jktcp.fd only: a TUN fd opened with IFF_VNET_HDR, offloads on
 
 
 class TransportFlag(enum.IntFlag):

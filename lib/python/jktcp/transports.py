@@ -52,7 +52,8 @@ def _framing(f: FramingArg) -> Framing:
         try:
             return Framing[f.upper()]
         except KeyError:
-            raise ValueError(f"framing must be 'packet' or 'stream', not {f!r}") from None
+            raise ValueError(f"framing must be 'packet', 'stream' or 'tun_offload', not {f!r}"
+                             ) from None
     return Framing(f)
 
 

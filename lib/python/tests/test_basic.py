@@ -90,7 +90,8 @@ def test_struct_mirror_matches_header():
              "JKTCP_POLL_WRITE": jktcp.PollEvent.WRITE,
              "JKTCP_TRANSPORT_CLOSE_FD": jktcp.TransportFlag.CLOSE_FD,
              "JKTCP_OPT_PMTU_PROBE": jktcp.Option.PMTU_PROBE,
-             "JKTCP_OPT_SNDBUF": jktcp.Option.SNDBUF, "JKTCP_LAST_ACK": jktcp.State.LAST_ACK}
+             "JKTCP_OPT_SNDBUF": jktcp.Option.SNDBUF, "JKTCP_LAST_ACK": jktcp.State.LAST_ACK,
+             "JKTCP_FRAMING_TUN_OFFLOAD": jktcp.Framing.TUN_OFFLOAD}
     want_enums = dict(kv.split("=") for kv in os.environ["JKTCP_ABI_ENUMS"].split(","))
     assert set(want_enums) == set(enums)
     for k, v in want_enums.items():
