@@ -327,7 +327,7 @@ TEST_DEPS += $(SHARED) $(INSTALL_CAT)
 FUZZ_CC      ?= clang
 FUZZ_SRC     ?= .
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := fuzz_parse fuzz_reasm fuzz_framer fuzz_engine fuzz_adapter_conn fuzz_adapter_listen fuzz_api_threads
+FUZZ_TARGETS := fuzz_parse fuzz_reasm fuzz_framer fuzz_engine fuzz_adapter_conn fuzz_adapter_listen fuzz_api_threads fuzz_vnet
 FUZZ_DIR     ?= build-fuzz
 FUZZ_LIB_SRC := $(filter-out $(FUZZ_SRC)/lib/platform_posix.c,$(wildcard $(FUZZ_SRC)/lib/*.c))
 FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
@@ -341,6 +341,7 @@ FUZZ_MAXLEN_fuzz_engine         := 20000
 FUZZ_MAXLEN_fuzz_adapter_conn   := 20000
 FUZZ_MAXLEN_fuzz_adapter_listen := 20000
 FUZZ_MAXLEN_fuzz_api_threads    := 514
+FUZZ_MAXLEN_fuzz_vnet           := 65545
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(FUZZ_LIB_SRC) \
                     $(wildcard $(FUZZ_SRC)/lib/*.h) $(FUZZ_SRC)/include/jktcp.h
