@@ -98,7 +98,7 @@ $(B)/tests/jktcp_tests: $(TEST_OBJ) $(SUPPORT) $(STATIC)
 # (SUPPORT_NET_OBJ), named as its prerequisites below, so `make` and `make
 # demo` build it without Criterion installed; the other tools need nothing of
 # tests/.
-SUPPORT_NET_OBJ := $(addprefix $(B)/tests/support/,netns.o kserver.o netprobe.o bridge.o)
+SUPPORT_NET_OBJ := $(addprefix $(B)/tests/support/,netns.o kserver.o netprobe.o bridge.o streamio.o)
 $(B)/tools/jktcp-bench $(B)/tools/jktcp-demo: $(SUPPORT_NET_OBJ)
 # The bench's cases that live in files of their own (tools/bench/).
 BENCH_OBJ := $(patsubst tools/bench/%.c,$(B)/tools/bench/%.o,$(wildcard tools/bench/*.c))

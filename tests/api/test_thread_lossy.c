@@ -11,6 +11,7 @@
 #include "minitest.h"
 #include "netns.h"
 #include "rig.h"
+#include "streamio.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -21,7 +22,6 @@
 #define E(x) jktcp_strerror((int)(x))
 /* No more than B's send buffer (4 MiB): all of the echo always fits it. */
 #define LOSSY_BYTES (4u << 20)
-#define LOSSY_CHUNK (64u * 1024u)
 #define LOSSY_SEED 0x1055u /* the pattern's */
 
 struct writer {
@@ -33,19 +33,7 @@ struct writer {
 static void *writer_main(void *arg)
 {
     struct writer *w = arg;
-    uint8_t *buf = malloc(LOSSY_CHUNK);
-    w->err = buf ? 0 : -ENOMEM;
-    while (buf && w->sent < LOSSY_BYTES) {
-        size_t n = LOSSY_BYTES - w->sent < LOSSY_CHUNK ? LOSSY_BYTES - w->sent : LOSSY_CHUNK;
-        jkt_pattern_fill(buf, n, w->sent, LOSSY_SEED);
-        ssize_t k = jktcp_stream_write_all(w->s, buf, n, 20000);
-        if (k != (ssize_t)n) {
-            w->err = k < 0 ? k : -EIO;
-            break;
-        }
-        w->sent += n;
-    }
-    free(buf);
+    w->err = jkt_stream_send_pattern(w->s, LOSSY_BYTES, LOSSY_SEED, 20000, &w->sent);
     return NULL;
 }
 
@@ -65,21 +53,9 @@ JT_TEST(thread, lossy_link_echo, 120)
     struct writer w = {.s = s};
     pthread_t th;
     JT_ASSERT(pthread_create(&th, NULL, writer_main, &w) == 0, "writer thread");
-    static uint8_t buf[LOSSY_CHUNK];
-    uint64_t got = 0, bad = UINT64_MAX;
-    long rerr = 0;
+    uint64_t got, bad;
     double t0 = rig_now_ms();
-    while (got < LOSSY_BYTES) {
-        ssize_t n = jktcp_stream_read(s, buf, sizeof buf, 20000);
-        if (n <= 0) {
-            rerr = n < 0 ? n : -ENODATA;
-            break;
-        }
-        size_t k = jkt_pattern_check(buf, (size_t)n, got, LOSSY_SEED);
-        if (k != (size_t)n && bad == UINT64_MAX)
-            bad = got + k;
-        got += (uint64_t)n;
-    }
+    long rerr = jkt_stream_recv_pattern(s, LOSSY_BYTES, LOSSY_SEED, 20000, &got, &bad);
     double dt = rig_now_ms() - t0;
     pthread_join(th, NULL);
     jktcp_info info;

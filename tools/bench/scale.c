@@ -5,6 +5,7 @@
 #include "jktcp.h"
 #include "kserver.h"
 #include "netns.h"
+#include "streamio.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -71,39 +72,28 @@ static pid_t server_child(int family, int *done_fd)
 
 struct bulk {
     jktcp_stream s;
-    uint64_t n;
-    int err;
+    uint64_t n, sent;
+    long err;
 };
 
 static void *bulk_writer(void *arg)
 {
     struct bulk *b = arg;
-    static uint8_t buf[1 << 16];
-    for (uint64_t off = 0; off < b->n && !b->err; off += sizeof buf) {
-        jkt_pattern_fill(buf, sizeof buf, off, 5);
-        if (jktcp_stream_write_all(b->s, buf, sizeof buf, 30000) != (ssize_t)sizeof buf)
-            b->err = -1;
-    }
+    b->err = jkt_stream_send_pattern(b->s, b->n, 5, 30000, &b->sent);
     return NULL;
 }
 
 /* Echo n bytes through s: a writer thread, verified here. */
 static int bulk_echo(jktcp_stream s, uint64_t n)
 {
-    struct bulk b = {s, n, 0};
+    struct bulk b = {.s = s, .n = n};
     pthread_t th;
     if (pthread_create(&th, NULL, bulk_writer, &b))
         return -1;
-    static uint8_t buf[1 << 16];
-    uint64_t got = 0;
-    while (got < n) {
-        ssize_t r = jktcp_stream_read(s, buf, sizeof buf, 30000);
-        if (r <= 0 || jkt_pattern_check(buf, (size_t)r, got, 5) != (size_t)r)
-            break;
-        got += (uint64_t)r;
-    }
+    uint64_t got, bad;
+    long err = jkt_stream_recv_pattern(s, n, 5, 30000, &got, &bad);
     pthread_join(th, NULL);
-    return got == n && !b.err ? 0 : -1;
+    return err == 0 && bad == UINT64_MAX && !b.err ? 0 : -1;
 }
 
 static bool echo64(jktcp_stream s, int i)
