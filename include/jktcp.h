@@ -356,7 +356,8 @@ typedef enum jktcp_option {
     JKTCP_OPT_RCVBUF = 2,             /* receive buffer = max window, default 4 MiB */
     JKTCP_OPT_NODELAY = 3,            /* 1 = Nagle off (default 1) */
     JKTCP_OPT_DELACK_US = 4,          /* delayed-ACK limit in us, default 1000; 0 = ACK at once */
-    JKTCP_OPT_CONGESTION = 5,         /* 1 = NewReno congestion control (default), 0 = off */
+    JKTCP_OPT_CONGESTION = 5,         /* congestion controller, a jktcp_cc value (default
+                                         JKTCP_CC_NEWRENO); 0 = off */
     JKTCP_OPT_TIMEWAIT_MS = 6,        /* TIME_WAIT length, default 1000 */
     JKTCP_OPT_KEEPALIVE_MS = 7,       /* idle time before keepalive probes, 0 = off (default) */
     JKTCP_OPT_RTO_MIN_MS = 8,         /* default 200 */
@@ -381,6 +382,16 @@ typedef enum jktcp_option {
                                      64-byte ping-pong p50 ~66 -> ~45 us here; never spins
                                      while idle */
 } jktcp_option;
+
+/* Congestion controllers (JKTCP_OPT_CONGESTION; docs/design.md, "Congestion
+ * control"). A connection keeps the one it was created with. */
+typedef enum jktcp_cc {
+    JKTCP_CC_OFF = 0,     /* no window but the peer's (a reliable pipe, tests) */
+    JKTCP_CC_NEWRENO = 1, /* RFC 5681 / 6582 with SACK recovery (RFC 6675) */
+    JKTCP_CC_CUBIC = 2,   /* RFC 9438, the Linux default */
+    JKTCP_CC_BBR = 3,     /* model-based (BBRv1-style): delivery rate and min RTT,
+                             loss-tolerant */
+} jktcp_cc;
 
 JKTCP_API int jktcp_adapter_set_option(jktcp_adapter *a, jktcp_option opt, long value);
 JKTCP_API int jktcp_adapter_get_option(jktcp_adapter *a, jktcp_option opt, long *value);
@@ -557,6 +568,9 @@ typedef struct jktcp_info {
     int32_t soft_error;        /* the last ICMP error (e.g. -EHOSTUNREACH) while
                                   connected: retries go on; 0 = none. If they run
                                   out, this is the connection's error, not -ETIMEDOUT */
+    uint32_t congestion;       /* jktcp_cc: the controller this connection uses */
+    uint64_t delivery_rate;    /* bytes/s: JKTCP_CC_BBR's bottleneck estimate (0 otherwise) */
+    uint64_t pacing_rate;      /* bytes/s the controller would pace at (reported; not applied) */
 } jktcp_info;
 
 /* Copy the connection's info (size = sizeof *out). */

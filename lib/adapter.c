@@ -663,7 +663,7 @@ static void default_cfg(struct jk_cfg *cfg)
     cfg->max_retries = 10;
     cfg->max_ooo = 64;
     cfg->nodelay = true;
-    cfg->congestion = true;
+    cfg->congestion = JKTCP_CC_BBR;
     cfg->sack = true;
     cfg->timestamps = true;
     cfg->tlp = true;

@@ -131,7 +131,11 @@ JKTCP_API int jktcp_adapter_set_option(jktcp_adapter *a, jktcp_option opt, long 
         c->rcvbuf = (uint32_t)v;
         return 0;
     case JKTCP_OPT_NODELAY: c->nodelay = v != 0; return 0;
-    case JKTCP_OPT_CONGESTION: c->congestion = v != 0; return 0;
+    case JKTCP_OPT_CONGESTION:
+        if (check_range(v, JKTCP_CC_OFF, JKTCP_CC_BBR))
+            return -EINVAL;
+        c->congestion = (uint8_t)v;
+        return 0;
     case JKTCP_OPT_SACK: c->sack = v != 0; return 0;
     case JKTCP_OPT_TIMESTAMPS: c->timestamps = v != 0; return 0;
     case JKTCP_OPT_TAIL_PROBE: c->tlp = v != 0; return 0;

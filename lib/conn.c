@@ -5,6 +5,7 @@
 #include "conn.h"
 
 #include "adapter.h"
+#include "tcp_cc.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -238,5 +239,8 @@ int jk_conn_info_internal(struct jktcp_conn *c, jktcp_info *o)
     o->timestamps = c->tcp.ts_ok;
     o->pmtu = c->a->env.pmtu;
     o->soft_error = c->tcp.soft_err;
+    o->congestion = c->tcp.cfg.congestion;
+    o->delivery_rate = jk_cc_delivery_rate(&c->tcp);
+    o->pacing_rate = c->tcp.cc.pacing_bps;
     return 0;
 }

@@ -37,6 +37,7 @@
 #define JK_KEEPALIVE_PROBES 9
 #define JK_QUICKACKS 16   /* segments ACKed at once after a hole fills */
 #define JK_FIN_WAIT2_US (30u * 1000000u) /* orphaned FIN_WAIT_2 lifetime */
+#define JK_BBR_BW_ROUNDS 10 /* BBR's bandwidth filter: max of this many rounds */
 #define JK_MIN_SND_MSS 48 /* a peer's MSS below this is raised to it (Linux tcp_min_snd_mss) */
 #define JK_TRIM_IDLE_US 1000000u /* buffers idle this long give their pages back (JK_T_TRIM) */
 #define JK_TRIM_GRAIN_US 262144u /* trims fall on multiples of this: one wake-up serves many */
@@ -47,7 +48,8 @@ struct jk_cfg {
     uint32_t delack_us, timewait_us, keepalive_us;
     uint32_t rto_min_us, rto_max_us, rto_init_us;
     uint32_t max_retries, max_ooo;
-    bool nodelay, congestion, sack, timestamps, tlp;
+    bool nodelay, sack, timestamps, tlp;
+    uint8_t congestion; /* JKTCP_CC_*: 0 = off */
 };
 
 /* The connection's timers (jk_tcp_deadline: the earliest armed one). */
@@ -119,11 +121,46 @@ struct jk_tcp_env {
 };
 
 struct jk_cc_ops;
+/* CUBIC's state (tcp_cc_cubic.c, RFC 9438). */
+struct jk_cubic {
+    uint64_t epoch_us;    /* start of this congestion-avoidance epoch, 0 = none */
+    uint32_t w_max;       /* window before the last reduction, bytes */
+    uint32_t k_us;        /* time the cubic takes to climb back to w_max */
+    uint32_t w_est;       /* the Reno-friendly estimate, bytes (§4.3) */
+    uint32_t est_acc;     /* bytes acked toward w_est's next step */
+};
+
+/* The BBR-style controller's model (tcp_cc_bbr.c). */
+struct jk_bbr {
+    uint8_t mode;         /* JK_BBR_STARTUP, _DRAIN, _PROBE_BW, _PROBE_RTT */
+    uint8_t cycle;        /* PROBE_BW gain phase, 0..7 */
+    uint8_t full_bw_rounds; /* rounds without 25% growth in STARTUP */
+    bool full_bw;         /* STARTUP found the pipe full */
+    bool conserving;      /* first round of a recovery: packet conservation */
+    bool app_limited;     /* this round began with nothing more to send */
+    uint8_t bw_slot;      /* next slot of bw[] to write */
+    uint32_t round;       /* round trips counted */
+    uint32_t round_end;   /* a round ends once the peer holds this byte */
+    uint32_t conserve_round;
+    uint64_t round_delivered, round_us; /* delivered and time at round start */
+    uint64_t bw[JK_BBR_BW_ROUNDS];      /* delivery rate of recent rounds, bytes/s */
+    uint64_t full_bw_seen;              /* STARTUP's best rate so far */
+    uint32_t min_rtt_us;
+    uint64_t min_rtt_at, probe_rtt_end, cycle_at;
+    uint32_t prior_cwnd;  /* before a recovery or timeout, restored after */
+};
+
 /* Congestion control state (tcp_cc.c; the algorithm behind ops). */
 struct jk_cc {
     const struct jk_cc_ops *ops;
     uint32_t cwnd, ssthresh;
     uint32_t cwnd_acc; /* bytes acked toward the next segment of growth */
+    uint64_t delivered; /* bytes acked or SACKed, ever (delivery-rate sampling) */
+    uint64_t pacing_bps; /* the controller's pacing rate, bytes/s (0 = none) */
+    union {
+        struct jk_cubic cubic;
+        struct jk_bbr bbr;
+    } u;
 };
 
 /* Loss recovery (tcp_recovery.c): the peer's SACK scoreboard, repair

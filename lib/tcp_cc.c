@@ -7,9 +7,16 @@
  */
 #include "tcp_int.h"
 
+static const struct jk_cc_ops *const algos[] = {
+    [JKTCP_CC_NEWRENO] = &jk_cc_newreno,
+    [JKTCP_CC_CUBIC] = &jk_cc_cubic,
+    [JKTCP_CC_BBR] = &jk_cc_bbr,
+};
+
 void jk_cc_init(struct jk_tcp *c)
 {
-    c->cc.ops = &jk_cc_newreno;
+    unsigned a = c->cfg.congestion;
+    c->cc.ops = a < sizeof algos / sizeof algos[0] && algos[a] ? algos[a] : &jk_cc_newreno;
     if (!c->cfg.congestion)
         c->cc.cwnd = UINT32_MAX;
     else
@@ -18,38 +25,63 @@ void jk_cc_init(struct jk_tcp *c)
 
 void jk_cc_on_ack(struct jk_tcp *c, uint32_t acked)
 {
-    if (c->cfg.congestion)
+    if (c->cfg.congestion && c->cc.ops->on_ack)
         c->cc.ops->on_ack(c, acked);
 }
 
 void jk_cc_on_loss(struct jk_tcp *c)
 {
-    if (c->cfg.congestion)
+    if (c->cfg.congestion && c->cc.ops->on_loss)
         c->cc.ops->on_loss(c);
 }
 
 void jk_cc_on_dupack(struct jk_tcp *c)
 {
-    if (c->cfg.congestion)
+    if (c->cfg.congestion && c->cc.ops->on_dupack)
         c->cc.ops->on_dupack(c);
 }
 
 void jk_cc_on_partial_ack(struct jk_tcp *c, uint32_t acked)
 {
-    if (c->cfg.congestion)
+    if (c->cfg.congestion && c->cc.ops->on_partial_ack)
         c->cc.ops->on_partial_ack(c, acked);
 }
 
 void jk_cc_on_recovery_exit(struct jk_tcp *c)
 {
-    if (c->cfg.congestion)
+    if (c->cfg.congestion && c->cc.ops->on_recovery_exit)
         c->cc.ops->on_recovery_exit(c);
 }
 
 void jk_cc_on_rto(struct jk_tcp *c)
 {
-    if (c->cfg.congestion)
+    if (c->cfg.congestion && c->cc.ops->on_rto)
         c->cc.ops->on_rto(c);
+}
+
+void jk_cc_on_delivered(struct jk_tcp *c, uint32_t delivered)
+{
+    c->cc.delivered += delivered;
+    if (c->cfg.congestion && c->cc.ops->on_delivered)
+        c->cc.ops->on_delivered(c, delivered);
+}
+
+void jk_cc_on_rtt(struct jk_tcp *c, uint32_t rtt_us)
+{
+    if (c->cfg.congestion && c->cc.ops->on_rtt)
+        c->cc.ops->on_rtt(c, rtt_us);
+}
+
+void jk_cc_on_rto_recovery_exit(struct jk_tcp *c)
+{
+    if (c->cfg.congestion && c->cc.ops->on_rto_recovery_exit)
+        c->cc.ops->on_rto_recovery_exit(c);
+}
+
+uint32_t jk_cc_cap(struct jk_tcp *c, uint32_t cwnd)
+{
+    uint32_t cap = c->max_snd_wnd + 16u * c->smss;
+    return cwnd > cap && cap > c->max_snd_wnd ? cap : cwnd;
 }
 
 /* ---- NewReno ------------------------------------------------------------ */
@@ -70,9 +102,7 @@ static void reno_on_ack(struct jk_tcp *c, uint32_t acked)
             c->cc.cwnd += c->smss;
         }
     }
-    uint32_t cap = c->max_snd_wnd + 16u * c->smss;
-    if (c->cc.cwnd > cap && cap > c->max_snd_wnd)
-        c->cc.cwnd = cap; /* no point growing far past what the peer allows */
+    c->cc.cwnd = jk_cc_cap(c, c->cc.cwnd);
 }
 
 /* Halve (RFC 5681 §3.2); without SACK, NewReno's inflation by the three
@@ -84,21 +114,21 @@ static void reno_on_loss(struct jk_tcp *c)
     c->cc.cwnd_acc = 0;
 }
 
-static void reno_on_dupack(struct jk_tcp *c)
+void jk_cc_reno_on_dupack(struct jk_tcp *c)
 {
     if (!c->sack_ok && !c->rec.rto_recovery)
         c->cc.cwnd += c->smss; /* NewReno inflation: one segment left */
 }
 
 /* RFC 6582 §3.2 step 3: deflate by what was acked, add back one segment. */
-static void reno_on_partial_ack(struct jk_tcp *c, uint32_t acked)
+void jk_cc_reno_on_partial_ack(struct jk_tcp *c, uint32_t acked)
 {
     if (!c->sack_ok)
         c->cc.cwnd = c->cc.cwnd > acked ? c->cc.cwnd - acked + c->smss : c->smss;
 }
 
 /* RFC 6582 §3.2 step 4, option (1) with the burst guard. */
-static void reno_on_recovery_exit(struct jk_tcp *c)
+void jk_cc_reno_on_recovery_exit(struct jk_tcp *c)
 {
     c->cc.cwnd = min_u32(c->cc.ssthresh, max_u32(flight_size(c), c->smss) + c->smss);
 }
@@ -116,8 +146,8 @@ const struct jk_cc_ops jk_cc_newreno = {
     .init = reno_init,
     .on_ack = reno_on_ack,
     .on_loss = reno_on_loss,
-    .on_dupack = reno_on_dupack,
-    .on_partial_ack = reno_on_partial_ack,
-    .on_recovery_exit = reno_on_recovery_exit,
+    .on_dupack = jk_cc_reno_on_dupack,
+    .on_partial_ack = jk_cc_reno_on_partial_ack,
+    .on_recovery_exit = jk_cc_reno_on_recovery_exit,
     .on_rto = reno_on_rto,
 };

@@ -5,8 +5,9 @@
  * recovery over — and the algorithm sets c->cc.cwnd and c->cc.ssthresh;
  * the engine only reads them (the pipe estimate and the output pass).
  * With JKTCP_OPT_CONGESTION off no hook runs and cwnd stays unlimited.
- * One algorithm today (NewReno, RFC 5681 / 6582 with RFC 6675's SACK
- * recovery); the table is where CUBIC or a BBR-style controller plugs in.
+ * Three algorithms: NewReno (RFC 5681 / 6582 with RFC 6675's SACK
+ * recovery, here), CUBIC (tcp_cc_cubic.c, RFC 9438) and a BBRv1-style
+ * model-based controller (tcp_cc_bbr.c). Every hook but init may be NULL.
  */
 #ifndef JK_TCP_CC_H
 #define JK_TCP_CC_H
@@ -33,9 +34,22 @@ struct jk_cc_ops {
     void (*on_recovery_exit)(struct jk_tcp *c);
     /* A retransmission timeout of a synchronized connection. */
     void (*on_rto)(struct jk_tcp *c);
+    /* After every ACK that acked or SACKed new data, in any
+     * state: `delivered` bytes newly delivered (c->cc.delivered already
+     * counts them). */
+    void (*on_delivered)(struct jk_tcp *c, uint32_t delivered);
+    /* A round-trip time sample, microseconds. */
+    void (*on_rtt)(struct jk_tcp *c, uint32_t rtt_us);
+    /* The recovery that a timeout began is over. */
+    void (*on_rto_recovery_exit)(struct jk_tcp *c);
 };
 
-extern const struct jk_cc_ops jk_cc_newreno;
+extern const struct jk_cc_ops jk_cc_newreno, jk_cc_cubic, jk_cc_bbr;
+
+/* NewReno's recovery mechanics, which CUBIC shares. */
+void jk_cc_reno_on_dupack(struct jk_tcp *c);
+void jk_cc_reno_on_partial_ack(struct jk_tcp *c, uint32_t acked);
+void jk_cc_reno_on_recovery_exit(struct jk_tcp *c);
 
 /* The hooks, each a no-op when congestion control is off. */
 void jk_cc_init(struct jk_tcp *c);
@@ -45,5 +59,13 @@ void jk_cc_on_dupack(struct jk_tcp *c);
 void jk_cc_on_partial_ack(struct jk_tcp *c, uint32_t acked);
 void jk_cc_on_recovery_exit(struct jk_tcp *c);
 void jk_cc_on_rto(struct jk_tcp *c);
+void jk_cc_on_delivered(struct jk_tcp *c, uint32_t delivered);
+void jk_cc_on_rtt(struct jk_tcp *c, uint32_t rtt_us);
+void jk_cc_on_rto_recovery_exit(struct jk_tcp *c);
+/* The controller's bottleneck-rate estimate, bytes/s (0: it has none). */
+uint64_t jk_cc_delivery_rate(struct jk_tcp *c);
+/* cwnd, held to the peer's largest window plus 16 segments: growing far
+ * past what the peer allows only makes a later cut meaningless. */
+uint32_t jk_cc_cap(struct jk_tcp *c, uint32_t cwnd);
 
 #endif

@@ -193,8 +193,10 @@ static void on_new_ack(struct jk_tcp *c, uint32_t ack)
     jk_tcp_prune_peer_sack(c);
     if (c->rec.rto_recovery) {
         jk_cc_on_ack(c, fresh); /* slow start from one segment (RFC 5681 §3.1) */
-        if (seq_ge(ack, c->rec.recover))
+        if (seq_ge(ack, c->rec.recover)) {
             c->rec.in_recovery = c->rec.rto_recovery = false;
+            jk_cc_on_rto_recovery_exit(c);
+        }
     } else if (c->rec.in_recovery) {
         if (seq_ge(ack, c->rec.recover)) { /* full ACK: leave recovery */
             c->rec.in_recovery = false;
@@ -273,7 +275,13 @@ static bool process_ack(struct jk_tcp *c, const struct jk_seg *s)
     bool advanced = seq_gt(s->ack, c->snd_una);
     uint32_t sacked = jk_tcp_sacked_bytes(c);
     jk_tcp_take_peer_sack(c, s);
-    if (advanced || jk_tcp_sacked_bytes(c) != sacked) {
+    uint32_t now_sacked = jk_tcp_sacked_bytes(c);
+    /* newly delivered: bytes newly SACKed, plus bytes newly acked that
+     * were not SACKed before (on_new_ack counts those in `fresh`) */
+    uint32_t delivered = now_sacked > sacked ? now_sacked - sacked : 0;
+    if (advanced)
+        delivered += (s->ack - c->snd_una) - jk_tcp_sacked_in(c, c->snd_una, s->ack);
+    if (advanced || now_sacked != sacked) {
         c->rec.delivered_us = NOW(c);
         if (c->rec.in_recovery && c->timer[JK_T_RTO]) { /* still moving: the passes have it */
             c->timer[JK_T_RTO] = 0;
@@ -299,6 +307,8 @@ static bool process_ack(struct jk_tcp *c, const struct jk_seg *s)
          * (Linux grows it on every ACK), the SACK blocks say it is one */
         jk_tcp_on_dupack(c);
     }
+    if (delivered)
+        jk_cc_on_delivered(c, delivered);
     if (advanced || s->opt.nsack)
         jk_path_acked(c); /* a path MTU probe may have made it */
     update_send_window(c, s, advanced);

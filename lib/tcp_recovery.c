@@ -35,6 +35,12 @@ static uint32_t highest_sacked(struct jk_tcp *c)
     return jk_ranges_max_end(c->rec.sack, c->rec.nsack, c->snd_una);
 }
 
+/* The peer holds every byte below snd_una and some above it, up to this. */
+uint32_t jk_tcp_highest_delivered(struct jk_tcp *c)
+{
+    return highest_sacked(c);
+}
+
 /* Where holes end: at the highest SACKed byte in SACK recovery; after a
  * timeout nothing unSACKed is believed in flight, so at snd_max. */
 static uint32_t hole_limit(struct jk_tcp *c)
@@ -127,7 +133,7 @@ int jk_tcp_pass_resend(struct jk_tcp *c, uint32_t seq)
  * sent again. Holes below the highest SACKed byte were sent before data
  * that has arrived, so recovery counts them lost (RACK's rule, RFC 8985)
  * until this pass resends them. */
-static uint32_t pipe_bytes(struct jk_tcp *c)
+uint32_t jk_tcp_pipe(struct jk_tcp *c)
 {
     uint32_t p = (c->snd_nxt - c->snd_una) - jk_tcp_sacked_in(c, c->snd_una, c->snd_nxt);
     if (holes_known(c)) {
@@ -147,7 +153,7 @@ static uint32_t pipe_bytes(struct jk_tcp *c)
 
 uint32_t jk_tcp_cwnd_room(struct jk_tcp *c)
 {
-    uint32_t pipe = pipe_bytes(c);
+    uint32_t pipe = jk_tcp_pipe(c);
     return c->cc.cwnd > pipe ? c->cc.cwnd - pipe : 0;
 }
 

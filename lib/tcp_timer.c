@@ -46,6 +46,7 @@ void jk_tcp_update_rtt(struct jk_tcp *c, uint32_t sample)
         sample = 1;
     if (!c->rtt.min_rtt_us || sample < c->rtt.min_rtt_us)
         c->rtt.min_rtt_us = sample;
+    jk_cc_on_rtt(c, sample);
     if (!c->rtt.srtt_us) {
         c->rtt.srtt_us = sample;
         c->rtt.rttvar_us = sample / 2;

@@ -24,6 +24,8 @@
  *   JKTCP_BENCH_ONLY=scale        only memory and 10,000 streams
  *   JKTCP_BENCH_STREAMS=N         streams of the scale case (default 10000)
  *   JKTCP_BENCH_BUSY_POLL_US=N    JKTCP_OPT_BUSY_POLL_US for the table's rows
+ *   JKTCP_BENCH_CC=N              JKTCP_OPT_CONGESTION (a jktcp_cc value) for every
+ *                                 adapter made (default: the library's default)
  */
 #include "jktcp.h"
 
@@ -138,6 +140,7 @@ static double median_of(bench_fn fn, unsigned mtu, int family, void *arg, double
 /* ------------------------------------------------------------------ */
 
 static long g_busy_poll_us; /* JKTCP_OPT_BUSY_POLL_US of the adapters made */
+static long g_cc = -1;      /* JKTCP_OPT_CONGESTION of the adapters made (-1: default) */
 /* The CDTunnel shape: the adapter speaks stream framing over a Unix stream
  * socket whose other end a forwarder bridges to the TUN (tests/support
  * bridge.c: two threads, whole frames). */
@@ -168,6 +171,8 @@ static jktcp_adapter *make_adapter_framed(int tunfd, unsigned mtu, int family, i
     jktcp_adapter_set_mtu(a, mtu);
     if (g_busy_poll_us)
         jktcp_adapter_set_option(a, JKTCP_OPT_BUSY_POLL_US, g_busy_poll_us);
+    if (g_cc >= 0)
+        jktcp_adapter_set_option(a, JKTCP_OPT_CONGESTION, g_cc);
     if (getenv("JKTCP_BENCH_PCAP"))
         jktcp_adapter_pcap(a, getenv("JKTCP_BENCH_PCAP"));
     return a;
@@ -923,6 +928,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     const char *bp = getenv("JKTCP_BENCH_BUSY_POLL_US");
     g_busy_poll_us = bp ? atol(bp) : 0;
+    const char *cc = getenv("JKTCP_BENCH_CC");
+    g_cc = cc ? atol(cc) : -1;
     if (run_isolated(tun_limit, 1500, AF_INET6, NULL) < 0) {
         printf("jktcp-bench: skipped: needs root, network namespaces and /dev/net/tun\n");
         return 0;

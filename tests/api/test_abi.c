@@ -330,6 +330,8 @@ JT_TEST(abi, enum_values_stable, 10)
         EV(JKTCP_FRAMING_PACKET, 2),    EV(JKTCP_TRANSPORT_COALESCE, 1),
         EV(JKTCP_TRANSPORT_CLOSE_FD, 2), EV(JKTCP_POLL_READ, 1),
         EV(JKTCP_POLL_WRITE, 2),        EV(JKTCP_FRAMING_TUN_OFFLOAD, 3),
+        EV(JKTCP_CC_OFF, 0),            EV(JKTCP_CC_NEWRENO, 1),
+        EV(JKTCP_CC_CUBIC, 2),          EV(JKTCP_CC_BBR, 3),
     };
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
         JT_ASSERT(evs[i].got == evs[i].want, "%s is %ld, bindings use %ld", evs[i].name,
@@ -348,7 +350,7 @@ JT_TEST(abi, enum_values_stable, 10)
 JT_TEST(abi, option_raw_ints, 10)
 {
     static const long defaults[19] = {
-        [1] = 4L << 20, [2] = 4L << 20, [3] = 1,      [4] = 1000,  [5] = 1,   [6] = 1000,
+        [1] = 4L << 20, [2] = 4L << 20, [3] = 1,      [4] = 1000,  [5] = 3,   [6] = 1000,
         [7] = 0,        [8] = 200,      [9] = 60000,  [10] = 1000, [11] = 10, [12] = 1,
         [13] = 1,       [14] = 4096,    [15] = 64,    [16] = 1,    [17] = 0,  [18] = 0,
     };

@@ -165,6 +165,9 @@ class Info(_Struct):
         ("timestamps", c_uint8),
         ("pmtu", c_uint32),
         ("soft_error", c_int32),
+        ("congestion", c_uint32),
+        ("delivery_rate", c_uint64),
+        ("pacing_rate", c_uint64),
     ]
 
     @property

@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: MIT */
+/* Congestion controllers on their own (lib/tcp_cc*.c): a bare connection
+ * whose clock, window and flight the test sets, driven through the hooks
+ * the engine calls (tcp_cc.h). Each test checks one controller's window
+ * reaction against its specification: CUBIC's cut and cubic curve (RFC
+ * 9438), the BBR-style model converging on a fluid bottleneck and riding
+ * through loss, NewReno's halving for comparison. */
+#include <criterion/criterion.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "tcp.h"
+#include "tcp_cc.h"
+
+#define SMSS 1000u
+
+static struct jk_tcp_env env;
+
+static struct jk_tcp *bare(uint8_t algo)
+{
+    memset(&env, 0, sizeof env);
+    env.now = 1000000;
+    struct jk_tcp *c = calloc(1, sizeof *c);
+    cr_assert(c);
+    c->env = &env;
+    c->cfg.congestion = algo;
+    c->smss = SMSS;
+    c->sack_ok = true;
+    c->max_snd_wnd = 1u << 28; /* the peer's window never limits */
+    c->snd_una = c->snd_nxt = c->snd_max = 1;
+    c->rtt.srtt_us = c->rtt.min_rtt_us = 100000;
+    c->cc.ssthresh = UINT32_MAX;
+    jk_cc_init(c);
+    return c;
+}
+
+/* A whole window sent and acked one RTT later (congestion avoidance). */
+static void ca_round(struct jk_tcp *c, uint64_t rtt_us)
+{
+    uint32_t w = c->cc.cwnd;
+    env.now += rtt_us;
+    c->snd_nxt = c->snd_max = c->snd_una + w;
+    c->snd_una = c->snd_nxt;
+    jk_cc_on_ack(c, w);
+}
+
+Test(cc, option_values_select_the_controller)
+{
+    const char *want[] = {"newreno", "newreno", "cubic", "bbr"};
+    for (uint8_t a = 1; a <= JKTCP_CC_BBR; a++) {
+        struct jk_tcp *c = bare(a);
+        cr_assert_str_eq(c->cc.ops->name, want[a]);
+        cr_assert_eq(c->cc.cwnd, 10 * SMSS, "%s initial window %u", want[a], c->cc.cwnd);
+        free(c);
+    }
+    struct jk_tcp *off = bare(JKTCP_CC_OFF);
+    cr_assert_eq(off->cc.cwnd, UINT32_MAX, "off: no window");
+    free(off);
+}
+
+/* NewReno (RFC 5681 §3.2): ssthresh = max(FlightSize / 2, 2·SMSS). */
+Test(cc, newreno_halves_the_flight)
+{
+    struct jk_tcp *c = bare(JKTCP_CC_NEWRENO);
+    c->cc.cwnd = 40000;
+    c->snd_max = c->snd_una + 40000;
+    jk_cc_on_loss(c);
+    cr_assert_eq(c->cc.ssthresh, 20000);
+    cr_assert_eq(c->cc.cwnd, 20000);
+    free(c);
+}
+
+/* RFC 9438 §4.6: cwnd and ssthresh to β_cubic = 0.7 of the window. */
+Test(cc, cubic_cuts_to_seven_tenths)
+{
+    struct jk_tcp *c = bare(JKTCP_CC_CUBIC);
+    c->cc.cwnd = 300000;
+    jk_cc_on_loss(c);
+    cr_assert_eq(c->cc.ssthresh, 210000, "ssthresh %u", c->cc.ssthresh);
+    cr_assert_eq(c->cc.cwnd, 210000, "cwnd %u", c->cc.cwnd);
+    cr_assert_eq(c->cc.u.cubic.w_max, 300000);
+    /* §4.7 fast convergence: a loss below the old maximum remembers less */
+    jk_cc_on_loss(c);
+    cr_assert_eq(c->cc.u.cubic.w_max, 210000u * 17 / 20, "w_max %u", c->cc.u.cubic.w_max);
+    free(c);
+}
+
+/* RFC 9438 §4.2: after the cut the window climbs back concave, reaches
+ * W_max at K = cbrt(W_max·(1−β)/C) (300 segments: 6.08 s), stays flat
+ * around it, then probes beyond it, convex. The Reno-friendly estimate
+ * stays below the curve at this window and RTT (100 ms). */
+Test(cc, cubic_regrows_along_the_cubic)
+{
+    struct jk_tcp *c = bare(JKTCP_CC_CUBIC);
+    c->cc.cwnd = 300000;
+    jk_cc_on_loss(c);
+    uint32_t at[100];
+    for (int r = 0; r < 100; r++) { /* round r ends at (r + 1) · 100 ms */
+        ca_round(c, 100000);
+        at[r] = c->cc.cwnd;
+    }
+    /* concave: most of the way back within the first second */
+    cr_assert_gt(at[9], 240000, "1 s after the cut: %u", at[9]);
+    cr_assert_lt(at[9], 300000, "1 s after the cut: %u", at[9]);
+    /* at K (6.08 s) within 3% of W_max, and flat for a second before */
+    cr_assert(at[59] > 291000 && at[59] < 309000, "at K: %u", at[59]);
+    cr_assert_lt(at[59] - at[49], 6000, "the plateau grew %u in 1 s", at[59] - at[49]);
+    /* convex past K: W(K + 3.9 s) = 300 + 0.4·3.9³ ≈ 324 segments */
+    cr_assert_gt(at[99], 315000, "K + 3.9 s: %u", at[99]);
+    cr_assert_lt(at[99], 335000, "K + 3.9 s: %u", at[99]);
+    free(c);
+}
+
+/* RFC 9438 §4.3: on a short RTT the cubic is slow and the Reno-friendly
+ * estimate rules: it must grow at least as Reno with α = 0.53 would. */
+Test(cc, cubic_is_reno_friendly_on_a_short_rtt)
+{
+    struct jk_tcp *c = bare(JKTCP_CC_CUBIC);
+    c->rtt.srtt_us = c->rtt.min_rtt_us = 1000;
+    c->cc.cwnd = 20000;
+    jk_cc_on_loss(c); /* 14000, W_max 20000, K = 2.47 s */
+    for (int r = 0; r < 100; r++) /* 100 ms */
+        ca_round(c, 1000);
+    /* W_cubic(0.1 s) is 14.7 segments; the Reno-friendly estimate is
+     * past 100 (α 0.53 up to W_max, 1 beyond) */
+    cr_assert_gt(c->cc.cwnd, 60000, "cwnd %u after 100 RTTs of 1 ms", c->cc.cwnd);
+    free(c);
+}
+
+/* RFC 9438 §4.8: a timeout restarts from one segment, ssthresh cut by β. */
+Test(cc, cubic_timeout_restarts_from_one_segment)
+{
+    struct jk_tcp *c = bare(JKTCP_CC_CUBIC);
+    c->cc.cwnd = 100000;
+    jk_cc_on_rto(c);
+    cr_assert_eq(c->cc.cwnd, SMSS);
+    cr_assert_eq(c->cc.ssthresh, 70000);
+    jk_cc_on_ack(c, 5000); /* slow start again */
+    cr_assert_eq(c->cc.cwnd, 6000);
+    free(c);
+}
+
+/* ---- BBR-style ---------------------------------------------------------- */
+
+/* One round trip over a fluid bottleneck of `bw` bytes/s and base RTT
+ * `rtt0`: the whole window goes out; the round lasts the base RTT or, with
+ * more in flight than the pipe holds, as long as the bottleneck needs to
+ * drain it (the queue adds delay); then it is all delivered. */
+static void fluid_round(struct jk_tcp *c, uint64_t bw, uint64_t rtt0)
+{
+    uint32_t w = c->cc.cwnd;
+    uint64_t drain = (uint64_t)w * 1000000 / bw;
+    uint64_t rtt = drain > rtt0 ? drain : rtt0;
+    c->snd_nxt = c->snd_max = c->snd_una + w;
+    env.now += rtt;
+    c->snd_una = c->snd_nxt;
+    jk_cc_on_rtt(c, (uint32_t)rtt);
+    jk_cc_on_delivered(c, w);
+}
+
+#define BW 50000000ull /* 50 MB/s */
+#define RTT0 2000ull   /* 2 ms: BDP 100,000 bytes */
+
+static struct jk_tcp *bbr_converged(void)
+{
+    struct jk_tcp *c = bare(JKTCP_CC_BBR);
+    c->rtt.min_rtt_us = 0; /* no RTT known before the model has one */
+    jk_cc_init(c);
+    for (int r = 0; r < 40; r++)
+        fluid_round(c, BW, RTT0);
+    return c;
+}
+
+/* The model finds the bottleneck rate and the base RTT and sizes the
+ * window at 2 · BDP (+3 segments for ACK bunching), out of STARTUP. */
+Test(cc, bbr_model_converges_on_the_bottleneck)
+{
+    struct jk_tcp *c = bbr_converged();
+    uint64_t rate = jk_cc_delivery_rate(c);
+    cr_assert(rate > BW * 95 / 100 && rate < BW * 105 / 100, "delivery rate %lu, want %llu",
+              (unsigned long)rate, BW);
+    cr_assert_eq(c->cc.u.bbr.min_rtt_us, RTT0);
+    cr_assert(c->cc.u.bbr.full_bw, "still in STARTUP");
+    uint32_t want = 2 * 100000 + 3 * SMSS;
+    cr_assert(c->cc.cwnd > want * 95 / 100 && c->cc.cwnd < want * 105 / 100, "cwnd %u, want %u",
+              c->cc.cwnd, want);
+    cr_assert(c->cc.pacing_bps > 0, "no pacing rate");
+    free(c);
+}
+
+/* STARTUP doubles the window each round (grows by what is delivered). */
+Test(cc, bbr_startup_doubles_per_round)
+{
+    struct jk_tcp *c = bare(JKTCP_CC_BBR);
+    uint32_t w0 = c->cc.cwnd;
+    fluid_round(c, BW, RTT0);
+    cr_assert_eq(c->cc.cwnd, 2 * w0, "after one round %u", c->cc.cwnd);
+    fluid_round(c, BW, RTT0);
+    cr_assert_eq(c->cc.cwnd, 4 * w0, "after two rounds %u", c->cc.cwnd);
+    free(c);
+}
+
+/* Loss does not shrink the model: packet conservation during the first
+ * round of recovery, then the window from before the loss comes back. A
+ * loss-halving NewReno would be at half. */
+Test(cc, bbr_rides_through_a_loss)
+{
+    struct jk_tcp *c = bbr_converged();
+    uint32_t before = c->cc.cwnd;
+    uint64_t rate = jk_cc_delivery_rate(c);
+    c->snd_max = c->snd_nxt = c->snd_una + before; /* a full window out */
+    jk_cc_on_loss(c);
+    cr_assert_eq(c->cc.cwnd, before, "conservation: cwnd %u = what is in flight", c->cc.cwnd);
+    jk_cc_on_recovery_exit(c);
+    cr_assert_eq(c->cc.cwnd, before, "after recovery %u, before %u", c->cc.cwnd, before);
+    cr_assert_eq(jk_cc_delivery_rate(c), rate, "the loss changed the model");
+    free(c);
+}
+
+/* After a timeout: one segment, the model's floor (4) at the first
+ * delivery, growth by what is delivered, the old window back once the
+ * timeout's recovery is over. */
+Test(cc, bbr_timeout_restores_the_window)
+{
+    struct jk_tcp *c = bbr_converged();
+    uint32_t before = c->cc.cwnd;
+    jk_cc_on_rto(c);
+    cr_assert_eq(c->cc.cwnd, SMSS, "one segment after a timeout");
+    c->snd_max = c->snd_nxt = c->snd_una + SMSS;
+    c->snd_una = c->snd_nxt;
+    jk_cc_on_delivered(c, SMSS);
+    cr_assert_eq(c->cc.cwnd, 4 * SMSS, "the floor after the first delivery: %u", c->cc.cwnd);
+    c->snd_max = c->snd_nxt = c->snd_una + 4 * SMSS;
+    c->snd_una = c->snd_nxt;
+    jk_cc_on_delivered(c, 4 * SMSS);
+    cr_assert_eq(c->cc.cwnd, 8 * SMSS, "growth by delivered: %u", c->cc.cwnd);
+    jk_cc_on_rto_recovery_exit(c);
+    cr_assert_eq(c->cc.cwnd, before);
+    free(c);
+}
+
+/* Rounds the application limits (it had nothing more to send) do not
+ * lower the rate estimate: an idle stretch must not shrink the window. */
+Test(cc, bbr_app_limited_rounds_keep_the_rate)
+{
+    struct jk_tcp *c = bbr_converged();
+    uint64_t rate = jk_cc_delivery_rate(c);
+    for (int r = 0; r < 30; r++) { /* 1 KB per RTT, nothing else queued */
+        c->snd_nxt = c->snd_max = c->snd_una + SMSS;
+        c->snd_buf_seq = c->snd_nxt; /* the send buffer is empty */
+        env.now += RTT0;
+        c->snd_una = c->snd_nxt;
+        jk_cc_on_delivered(c, SMSS);
+    }
+    cr_assert_eq(jk_cc_delivery_rate(c), rate, "rate %lu after app-limited rounds, was %lu",
+                 (unsigned long)jk_cc_delivery_rate(c), (unsigned long)rate);
+    free(c);
+}
+
+/* Ten seconds without a lower RTT: PROBE_RTT takes the window to the
+ * floor for 200 ms to see the base RTT again, then restores it. */
+Test(cc, bbr_probe_rtt_every_ten_seconds)
+{
+    struct jk_tcp *c = bbr_converged();
+    uint32_t before = c->cc.cwnd;
+    env.now += 10000001; /* the min RTT sample is now stale */
+    fluid_round(c, BW, RTT0 + 500);
+    cr_assert_eq(c->cc.cwnd, 4 * SMSS, "PROBE_RTT window %u", c->cc.cwnd);
+    env.now += 200001;
+    fluid_round(c, BW, RTT0);
+    cr_assert_geq(c->cc.cwnd, before, "after PROBE_RTT %u, before %u", c->cc.cwnd, before);
+    free(c);
+}
