@@ -7,6 +7,7 @@
 #   make test-posix      threaded tests on the plain-POSIX platform layer (make test runs it)
 #   make PLATFORM=posix  the library on lib/platform_posix.c instead of lib/platform_linux.c
 #   make demo            the threaded handle against the Linux kernel's TCP in a private netns
+#   make bench-loss      the loss table: jktcp vs the kernel sending over a lossy link
 #   make install PREFIX=/usr/local [DESTDIR=/stage]   (make uninstall: the same variables)
 # Build outputs go to build/ (build-<sanitizers>/ with SANITIZE, a -posix
 # suffix with PLATFORM=posix). The user's
@@ -106,9 +107,18 @@ $(B)/tools/jktcp-bench: $(BENCH_OBJ)
 $(B)/tools/bench/%.o: tools/bench/%.c $(wildcard tools/bench/*.h) include/jktcp.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -c $< -o $@
+# The loss table (tools/jktcp-bench-loss.c, its parts in tools/bench-loss/):
+# the support objects above and the lossy link to the kernel (lossylink.o).
+SUPPORT_LOSS_OBJ := $(B)/tests/support/lossylink.o
+BENCH_LOSS_OBJ := $(patsubst tools/bench-loss/%.c,$(B)/tools/bench-loss/%.o,$(wildcard tools/bench-loss/*.c))
+$(B)/tools/jktcp-bench-loss: $(SUPPORT_NET_OBJ) $(SUPPORT_LOSS_OBJ) $(BENCH_LOSS_OBJ)
+$(B)/tools/bench-loss/%.o: tools/bench-loss/%.c $(wildcard tools/bench-loss/*.h) include/jktcp.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -c $< -o $@
+TOOL_OBJ := $(SUPPORT_NET_OBJ) $(SUPPORT_LOSS_OBJ) $(BENCH_OBJ) $(BENCH_LOSS_OBJ)
 $(B)/tools/%: tools/%.c $(STATIC) include/jktcp.h
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $< $(filter $(SUPPORT_NET_OBJ) $(BENCH_OBJ),$^) $(STATIC) $(LDLIBS)
+	$(CC) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $< $(filter $(TOOL_OBJ),$^) $(STATIC) $(LDLIBS)
 
 tools: $(TOOLS)
 
@@ -229,6 +239,20 @@ bench: deps
 	$(B)/tools/jktcp-bench $(BENCH_ARGS)
 	$(MAKE) --no-print-directory OPT=-O3 $(SHARED)
 	JKTCP_LIBRARY=$(CURDIR)/$(SHARED) $(PYTHON) lib/python/bench.py --c-bench $(B)/tools/jktcp-bench $(BENCH_ARGS)
+
+# make bench-loss: issue 12's loss table (tools/jktcp-bench-loss): the time to
+# move 64 MiB over the fault suite's lossy link to the kernel at 1%, 5% and 20%
+# loss, jktcp sending with each of its congestion controllers against the
+# kernel sending with cubic and bbr, 5 seeds each, every transfer verified and
+# in a fresh namespace; then a markdown table (docs/benchmarks.md). Not part of
+# make test (up to --limit per transfer: with the defaults up to an hour at
+# 20%). BENCH_LOSS_ARGS: --seeds N --mib M --loss 1,5,20
+# --limit S --cc newreno,cubic,bbr --kernel-cc cubic,bbr.
+BENCH_LOSS_ARGS ?=
+.PHONY: bench-loss
+bench-loss: deps
+	$(MAKE) --no-print-directory OPT=-O3 $(B)/tools/jktcp-bench-loss
+	$(B)/tools/jktcp-bench-loss $(BENCH_LOSS_ARGS)
 
 # ---- install / uninstall ----------------------------------------------------
 #   make install [PREFIX=/usr/local] [DESTDIR=/stage]

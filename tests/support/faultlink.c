@@ -89,12 +89,8 @@ void run_xfer(jktcp_adapter *a, jktcp_conn *c, struct xfer *x)
 
 void set_fast(jktcp_adapter *a, long rto_min, long retries, long rto_max)
 {
-    cr_assert_eq(jktcp_adapter_set_option(a, JKTCP_OPT_RTO_MIN_MS, rto_min), 0);
-    cr_assert_eq(jktcp_adapter_set_option(a, JKTCP_OPT_RTO_INIT_MS, 100), 0);
-    if (retries)
-        cr_assert_eq(jktcp_adapter_set_option(a, JKTCP_OPT_MAX_RETRIES, retries), 0);
-    if (rto_max)
-        cr_assert_eq(jktcp_adapter_set_option(a, JKTCP_OPT_RTO_MAX_MS, rto_max), 0);
+    int rc = jkt_fast_rto(a, rto_min, retries, rto_max);
+    cr_assert_eq(rc, 0, "set_fast: %s", jktcp_strerror(rc));
 }
 
 void print_info(const char *tag, const jktcp_info *n)
@@ -268,15 +264,6 @@ void b2b_xfer_setup(struct b2b *b, uint64_t bytes, int timeout_ms)
                            .recv_seed = 22, .timeout_ms = timeout_ms};
     b->s.x = (struct xfer){.send_bytes = bytes, .recv_bytes = bytes, .send_seed = 22,
                            .recv_seed = 11, .timeout_ms = timeout_ms};
-}
-
-/* The loss matrix's profile: drop `loss` of the frames, and duplicate and
- * reorder half as many (a reordered frame goes out after three later
- * ones, or after 2 ms). */
-jktcp_fault_dir loss_faults(double loss)
-{
-    return (jktcp_fault_dir){.drop = loss, .duplicate = loss / 2, .reorder = loss / 2,
-                             .reorder_frames = 3, .reorder_max_us = 2000};
 }
 
 /* Ping-pong through the kernel echo server: write a chunk, read it back. */

@@ -17,6 +17,7 @@
 
 #include "b2blink.h"
 #include "jktcp.h"
+#include "lossylink.h" /* loss_faults, jkt_fast_rto */
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -83,8 +84,7 @@ uint64_t seed_or(uint64_t dflt);
 void msleep(unsigned ms);
 /* Write send_bytes, shutdown, read recv_bytes and EOF, verifying. */
 void run_xfer(jktcp_adapter *a, jktcp_conn *c, struct xfer *x);
-/* RTO floor rto_min and initial RTO 100 ms; retries and RTO ceiling
- * rto_max unless 0. */
+/* jkt_fast_rto (lossylink.h), asserting. */
 void set_fast(jktcp_adapter *a, long rto_min, long retries, long rto_max);
 /* Figures to stderr: a connection, a fault wrapper's counters, an adapter. */
 void print_info(const char *tag, const jktcp_info *n);
@@ -110,10 +110,6 @@ void b2b_report(const char *name, struct b2b *b);
 void b2b_check(struct b2b *b, struct b2b_side *sd, const char *who);
 /* Both sides send and expect `bytes` (seeds 11 / 22). */
 void b2b_xfer_setup(struct b2b *b, uint64_t bytes, int timeout_ms);
-/* The loss matrix's profile: drop `loss` of the frames, and duplicate and
- * reorder half as many (a reordered frame goes out after three later
- * ones, or after 2 ms). */
-jktcp_fault_dir loss_faults(double loss);
 /* 32 client threads, each echoing `per_stream` bytes through port. */
 void run_32_clients(const char *name, jktcp_handle h, uint16_t port, uint64_t per_stream,
                     uint64_t seed, jktcp_transport *ft);

@@ -350,6 +350,9 @@ static void *srv_accept_loop(void *arg)
         if (s->user_timeout_ms)
             setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &s->user_timeout_ms,
                        sizeof s->user_timeout_ms);
+        /* before the handler runs: a SOURCE's first byte goes out under it */
+        if (s->cc && setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, s->cc, (socklen_t)strlen(s->cc)) != 0)
+            srv_note_error(s, errno);
         srv_register(s, fd);
         struct handler_arg *ha = malloc(sizeof *ha);
         pthread_t th;

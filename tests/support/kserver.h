@@ -47,6 +47,9 @@ struct jkt_server {
     int backlog;        /* listen backlog (0 = 1024) */
     unsigned user_timeout_ms; /* TCP_USER_TIMEOUT on accepted sockets (0 = the
                                  kernel's tcp_retries2 budget) */
+    const char *cc;     /* TCP_CONGESTION on accepted sockets (NULL = the namespace's
+                           default); if the kernel refuses it, `error` says so and the
+                           connection goes on with the default */
 
     /* results; read them after jkt_server_stop, or the atomics at any time */
     atomic_ulong accepted;     /* connections accepted */

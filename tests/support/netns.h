@@ -9,8 +9,8 @@
  *   jktcp side   198.18.0.2      fd00::2      (on-link: routed into the TUN)
  *
  * Everything here is free of Criterion so tools can use it too
- * (tools/jktcp-bench and tools/jktcp-demo link these objects; see
- * SUPPORT_NET_OBJ in the Makefile), and the namespace and TUN setup runs no
+ * (tools/jktcp-bench, jktcp-demo and jktcp-bench-loss link these objects;
+ * see SUPPORT_NET_OBJ in the Makefile), and the namespace and TUN setup runs no
  * external program (ioctls and /proc), so the demo needs no iproute2.
  * Functions return 0 / a count or a negative errno, like jktcp itself. The
  * kernel-side servers are in kserver.h, the TUN <-> socket bridge in

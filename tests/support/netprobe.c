@@ -109,23 +109,37 @@ void jkt_kernel_tcp_sockets(int *open_, int *timewait)
     }
 }
 
-long jkt_kernel_retransmits(void)
+/* One file of name lines and value lines ("Tcp: RtoAlgorithm ..." then
+ * "Tcp: 1 ..."): the value of name in the group, or -1. */
+static long kernel_stat_in(const char *path, const char *group, const char *name)
 {
-    FILE *f = fopen("/proc/net/snmp", "r");
-    char names[1024], values[1024];
+    FILE *f = fopen(path, "r");
+    char names[4096], values[4096];
+    size_t gl = strlen(group);
     long result = -1;
     if (!f)
         return -1;
     while (result < 0 && fgets(names, sizeof names, f)) {
-        if (strncmp(names, "Tcp:", 4) != 0 || !fgets(values, sizeof values, f))
+        if (strncmp(names, group, gl) != 0 || names[gl] != ':' || !fgets(values, sizeof values, f))
             continue;
         char *sn, *sv, *n = strtok_r(names, " \n", &sn), *v = strtok_r(values, " \n", &sv);
         for (; n && v; n = strtok_r(NULL, " \n", &sn), v = strtok_r(NULL, " \n", &sv))
-            if (strcmp(n, "RetransSegs") == 0)
+            if (strcmp(n, name) == 0)
                 result = atol(v);
     }
     fclose(f);
     return result;
+}
+
+long jkt_kernel_stat(const char *group, const char *name)
+{
+    long v = kernel_stat_in("/proc/net/snmp", group, name);
+    return v >= 0 ? v : kernel_stat_in("/proc/net/netstat", group, name);
+}
+
+long jkt_kernel_retransmits(void)
+{
+    return jkt_kernel_stat("Tcp", "RetransSegs");
 }
 
 socklen_t jkt_local_sockaddr(int family, uint16_t port, struct sockaddr_storage *ss)

@@ -32,6 +32,10 @@ void jkt_kernel_tcp_sockets(int *open_, int *timewait);
 /* The kernel's count of TCP segments it sent again in this namespace
  * (RetransSegs of /proc/net/snmp), or -1. */
 long jkt_kernel_retransmits(void);
+/* A counter of the kernel's in this namespace: name in group ("Tcp" of
+ * /proc/net/snmp, "TcpExt" of /proc/net/netstat, ...), or -1 where the
+ * kernel has no such counter. */
+long jkt_kernel_stat(const char *group, const char *name);
 
 /* Send a UDP datagram of len bytes from the kernel to jktcp's address
  * (family) port dport through the TUN. 0 or -errno. */

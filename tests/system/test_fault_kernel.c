@@ -25,6 +25,7 @@
 #include "jktcp.h"
 #include "faultlink.h"
 #include "kserver.h"
+#include "lossylink.h"
 #include "netns.h"
 #include "tuntest.h"
 
@@ -48,42 +49,25 @@ static void kf_up(struct kf *k, const jktcp_fault_config *cfg)
     k->tun.fd = -1;
     k->seed = cfg->seed;
     jkt_tun_up_or_skip("fault", "jkt0", 1500, JKT_FAM_IPV4, &k->tun);
-    /* The kernel peer is set up, inside our namespace, so that what is
-     * measured is jktcp and not the kernel's own limits:
-     * - its retransmission floor and ceiling (rto_min 20 ms, rto_max 1 s):
-     *   its backoff would otherwise reach 120 s;
-     * - congestion control bbr: a new namespace inherits the host's default,
-     *   and cubic (Debian's) does not move 64 MiB at 20% loss even from one
-     *   kernel to another (a lossy userspace bridge: under 30 MB in 300 s);
-     * - tcp_retries2 255, and TCP_USER_TIMEOUT on the servers' sockets
-     *   (kf_server): the kernel's give-up budget runs from the first resend
-     *   of a recovery, and at 20% loss its recoveries run into each other
-     *   for longer than that; once it dropped a healthy connection silently
-     *   (no RST) and the test waited out its limit. */
+    /* The kernel peer tuned by jkt_lossy_kernel (rto_min 20 ms, rto_max
+     * 1 s, tcp_retries2 255; lossylink.c says why), with bbr as its default
+     * congestion control: the kernel sends here too, and with cubic
+     * (Debian's default) it does not move 64 MiB at 20% loss even from one
+     * kernel to another (a lossy userspace bridge: under 30 MB in 300 s). */
     char out[512] = "";
-    int rc = jkt_sh("ip route replace 198.18.0.0/24 dev jkt0 proto kernel scope link src 198.18.0.1 "
-                "rto_min 20ms 2>&1; sysctl -qw net.ipv4.tcp_rto_max_ms=1000 2>&1; "
-                "sysctl -qw net.ipv4.tcp_retries2=255 2>&1; "
-                "sysctl -qw net.ipv4.tcp_congestion_control=bbr 2>&1; "
-                "ip route show dev jkt0 2>&1",
-                out, sizeof out);
+    int rc = jkt_lossy_kernel(&k->tun, "bbr", out, sizeof out);
     fprintf(stderr, "fault: kernel route (rc %d): %s", rc, out);
     jkt_sh("sysctl -n net.ipv4.tcp_congestion_control", k->cc, sizeof k->cc);
     k->cc[strcspn(k->cc, "\n")] = 0;
-    jktcp_transport *inner;
-    rc = jktcp_transport_fd(k->tun.fd, JKTCP_FRAMING_PACKET, &inner);
-    cr_assert_eq(rc, 0);
-    rc = jktcp_transport_faulty(inner, cfg, sizeof *cfg, &k->ft);
-    cr_assert_eq(rc, 0, "faulty: %s", jktcp_strerror(rc));
-    rc = jktcp_adapter_new(k->ft, JKT_LOCAL_IP4, JKT_KERNEL_IP4, &k->a);
-    cr_assert_eq(rc, 0);
+    /* jktcp: RTO floor 20 ms (the kernel's), 15 retries, ceiling 1 s */
+    rc = jkt_lossy_adapter(k->tun.fd, cfg, &k->ft, &k->a);
+    cr_assert_eq(rc, 0, "lossy adapter: %s", jktcp_strerror(rc));
     const char *pc = getenv("JKTCP_FAULT_PCAP");
     if (pc && *pc) {
         char path[512];
         snprintf(path, sizeof path, "%s-kernel.pcap", pc);
         jktcp_adapter_pcap(k->a, path);
     }
-    set_fast(k->a, 20, 15, 1000); /* the kernel's floor; see b2b_lossy */
 }
 
 static void kf_down(struct kf *k)
@@ -92,7 +76,8 @@ static void kf_down(struct kf *k)
     jkt_tun_close(&k->tun);
 }
 
-/* Longer than any test's limit: the kernel must not give up first (kf_up). */
+/* Longer than any test's limit: the kernel must not give up first
+ * (jkt_lossy_kernel). */
 #define KF_USER_TIMEOUT_MS 600000u
 
 /* At 20% loss only a loss-tolerant kernel sender finishes (kf_up). */

@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * jktcp-bench-loss: the loss table of issue 12. The time to move --mib MiB
+ * over the same lossy link (tests/support/lossylink.h: TUN in a private
+ * namespace, MTU 1500, IPv4, the fault wrapper dropping p of the frames each
+ * way and duplicating and reordering p/2; the kernel's route rto_min 20 ms),
+ * with jktcp sending (once per congestion controller in --cc; the kernel
+ * sinks and verifies) against the kernel sending (once per controller in
+ * --kernel-cc; jktcp reads and verifies). One transfer at a time, each in
+ * a fresh namespace (a child process of its own), for every loss rate and
+ * seed; a line per run, then a markdown table. A benchmark: `make
+ * bench-loss` runs it, `make test` does not.
+ *
+ * usage: jktcp-bench-loss [--seeds N] [--mib M] [--loss 1,5,20] [--limit S]
+ *                         [--cc newreno,cubic,bbr] [--kernel-cc cubic,bbr]
+ * Exit status 1 if a run failed (not the limit: a connection error or a
+ * data mismatch), 2 on bad usage or without root.
+ */
+#include "jktcp.h"
+
+#include "bench-loss/loss.h"
+#include "netns.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* jktcp's congestion controllers by name, as JKTCP_OPT_CONGESTION values.
+ * TODO: JKTCP_CC_NEWRENO / JKTCP_CC_CUBIC / JKTCP_CC_BBR once
+ * include/jktcp.h has them (cubic and bbr are being added on main; until
+ * then this library reports them n/a). */
+static const struct {
+    const char *name;
+    long value;
+} jk_ccs[] = {
+    {"newreno", 1},
+    {"cubic", 2},
+    {"bbr", 3},
+};
+
+#define MAX_LOSS 8
+#define MAX_SENDERS 8
+#define MAX_SEEDS 256
+/* A child that has not answered this long after its limit is stuck in
+ * setup or teardown: it is killed and the run counts as failed. */
+#define GRACE_S 60
+
+struct opts {
+    int seeds, limit_s;
+    uint64_t bytes;
+    double loss[MAX_LOSS];
+    int nloss;
+    const char *cc, *kernel_cc;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: jktcp-bench-loss [--seeds N] [--mib M] [--loss 1,5,20] [--limit S]\n"
+               "                        [--cc newreno,cubic,bbr] [--kernel-cc cubic,bbr]\n");
+}
+
+static int parse_loss(const char *arg, struct opts *o)
+{
+    char buf[128], *save, *tok;
+    snprintf(buf, sizeof buf, "%s", arg);
+    o->nloss = 0;
+    for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *end;
+        double v = strtod(tok, &end);
+        if (*end || v < 0 || v >= 100 || o->nloss == MAX_LOSS)
+            return -1;
+        o->loss[o->nloss++] = v;
+    }
+    return o->nloss ? 0 : -1;
+}
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+    static const struct option lo[] = {
+        {"seeds", 1, 0, 's'}, {"mib", 1, 0, 'm'}, {"loss", 1, 0, 'l'}, {"limit", 1, 0, 't'},
+        {"cc", 1, 0, 'c'},    {"kernel-cc", 1, 0, 'k'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
+    };
+    *o = (struct opts){.seeds = 5, .limit_s = 120, .bytes = 64ull << 20, .loss = {1, 5, 20},
+                       .nloss = 3, .cc = "newreno,cubic,bbr", .kernel_cc = "cubic,bbr"};
+    int c;
+    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        switch (c) {
+        case 's': o->seeds = atoi(optarg); break;
+        case 'm': o->bytes = strtoull(optarg, NULL, 10) << 20; break;
+        case 'l':
+            if (parse_loss(optarg, o) < 0)
+                return fprintf(stderr, "--loss: percentages, comma-separated, at most %d\n",
+                               MAX_LOSS), -1;
+            break;
+        case 't': o->limit_s = atoi(optarg); break;
+        case 'c': o->cc = optarg; break;
+        case 'k': o->kernel_cc = optarg; break;
+        case 'h': usage(stdout); exit(0);
+        default: return -1;
+        }
+    }
+    if (optind != argc || o->seeds < 1 || o->seeds > MAX_SEEDS || o->limit_s < 1 || !o->bytes)
+        return fprintf(stderr, "bad arguments (seeds 1..%d, limit and mib > 0)\n", MAX_SEEDS), -1;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Who sends                                                          */
+/* ------------------------------------------------------------------ */
+
+static int add_jktcp(struct lb_sender *s, const char *name)
+{
+    for (size_t i = 0; i < sizeof jk_ccs / sizeof jk_ccs[0]; i++) {
+        if (strcmp(jk_ccs[i].name, name) != 0)
+            continue;
+        *s = (struct lb_sender){.jk_cc = jk_ccs[i].value};
+        snprintf(s->label, sizeof s->label, "jktcp %s", name);
+        s->na = lb_jktcp_cc_check(s->jk_cc, s->na_why, sizeof s->na_why) != 0;
+        return 0;
+    }
+    return fprintf(stderr, "--cc: no jktcp controller '%s' (newreno, cubic, bbr)\n", name), -1;
+}
+
+/* Whether the kernel offers controller name (its available list is the
+ * whole machine's, so the parent's view holds in every namespace). */
+static bool kernel_has_cc(const char *name)
+{
+    char list[512] = "", pad[520], want[80];
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_congestion_control", "r");
+    if (!f)
+        return false;
+    if (!fgets(list, sizeof list, f))
+        list[0] = 0;
+    fclose(f);
+    list[strcspn(list, "\n")] = 0;
+    snprintf(pad, sizeof pad, " %s ", list);
+    snprintf(want, sizeof want, " %s ", name);
+    return strstr(pad, want) != NULL;
+}
+
+static int add_kernel(struct lb_sender *s, const char *name)
+{
+    if (strlen(name) > 15 || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(name))
+        return fprintf(stderr, "--kernel-cc: '%s' is not a congestion control name\n", name), -1;
+    *s = (struct lb_sender){.kernel = true, .k_cc = name};
+    snprintf(s->label, sizeof s->label, "kernel %s", name);
+    if (!kernel_has_cc(name)) { /* built as a module that is not loaded yet? once */
+        char cmd[64];
+        snprintf(cmd, sizeof cmd, "modprobe tcp_%s 2>&1", name);
+        jkt_sh(cmd, NULL, 0);
+    }
+    s->na = !kernel_has_cc(name);
+    if (s->na)
+        snprintf(s->na_why, sizeof s->na_why, "the kernel has no %s (modprobe tcp_%s failed)", name,
+                 name);
+    return 0;
+}
+
+/* --cc's then --kernel-cc's senders, in their order. The names point into
+ * argv or the defaults: they live as long as the program. */
+static int make_senders(struct opts *o, struct lb_sender *s, int *n)
+{
+    static char lists[2][256];
+    const char *src[2] = {o->cc, o->kernel_cc};
+    *n = 0;
+    for (int i = 0; i < 2; i++) {
+        snprintf(lists[i], sizeof lists[i], "%s", src[i]);
+        char *save, *tok;
+        for (tok = strtok_r(lists[i], ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            if (*n == MAX_SENDERS)
+                return fprintf(stderr, "at most %d senders\n", MAX_SENDERS), -1;
+            if ((i ? add_kernel(&s[*n], tok) : add_jktcp(&s[*n], tok)) < 0)
+                return -1;
+            ++*n;
+        }
+    }
+    return *n ? 0 : (fprintf(stderr, "no senders\n"), -1);
+}
+
+/* ------------------------------------------------------------------ */
+/* One run in a child with a namespace of its own                      */
+/* ------------------------------------------------------------------ */
+
+/* The child's exit, bounded: it has answered and only tears down. */
+static void reap(pid_t pid, int wait_s)
+{
+    for (int i = 0; i < wait_s * 20; i++) {
+        if (waitpid(pid, NULL, WNOHANG) == pid)
+            return;
+        jkt_sleep_ms(50);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+static void child(int wfd, const struct lb_sender *s, const struct lb_params *p)
+{
+    struct lb_result r = {0};
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int rc = jkt_netns_enter();
+    if (rc < 0) {
+        r.status = LB_ERR;
+        snprintf(r.why, sizeof r.why, "network namespace: %s", strerror(-rc));
+    } else {
+        lb_run(s, p, &r);
+    }
+    if (write(wfd, &r, sizeof r) != (ssize_t)sizeof r)
+        _exit(1);
+    _exit(0);
+}
+
+static void run_isolated(const struct lb_sender *s, const struct lb_params *p, struct lb_result *r)
+{
+    int fd[2];
+    memset(r, 0, sizeof *r);
+    r->status = LB_ERR;
+    fflush(NULL); /* the child must not print what the parent buffered */
+    if (pipe(fd) < 0) {
+        snprintf(r->why, sizeof r->why, "pipe: %s", strerror(errno));
+        return;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        child(fd[1], s, p);
+    }
+    close(fd[1]);
+    if (pid < 0) {
+        snprintf(r->why, sizeof r->why, "fork: %s", strerror(errno));
+        close(fd[0]);
+        return;
+    }
+    /* the child keeps its own limit; this bounds setup and teardown too */
+    struct pollfd pf = {.fd = fd[0], .events = POLLIN};
+    int ready = poll(&pf, 1, (p->limit_s + GRACE_S) * 1000);
+    if (ready == 1 && read(fd[0], r, sizeof *r) == (ssize_t)sizeof *r) {
+        reap(pid, GRACE_S);
+    } else {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        r->status = LB_ERR;
+        snprintf(r->why, sizeof r->why, "no answer %d s past the limit (killed)", GRACE_S);
+    }
+    close(fd[0]);
+}
+
+/* ------------------------------------------------------------------ */
+
+static void print_header(const struct opts *o)
+{
+    struct utsname u;
+    uname(&u);
+    printf("# jktcp-bench-loss: %.0f MiB per transfer, %d seed%s per loss rate, limit %d s; "
+           "Linux %s\n# link: TUN, MTU 1500, IPv4, loss each way (+ half as many duplicated and "
+           "reordered), rto_min 20 ms both ends; each run in a fresh namespace\n",
+           (double)o->bytes / 1048576.0, o->seeds, o->seeds == 1 ? "" : "s", o->limit_s,
+           u.release);
+    fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o;
+    struct lb_sender snd[MAX_SENDERS];
+    int nsnd;
+    if (parse_args(argc, argv, &o) < 0)
+        return usage(stderr), 2;
+    if (geteuid() != 0) {
+        fprintf(stderr, "jktcp-bench-loss: needs root (a network namespace and a TUN device per run)\n");
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (make_senders(&o, snd, &nsnd) < 0)
+        return 2;
+    size_t nres = (size_t)o.nloss * (size_t)o.seeds * (size_t)nsnd;
+    struct lb_result *res = calloc(nres, sizeof *res);
+    if (!res)
+        return 1;
+    struct lb_table t = {.loss = o.loss, .nloss = o.nloss, .nseeds = o.seeds, .nsenders = nsnd,
+                         .senders = snd, .res = res, .bytes = o.bytes, .limit_s = o.limit_s};
+    print_header(&o);
+    bool failed = false;
+    /* the senders take turns within a seed, so a machine that slows down
+     * for a while slows every sender alike */
+    for (int l = 0; l < o.nloss; l++) {
+        for (int s = 0; s < o.seeds; s++) {
+            for (int k = 0; k < nsnd; k++) {
+                size_t at = ((size_t)l * (size_t)o.seeds + (size_t)s) * (size_t)nsnd + (size_t)k;
+                struct lb_result *r = &res[at];
+                struct lb_params p = {.loss = o.loss[l] / 100.0, .seed = (uint64_t)s + 1,
+                                      .bytes = o.bytes, .limit_s = o.limit_s};
+                if (snd[k].na) {
+                    r->status = LB_NA;
+                    snprintf(r->why, sizeof r->why, "%s", snd[k].na_why);
+                } else {
+                    run_isolated(&snd[k], &p, r);
+                }
+                failed |= r->status == LB_ERR;
+                lb_print_run(&t, l, s, k);
+            }
+        }
+    }
+    lb_print_table(&t);
+    free(res);
+    return failed ? 1 : 0;
+}
