@@ -148,6 +148,11 @@ struct jk_bbr {
     uint32_t min_rtt_us;
     uint64_t min_rtt_at, probe_rtt_end, cycle_at;
     uint32_t prior_cwnd;  /* before a recovery or timeout, restored after */
+    /* ACK aggregation (Linux's bbr_update_ack_aggregation): how far
+     * deliveries ran ahead of the modelled rate, max over 10 rounds */
+    uint64_t ack_epoch_us, ack_epoch_bytes;
+    uint32_t extra_acked[2];
+    uint32_t extra_round; /* round at which extra_acked[] last rotated */
 };
 
 /* Congestion control state (tcp_cc.c; the algorithm behind ops). */

@@ -85,15 +85,54 @@ static uint32_t pacing_gain(struct jk_tcp *c)
     }
 }
 
-/* The window the model asks for: gain · BDP, plus three segments for
- * ACKs that arrive in bunches (Linux's quantum allowance), at least the
- * floor. */
+static uint32_t extra_acked(struct jk_tcp *c)
+{
+    return max_u32(bbr(c)->extra_acked[0], bbr(c)->extra_acked[1]);
+}
+
+/* The window the model asks for: gain · BDP, plus three segments and,
+ * once the pipe is known to be full, the ACK aggregation seen lately
+ * (ACKs that come in bunches: a window of exactly the BDP would stall
+ * between bunches), at least the floor. */
 static uint32_t target_cwnd(struct jk_tcp *c)
 {
     uint32_t floor = MIN_CWND_SEGS * c->smss;
     if (bbr(c)->mode == JK_BBR_PROBE_RTT)
         return floor;
-    return max_u32(bdp(c, cwnd_gain(c)) + 3u * c->smss, floor);
+    uint64_t t = (uint64_t)bdp(c, cwnd_gain(c)) + 3u * c->smss;
+    if (bbr(c)->full_bw)
+        t += extra_acked(c);
+    return max_u32(t > UINT32_MAX / 2 ? UINT32_MAX / 2 : (uint32_t)t, floor);
+}
+
+/* ACK aggregation (Linux's bbr_update_ack_aggregation): in an epoch that
+ * starts when deliveries fall behind the modelled rate, count how many
+ * bytes were delivered beyond what the rate explains; keep the max over
+ * two slots of five rounds, capped at the window and at 100 ms of rate. */
+static void update_ack_aggregation(struct jk_tcp *c, uint32_t delivered)
+{
+    struct jk_bbr *b = bbr(c);
+    uint64_t bw = max_bw(c), now = NOW(c);
+    if (!bw || !b->full_bw)
+        return;
+    if (b->round - b->extra_round >= 5) {
+        b->extra_round = b->round;
+        b->extra_acked[1] = b->extra_acked[0];
+        b->extra_acked[0] = 0;
+    }
+    uint64_t expected = bw * (now - b->ack_epoch_us) / 1000000u;
+    if (b->ack_epoch_bytes <= expected || b->ack_epoch_bytes + delivered >= (1u << 20)) {
+        b->ack_epoch_us = now;
+        b->ack_epoch_bytes = 0;
+        expected = 0;
+    }
+    b->ack_epoch_bytes += delivered;
+    uint64_t extra = b->ack_epoch_bytes > expected ? b->ack_epoch_bytes - expected : 0;
+    uint64_t cap = bw / 10; /* 100 ms of rate */
+    extra = extra < c->cc.cwnd ? extra : c->cc.cwnd;
+    extra = extra < cap ? extra : cap;
+    if (extra > b->extra_acked[0])
+        b->extra_acked[0] = (uint32_t)extra;
 }
 
 static void bbr_init(struct jk_tcp *c)
@@ -155,9 +194,21 @@ static void end_round(struct jk_tcp *c)
 {
     struct jk_bbr *b = bbr(c);
     uint64_t now = NOW(c), us = now - b->round_us;
+    /* A round's ACKs may come in a burst (the peer or the pipe batching
+     * them), which would make it look shorter than a round trip: the
+     * interval is at least the smoothed RTT, the time the window takes
+     * to come back at this load (Little's law), so the sample is never
+     * above what was actually delivered per RTT. */
+    if (us < c->rtt.srtt_us)
+        us = c->rtt.srtt_us;
     uint64_t sample = us ? (c->cc.delivered - b->round_delivered) * 1000000u / us : 0;
     bool app_limited = b->app_limited;
-    if (!app_limited || sample > max_bw(c))
+    /* A round shorter than the min RTT cannot be a round trip of its
+     * data: ACKs that came in a bunch (or a SACK jump) ended it early,
+     * and its rate would be far above the path's (Linux's tcp_rate_gen
+     * drops such samples too). */
+    bool valid = us >= b->min_rtt_us && us > 0;
+    if (valid && (!app_limited || sample > max_bw(c)))
         b->bw[b->bw_slot++ % JK_BBR_BW_ROUNDS] = sample;
     b->round++;
     b->round_end = c->snd_nxt;
@@ -228,6 +279,7 @@ static void bbr_on_delivered(struct jk_tcp *c, uint32_t delivered)
 {
     if (!seq_lt(jk_tcp_highest_delivered(c), bbr(c)->round_end))
         end_round(c);
+    update_ack_aggregation(c, delivered);
     update_mode(c);
     set_cwnd(c, delivered);
 }

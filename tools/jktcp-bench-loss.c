@@ -33,17 +33,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* jktcp's congestion controllers by name, as JKTCP_OPT_CONGESTION values.
- * TODO: JKTCP_CC_NEWRENO / JKTCP_CC_CUBIC / JKTCP_CC_BBR once
- * include/jktcp.h has them (cubic and bbr are being added on main; until
- * then this library reports them n/a). */
+/* jktcp's congestion controllers by name (JKTCP_OPT_CONGESTION values). */
 static const struct {
     const char *name;
     long value;
 } jk_ccs[] = {
-    {"newreno", 1},
-    {"cubic", 2},
-    {"bbr", 3},
+    {"newreno", JKTCP_CC_NEWRENO},
+    {"cubic", JKTCP_CC_CUBIC},
+    {"bbr", JKTCP_CC_BBR},
 };
 
 #define MAX_LOSS 8

@@ -30,8 +30,8 @@ static void print_counters(const char *who, const jktcp_info *n)
 {
     printf("  %s rexmit %u rto %u recoveries %u tlp %u", who, n->retransmits, n->timeouts,
            n->recoveries, n->tail_probes);
-    /* TODO: spurious-RTO / undo counts too, once jktcp_info has them (with
-     * the congestion controllers being added on main). */
+    if (n->delivery_rate)
+        printf(" model %.1f MB/s", (double)n->delivery_rate / 1e6);
 }
 
 static void print_kcounters(const struct lb_kstats *k)
