@@ -569,6 +569,8 @@ typedef struct jktcp_info {
                                   connected: retries go on; 0 = none. If they run
                                   out, this is the connection's error, not -ETIMEDOUT */
     uint32_t congestion;       /* jktcp_cc: the controller this connection uses */
+    uint32_t dsacks;           /* D-SACKs from the peer: data that arrived twice (a
+                                  needless resend, or a copy the network made) */
     uint64_t delivery_rate;    /* bytes/s: JKTCP_CC_BBR's bottleneck estimate (0 otherwise) */
     uint64_t pacing_rate;      /* bytes/s the controller would pace at (reported; not applied) */
 } jktcp_info;

@@ -240,6 +240,7 @@ int jk_conn_info_internal(struct jktcp_conn *c, jktcp_info *o)
     o->pmtu = c->a->env.pmtu;
     o->soft_error = c->tcp.soft_err;
     o->congestion = c->tcp.cfg.congestion;
+    o->dsacks = c->tcp.rec.dsacks;
     o->delivery_rate = jk_cc_delivery_rate(&c->tcp);
     o->pacing_rate = c->tcp.cc.pacing_bps;
     return 0;

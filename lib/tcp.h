@@ -180,6 +180,12 @@ struct jk_recovery {
     uint64_t head_rexmit_us; /* last resend of the segment at snd_una, 0 = none */
     bool tlp_sent;     /* one tail-loss probe per ACK advance */
     uint32_t tail_seq; /* start of the last segment of new data (the probe resends it) */
+    /* RACK's reordering window adapts to D-SACK (RFC 8985 §6.2 step 4) */
+    uint8_t reo_mult;     /* reo_wnd = min_rtt / 4 · this (0 reads as 1) */
+    uint8_t reo_persist;  /* recoveries left before reo_mult falls back to 1 */
+    bool dsack_round_set;
+    uint32_t dsack_round; /* one increase per round trip: until snd_una passes this */
+    uint32_t dsacks;      /* D-SACK blocks received (data that arrived twice) */
     struct jk_range sack[JK_MAX_PEER_SACK]; /* what the peer holds above snd_una */
     int nsack;
 };

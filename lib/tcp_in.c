@@ -195,12 +195,14 @@ static void on_new_ack(struct jk_tcp *c, uint32_t ack)
         jk_cc_on_ack(c, fresh); /* slow start from one segment (RFC 5681 §3.1) */
         if (seq_ge(ack, c->rec.recover)) {
             c->rec.in_recovery = c->rec.rto_recovery = false;
+            jk_tcp_rack_recovery_done(c);
             jk_cc_on_rto_recovery_exit(c);
         }
     } else if (c->rec.in_recovery) {
         if (seq_ge(ack, c->rec.recover)) { /* full ACK: leave recovery */
             c->rec.in_recovery = false;
             c->timer[JK_T_RACK] = 0;
+            jk_tcp_rack_recovery_done(c);
             jk_cc_on_recovery_exit(c);
         } else if (!c->rec.nsack) {
             /* partial ACK and nothing SACKed above: the next segment is

@@ -9,10 +9,50 @@
 #include <errno.h>
 
 
+/* The first block reports data that arrived twice (RFC 2883 §4): it lies
+ * below the cumulative ACK, or inside the second block. */
+static bool is_dsack(const struct jk_seg *s)
+{
+    if (!s->opt.nsack)
+        return false;
+    uint32_t l = s->opt.sack[0].left, r = s->opt.sack[0].right;
+    if (!seq_lt(l, r))
+        return false;
+    if (seq_le(r, s->ack))
+        return true;
+    return s->opt.nsack > 1 && seq_le(s->opt.sack[1].left, l) && seq_le(r, s->opt.sack[1].right);
+}
+
+/* RFC 8985 §6.2 step 4: a D-SACK says a resend was needless — the
+ * reordering window was too short for this path. Widen it by min_rtt/4,
+ * at most once per round trip, and keep it wide for 16 recoveries. */
+static void rack_widen_on_dsack(struct jk_tcp *c)
+{
+    c->rec.dsacks++;
+    if (c->rec.dsack_round_set && seq_lt(c->snd_una, c->rec.dsack_round))
+        return;
+    c->rec.dsack_round = c->snd_nxt;
+    c->rec.dsack_round_set = true;
+    if (c->rec.reo_mult < UINT8_MAX)
+        c->rec.reo_mult = (uint8_t)(c->rec.reo_mult ? c->rec.reo_mult + 1 : 2);
+    c->rec.reo_persist = 16;
+}
+
+/* A recovery ended: after 16 without a D-SACK the window is narrow again. */
+void jk_tcp_rack_recovery_done(struct jk_tcp *c)
+{
+    if (c->rec.reo_persist)
+        c->rec.reo_persist--;
+    else
+        c->rec.reo_mult = 1;
+}
+
 void jk_tcp_take_peer_sack(struct jk_tcp *c, const struct jk_seg *s)
 {
     if (!c->sack_ok)
         return;
+    if (is_dsack(s))
+        rack_widen_on_dsack(c);
     for (int i = 0; i < s->opt.nsack; i++) {
         uint32_t l = s->opt.sack[i].left, r = s->opt.sack[i].right;
         /* only blocks inside data we actually sent and that is unacked */
@@ -68,10 +108,11 @@ uint32_t jk_tcp_sacked_bytes(struct jk_tcp *c)
 }
 
 /* RACK's reordering window (RFC 8985 §6.2): how long a hole below SACKed
- * data may wait for a late segment before it counts as lost. */
+ * data may wait for a late segment before it counts as lost; min_rtt/4,
+ * times the multiplier D-SACKs raised, at most SRTT. */
 static uint64_t reo_wnd_us(struct jk_tcp *c)
 {
-    uint32_t w = c->rtt.min_rtt_us / 4;
+    uint32_t w = c->rtt.min_rtt_us / 4 * (c->rec.reo_mult ? c->rec.reo_mult : 1);
     return c->rtt.srtt_us && w > c->rtt.srtt_us ? c->rtt.srtt_us : w;
 }
 

@@ -68,6 +68,53 @@ T(loss_fast_retransmit_three_dupacks)
     cr_assert(i.cwnd <= 3000 + 1000, "cwnd %u after recovery (RFC 6582 §3.2 step 5)", i.cwnd);
 }
 
+/* An ACK of ack carrying the SACK blocks blk[0..n). */
+static void sp_sack_ack(uint32_t ack, const uint32_t (*blk)[2], int n)
+{
+    sp_opts o;
+    memset(&o, 0, sizeof o);
+    o.nsack = (uint8_t)n;
+    for (int i = 0; i < n; i++) {
+        o.sack[i].left = blk[i][0];
+        o.sack[i].right = blk[i][1];
+    }
+    sp_send(JK_ACK, 1, ack, SP_WND, NULL, 0, &o);
+}
+
+/* JKTCP_OPT_CONGESTION picks the controller of connections made after it;
+ * a connection keeps its own. On the wire, CUBIC's cut is to 0.7 of the
+ * window (RFC 9438 §4.6) where NewReno's is half the flight. */
+T(cc_option_picks_the_controller_per_connection)
+{
+    long v = -1;
+    cr_assert_eq(jktcp_adapter_get_option(sp.a, JKTCP_OPT_CONGESTION, &v), 0);
+    cr_assert_eq(v, JKTCP_CC_BBR, "default controller %ld", v);
+    cr_assert_eq(jktcp_adapter_set_option(sp.a, JKTCP_OPT_CONGESTION, 4), -EINVAL);
+    cr_assert_eq(jktcp_adapter_set_option(sp.a, JKTCP_OPT_CONGESTION, -1), -EINVAL);
+    sp_option(JKTCP_OPT_CONGESTION, JKTCP_CC_CUBIC);
+    sp_hs hs = sp_plain(1000, 65535);
+    hs.wscale = 7;
+    hs.sack = true;
+    jktcp_conn *c = sp_connect(&hs);
+    sp_option(JKTCP_OPT_CONGESTION, JKTCP_CC_NEWRENO); /* for later connections only */
+    cr_assert_eq(sp_info(c).congestion, JKTCP_CC_CUBIC);
+    uint32_t S = 1;
+    transfer_acked(c, &S, 20000); /* slow start: cwnd 10 + 20 segments */
+    uint32_t cwnd = sp_info(c).cwnd;
+    cr_assert_eq(cwnd, 30000, "cwnd %u after slow start", cwnd);
+    sp_write_pat(c, S - 1, 6000);
+    sp_brief b[16];
+    cr_assert_eq(sp_drain(b, 16), 6);
+    const uint32_t blk[1][2] = {{S + 1000, S + 4000}}; /* three above the hole */
+    sp_sack_ack(S, blk, 1);
+    sp_assert_payload(sp_expect(JK_ACK, S, 1, 1000), S - 1);
+    jktcp_info i = sp_info(c);
+    cr_assert_eq(i.recoveries, 1);
+    cr_assert_eq(i.ssthresh, cwnd * 7 / 10, "ssthresh %u, want 0.7 x %u", i.ssthresh, cwnd);
+    sp_peer_ack(1, S + 6000);
+    sp_expect_none();
+}
+
 /* RFC 8985 §7: when nothing comes back for a probe timeout (2·SRTT plus
  * 2 ms of timer slack) the last segment is sent again long before the RTO. */
 T(tlp_probe_retransmits_tail)
@@ -154,20 +201,6 @@ T(loss_newreno_partial_ack)
     sp_expect_none();
 }
 
-/* RFC 2018 / RFC 6675: retransmit only the holes the peer's SACK shows;
- * never data it SACKed. */
-static void sp_sack_ack(uint32_t ack, const uint32_t (*blk)[2], int n)
-{
-    sp_opts o;
-    memset(&o, 0, sizeof o);
-    o.nsack = (uint8_t)n;
-    for (int i = 0; i < n; i++) {
-        o.sack[i].left = blk[i][0];
-        o.sack[i].right = blk[i][1];
-    }
-    sp_send(JK_ACK, 1, ack, SP_WND, NULL, 0, &o);
-}
-
 /* RFC 8985 §6.2: one SACKed segment above a hole, far too few for three
  * duplicate ACKs; once the reordering window passes, the hole counts lost
  * and goes again — long before the tail-loss probe (2·SRTT + 2 ms) or the
@@ -196,6 +229,53 @@ T(rack_single_sack_marks_hole_lost)
     cr_assert_eq(i.tail_probes, 0, "a tail-loss probe went first");
     sp_peer_ack(1, S + 2000);
     sp_expect_none();
+}
+
+/* One segment SACKed above a hole, as in rack_single_sack_marks_hole_lost:
+ * returns the ms the hole waited before it was resent (1 ms steps). */
+static uint32_t reorder_wait_ms(jktcp_conn *c, uint32_t *S)
+{
+    sp_write_pat(c, *S - 1, 2000);
+    sp_brief b[8];
+    cr_assert_eq(sp_drain(b, 8), 2);
+    const uint32_t blk[1][2] = {{*S + 1000, *S + 2000}};
+    sp_sack_ack(*S, blk, 1);
+    uint32_t waited;
+    const sp_seg *g = sp_wait(200, &waited);
+    cr_assert(g && g->seq == *S && g->s.len == 1000, "hole not resent: %s", g ? sp_str(g) : "-");
+    sp_peer_ack(1, *S + 2000); /* recovery over */
+    sp_expect_none();
+    *S += 2000;
+    return waited;
+}
+
+/* RFC 8985 §6.2 step 4: a D-SACK shows a resend was needless, so the
+ * reordering window widens by min_rtt/4 (here 10 ms of a 40 ms path):
+ * the next hole waits twice as long before it counts as lost. */
+T(rack_dsack_widens_reordering_window)
+{
+    sp_option(JKTCP_OPT_TAIL_PROBE, 1);
+    jktcp_conn *c = syn_sent();
+    sp_advance_ms(40); /* every RTT sample 40 ms, the handshake's too */
+    sp_opts o;
+    memset(&o, 0, sizeof o);
+    o.mss = 1000;
+    o.ws = true;
+    o.wscale = 7;
+    o.sack_ok = true;
+    sp_send(JK_SYN | JK_ACK, 0, 1, 65535, NULL, 0, &o);
+    sp_expect(JK_ACK, 1, 1, 0);
+    uint32_t S = 1;
+    for (int i = 0; i < 4; i++)
+        rtt_round(c, &S, 40);
+    uint32_t first = reorder_wait_ms(c, &S);
+    cr_assert(first >= 10 && first <= 12, "reordering window %u ms, want min_rtt/4 = 10", first);
+    /* the resent segment arrived twice: D-SACK below the cumulative ACK */
+    const uint32_t dsack[1][2] = {{S - 2000, S - 1000}};
+    sp_sack_ack(S, dsack, 1);
+    cr_assert_eq(sp_info(c).dsacks, 1, "D-SACK not counted");
+    uint32_t second = reorder_wait_ms(c, &S);
+    cr_assert(second >= 20 && second <= 22, "after a D-SACK the window is %u ms, want 20", second);
 }
 
 /* RFC 6675 pipe: one ACK reveals three holes among ten segments. With
@@ -234,6 +314,8 @@ T(sack_pipe_resends_every_hole_at_once)
     sp_expect_none();
 }
 
+/* RFC 2018 / RFC 6675: retransmit only the holes the peer's SACK shows;
+ * never data it SACKed. */
 T(loss_sack_retransmits_only_holes)
 {
     sp_hs hs = sp_plain(1000, 65535);

@@ -166,6 +166,7 @@ class Info(_Struct):
         ("pmtu", c_uint32),
         ("soft_error", c_int32),
         ("congestion", c_uint32),
+        ("dsacks", c_uint32),
         ("delivery_rate", c_uint64),
         ("pacing_rate", c_uint64),
     ]
