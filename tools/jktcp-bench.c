@@ -26,6 +26,8 @@
  *   JKTCP_BENCH_BUSY_POLL_US=N    JKTCP_OPT_BUSY_POLL_US for the table's rows
  *   JKTCP_BENCH_CC=N              JKTCP_OPT_CONGESTION (a jktcp_cc value) for every
  *                                 adapter made (default: the library's default)
+ *   JKTCP_BENCH_KERNEL_CC=name    TCP_CONGESTION of the kernel's sockets (default: the
+ *                                 namespace's, inherited from the host: printed)
  */
 #include "jktcp.h"
 
@@ -191,7 +193,26 @@ static int start_server(struct jkt_server *s, int kind, int family, uint16_t por
     s->port = port;
     s->nbytes = n;
     s->count_only = true; /* measure the stack, not a checksum loop */
+    s->cc = getenv("JKTCP_BENCH_KERNEL_CC");
     return jkt_server_start(s);
+}
+
+/* The kernel sockets' congestion control: JKTCP_BENCH_KERNEL_CC, else what
+ * a new namespace inherits from the host (it moves the download rows: a
+ * paced bbr sender makes the receiver ACK far more often than cubic). */
+static const char *kernel_cc(void)
+{
+    static char cc[32];
+    const char *e = getenv("JKTCP_BENCH_KERNEL_CC");
+    if (e)
+        return e;
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_congestion_control", "r");
+    if (!f || !fgets(cc, sizeof cc, f))
+        snprintf(cc, sizeof cc, "?");
+    if (f)
+        fclose(f);
+    cc[strcspn(cc, "\n")] = 0;
+    return cc;
 }
 
 /* MB/s for n bytes in dt seconds */
@@ -948,8 +969,9 @@ int main(int argc, char **argv)
         compare_ids();
         return 0;
     }
-    printf("jktcp-bench: %s, %d run(s) per figure (median), %llu MiB per transfer, IPv6\n\n",
-           jktcp_version(), g_runs, (unsigned long long)(g_bytes >> 20));
+    printf("jktcp-bench: %s, %d run(s) per figure (median), %llu MiB per transfer, IPv6; "
+           "kernel peers' congestion control: %s\n\n",
+           jktcp_version(), g_runs, (unsigned long long)(g_bytes >> 20), kernel_cc());
     printf("| %-39s | %5s | %8s | %5s | %5s | %5s | %s |\n", "case", "MTU", "MB/s", "/tun", "/kern",
            "CPU s/GiB", "runs");
     printf("|-----------------------------------------|-------|----------|-------|-------|-------|------|\n");
