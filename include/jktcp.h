@@ -232,7 +232,9 @@ JKTCP_API void jktcp_port_free(jktcp_port *port);
  * truncate (cut to a random length 1..len-1); duplicate (a second copy
  * follows right after the frame); then either reorder (the frame is held
  * back and released after reorder_frames later frames of that direction,
- * or after reorder_max_us) or delay (held for delay_us of real time).
+ * or after reorder_max_us) or delay (held for delay_us of real time);
+ * last, as the frame (or copy) goes on, the direction's bottleneck link if
+ * one is set (jktcp_fault_link below: rate, queue, propagation delay).
  *
  * With reorder_max_us == 0 a held frame is also released at the end of the
  * burst: inbound when the inner transport has no more frames at that recv
@@ -278,12 +280,49 @@ typedef struct jktcp_fault_dir {
     int mtu_icmp;
 } jktcp_fault_dir;
 
+/*
+ * A bottleneck link after the faults of one direction (link_in / link_out
+ * in jktcp_fault_config; all 0 = none, the frames go on as they leave the
+ * faults). A frame the faults let through (at once, or when a reordered,
+ * delayed or duplicate copy is released) enters the link's FIFO queue: if
+ * the bytes not yet serialized plus the frame exceed queue_bytes it is
+ * dropped (tail drop, counted in queue_drops); otherwise it leaves the
+ * queue at departure = max(arrival, previous departure) + len * 8 / rate_bps
+ * and is handed on at departure + delay_us. So a sender faster than the
+ * rate fills the queue and sees its RTT grow by up to queue_bytes * 8 /
+ * rate_bps, then loses frames, as at a router's drop-tail queue. The MTU
+ * limit and the faults come first; the blackout switch also drops frames
+ * as they leave the link.
+ *
+ * rate_bps == 0 with delay_us set is a pure delay line (no serialization,
+ * no queue): every frame arrives delay_us later, in order. It holds at most
+ * about queue_bytes of frames (frames beyond are dropped and counted in
+ * ring_full), so give a fast path without a rate a larger queue_bytes.
+ *
+ * The link keeps its frames in a byte ring per direction, allocated at
+ * creation and sized from these settings (twice queue_bytes + rate x delay,
+ * for the record headers and small frames); it does not use pool_frames'
+ * slots. -EINVAL for delay_us over 10 s, rate_bps over 1 Tbit/s, or
+ * queue_bytes, or queue_bytes + rate x delay, over 256 MiB. The release
+ * is timed by the same timerfd as delayed frames: the adapter wakes when
+ * the next frame arrives at the far end, and not otherwise.
+ */
+typedef struct jktcp_fault_link {
+    uint64_t rate_bps;    /* bottleneck rate in bits/s (0 = no bottleneck) */
+    unsigned delay_us;    /* one-way propagation delay added to every frame (<= 10 s) */
+    unsigned queue_bytes; /* the bottleneck's queue in bytes, tail drop (0 = 256 KiB) */
+} jktcp_fault_link;
+
 typedef struct jktcp_fault_config {
     jktcp_fault_dir in;   /* frames received: inner transport -> adapter */
     jktcp_fault_dir out;  /* frames sent: adapter -> inner transport */
     uint64_t seed;        /* PRNG seed (0 is a valid seed too) */
     unsigned pool_frames; /* held-frame slots per direction (0 = 32) */
     unsigned slot_bytes;  /* bytes per slot (0 = 65575, the largest frame) */
+    /* Appended (a caller built against an older header passes a smaller
+     * cfg_size and gets no link): the bottleneck after each direction's
+     * faults, see jktcp_fault_link. */
+    jktcp_fault_link link_in, link_out;
 } jktcp_fault_config;
 
 typedef struct jktcp_fault_dir_stats {
@@ -296,8 +335,19 @@ typedef struct jktcp_fault_dir_stats {
     uint64_t too_big;    /* dropped as longer than mtu (an ICMP went back if mtu_icmp) */
 } jktcp_fault_dir_stats;
 
+/* A direction's bottleneck link (all 0 without one). */
+typedef struct jktcp_fault_link_stats {
+    uint64_t frames;          /* frames that entered the link (not dropped at its queue) */
+    uint64_t queue_drops;     /* tail drops: the queue was full */
+    uint64_t ring_full;       /* dropped: no room in the link's memory (see jktcp_fault_link) */
+    uint64_t max_queue_bytes; /* the queue's high-water mark, the arriving frame included */
+    uint64_t queue_us_total;  /* sum over the frames of queueing + serialization time:
+                                 / frames = the mean time a frame spent in the queue */
+} jktcp_fault_link_stats;
+
 typedef struct jktcp_fault_stats {
     jktcp_fault_dir_stats in, out;
+    jktcp_fault_link_stats link_in, link_out; /* appended: a smaller size omits them */
 } jktcp_fault_stats;
 
 /*
@@ -305,7 +355,8 @@ typedef struct jktcp_fault_stats {
  * is freed with the wrapper, and on failure). cfg is copied (cfg_size =
  * sizeof *cfg; fields beyond it read as 0); NULL means no faults. The wrapper has inner's framing; jktcp_transport_set_flags on it
  * is passed on to inner. Returns 0, -EINVAL (probability outside 0..1,
- * slot_bytes too small), -ENOMEM, or -errno from epoll/timerfd setup.
+ * slot_bytes too small, a link setting out of range), -ENOMEM, or -errno
+ * from epoll/timerfd setup.
  * The wrapper pointer stays usable for the two calls below until the
  * adapter that owns it is freed.
  */

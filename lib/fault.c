@@ -10,12 +10,18 @@
  * timerfd armed for the earliest timed release, so the adapter wakes up
  * when a held frame falls due even if the inner fd stays quiet.
  *
+ * A frame the faults let through goes on through the direction's
+ * bottleneck link when one is set (fault_link.c: rate, queue, propagation
+ * delay), which holds it until it arrives at the far end; the same timerfd
+ * wakes the adapter for that.
+ *
  * The wrapper is an implementation of transport.h's ops table that calls
  * its inner transport through the same table. */
 #include "jktcp.h"
 #include "icmp.h"
 #include "packet.h"
 #include "abi.h"
+#include "fault_link.h"
 #include "platform.h"
 #include "transport.h"
 
@@ -62,6 +68,8 @@ struct dir {
     uint64_t next_order;
     uint8_t *work; /* corrupted / truncated copy of the current frame */
     struct dir_stats st;
+    struct jk_link link; /* the bottleneck after the faults (link.on) */
+    bool link_blocked;   /* out: the inner transport refused a frame the link released */
 };
 
 struct jk_fault {
@@ -216,6 +224,14 @@ static uint64_t earliest(const struct dir *d, uint64_t e)
 static void arm_timer(struct jk_fault *f)
 {
     uint64_t e = earliest(&f->out, earliest(&f->in, 0));
+    /* the links' next arrivals; a blocked outbound link waits for POLLOUT
+     * (fault_pending), not the timer, which would fire in a loop */
+    uint64_t li = jk_link_next_us(&f->in.link);
+    uint64_t lo = f->out.link_blocked ? 0 : jk_link_next_us(&f->out.link);
+    if (li && (!e || li < e))
+        e = li;
+    if (lo && (!e || lo < e))
+        e = lo;
     if (e == f->armed)
         return;
     struct itimerspec its;
@@ -295,6 +311,66 @@ static void count_fate(struct dir *d, const struct fate *x, size_t orig, size_t 
 
 static int release_out(struct jk_fault *f);
 
+/* ---- the bottleneck link ------------------------------------------------ */
+
+/* A frame the faults let through goes into d's link if it has one: true
+ * then (queued, or lost at the full queue or for want of room, which
+ * counts as pool_full too), and the caller is done with the frame. */
+static bool to_link(struct dir *d, const uint8_t *p, size_t n)
+{
+    if (!d->link.on)
+        return false;
+    if (jk_link_enter(&d->link, p, n, jk_mono_ns()) < 0)
+        bump(&d->st.pool_full);
+    return true;
+}
+
+/* Send what has come out of the outbound link, oldest first: 0, -EAGAIN
+ * while the inner transport refuses (the frame stays, and fault_pending
+ * says so), or its error. */
+static int link_release_out(struct jk_fault *f)
+{
+    struct dir *d = &f->out;
+    const uint8_t *p;
+    size_t n;
+    d->link_blocked = false;
+    if (!d->link.count)
+        return 0;
+    uint64_t now = jk_mono_ns();
+    while (jk_link_peek(&d->link, now, &p, &n)) {
+        if (atomic_load_explicit(&f->blackout, memory_order_relaxed)) {
+            bump(&d->st.blackout);
+            jk_link_pop(&d->link);
+            continue;
+        }
+        int r = jk_transport_send(f->inner, p, n);
+        if (r < 0) {
+            d->link_blocked = r == -EAGAIN;
+            return r;
+        }
+        jk_link_pop(&d->link);
+        bump(&d->st.passed);
+    }
+    return 0;
+}
+
+/* The next frame that has come out of the inbound link, if any: 1 with
+ * *frame / *len (valid until the next recv), 0 when none is due. */
+static int link_recv(struct jk_fault *f, const uint8_t **frame, size_t *len)
+{
+    struct dir *d = &f->in;
+    while (d->link.count && jk_link_peek(&d->link, jk_mono_ns(), frame, len)) {
+        jk_link_pop(&d->link);
+        if (atomic_load_explicit(&f->blackout, memory_order_relaxed)) {
+            bump(&d->st.blackout);
+            continue;
+        }
+        bump(&d->st.passed);
+        return 1;
+    }
+    return 0;
+}
+
 /* ---- the MTU limit ------------------------------------------------------ */
 
 /* An ICMP "too big" about frame, from its destination back to its source. */
@@ -338,13 +414,19 @@ static int fault_recv(jktcp_transport *base, const uint8_t **frame, size_t *len)
     struct jk_fault *f = (struct jk_fault *)base;
     struct dir *d = &f->in;
     uint64_t now = (d->used || f->out.used || d->p.delay || d->cfg.reorder_max_us) ? jk_mono_us() : 0;
-    if (f->out.used) {
+    if (f->out.used || f->out.link.count) {
         /* A timer wake-up may be for delayed outbound frames: send them
          * (errors and a busy inner transport show at the next send/flush). */
+        if (!now)
+            now = jk_mono_us();
         promote(&f->out, now, false);
         release_out(f);
     }
     for (;;) {
+        if (link_recv(f, frame, len)) {
+            arm_timer(f);
+            return 1;
+        }
         promote(d, now, false);
         struct slot *s = oldest(d, true);
         if (s) {
@@ -353,6 +435,8 @@ static int fault_recv(jktcp_transport *base, const uint8_t **frame, size_t *len)
                 bump(&d->st.blackout);
                 continue;
             }
+            if (to_link(d, s->data, s->len))
+                continue;
             bump(&d->st.passed);
             *frame = s->data;
             *len = s->len;
@@ -407,6 +491,8 @@ static int fault_recv(jktcp_transport *base, const uint8_t **frame, size_t *len)
                 continue;
             }
         }
+        if (to_link(d, p, n))
+            continue;
         bump(&d->st.passed);
         *frame = p;
         *len = n;
@@ -417,8 +503,9 @@ static int fault_recv(jktcp_transport *base, const uint8_t **frame, size_t *len)
 
 /* ---- outbound ----------------------------------------------------------- */
 
-/* Send due held frames, oldest first: 0 when none is left, -EAGAIN while
- * the inner transport refuses, or its error. */
+/* Send due held frames, oldest first (into the link if there is one, then
+ * what has come out of it): 0 when none is left, -EAGAIN while the inner
+ * transport refuses, or its error. */
 static int release_out(struct jk_fault *f)
 {
     struct dir *d = &f->out;
@@ -429,13 +516,17 @@ static int release_out(struct jk_fault *f)
             slot_free(d, s);
             continue;
         }
+        if (to_link(d, s->data, s->len)) {
+            slot_free(d, s);
+            continue;
+        }
         int r = jk_transport_send(f->inner, s->data, s->len);
         if (r < 0)
             return r; /* -EAGAIN: stays due, retried on the next call */
         bump(&d->st.passed);
         slot_free(d, s);
     }
-    return 0;
+    return link_release_out(f);
 }
 
 static int fault_send(jktcp_transport *base, const uint8_t *frame, size_t len)
@@ -443,7 +534,7 @@ static int fault_send(jktcp_transport *base, const uint8_t *frame, size_t len)
     struct jk_fault *f = (struct jk_fault *)base;
     struct dir *d = &f->out;
     uint64_t now = 0;
-    if (d->used) {
+    if (d->used || d->link.count) {
         now = jk_mono_us();
         promote(d, now, false);
         int r = release_out(f);
@@ -483,15 +574,17 @@ static int fault_send(jktcp_transport *base, const uint8_t *frame, size_t len)
             bump(x.reorder ? &d->st.reordered : &d->st.delayed);
     }
     if (!held) {
-        int r = jk_transport_send(f->inner, p, n);
-        if (r == -EAGAIN) {
-            d->rng = saved; /* nothing taken: the retry draws the same fate */
-            atomic_fetch_sub_explicit(&d->st.frames, 1, memory_order_relaxed);
-            return -EAGAIN;
+        if (!to_link(d, p, n)) {
+            int r = jk_transport_send(f->inner, p, n);
+            if (r == -EAGAIN) {
+                d->rng = saved; /* nothing taken: the retry draws the same fate */
+                atomic_fetch_sub_explicit(&d->st.frames, 1, memory_order_relaxed);
+                return -EAGAIN;
+            }
+            if (r < 0)
+                return r;
+            bump(&d->st.passed);
         }
-        if (r < 0)
-            return r;
-        bump(&d->st.passed);
         if (!(x.reorder || x.delay))
             count_down(d);
     }
@@ -500,7 +593,7 @@ static int fault_send(jktcp_transport *base, const uint8_t *frame, size_t len)
         bump(&d->st.duplicated);
         /* The copy follows at once; if the inner transport is busy it waits
          * in the pool (or is lost if the pool is full). */
-        int r = held ? -EAGAIN : jk_transport_send(f->inner, p, n);
+        int r = held ? -EAGAIN : to_link(d, p, n) ? 1 : jk_transport_send(f->inner, p, n);
         if (r == 0)
             bump(&d->st.passed);
         else if (r == -EAGAIN)
@@ -516,7 +609,7 @@ static int fault_flush(jktcp_transport *base)
     struct jk_fault *f = (struct jk_fault *)base;
     struct dir *d = &f->out;
     int r = 0;
-    if (d->used) {
+    if (d->used || d->link.count) {
         promote(d, jk_mono_us(), true); /* end of the output pass = end of burst */
         r = release_out(f);
     }
@@ -532,7 +625,8 @@ static int fault_flush(jktcp_transport *base)
 static bool fault_pending(const jktcp_transport *base)
 {
     const struct jk_fault *f = (const struct jk_fault *)base;
-    return jk_transport_pending(f->inner) || oldest((struct dir *)&f->out, true);
+    return jk_transport_pending(f->inner) || oldest((struct dir *)&f->out, true) ||
+           f->out.link_blocked;
 }
 
 static int fault_poll_fd(const jktcp_transport *base)
@@ -576,6 +670,8 @@ static void fault_free(struct jk_fault *f)
     free(f->out.slots);
     free(f->in.work);
     free(f->out.work);
+    jk_link_free(&f->in.link);
+    jk_link_free(&f->out.link);
     free(f->slot_mem);
     free(f);
 }
@@ -652,7 +748,8 @@ JKTCP_API int jktcp_transport_faulty(jktcp_transport *inner, const jktcp_fault_c
     if (cfg_in && jk_copy_in(&copy, sizeof copy, cfg_in, cfg_size) < 0)
         cfg = NULL;
     if (!out || !cfg || !dir_ok(&cfg->in) || !dir_ok(&cfg->out) ||
-        (cfg->slot_bytes && cfg->slot_bytes < MIN_SLOT)) {
+        (cfg->slot_bytes && cfg->slot_bytes < MIN_SLOT) || jk_link_check(&cfg->link_in) < 0 ||
+        jk_link_check(&cfg->link_out) < 0) {
         jktcp_transport_free(inner);
         return -EINVAL;
     }
@@ -679,6 +776,10 @@ JKTCP_API int jktcp_transport_faulty(jktcp_transport *inner, const jktcp_fault_c
             r = dir_init(f, &f->out, &cfg->out, n, f->slot_mem + (size_t)n * f->slot_bytes,
                          s_out);
     }
+    if (r == 0)
+        r = jk_link_init(&f->in.link, &cfg->link_in);
+    if (r == 0)
+        r = jk_link_init(&f->out.link, &cfg->link_out);
     if (r == 0)
         r = poll_setup(f);
     if (r < 0) {
@@ -724,5 +825,7 @@ JKTCP_API int jktcp_transport_fault_stats(jktcp_transport *t, jktcp_fault_stats 
     jktcp_fault_stats st;
     dir_stats(&f->in.st, &st.in);
     dir_stats(&f->out.st, &st.out);
+    jk_link_stats(&f->in.link, &st.link_in);
+    jk_link_stats(&f->out.link, &st.link_out);
     return jk_copy_out(out, size, &st, sizeof st);
 }

@@ -11,8 +11,15 @@
  * seed; a line per run, then a markdown table. A benchmark: `make
  * bench-loss` runs it, `make test` does not.
  *
+ * After it, two shared-link cases (tools/bench-loss/shared.c): --bottleneck,
+ * jktcp through a 100 Mbit/s, 20 ms RTT link with a 256 KiB queue, alone
+ * with each controller and two controllers side by side; --fairness, 8
+ * jktcp flows on one adapter over the lossy link at 1% and 5%. All three
+ * by default; --only loss,bottleneck,fairness picks.
+ *
  * usage: jktcp-bench-loss [--seeds N] [--mib M] [--loss 1,5,20] [--limit S]
  *                         [--cc newreno,cubic,bbr] [--kernel-cc cubic,bbr]
+ *                         [--only loss,bottleneck,fairness] [--secs S]
  * Exit status 1 if a run failed (not the limit: a connection error or a
  * data mismatch), 2 on bad usage or without root.
  */
@@ -50,8 +57,12 @@ static const struct {
  * setup or teardown: it is killed and the run counts as failed. */
 #define GRACE_S 60
 
+enum { RUN_LOSS = 1, RUN_BOTTLENECK = 2, RUN_FAIRNESS = 4 };
+
 struct opts {
     int seeds, limit_s;
+    int run;      /* RUN_* */
+    int secs;     /* per shared-link run (0 = 20 s bottleneck, 10 s fairness) */
     uint64_t bytes;
     double loss[MAX_LOSS];
     int nloss;
@@ -61,7 +72,8 @@ struct opts {
 static void usage(FILE *f)
 {
     fprintf(f, "usage: jktcp-bench-loss [--seeds N] [--mib M] [--loss 1,5,20] [--limit S]\n"
-               "                        [--cc newreno,cubic,bbr] [--kernel-cc cubic,bbr]\n");
+               "                        [--cc newreno,cubic,bbr] [--kernel-cc cubic,bbr]\n"
+               "                        [--only loss,bottleneck,fairness] [--secs S]\n");
 }
 
 static int parse_loss(const char *arg, struct opts *o)
@@ -79,14 +91,34 @@ static int parse_loss(const char *arg, struct opts *o)
     return o->nloss ? 0 : -1;
 }
 
+static int parse_only(const char *arg, struct opts *o)
+{
+    char buf[128], *save, *tok;
+    snprintf(buf, sizeof buf, "%s", arg);
+    o->run = 0;
+    for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (strcmp(tok, "loss") == 0)
+            o->run |= RUN_LOSS;
+        else if (strcmp(tok, "bottleneck") == 0)
+            o->run |= RUN_BOTTLENECK;
+        else if (strcmp(tok, "fairness") == 0)
+            o->run |= RUN_FAIRNESS;
+        else
+            return -1;
+    }
+    return o->run ? 0 : -1;
+}
+
 static int parse_args(int argc, char **argv, struct opts *o)
 {
     static const struct option lo[] = {
         {"seeds", 1, 0, 's'}, {"mib", 1, 0, 'm'}, {"loss", 1, 0, 'l'}, {"limit", 1, 0, 't'},
-        {"cc", 1, 0, 'c'},    {"kernel-cc", 1, 0, 'k'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
+        {"cc", 1, 0, 'c'},    {"kernel-cc", 1, 0, 'k'}, {"help", 0, 0, 'h'},
+        {"only", 1, 0, 'o'},  {"secs", 1, 0, 'S'},      {0, 0, 0, 0},
     };
     *o = (struct opts){.seeds = 5, .limit_s = 120, .bytes = 64ull << 20, .loss = {1, 5, 20},
-                       .nloss = 3, .cc = "newreno,cubic,bbr", .kernel_cc = "cubic,bbr"};
+                       .nloss = 3, .cc = "newreno,cubic,bbr", .kernel_cc = "cubic,bbr",
+                       .run = RUN_LOSS | RUN_BOTTLENECK | RUN_FAIRNESS};
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
@@ -100,10 +132,17 @@ static int parse_args(int argc, char **argv, struct opts *o)
         case 't': o->limit_s = atoi(optarg); break;
         case 'c': o->cc = optarg; break;
         case 'k': o->kernel_cc = optarg; break;
+        case 'o':
+            if (parse_only(optarg, o) < 0)
+                return fprintf(stderr, "--only: loss, bottleneck, fairness (comma-separated)\n"), -1;
+            break;
+        case 'S': o->secs = atoi(optarg); break;
         case 'h': usage(stdout); exit(0);
         default: return -1;
         }
     }
+    if (o->secs < 0 || o->secs > 3600)
+        return fprintf(stderr, "--secs: 1..3600\n"), -1;
     if (optind != argc || o->seeds < 1 || o->seeds > MAX_SEEDS || o->limit_s < 1 || !o->bytes)
         return fprintf(stderr, "bad arguments (seeds 1..%d, limit and mib > 0)\n", MAX_SEEDS), -1;
     return 0;
@@ -198,55 +237,91 @@ static void reap(pid_t pid, int wait_s)
     waitpid(pid, NULL, 0);
 }
 
-static void child(int wfd, const struct lb_sender *s, const struct lb_params *p)
+/* The child: a namespace of its own, fn, the result up the pipe. Its
+ * first int says whether the namespace could be made (0 or -errno). */
+static void child(int wfd, lb_iso_fn fn, const void *arg, void *res, size_t size)
 {
-    struct lb_result r = {0};
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     int rc = jkt_netns_enter();
-    if (rc < 0) {
-        r.status = LB_ERR;
-        snprintf(r.why, sizeof r.why, "network namespace: %s", strerror(-rc));
-    } else {
-        lb_run(s, p, &r);
-    }
-    if (write(wfd, &r, sizeof r) != (ssize_t)sizeof r)
+    if (rc == 0)
+        fn(arg, res);
+    if (write(wfd, &rc, sizeof rc) != (ssize_t)sizeof rc ||
+        (rc == 0 && write(wfd, res, size) != (ssize_t)size))
         _exit(1);
     _exit(0);
 }
 
-static void run_isolated(const struct lb_sender *s, const struct lb_params *p, struct lb_result *r)
+/* A result of size bytes is bigger than a pipe's atomic write but the
+ * parent reads all of it (read_all): no partial result is taken. */
+static bool read_all(int fd, void *buf, size_t size)
 {
-    int fd[2];
-    memset(r, 0, sizeof *r);
-    r->status = LB_ERR;
-    fflush(NULL); /* the child must not print what the parent buffered */
-    if (pipe(fd) < 0) {
-        snprintf(r->why, sizeof r->why, "pipe: %s", strerror(errno));
-        return;
+    uint8_t *p = buf;
+    while (size) {
+        ssize_t n = read(fd, p, size);
+        if (n <= 0)
+            return false;
+        p += n, size -= (size_t)n;
     }
+    return true;
+}
+
+int lb_isolated(lb_iso_fn fn, const void *arg, void *res, size_t size, int limit_s, char *why,
+                size_t cap)
+{
+    int fd[2], rc = -1;
+    fflush(NULL); /* the child must not print what the parent buffered */
+    if (pipe(fd) < 0)
+        return snprintf(why, cap, "pipe: %s", strerror(errno)), -1;
     pid_t pid = fork();
     if (pid == 0) {
         close(fd[0]);
-        child(fd[1], s, p);
+        child(fd[1], fn, arg, res, size);
     }
     close(fd[1]);
     if (pid < 0) {
-        snprintf(r->why, sizeof r->why, "fork: %s", strerror(errno));
+        snprintf(why, cap, "fork: %s", strerror(errno));
         close(fd[0]);
-        return;
+        return -1;
     }
     /* the child keeps its own limit; this bounds setup and teardown too */
     struct pollfd pf = {.fd = fd[0], .events = POLLIN};
-    int ready = poll(&pf, 1, (p->limit_s + GRACE_S) * 1000);
-    if (ready == 1 && read(fd[0], r, sizeof *r) == (ssize_t)sizeof *r) {
+    int ready = poll(&pf, 1, (limit_s + GRACE_S) * 1000);
+    int ns = 0;
+    if (ready == 1 && read_all(fd[0], &ns, sizeof ns) && (ns < 0 || read_all(fd[0], res, size))) {
         reap(pid, GRACE_S);
+        rc = ns < 0 ? -1 : 0;
+        if (ns < 0)
+            snprintf(why, cap, "network namespace: %s", strerror(-ns));
     } else {
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
-        r->status = LB_ERR;
-        snprintf(r->why, sizeof r->why, "no answer %d s past the limit (killed)", GRACE_S);
+        snprintf(why, cap, "no answer %d s past the limit (killed)", GRACE_S);
     }
     close(fd[0]);
+    return rc;
+}
+
+struct xfer_arg {
+    const struct lb_sender *s;
+    const struct lb_params *p;
+};
+
+static void xfer_fn(const void *arg, void *res)
+{
+    const struct xfer_arg *x = arg;
+    lb_run(x->s, x->p, res);
+}
+
+static void run_isolated(const struct lb_sender *s, const struct lb_params *p, struct lb_result *r)
+{
+    struct xfer_arg x = {s, p};
+    char why[sizeof r->why];
+    memset(r, 0, sizeof *r);
+    if (lb_isolated(xfer_fn, &x, r, sizeof *r, p->limit_s, why, sizeof why) < 0) {
+        memset(r, 0, sizeof *r);
+        r->status = LB_ERR;
+        snprintf(r->why, sizeof r->why, "%s", why);
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -263,6 +338,110 @@ static void print_header(const struct opts *o)
     fflush(stdout);
 }
 
+/* ------------------------------------------------------------------ */
+/* The shared-link cases                                              */
+/* ------------------------------------------------------------------ */
+
+static void shared_fn(const void *arg, void *res)
+{
+    lb_shared_run(arg, res);
+}
+
+static bool run_shared(const struct lb_shared_case *c, int n, struct lb_shared_result *r)
+{
+    bool failed = false;
+    for (int k = 0; k < n; k++) {
+        char why[128];
+        if (lb_isolated(shared_fn, &c[k], &r[k], sizeof r[k], c[k].secs + 30, why, sizeof why) < 0) {
+            memset(&r[k], 0, sizeof r[k]);
+            r[k].status = LB_ERR;
+            snprintf(r[k].why, sizeof r[k].why, "%s", why);
+        }
+        failed |= r[k].status != LB_OK;
+        lb_print_shared_run(&c[k], &r[k]);
+    }
+    return failed;
+}
+
+/* Each controller alone, then BBR beside each of the others. */
+static bool bottleneck(const struct opts *o)
+{
+    static const long ccs[] = {JKTCP_CC_NEWRENO, JKTCP_CC_CUBIC, JKTCP_CC_BBR};
+    struct lb_shared_case c[5];
+    struct lb_shared_result r[5];
+    int n = 0;
+    for (int i = 0; i < 3; i++) {
+        c[n] = (struct lb_shared_case){.bottleneck = true, .seed = 1, .nflows = 1,
+                                       .secs = o->secs ? o->secs : 20, .cc = {ccs[i]}};
+        snprintf(c[n].label, sizeof c[n].label, "bottleneck %s alone", jk_ccs[i].name);
+        n++;
+    }
+    for (int i = 0; i < 2; i++) {
+        c[n] = (struct lb_shared_case){.bottleneck = true, .seed = 1, .nflows = 2,
+                                       .secs = o->secs ? o->secs : 20,
+                                       .cc = {JKTCP_CC_BBR, ccs[i]}};
+        snprintf(c[n].label, sizeof c[n].label, "bottleneck bbr + %s", jk_ccs[i].name);
+        n++;
+    }
+    bool failed = run_shared(c, n, r);
+    lb_print_bottleneck_table(c, r, n);
+    return failed;
+}
+
+static bool fairness(const struct opts *o)
+{
+    static const double loss[] = {0.01, 0.05};
+    struct lb_shared_case c[2];
+    struct lb_shared_result r[2];
+    for (int k = 0; k < 2; k++) {
+        c[k] = (struct lb_shared_case){.loss = loss[k], .seed = 1, .nflows = LB_MAX_FLOWS,
+                                       .secs = o->secs ? o->secs : 10};
+        for (int i = 0; i < LB_MAX_FLOWS; i++)
+            c[k].cc[i] = JKTCP_CC_BBR; /* the default controller */
+        snprintf(c[k].label, sizeof c[k].label, "fairness 8 flows loss %g%%", loss[k] * 100);
+    }
+    bool failed = run_shared(c, 2, r);
+    lb_print_fairness_table(c, r, 2);
+    return failed;
+}
+
+/* ------------------------------------------------------------------ */
+
+static bool loss_table(struct opts *o, struct lb_sender *snd, int nsnd)
+{
+    size_t nres = (size_t)o->nloss * (size_t)o->seeds * (size_t)nsnd;
+    struct lb_result *res = calloc(nres, sizeof *res);
+    if (!res)
+        return true;
+    struct lb_table t = {.loss = o->loss, .nloss = o->nloss, .nseeds = o->seeds, .nsenders = nsnd,
+                         .senders = snd, .res = res, .bytes = o->bytes, .limit_s = o->limit_s};
+    print_header(o);
+    bool failed = false;
+    /* the senders take turns within a seed, so a machine that slows down
+     * for a while slows every sender alike */
+    for (int l = 0; l < o->nloss; l++) {
+        for (int s = 0; s < o->seeds; s++) {
+            for (int k = 0; k < nsnd; k++) {
+                size_t at = ((size_t)l * (size_t)o->seeds + (size_t)s) * (size_t)nsnd + (size_t)k;
+                struct lb_result *r = &res[at];
+                struct lb_params p = {.loss = o->loss[l] / 100.0, .seed = (uint64_t)s + 1,
+                                      .bytes = o->bytes, .limit_s = o->limit_s};
+                if (snd[k].na) {
+                    r->status = LB_NA;
+                    snprintf(r->why, sizeof r->why, "%s", snd[k].na_why);
+                } else {
+                    run_isolated(&snd[k], &p, r);
+                }
+                failed |= r->status == LB_ERR;
+                lb_print_run(&t, l, s, k);
+            }
+        }
+    }
+    lb_print_table(&t);
+    free(res);
+    return failed;
+}
+
 int main(int argc, char **argv)
 {
     struct opts o;
@@ -277,35 +456,12 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (make_senders(&o, snd, &nsnd) < 0)
         return 2;
-    size_t nres = (size_t)o.nloss * (size_t)o.seeds * (size_t)nsnd;
-    struct lb_result *res = calloc(nres, sizeof *res);
-    if (!res)
-        return 1;
-    struct lb_table t = {.loss = o.loss, .nloss = o.nloss, .nseeds = o.seeds, .nsenders = nsnd,
-                         .senders = snd, .res = res, .bytes = o.bytes, .limit_s = o.limit_s};
-    print_header(&o);
     bool failed = false;
-    /* the senders take turns within a seed, so a machine that slows down
-     * for a while slows every sender alike */
-    for (int l = 0; l < o.nloss; l++) {
-        for (int s = 0; s < o.seeds; s++) {
-            for (int k = 0; k < nsnd; k++) {
-                size_t at = ((size_t)l * (size_t)o.seeds + (size_t)s) * (size_t)nsnd + (size_t)k;
-                struct lb_result *r = &res[at];
-                struct lb_params p = {.loss = o.loss[l] / 100.0, .seed = (uint64_t)s + 1,
-                                      .bytes = o.bytes, .limit_s = o.limit_s};
-                if (snd[k].na) {
-                    r->status = LB_NA;
-                    snprintf(r->why, sizeof r->why, "%s", snd[k].na_why);
-                } else {
-                    run_isolated(&snd[k], &p, r);
-                }
-                failed |= r->status == LB_ERR;
-                lb_print_run(&t, l, s, k);
-            }
-        }
-    }
-    lb_print_table(&t);
-    free(res);
+    if (o.run & RUN_LOSS)
+        failed |= loss_table(&o, snd, nsnd);
+    if (o.run & RUN_BOTTLENECK)
+        failed |= bottleneck(&o);
+    if (o.run & RUN_FAIRNESS)
+        failed |= fairness(&o);
     return failed ? 1 : 0;
 }

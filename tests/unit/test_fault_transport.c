@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -510,4 +511,171 @@ Test(fault, unit_blackout_and_pool)
     upair_close(&u);
     free(g);
     free(h);
+}
+
+/* ====================================================================== */
+/* The bottleneck link (jktcp_fault_link)                                 */
+/* ====================================================================== */
+
+/* Drive the wrapper as the adapter would (a recv on every wake-up, which
+ * also sends what the outbound link released) and note when each frame
+ * reached the peer, until n came or wait_ms passed. */
+static uint32_t peer_times(struct upair *u, uint64_t *at, uint32_t n, int wait_ms)
+{
+    static uint8_t b[65536];
+    uint32_t got = 0;
+    uint64_t end = jkt_now_us() + (uint64_t)wait_ms * 1000u;
+    while (got < n && jkt_now_us() < end) {
+        const uint8_t *p;
+        size_t len;
+        while (jk_transport_recv(u->t, &p, &len) == 1)
+            ;
+        while (got < n && read(u->peer, b, sizeof b) > 0)
+            at[got++] = jkt_now_us();
+        struct pollfd pf[2] = {{jk_transport_poll_fd(u->t), POLLIN, 0}, {u->peer, POLLIN, 0}};
+        poll(pf, 2, 20);
+    }
+    return got;
+}
+
+/* A frame is held for delay_us in both directions, in order, and the poll
+ * fd wakes the adapter for it; once all is out the timer is disarmed. */
+Test(fault, unit_link_delay)
+{
+    jktcp_fault_config cfg = {.seed = seed_or(20)};
+    cfg.link_in.delay_us = cfg.link_out.delay_us = 20000;
+    struct upair u;
+    upair_open(&u, &cfg);
+    struct got *g = got_new();
+    peer_send(&u, 0, 3);
+    uint64_t t0 = jkt_now_us();
+    wrap_recv_all(&u, g, 0);
+    cr_assert_eq(g->n, 0, "a frame came through the delay line at once");
+    wrap_recv_until(&u, g, 3, 2000);
+    uint64_t dt = jkt_now_us() - t0;
+    cr_assert_eq(g->n, 3);
+    cr_assert(dt >= 19000 && dt < 1000000, "inbound delay %" PRIu64 " us", dt);
+    for (uint32_t i = 0; i < 3; i++)
+        cr_assert_eq(g->id[i], i, "out of order");
+
+    uint8_t b[UFRAME];
+    uframe(b, 7);
+    t0 = jkt_now_us();
+    cr_assert_eq(jk_transport_send(u.t, b, UFRAME), 0);
+    cr_assert_eq(jk_transport_flush(u.t), 0);
+    uint64_t at;
+    cr_assert_eq(peer_times(&u, &at, 1, 2000), 1);
+    cr_assert(at - t0 >= 19000, "outbound delay %" PRIu64 " us", at - t0);
+    jktcp_fault_stats st;
+    cr_assert_eq(jktcp_transport_fault_stats(u.t, &st, sizeof st), 0);
+    cr_assert_eq(st.link_in.frames, 3);
+    cr_assert_eq(st.link_out.frames, 1);
+    cr_assert_eq(st.in.passed, 3);
+    cr_assert_eq(st.out.passed, 1);
+    struct pollfd pf = {jk_transport_poll_fd(u.t), POLLIN, 0};
+    cr_assert_eq(poll(&pf, 1, 50), 0, "the timer fires with nothing held");
+    upair_close(&u);
+    free(g);
+}
+
+/* Back-to-back frames leave the queue len * 8 / rate apart: at 1.6 Mbit/s
+ * a 200-byte frame takes 1 ms, so frame i cannot arrive before
+ * t0 + delay + (i + 1) ms, and with nothing else running the last is not
+ * much later. */
+Test(fault, unit_link_rate)
+{
+    jktcp_fault_config cfg = {.seed = seed_or(21)};
+    cfg.link_out = (jktcp_fault_link){.rate_bps = 1600000, .delay_us = 5000};
+    struct upair u;
+    upair_open(&u, &cfg);
+    uint8_t b[UFRAME];
+    enum { N = 10 };
+    uint64_t t0 = jkt_now_us();
+    for (uint32_t i = 0; i < N; i++) {
+        uframe(b, i);
+        cr_assert_eq(jk_transport_send(u.t, b, UFRAME), 0);
+    }
+    uint64_t at[N];
+    cr_assert_eq(peer_times(&u, at, N, 3000), N);
+    for (uint32_t i = 0; i < N; i++)
+        cr_assert(at[i] - t0 >= 5000 + (i + 1) * 1000 - 100, "frame %u after %" PRIu64 " us", i,
+                  at[i] - t0);
+    cr_assert_lt(at[N - 1] - t0, 5000 + N * 1000 + 200000, "the link is far slower than its rate");
+    jktcp_fault_stats st;
+    jktcp_transport_fault_stats(u.t, &st, sizeof st);
+    cr_assert_eq(st.link_out.queue_drops, 0);
+    cr_assert_geq(st.link_out.max_queue_bytes, (N - 1) * UFRAME);
+    /* frame i waited ~ (i + 1) ms in the queue: ~55 ms in all */
+    cr_assert(st.link_out.queue_us_total >= 50000 && st.link_out.queue_us_total <= 56000,
+              "queue time %" PRIu64 " us", st.link_out.queue_us_total);
+    upair_close(&u);
+}
+
+/* A frame that does not fit in the queue is dropped and counted; the rest
+ * arrive. At 1 ms a frame, five 200-byte frames fill a 1000-byte queue. */
+Test(fault, unit_link_tail_drop)
+{
+    jktcp_fault_config cfg = {.seed = seed_or(22)};
+    cfg.link_in = (jktcp_fault_link){.rate_bps = 1600000, .queue_bytes = 1000};
+    struct upair u;
+    upair_open(&u, &cfg);
+    peer_send(&u, 0, 10);
+    struct got *g = got_new();
+    wrap_recv_until(&u, g, 10, 300);
+    jktcp_fault_stats st;
+    jktcp_transport_fault_stats(u.t, &st, sizeof st);
+    cr_assert(st.link_in.queue_drops >= 3 && st.link_in.queue_drops <= 5,
+              "%" PRIu64 " tail drops", st.link_in.queue_drops);
+    cr_assert_eq(st.link_in.frames + st.link_in.queue_drops, 10);
+    cr_assert_eq(g->n, st.link_in.frames);
+    cr_assert_leq(st.link_in.max_queue_bytes, 1000);
+    for (uint32_t i = 0; i < g->n; i++)
+        cr_assert_eq(g->id[i], i, "the queue kept the first frames, in order");
+    upair_close(&u);
+    free(g);
+}
+
+/* A caller built against the header before the link passes the old size:
+ * whatever lies beyond it is not read, so no link; the old stats size is
+ * filled as before. Settings out of range are refused. */
+Test(fault, unit_link_old_size_and_limits)
+{
+    jktcp_fault_config cfg = {.seed = seed_or(23)};
+    cfg.link_in.delay_us = 500000; /* beyond the old size: must be ignored */
+    int sv[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, sv), 0);
+    jktcp_transport *inner, *t;
+    cr_assert_eq(jktcp_transport_fd(sv[0], JKTCP_FRAMING_PACKET, &inner), 0);
+    cr_assert_eq(jktcp_transport_faulty(inner, &cfg, offsetof(jktcp_fault_config, link_in), &t), 0);
+    uint8_t b[UFRAME];
+    uframe(b, 1);
+    cr_assert_eq(write(sv[1], b, UFRAME), UFRAME);
+    const uint8_t *p;
+    size_t len;
+    cr_assert_eq(jk_transport_recv(t, &p, &len), 1, "held by a link the caller never asked for");
+    jktcp_fault_stats st;
+    memset(&st, 0xee, sizeof st);
+    cr_assert_eq(jktcp_transport_fault_stats(t, &st, offsetof(jktcp_fault_stats, link_in)), 0);
+    cr_assert_eq(st.in.passed, 1);
+    cr_assert_eq(st.link_in.frames, 0xeeeeeeeeeeeeeeeeull, "wrote past the old size");
+    jktcp_transport_free(t);
+    close(sv[0]);
+    close(sv[1]);
+
+    jktcp_fault_link bad[] = {
+        {.delay_us = 10000001},                       /* over 10 s */
+        {.rate_bps = 2000000000000ull},               /* 2 Tbit/s */
+        {.rate_bps = 100000000, .queue_bytes = 300u << 20},
+        {.rate_bps = 10000000000ull, .delay_us = 1000000}, /* 1.25 GB in flight */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        jktcp_fault_config c = {.link_out = bad[i]};
+        cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+        cr_assert_eq(jktcp_transport_fd(sv[0], JKTCP_FRAMING_PACKET, &inner), 0);
+        jktcp_transport *o = (jktcp_transport *)1;
+        cr_assert_eq(jktcp_transport_faulty(inner, &c, sizeof c, &o), -EINVAL, "case %zu", i);
+        cr_assert_null(o);
+        close(sv[0]);
+        close(sv[1]);
+    }
 }

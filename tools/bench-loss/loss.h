@@ -72,6 +72,62 @@ struct lb_table {
     int limit_s;
 };
 
+/* Run fn(arg, res) in a child process in a fresh network namespace of its
+ * own; res (size bytes, plain data) comes back through a pipe. 0, or -1
+ * with why (no namespace, the child did not answer limit_s + 60 s; it is
+ * killed). jktcp-bench-loss.c. */
+typedef void (*lb_iso_fn)(const void *arg, void *res);
+int lb_isolated(lb_iso_fn fn, const void *arg, void *res, size_t size, int limit_s, char *why,
+                size_t cap);
+
+/* ---- shared links (shared.c): jktcp flows sharing one link ---------- */
+
+#define LB_MAX_FLOWS 8
+
+/* Which shared-link case: n jktcp flows on one adapter, each uploading
+ * to a verifying kernel sink of its own, all for secs seconds. */
+struct lb_shared_case {
+    char label[48];
+    bool bottleneck;          /* the 100 Mbit/s, 20 ms RTT, 256 KiB-queue link; else loss */
+    double loss;              /* !bottleneck: loss_faults(loss) both ways */
+    uint64_t seed;
+    int secs;
+    int nflows;
+    long cc[LB_MAX_FLOWS];    /* each flow's JKTCP_OPT_CONGESTION */
+};
+
+struct lb_flow_result {
+    uint64_t bytes;           /* at the sink when the time was up */
+    double mbit_s;            /* bytes * 8 / secs */
+    double srtt_mean_ms, srtt_max_ms; /* jktcp_info.srtt_us sampled every 50 ms */
+    uint32_t retransmits, timeouts;
+    bool bad_data;            /* the sink found a byte off the pattern */
+};
+
+struct lb_shared_result {
+    int status;               /* LB_OK / LB_ERR (why) */
+    char why[128];
+    double secs;              /* the measured interval (connects done to stop) */
+    struct lb_flow_result f[LB_MAX_FLOWS];
+    jktcp_fault_link_stats link; /* the bottleneck's (link_out) */
+};
+
+/* Rate and delays of the bottleneck case. */
+#define LB_BN_RATE_BPS 100000000ull
+#define LB_BN_DELAY_US 10000u /* each way: RTT 20 ms */
+#define LB_BN_QUEUE (256u * 1024u)
+
+/* One case in a namespace of its own (lb_isolated); fills *r. */
+void lb_shared_run(const struct lb_shared_case *c, struct lb_shared_result *r);
+/* A line per run as it ends, and the tables. */
+void lb_print_shared_run(const struct lb_shared_case *c, const struct lb_shared_result *r);
+void lb_print_bottleneck_table(const struct lb_shared_case *c, const struct lb_shared_result *r,
+                               int n);
+void lb_print_fairness_table(const struct lb_shared_case *c, const struct lb_shared_result *r,
+                             int n);
+/* Jain's fairness index of x[0..n-1]: (sum x)^2 / (n sum x^2), 1 = equal. */
+double lb_jain(const double *x, int n);
+
 /* One line for one run (stdout). */
 void lb_print_run(const struct lb_table *t, int l, int seed, int k);
 /* The markdown summary: medians, seeds, ratios, the worst seed at 20%. */

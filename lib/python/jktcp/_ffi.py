@@ -208,6 +208,16 @@ class FaultDir(_Struct):
     ]
 
 
+class FaultLink(_Struct):
+    """``jktcp_fault_link``: a direction's bottleneck (rate, propagation delay, queue)."""
+
+    _fields_ = [
+        ("rate_bps", c_uint64),
+        ("delay_us", c_uint),
+        ("queue_bytes", c_uint),
+    ]
+
+
 class FaultConfig(_Struct):
     """``jktcp_fault_config``."""
 
@@ -217,6 +227,8 @@ class FaultConfig(_Struct):
         ("seed", c_uint64),
         ("pool_frames", c_uint),
         ("slot_bytes", c_uint),
+        ("link_in", FaultLink),
+        ("link_out", FaultLink),
     ]
 
 
@@ -228,10 +240,18 @@ class FaultDirStats(_Struct):
         "truncated", "delayed", "pool_full", "too_big")]
 
 
+class FaultLinkStats(_Struct):
+    """``jktcp_fault_link_stats``."""
+
+    _fields_ = [(n, c_uint64) for n in (
+        "frames", "queue_drops", "ring_full", "max_queue_bytes", "queue_us_total")]
+
+
 class FaultStats(_Struct):
     """``jktcp_fault_stats``: counters of a faulty transport, per direction."""
 
-    _fields_ = [("in_", FaultDirStats), ("out", FaultDirStats)]
+    _fields_ = [("in_", FaultDirStats), ("out", FaultDirStats),
+                ("link_in", FaultLinkStats), ("link_out", FaultLinkStats)]
 
 
 READ_FN = CFUNCTYPE(c_ssize_t, c_void_p, c_void_p, c_size_t)
