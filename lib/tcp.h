@@ -38,6 +38,7 @@
 #define JK_QUICKACKS 16   /* segments ACKed at once after a hole fills */
 #define JK_FIN_WAIT2_US (30u * 1000000u) /* orphaned FIN_WAIT_2 lifetime */
 #define JK_BBR_BW_ROUNDS 10 /* BBR's bandwidth filter: max of this many rounds */
+#define JK_PACE_BURST_US 2000u /* pacing's bucket: this much of the rate may go at once */
 #define JK_MIN_SND_MSS 48 /* a peer's MSS below this is raised to it (Linux tcp_min_snd_mss) */
 #define JK_TRIM_IDLE_US 1000000u /* buffers idle this long give their pages back (JK_T_TRIM) */
 #define JK_TRIM_GRAIN_US 262144u /* trims fall on multiples of this: one wake-up serves many */
@@ -62,6 +63,7 @@ enum jk_tcp_timer {
     JK_T_TLP,       /* tail-loss probe (RFC 8985 §7) */
     JK_T_RACK,      /* RACK reorder window (RFC 8985 §6.2) */
     JK_T_TRIM,      /* no data moved for JK_TRIM_IDLE_US: give buffer pages back */
+    JK_T_PACE,      /* the pacing rate lets the next segment go (tcp_out.c) */
     JK_T_COUNT
 };
 
@@ -162,6 +164,7 @@ struct jk_cc {
     uint32_t cwnd_acc; /* bytes acked toward the next segment of growth */
     uint64_t delivered; /* bytes acked or SACKed, ever (delivery-rate sampling) */
     uint64_t pacing_bps; /* the controller's pacing rate, bytes/s (0 = none) */
+    uint64_t pace_next_us; /* pacing: the next segment may leave at this time */
     union {
         struct jk_cubic cubic;
         struct jk_bbr bbr;

@@ -15,11 +15,8 @@
  *   was next to send when it began), not per packet: the engine keeps a
  *   range scoreboard, not a record per segment. A round lasts one RTT,
  *   so the rate is the same quantity, sampled less often.
- * - The engine does not pace: c->cc.pacing_bps is computed (gain · rate)
- *   and reported but the window alone limits the sender, as BBR v1 does
- *   when pacing is unavailable. The PROBE_BW gain cycle therefore only
- *   changes the reported pacing rate; cwnd_gain 2 leaves the headroom
- *   through which a faster path shows up in the samples.
+ * - Pacing is a token bucket JK_PACE_BURST_US deep (tcp_out.c), not one
+ *   segment at a time: the I/O loop sleeps in whole milliseconds.
  * - Recovery: packet conservation for the first round of a recovery,
  *   then growth by what is delivered up to the model's window; the window
  *   from before is restored when the recovery ends (as Linux). After a
@@ -254,6 +251,20 @@ static void update_mode(struct jk_tcp *c)
     }
 }
 
+/* The pacing rate: gain · bottleneck rate; before the first rate sample,
+ * gain · initial window / SRTT (Linux's bbr_init_pacing_rate_from_rtt).
+ * At least one segment per millisecond, so a stalled model never paces a
+ * flow to a trickle. */
+static void set_pacing_rate(struct jk_tcp *c)
+{
+    uint64_t bw = max_bw(c);
+    if (!bw && c->rtt.srtt_us)
+        bw = (uint64_t)c->cc.cwnd * 1000000u / c->rtt.srtt_us;
+    uint64_t rate = bw * pacing_gain(c) / 1000;
+    uint64_t floor = (uint64_t)c->smss * 1000u;
+    c->cc.pacing_bps = bw ? (rate > floor ? rate : floor) : 0;
+}
+
 /* The window (Linux's bbr_set_cwnd): in the first round of a recovery,
  * what is in flight plus what just left (packet conservation); otherwise
  * grow by what was delivered — without limit until the pipe is known to
@@ -272,7 +283,7 @@ static void set_cwnd(struct jk_tcp *c, uint32_t delivered)
     if (b->mode == JK_BBR_PROBE_RTT)
         cwnd = min_u32(cwnd, target);
     c->cc.cwnd = jk_cc_cap(c, cwnd);
-    c->cc.pacing_bps = max_bw(c) * pacing_gain(c) / 1000;
+    set_pacing_rate(c);
 }
 
 static void bbr_on_delivered(struct jk_tcp *c, uint32_t delivered)

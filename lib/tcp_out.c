@@ -151,6 +151,28 @@ uint32_t jk_tcp_acceptable_seq(struct jk_tcp *c)
     return seq_le(c->snd_max, edge) ? c->snd_max : edge;
 }
 
+/* Pacing (the controller's rate, c->cc.pacing_bps): a token bucket
+ * JK_PACE_BURST_US deep. The I/O loop sleeps in whole milliseconds, so a
+ * bucket of a little more than one lets the rate hold without a wake-up
+ * per segment; an idle flow starts with a full bucket. When the bucket is
+ * empty the pacing timer fires when the next segment may go. */
+static bool pace_allows(struct jk_tcp *c)
+{
+    if (!c->cfg.congestion || !c->cc.pacing_bps || c->cc.pace_next_us <= NOW(c))
+        return true;
+    c->timer[JK_T_PACE] = c->cc.pace_next_us;
+    return false;
+}
+
+static void pace_sent(struct jk_tcp *c, uint32_t bytes)
+{
+    if (!c->cc.pacing_bps || !bytes)
+        return;
+    uint64_t now = NOW(c), floor = now > JK_PACE_BURST_US ? now - JK_PACE_BURST_US : 0;
+    uint64_t t = c->cc.pace_next_us > floor ? c->cc.pace_next_us : floor;
+    c->cc.pace_next_us = t + (uint64_t)bytes * 1000000u / c->cc.pacing_bps;
+}
+
 /* Note what a successful emission of [seq, seq+len(+syn/fin)) did. */
 void jk_tcp_sent_range(struct jk_tcp *c, uint32_t seq, uint32_t len, bool synfin)
 {
@@ -168,6 +190,7 @@ void jk_tcp_sent_range(struct jk_tcp *c, uint32_t seq, uint32_t len, bool synfin
     }
     if (!rexmit && len)
         c->rec.tail_seq = seq;
+    pace_sent(c, len);
     if (seq_gt(end, c->snd_max))
         c->snd_max = end;
     if (end != seq) {
@@ -199,10 +222,12 @@ static bool sws_send_ok(const struct jk_tcp *c, uint32_t len)
 }
 
 /* Send what is due: hole repairs first (send_hole), then new data and
- * the FIN. */
+ * the FIN, as fast as the pacing rate allows. */
 static int send_data(struct jk_tcp *c)
 {
     for (;;) {
+        if (!pace_allows(c))
+            break;
         int h = jk_tcp_send_hole(c);
         if (h < 0)
             return h;

@@ -190,6 +190,8 @@ void jk_tcp_timers(struct jk_tcp *c)
         on_keepalive(c);
     if (c->state != JKTCP_CLOSED && c->timer[JK_T_TRIM] && c->timer[JK_T_TRIM] <= now)
         on_trim(c);
+    if (c->timer[JK_T_PACE] && c->timer[JK_T_PACE] <= now)
+        c->timer[JK_T_PACE] = 0; /* the output pass below sends what is due */
     if (c->state != JKTCP_CLOSED)
         jk_tcp_changed(c);
 }
