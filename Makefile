@@ -244,10 +244,13 @@ bench: deps
 # move 64 MiB over the fault suite's lossy link to the kernel at 1%, 5% and 20%
 # loss, jktcp sending with each of its congestion controllers against the
 # kernel sending with cubic and bbr, 5 seeds each, every transfer verified and
-# in a fresh namespace; then a markdown table (docs/benchmarks.md). Not part of
-# make test (up to --limit per transfer: with the defaults up to an hour at
-# 20%). BENCH_LOSS_ARGS: --seeds N --mib M --loss 1,5,20
-# --limit S --cc newreno,cubic,bbr --kernel-cc cubic,bbr.
+# in a fresh namespace; then a markdown table (docs/benchmarks.md); then the
+# shared-link cases: a 100 Mbit/s, 20 ms bottleneck (each controller alone, BBR
+# beside NewReno and CUBIC) and 8 streams sharing a lossy link (Jain's index).
+# Not part of make test (up to --limit per transfer: with the defaults up to an
+# hour at 20%). BENCH_LOSS_ARGS: --seeds N --mib M --loss 1,5,20 --limit S
+# --cc newreno,cubic,bbr --kernel-cc cubic,bbr --only loss,bottleneck,fairness
+# --secs S.
 BENCH_LOSS_ARGS ?=
 .PHONY: bench-loss
 bench-loss: deps
