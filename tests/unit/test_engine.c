@@ -373,3 +373,36 @@ Test(engine, idle_buffers_give_their_pages_back)
     jk_tcp_free_buffers(c);
     free(c);
 }
+
+/* Pacing (tcp_out.c): at the controller's rate, from a bucket 2 ms deep.
+ * At 1460 bytes per ms a full bucket lets three segments go at once
+ * (two ms of tokens and the one that empties it); after that one segment
+ * per ms, each when the pacing timer says, and nothing in between. */
+Test(engine, pacing_spaces_segments_at_the_rate)
+{
+    struct jk_tcp *c = open_active();
+    c->cc.cwnd = 1u << 20; /* only pacing limits */
+    c->cc.pacing_bps = 1460000;
+    static uint8_t data[20 * 1460];
+    cr_assert_eq(jk_ring_write(&c->snd, data, sizeof data), sizeof data);
+    size_t before = F.nframes;
+    cr_assert_eq(jk_tcp_output(c), 0);
+    cr_assert_eq(F.nframes - before, 3, "burst of %zu segments", F.nframes - before);
+    for (int i = 0; i < 5; i++) {
+        uint64_t due = c->timer[JK_T_PACE];
+        cr_assert_eq(due, F.env.now + 1000, "next segment due in %ld us",
+                     (long)(due - F.env.now));
+        size_t sent = F.nframes;
+        F.env.now = due - 1;
+        jk_tcp_timers(c);
+        cr_assert_eq(jk_tcp_output(c), 0);
+        cr_assert_eq(F.nframes, sent, "a segment left before its time");
+        F.env.now = due;
+        jk_tcp_timers(c);
+        cr_assert_eq(jk_tcp_output(c), 0);
+        cr_assert_eq(F.nframes, sent + 1, "%zu segments at the pacing timer", F.nframes - sent);
+        cr_assert_eq(frame(sent).len, 1460);
+    }
+    jk_tcp_free_buffers(c);
+    free(c);
+}
