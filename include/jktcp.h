@@ -629,6 +629,11 @@ typedef struct jktcp_info {
 /* Copy the connection's info (size = sizeof *out). */
 JKTCP_API int jktcp_conn_info(jktcp_conn *c, jktcp_info *out, size_t size);
 
+/* This connection's congestion controller (a jktcp_cc), at any time: the
+ * new one takes over the window in use. 0, -EINVAL (not a jktcp_cc),
+ * -ENOTCONN (closed). */
+JKTCP_API int jktcp_conn_set_congestion(jktcp_conn *c, int cc);
+
 /* ------------------------------------------------------------------------ */
 /* Listening                                                                */
 /* ------------------------------------------------------------------------ */
@@ -825,6 +830,11 @@ JKTCP_API int jktcp_stream_error(jktcp_stream s);
 
 /* Connection info (size = sizeof *out). -ENOTCONN if it has none yet. */
 JKTCP_API int jktcp_stream_info(jktcp_stream s, jktcp_info *out, size_t size);
+
+/* This stream's congestion controller (a jktcp_cc), from any thread at any
+ * time (jktcp_conn_set_congestion). 0, -EINVAL (not a jktcp_cc), -EBADF,
+ * -ENOTCONN (no connection yet, or closed). */
+JKTCP_API int jktcp_stream_set_congestion(jktcp_stream s, int cc);
 
 /* Readiness, for event loops (poll, epoll, libuv, asyncio). */
 enum jktcp_poll_event {

@@ -211,6 +211,22 @@ JKTCP_API int jktcp_conn_info(jktcp_conn *c, jktcp_info *o, size_t size)
     return jk_copy_out(o, size, &info, sizeof info);
 }
 
+JKTCP_API int jktcp_conn_set_congestion(jktcp_conn *c, int cc)
+{
+    if (!c)
+        return -EINVAL;
+    if (c->a->owner)
+        return -EBUSY;
+    return jk_conn_set_congestion_internal(c, cc);
+}
+
+int jk_conn_set_congestion_internal(struct jktcp_conn *c, int cc)
+{
+    if (c->tcp.state == JKTCP_CLOSED)
+        return -ENOTCONN;
+    return jk_cc_select(&c->tcp, cc);
+}
+
 int jk_conn_info_internal(struct jktcp_conn *c, jktcp_info *o)
 {
     memset(o, 0, sizeof *o);

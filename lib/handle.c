@@ -166,6 +166,9 @@ static void do_sync(struct jk_handle *h, struct jk_cmd *cmd)
     case CMD_INFO:
         r = jk_io_stream_info(cmd->s, cmd->out);
         break;
+    case CMD_SET_CC:
+        r = jk_io_stream_set_congestion(cmd->s, cmd->value);
+        break;
     case CMD_SHUTDOWN:
         r = jk_io_stream_shutdown(cmd->s);
         break;
@@ -289,7 +292,7 @@ static void drain_final(struct jk_handle *h)
     struct jk_cmd *cmd;
     while ((cmd = dequeue(h))) {
         if (cmd->kind == CMD_PCAP || cmd->kind == CMD_STATS || cmd->kind == CMD_INFO ||
-            cmd->kind == CMD_SHUTDOWN)
+            cmd->kind == CMD_SHUTDOWN || cmd->kind == CMD_SET_CC)
             jk_complete(cmd, -ESHUTDOWN);
         else
             run_command(h, cmd); /* connect/listen fail: h->closing */

@@ -41,6 +41,7 @@ enum jk_cmd_kind {
     CMD_PCAP,
     CMD_STATS,
     CMD_INFO,
+    CMD_SET_CC,
     CMD_STOP,
 };
 
@@ -51,7 +52,7 @@ enum jk_cmd_kind {
 struct jk_cmd {
     struct cds_wfcq_node node;
     int kind;
-    int port, timeout_ms, backlog;
+    int port, timeout_ms, backlog, value;
     const char *path;
     struct jk_stream *s;
     struct jk_listener *l;

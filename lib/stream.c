@@ -330,6 +330,11 @@ int jk_io_stream_info(struct jk_stream *s, jktcp_info *out)
     return s->c ? jk_conn_info_internal(s->c, out) : -ENOTCONN;
 }
 
+int jk_io_stream_set_congestion(struct jk_stream *s, int cc)
+{
+    return s->c ? jk_conn_set_congestion_internal(s->c, cc) : -ENOTCONN;
+}
+
 int jk_io_stream_shutdown(struct jk_stream *s)
 {
     if (!s->c || s->c->tcp.state == JKTCP_CLOSED)
@@ -739,6 +744,22 @@ JKTCP_API int jktcp_stream_info(jktcp_stream id, jktcp_info *out, size_t size)
     }
     jk_stream_put(s);
     return e < 0 ? e : jk_copy_out(out, size, &info, sizeof info);
+}
+
+JKTCP_API int jktcp_stream_set_congestion(jktcp_stream id, int cc)
+{
+    if (cc < JKTCP_CC_OFF || cc > JKTCP_CC_BBR)
+        return -EINVAL;
+    struct jk_stream *s = jk_stream_get(id);
+    if (!s)
+        return -EBADF;
+    int e = gone(s);
+    if (!e) {
+        struct jk_cmd cmd = {.kind = CMD_SET_CC, .s = s, .value = cc};
+        e = jk_call(s->h, &cmd);
+    }
+    jk_stream_put(s);
+    return e;
 }
 
 JKTCP_API int jktcp_stream_poll_fd(jktcp_stream id, int events)

@@ -23,6 +23,7 @@ void jk_io_stream_idle(struct jk_handle *h, struct jk_stream *s, struct jktcp_co
 void jk_io_stream_discard(struct jk_handle *h, struct jk_stream *s);
 void jk_io_kill_streams(struct jk_handle *h);
 int jk_io_stream_info(struct jk_stream *s, jktcp_info *out);
+int jk_io_stream_set_congestion(struct jk_stream *s, int cc);
 int jk_io_stream_shutdown(struct jk_stream *s);
 
 /* The pointer-level calls behind the public stream calls, after id

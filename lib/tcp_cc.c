@@ -7,6 +7,9 @@
  */
 #include "tcp_int.h"
 
+#include <errno.h>
+#include <string.h>
+
 static const struct jk_cc_ops *const algos[] = {
     [JKTCP_CC_NEWRENO] = &jk_cc_newreno,
     [JKTCP_CC_CUBIC] = &jk_cc_cubic,
@@ -21,6 +24,29 @@ void jk_cc_init(struct jk_tcp *c)
         c->cc.cwnd = UINT32_MAX;
     else
         c->cc.ops->init(c);
+}
+
+int jk_cc_select(struct jk_tcp *c, long algo)
+{
+    if (algo < JKTCP_CC_OFF || algo > JKTCP_CC_BBR)
+        return -EINVAL;
+    if (algo == c->cfg.congestion)
+        return 0;
+    bool was_on = c->cfg.congestion;
+    c->cfg.congestion = (uint8_t)algo;
+    if (!c->smss || !synchronized(c->state))
+        return 0; /* the handshake's jk_cc_init picks it */
+    uint32_t cwnd = c->cc.cwnd, ssthresh = c->cc.ssthresh;
+    c->cc.pacing_bps = 0;
+    c->cc.cwnd_acc = 0;
+    memset(&c->cc.u, 0, sizeof c->cc.u);
+    jk_cc_init(c);
+    if (was_on && algo != JKTCP_CC_OFF) {
+        c->cc.cwnd = cwnd; /* the new law takes over the window in use */
+        if (algo != JKTCP_CC_BBR)
+            c->cc.ssthresh = ssthresh;
+    }
+    return 0;
 }
 
 void jk_cc_on_ack(struct jk_tcp *c, uint32_t acked)

@@ -53,6 +53,11 @@ void jk_cc_reno_on_recovery_exit(struct jk_tcp *c);
 
 /* The hooks, each a no-op when congestion control is off. */
 void jk_cc_init(struct jk_tcp *c);
+/* Switch a connection to controller `algo` (a jktcp_cc): before the
+ * handshake it only changes what jk_cc_init will pick; after it the new
+ * controller starts from the window in use (as Linux's setsockopt
+ * TCP_CONGESTION). 0 or -EINVAL. */
+int jk_cc_select(struct jk_tcp *c, long algo);
 void jk_cc_on_ack(struct jk_tcp *c, uint32_t acked);
 void jk_cc_on_loss(struct jk_tcp *c);
 void jk_cc_on_dupack(struct jk_tcp *c);

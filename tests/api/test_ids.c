@@ -40,6 +40,8 @@ static void stream_calls_return(jktcp_stream s, int want, const char *what)
               r);
     JT_ASSERT((r = jktcp_stream_shutdown(s)) == want, "%s: shutdown %ld", what, r);
     JT_ASSERT((r = jktcp_stream_info(s, &info, sizeof info)) == want, "%s: info %ld", what, r);
+    JT_ASSERT((r = jktcp_stream_set_congestion(s, JKTCP_CC_CUBIC)) == want, "%s: set_congestion %ld",
+              what, r);
     JT_ASSERT((r = jktcp_stream_poll_fd(s, JKTCP_POLL_READ)) == want, "%s: poll_fd %ld", what,
               r);
     JT_ASSERT((r = jktcp_stream_poll_fd(s, JKTCP_POLL_WRITE)) == want, "%s: poll_fd w %ld", what,
@@ -137,6 +139,11 @@ JT_TEST(ids, null_zero_and_bad_arguments, 30)
     JT_ASSERT(jktcp_stream_write(s, b, 0, 0) == 0, "write 0 bytes");
     JT_ASSERT(jktcp_stream_read(s, b, SIZE_MAX, 0) == -EAGAIN, "read SIZE_MAX");
     JT_ASSERT(jktcp_stream_error(s) == 0, "stream_error on a healthy stream");
+    JT_ASSERT(jktcp_stream_set_congestion(s, 4) == -EINVAL, "set_congestion 4");
+    JT_ASSERT(jktcp_stream_set_congestion(s, -1) == -EINVAL, "set_congestion -1");
+    JT_ASSERT(jktcp_stream_set_congestion(s, JKTCP_CC_CUBIC) == 0, "set_congestion cubic");
+    JT_ASSERT(jktcp_stream_info(s, &info, sizeof info) == 0 && info.congestion == JKTCP_CC_CUBIC,
+              "the stream reports controller %u", info.congestion);
     still_works(s);
     JT_ASSERT(jktcp_stream_close(s) == 0, "close");
     JT_ASSERT(jktcp_listener_close(l) == 0, "listener close");

@@ -115,6 +115,35 @@ T(cc_option_picks_the_controller_per_connection)
     sp_expect_none();
 }
 
+/* jktcp_conn_set_congestion mid-connection: the new controller takes
+ * over the window in use, and its law applies from the next event (here
+ * CUBIC's cut to 0.7 where NewReno would halve the 6-segment flight). */
+T(cc_switch_mid_connection_keeps_the_window)
+{
+    sp_option(JKTCP_OPT_CONGESTION, JKTCP_CC_NEWRENO);
+    sp_hs hs = sp_plain(1000, 65535);
+    hs.wscale = 7;
+    hs.sack = true;
+    jktcp_conn *c = sp_connect(&hs);
+    uint32_t S = 1;
+    transfer_acked(c, &S, 20000);
+    cr_assert_eq(jktcp_conn_set_congestion(c, 7), -EINVAL);
+    cr_assert_eq(jktcp_conn_set_congestion(c, JKTCP_CC_CUBIC), 0);
+    jktcp_info i = sp_info(c);
+    cr_assert_eq(i.congestion, JKTCP_CC_CUBIC);
+    cr_assert_eq(i.cwnd, 30000, "cwnd %u after the switch", i.cwnd);
+    sp_write_pat(c, S - 1, 6000);
+    sp_brief b[16];
+    cr_assert_eq(sp_drain(b, 16), 6);
+    const uint32_t blk[1][2] = {{S + 1000, S + 4000}};
+    sp_sack_ack(S, blk, 1);
+    sp_assert_payload(sp_expect(JK_ACK, S, 1, 1000), S - 1);
+    cr_assert_eq(sp_info(c).ssthresh, 21000, "ssthresh %u", sp_info(c).ssthresh);
+    sp_peer_ack(1, S + 6000);
+    sp_expect_none();
+    cr_assert_eq(jktcp_conn_close(c), 0);
+}
+
 /* RFC 8985 §7: when nothing comes back for a probe timeout (2·SRTT plus
  * 2 ms of timer slack) the last segment is sent again long before the RTO. */
 T(tlp_probe_retransmits_tail)

@@ -24,7 +24,7 @@ The library is found through ``$JKTCP_LIBRARY``, a copy in this package's
 directory, or the system path. ``python -m jktcp --help``: a small netcat.
 """
 from ._ffi import (LIBRARY_PATH, LIBRARY_VERSION, LIBRARY_VERSION_NUMBER, VERSION_NUMBER,
-                   FaultConfig, FaultDir, FaultDirStats, FaultStats, Framing, Info, Option,
+                   Congestion, FaultConfig, FaultDir, FaultDirStats, FaultStats, Framing, Info, Option,
                    PollEvent, State, Stats, TransportFlag, state_name, strerror)
 from ._core import Handle, Listener, Stream
 from .transports import (FaultyTransport, FdTransport, ObjectTransport, Transport, faulty, fd,
@@ -36,7 +36,7 @@ __all__ = [
     "Handle", "Stream", "Listener",
     "Transport", "FdTransport", "ObjectTransport", "FaultyTransport",
     "tun", "fd", "stream_object", "faulty",
-    "Framing", "TransportFlag", "PollEvent", "Option", "State", "Info", "Stats",
+    "Framing", "TransportFlag", "PollEvent", "Option", "Congestion", "State", "Info", "Stats",
     "FaultDir", "FaultConfig", "FaultDirStats", "FaultStats",
     "strerror", "state_name",
     "LIBRARY_PATH", "LIBRARY_VERSION", "LIBRARY_VERSION_NUMBER", "VERSION_NUMBER",

@@ -470,6 +470,12 @@ class Stream:
         _check(lib.jktcp_stream_info(self._sid, byref(info), sizeof(info)), "info")
         return info
 
+    def set_congestion(self, cc: int) -> None:
+        """``jktcp_stream_set_congestion``: this stream's congestion controller
+        (a ``Congestion``), at any time; the new one takes over the window in
+        use; ``OSError`` (EINVAL) for anything else."""
+        _check(lib.jktcp_stream_set_congestion(self._sid, int(cc)), "set_congestion")
+
     def _poll_fd(self, ev: PollEvent) -> int:
         return _check(lib.jktcp_stream_poll_fd(self._sid, int(ev)))
 

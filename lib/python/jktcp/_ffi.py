@@ -65,6 +65,16 @@ class PollEvent(enum.IntEnum):
     WRITE = 2
 
 
+class Congestion(enum.IntEnum):
+    """``enum jktcp_cc``: congestion controllers (``Option.CONGESTION``,
+    ``Stream.set_congestion``)."""
+
+    OFF = 0
+    NEWRENO = 1
+    CUBIC = 2
+    BBR = 3
+
+
 class Option(enum.IntEnum):
     """``enum jktcp_option`` (``jktcp_adapter_set_option``)."""
 
@@ -381,6 +391,7 @@ _proto("jktcp_stream_close", c_int, StreamId)
 _proto("jktcp_stream_abort", c_int, StreamId)
 _proto("jktcp_stream_error", c_int, StreamId)
 _proto("jktcp_stream_info", c_int, StreamId, POINTER(Info), c_size_t)
+_proto("jktcp_stream_set_congestion", c_int, StreamId, c_int)
 _proto("jktcp_stream_poll_fd", c_int, StreamId, c_int)
 
 LIBRARY_VERSION: str = lib.jktcp_version().decode()

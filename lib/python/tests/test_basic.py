@@ -149,6 +149,11 @@ def test_echo_and_info(make_handle, kserver, family):
         assert info.state == jktcp.State.ESTABLISHED and info.state_name == "ESTABLISHED"
         assert info.remote_port == srv.port and info.bytes_received == len(data)
         assert info.mss > 1000 and info.pmtu == 16000
+        assert info.congestion == jktcp.Congestion.BBR and info.delivery_rate > 0
+        s.set_congestion(jktcp.Congestion.CUBIC)
+        assert s.info().congestion == jktcp.Congestion.CUBIC
+        with pytest.raises(OSError):
+            s.set_congestion(9)
         ba = bytearray(10)
         s.sendall(memoryview(b"0123456789"))
         assert s.recv_into(ba, 4) == 4 and ba[:4] == b"0123"
