@@ -623,7 +623,9 @@ typedef struct jktcp_info {
     uint32_t dsacks;           /* D-SACKs from the peer: data that arrived twice (a
                                   needless resend, or a copy the network made) */
     uint64_t delivery_rate;    /* bytes/s: JKTCP_CC_BBR's bottleneck estimate (0 otherwise) */
-    uint64_t pacing_rate;      /* bytes/s the controller would pace at (reported; not applied) */
+    uint64_t pacing_rate;      /* bytes/s the controller paces at (0 = not paced) */
+    uint32_t spurious;         /* resent segments a D-SACK showed needless */
+    uint32_t undos;            /* window cuts undone: every resend of the episode was needless */
 } jktcp_info;
 
 /* Copy the connection's info (size = sizeof *out). */

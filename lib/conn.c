@@ -259,5 +259,7 @@ int jk_conn_info_internal(struct jktcp_conn *c, jktcp_info *o)
     o->dsacks = c->tcp.rec.dsacks;
     o->delivery_rate = jk_cc_delivery_rate(&c->tcp);
     o->pacing_rate = c->tcp.cc.pacing_bps;
+    o->spurious = c->tcp.rec.spurious;
+    o->undos = c->tcp.rec.undos;
     return 0;
 }

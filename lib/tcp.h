@@ -34,6 +34,7 @@
 #define JK_SYN_QUICK_US 2000 /* SYN resent this soon after a stale ACK answered it */
 #define JK_PAWS_WINDOW 1u /* TSval this far below TS.Recent still passes PAWS (as Linux) */
 #define JK_MAX_PEER_SACK 32 /* peer SACK ranges remembered (scoreboard) */
+#define JK_UNDO_RANGES 16 /* resent ranges an undo can check D-SACKs against */
 #define JK_KEEPALIVE_PROBES 9
 #define JK_QUICKACKS 16   /* segments ACKed at once after a hole fills */
 #define JK_FIN_WAIT2_US (30u * 1000000u) /* orphaned FIN_WAIT_2 lifetime */
@@ -130,6 +131,7 @@ struct jk_cubic {
     uint32_t k_us;        /* time the cubic takes to climb back to w_max */
     uint32_t w_est;       /* the Reno-friendly estimate, bytes (§4.3) */
     uint32_t est_acc;     /* bytes acked toward w_est's next step */
+    uint32_t prior_w_max; /* before the last cut (an undo puts it back) */
 };
 
 /* The BBR-style controller's model (tcp_cc_bbr.c). */
@@ -189,6 +191,14 @@ struct jk_recovery {
     bool dsack_round_set;
     uint32_t dsack_round; /* one increase per round trip: until snd_una passes this */
     uint32_t dsacks;      /* D-SACK blocks received (data that arrived twice) */
+    /* Undo of a needless window cut (tcp_recovery.c, jk_tcp_undo_*): the
+     * episode's resends, and the window before its cut */
+    bool undo_armed;
+    uint32_t undo_retrans; /* resends of the episode not yet reported needless */
+    uint32_t undo_cwnd, undo_ssthresh;
+    struct jk_range resent[JK_UNDO_RANGES];
+    int nresent;
+    uint32_t spurious, undos; /* resends D-SACK showed needless; cuts undone */
     struct jk_range sack[JK_MAX_PEER_SACK]; /* what the peer holds above snd_una */
     int nsack;
 };

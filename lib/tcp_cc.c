@@ -104,6 +104,12 @@ void jk_cc_on_rto_recovery_exit(struct jk_tcp *c)
         c->cc.ops->on_rto_recovery_exit(c);
 }
 
+void jk_cc_on_undo(struct jk_tcp *c)
+{
+    if (c->cfg.congestion && c->cc.ops->on_undo)
+        c->cc.ops->on_undo(c);
+}
+
 uint32_t jk_cc_cap(struct jk_tcp *c, uint32_t cwnd)
 {
     uint32_t cap = c->max_snd_wnd + 16u * c->smss;

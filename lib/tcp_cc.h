@@ -42,6 +42,10 @@ struct jk_cc_ops {
     void (*on_rtt)(struct jk_tcp *c, uint32_t rtt_us);
     /* The recovery that a timeout began is over. */
     void (*on_rto_recovery_exit)(struct jk_tcp *c);
+    /* The last cut was needless (every resend of its episode arrived
+     * twice): the engine has put cwnd and ssthresh back; restore any
+     * state of the controller's own. */
+    void (*on_undo)(struct jk_tcp *c);
 };
 
 extern const struct jk_cc_ops jk_cc_newreno, jk_cc_cubic, jk_cc_bbr;
@@ -67,6 +71,7 @@ void jk_cc_on_rto(struct jk_tcp *c);
 void jk_cc_on_delivered(struct jk_tcp *c, uint32_t delivered);
 void jk_cc_on_rtt(struct jk_tcp *c, uint32_t rtt_us);
 void jk_cc_on_rto_recovery_exit(struct jk_tcp *c);
+void jk_cc_on_undo(struct jk_tcp *c);
 /* The controller's bottleneck-rate estimate, bytes/s (0: it has none). */
 uint64_t jk_cc_delivery_rate(struct jk_tcp *c);
 /* cwnd, held to the peer's largest window plus 16 segments: growing far

@@ -335,4 +335,5 @@ const struct jk_cc_ops jk_cc_bbr = {
     .on_delivered = bbr_on_delivered,
     .on_rtt = bbr_on_rtt,
     .on_rto_recovery_exit = restore_cwnd,
+    .on_undo = restore_cwnd,
 };

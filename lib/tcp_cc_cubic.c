@@ -118,6 +118,7 @@ static void cubic_cut(struct jk_tcp *c)
 {
     struct jk_cubic *k = &c->cc.u.cubic;
     uint32_t w = c->cc.cwnd;
+    k->prior_w_max = k->w_max;
     k->w_max = w < k->w_max ? (uint32_t)((uint64_t)w * (1000 + CUBIC_BETA_X1K) / 2000) : w;
     k->epoch_us = 0;
     c->cc.ssthresh = max_u32((uint32_t)((uint64_t)w * CUBIC_BETA_X1K / 1000), 2u * c->smss);
@@ -138,6 +139,15 @@ static void cubic_on_rto(struct jk_tcp *c)
     c->cc.cwnd = c->smss;
 }
 
+/* §4.9: the loss was spurious: the maximum from before it comes back
+ * (cwnd and ssthresh the engine restored) and a new epoch starts. */
+static void cubic_on_undo(struct jk_tcp *c)
+{
+    struct jk_cubic *k = &c->cc.u.cubic;
+    k->w_max = max_u32(k->w_max, k->prior_w_max);
+    k->epoch_us = 0;
+}
+
 const struct jk_cc_ops jk_cc_cubic = {
     .name = "cubic",
     .init = cubic_init,
@@ -147,4 +157,5 @@ const struct jk_cc_ops jk_cc_cubic = {
     .on_partial_ack = jk_cc_reno_on_partial_ack,
     .on_recovery_exit = jk_cc_reno_on_recovery_exit,
     .on_rto = cubic_on_rto,
+    .on_undo = cubic_on_undo,
 };

@@ -125,6 +125,8 @@ void jk_tcp_on_rack(struct jk_tcp *c);
 uint32_t jk_tcp_sacked_bytes(struct jk_tcp *c);
 void jk_tcp_on_dupack(struct jk_tcp *c);
 void jk_tcp_rack_recovery_done(struct jk_tcp *c);
+void jk_tcp_undo_begin(struct jk_tcp *c);
+void jk_tcp_undo_resent(struct jk_tcp *c, uint32_t seq, uint32_t end);
 void jk_tcp_on_tlp(struct jk_tcp *c);
 
 /* tcp_timer.c */

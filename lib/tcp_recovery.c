@@ -23,6 +23,49 @@ static bool is_dsack(const struct jk_seg *s)
     return s->opt.nsack > 1 && seq_le(s->opt.sack[1].left, l) && seq_le(r, s->opt.sack[1].right);
 }
 
+/* Undo of a needless cut (RFC 3708's D-SACK detection, as Linux's
+ * undo_retrans): a recovery or timeout episode remembers the window from
+ * before its cut and what it resent. Each D-SACK for resent data means
+ * one resend was needless; once every resend of the episode has been so
+ * reported, nothing was lost and the cut is undone. A D-SACK for data not
+ * resent (a copy the network made) counts for nothing. */
+void jk_tcp_undo_begin(struct jk_tcp *c)
+{
+    c->rec.undo_armed = c->cfg.congestion && c->sack_ok;
+    c->rec.undo_retrans = 0;
+    c->rec.nresent = 0;
+    c->rec.undo_cwnd = c->cc.cwnd;
+    c->rec.undo_ssthresh = c->cc.ssthresh;
+}
+
+void jk_tcp_undo_resent(struct jk_tcp *c, uint32_t seq, uint32_t end)
+{
+    if (!c->rec.undo_armed || !c->rec.in_recovery || !seq_lt(seq, end))
+        return;
+    if (jk_ranges_add(c->rec.resent, &c->rec.nresent, JK_UNDO_RANGES, seq, end, false) < 0)
+        c->rec.undo_armed = false; /* too scattered to tell: no undo */
+    else
+        c->rec.undo_retrans++;
+}
+
+static void undo_on_dsack(struct jk_tcp *c, uint32_t l, uint32_t r)
+{
+    if (!c->rec.undo_armed || !c->rec.undo_retrans ||
+        !jk_ranges_holds(c->rec.resent, c->rec.nresent, l, r))
+        return;
+    uint32_t segs = (r - l + c->smss - 1) / c->smss;
+    c->rec.spurious += segs;
+    c->rec.undo_retrans = c->rec.undo_retrans > segs ? c->rec.undo_retrans - segs : 0;
+    if (c->rec.undo_retrans)
+        return;
+    c->rec.undo_armed = false;
+    c->rec.undos++;
+    c->cc.cwnd = max_u32(c->cc.cwnd, c->rec.undo_cwnd);
+    c->cc.ssthresh = max_u32(c->cc.ssthresh, c->rec.undo_ssthresh);
+    jk_cc_on_undo(c);
+    jk_tcp_changed(c);
+}
+
 /* RFC 8985 §6.2 step 4: a D-SACK says a resend was needless — the
  * reordering window was too short for this path. Widen it by min_rtt/4,
  * at most once per round trip, and keep it wide for 16 recoveries. */
@@ -51,8 +94,10 @@ void jk_tcp_take_peer_sack(struct jk_tcp *c, const struct jk_seg *s)
 {
     if (!c->sack_ok)
         return;
-    if (is_dsack(s))
+    if (is_dsack(s)) {
         rack_widen_on_dsack(c);
+        undo_on_dsack(c, s->opt.sack[0].left, s->opt.sack[0].right);
+    }
     for (int i = 0; i < s->opt.nsack; i++) {
         uint32_t l = s->opt.sack[i].left, r = s->opt.sack[i].right;
         /* only blocks inside data we actually sent and that is unacked */
@@ -263,6 +308,7 @@ static void enter_recovery(struct jk_tcp *c)
 {
     /* a lost path probe is no congestion (jk_path_probe_lost also ends
      * the probe; it is asked only when congestion control is on) */
+    jk_tcp_undo_begin(c);
     if (c->cfg.congestion && !jk_path_probe_lost(c))
         jk_cc_on_loss(c);
     c->rec.recover = c->snd_max;

@@ -83,8 +83,11 @@ static void on_rto(struct jk_tcp *c)
     jk_path_timeout(c);
     uint32_t doubled = c->rtt.rto_us * 2 > c->rtt.rto_us ? c->rtt.rto_us * 2 : UINT32_MAX;
     c->rtt.rto_us = min_u32(doubled, c->cfg.rto_max_us);
-    if (synchronized(c->state))
+    if (synchronized(c->state)) {
+        if (!c->rec.in_recovery)
+            jk_tcp_undo_begin(c); /* a timeout inside a recovery keeps its episode */
         jk_cc_on_rto(c);
+    }
     c->rec.recover = c->snd_max;
     c->rec.dupacks = 0;
     c->rtt.timing = false;

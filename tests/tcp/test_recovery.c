@@ -144,6 +144,51 @@ T(cc_switch_mid_connection_keeps_the_window)
     cr_assert_eq(jktcp_conn_close(c), 0);
 }
 
+/* RFC 3708 / Linux's undo: the "lost" head was only late. Its resend
+ * arrives second and the peer D-SACKs it; every resend of the episode
+ * was needless, so the cut is undone (cwnd and ssthresh from before). A
+ * D-SACK for data that was never resent (a copy the network made) is no
+ * evidence and undoes nothing. */
+T(undo_cut_when_dsack_shows_every_resend_needless)
+{
+    sp_option(JKTCP_OPT_CONGESTION, JKTCP_CC_NEWRENO);
+    sp_hs hs = sp_plain(1000, 65535);
+    hs.wscale = 7;
+    hs.sack = true;
+    jktcp_conn *c = sp_connect(&hs);
+    uint32_t S = 1;
+    transfer_acked(c, &S, 20000);
+    for (int round = 0; round < 2; round++) {
+        uint32_t before = sp_info(c).cwnd;
+        sp_write_pat(c, S - 1, 6000);
+        sp_brief b[16];
+        cr_assert_eq(sp_drain(b, 16), 6);
+        const uint32_t blk[1][2] = {{S + 1000, S + 4000}};
+        sp_sack_ack(S, blk, 1);
+        sp_assert_payload(sp_expect(JK_ACK, S, 1, 1000), S - 1);
+        cr_assert_lt(sp_info(c).cwnd, before, "no cut");
+        sp_peer_ack(1, S + 6000); /* the original head arrived after all */
+        /* round 0: the resend arrives too; round 1: a copy of segment 2,
+         * never resent, made by the network */
+        uint32_t d = round == 0 ? S : S + 2000;
+        const uint32_t dsack[1][2] = {{d, d + 1000}};
+        sp_sack_ack(S + 6000, dsack, 1);
+        jktcp_info i = sp_info(c);
+        if (round == 0) {
+            cr_assert_eq(i.spurious, 1, "spurious %u", i.spurious);
+            cr_assert_eq(i.undos, 1, "undos %u", i.undos);
+            cr_assert_geq(i.cwnd, before, "cwnd %u after the undo, %u before the cut", i.cwnd,
+                          before);
+        } else {
+            cr_assert_eq(i.spurious, 1, "a D-SACK for data never resent counted");
+            cr_assert_eq(i.undos, 1, "undone on no evidence");
+            cr_assert_lt(i.cwnd, before, "cwnd %u back without evidence", i.cwnd);
+        }
+        S += 6000;
+    }
+    sp_expect_none();
+}
+
 /* RFC 8985 §7: when nothing comes back for a probe timeout (2·SRTT plus
  * 2 ms of timer slack) the last segment is sent again long before the RTO. */
 T(tlp_probe_retransmits_tail)

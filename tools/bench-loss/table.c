@@ -30,7 +30,7 @@ static void print_counters(const char *who, const jktcp_info *n)
 {
     printf("  %s rexmit %u rto %u recoveries %u tlp %u", who, n->retransmits, n->timeouts,
            n->recoveries, n->tail_probes);
-    printf(" dsack %u", n->dsacks);
+    printf(" dsack %u spurious %u undo %u", n->dsacks, n->spurious, n->undos);
     if (n->delivery_rate)
         printf(" model %.1f MB/s", (double)n->delivery_rate / 1e6);
 }

@@ -179,6 +179,8 @@ class Info(_Struct):
         ("dsacks", c_uint32),
         ("delivery_rate", c_uint64),
         ("pacing_rate", c_uint64),
+        ("spurious", c_uint32),
+        ("undos", c_uint32),
     ]
 
     @property
