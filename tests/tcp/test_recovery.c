@@ -81,6 +81,31 @@ static void sp_sack_ack(uint32_t ack, const uint32_t (*blk)[2], int n)
     sp_send(JK_ACK, 1, ack, SP_WND, NULL, 0, &o);
 }
 
+/* A SACK peer (MSS 1000, window scale 7) after 20,000 bytes of slow start:
+ * cwnd 30,000; *S is the next sequence number. */
+static jktcp_conn *sack_peer_warmed(uint32_t *S)
+{
+    sp_hs hs = sp_plain(1000, 65535);
+    hs.wscale = 7;
+    hs.sack = true;
+    jktcp_conn *c = sp_connect(&hs);
+    *S = 1;
+    transfer_acked(c, S, 20000);
+    return c;
+}
+
+/* Six segments out from S; the first one's fate unknown, the next three
+ * SACKed: recovery begins and the head goes again at once. */
+static void six_out_head_missing(jktcp_conn *c, uint32_t S)
+{
+    sp_write_pat(c, S - 1, 6000);
+    sp_brief b[16];
+    cr_assert_eq(sp_drain(b, 16), 6);
+    const uint32_t blk[1][2] = {{S + 1000, S + 4000}}; /* three above the hole */
+    sp_sack_ack(S, blk, 1);
+    sp_assert_payload(sp_expect(JK_ACK, S, 1, 1000), S - 1);
+}
+
 /* JKTCP_OPT_CONGESTION picks the controller of connections made after it;
  * a connection keeps its own. On the wire, CUBIC's cut is to 0.7 of the
  * window (RFC 9438 §4.6) where NewReno's is half the flight. */
@@ -92,22 +117,13 @@ T(cc_option_picks_the_controller_per_connection)
     cr_assert_eq(jktcp_adapter_set_option(sp.a, JKTCP_OPT_CONGESTION, 4), -EINVAL);
     cr_assert_eq(jktcp_adapter_set_option(sp.a, JKTCP_OPT_CONGESTION, -1), -EINVAL);
     sp_option(JKTCP_OPT_CONGESTION, JKTCP_CC_CUBIC);
-    sp_hs hs = sp_plain(1000, 65535);
-    hs.wscale = 7;
-    hs.sack = true;
-    jktcp_conn *c = sp_connect(&hs);
+    uint32_t S;
+    jktcp_conn *c = sack_peer_warmed(&S);
     sp_option(JKTCP_OPT_CONGESTION, JKTCP_CC_NEWRENO); /* for later connections only */
     cr_assert_eq(sp_info(c).congestion, JKTCP_CC_CUBIC);
-    uint32_t S = 1;
-    transfer_acked(c, &S, 20000); /* slow start: cwnd 10 + 20 segments */
     uint32_t cwnd = sp_info(c).cwnd;
     cr_assert_eq(cwnd, 30000, "cwnd %u after slow start", cwnd);
-    sp_write_pat(c, S - 1, 6000);
-    sp_brief b[16];
-    cr_assert_eq(sp_drain(b, 16), 6);
-    const uint32_t blk[1][2] = {{S + 1000, S + 4000}}; /* three above the hole */
-    sp_sack_ack(S, blk, 1);
-    sp_assert_payload(sp_expect(JK_ACK, S, 1, 1000), S - 1);
+    six_out_head_missing(c, S);
     jktcp_info i = sp_info(c);
     cr_assert_eq(i.recoveries, 1);
     cr_assert_eq(i.ssthresh, cwnd * 7 / 10, "ssthresh %u, want 0.7 x %u", i.ssthresh, cwnd);
@@ -121,23 +137,14 @@ T(cc_option_picks_the_controller_per_connection)
 T(cc_switch_mid_connection_keeps_the_window)
 {
     sp_option(JKTCP_OPT_CONGESTION, JKTCP_CC_NEWRENO);
-    sp_hs hs = sp_plain(1000, 65535);
-    hs.wscale = 7;
-    hs.sack = true;
-    jktcp_conn *c = sp_connect(&hs);
-    uint32_t S = 1;
-    transfer_acked(c, &S, 20000);
+    uint32_t S;
+    jktcp_conn *c = sack_peer_warmed(&S);
     cr_assert_eq(jktcp_conn_set_congestion(c, 7), -EINVAL);
     cr_assert_eq(jktcp_conn_set_congestion(c, JKTCP_CC_CUBIC), 0);
     jktcp_info i = sp_info(c);
     cr_assert_eq(i.congestion, JKTCP_CC_CUBIC);
     cr_assert_eq(i.cwnd, 30000, "cwnd %u after the switch", i.cwnd);
-    sp_write_pat(c, S - 1, 6000);
-    sp_brief b[16];
-    cr_assert_eq(sp_drain(b, 16), 6);
-    const uint32_t blk[1][2] = {{S + 1000, S + 4000}};
-    sp_sack_ack(S, blk, 1);
-    sp_assert_payload(sp_expect(JK_ACK, S, 1, 1000), S - 1);
+    six_out_head_missing(c, S);
     cr_assert_eq(sp_info(c).ssthresh, 21000, "ssthresh %u", sp_info(c).ssthresh);
     sp_peer_ack(1, S + 6000);
     sp_expect_none();
@@ -152,20 +159,11 @@ T(cc_switch_mid_connection_keeps_the_window)
 T(undo_cut_when_dsack_shows_every_resend_needless)
 {
     sp_option(JKTCP_OPT_CONGESTION, JKTCP_CC_NEWRENO);
-    sp_hs hs = sp_plain(1000, 65535);
-    hs.wscale = 7;
-    hs.sack = true;
-    jktcp_conn *c = sp_connect(&hs);
-    uint32_t S = 1;
-    transfer_acked(c, &S, 20000);
+    uint32_t S;
+    jktcp_conn *c = sack_peer_warmed(&S);
     for (int round = 0; round < 2; round++) {
         uint32_t before = sp_info(c).cwnd;
-        sp_write_pat(c, S - 1, 6000);
-        sp_brief b[16];
-        cr_assert_eq(sp_drain(b, 16), 6);
-        const uint32_t blk[1][2] = {{S + 1000, S + 4000}};
-        sp_sack_ack(S, blk, 1);
-        sp_assert_payload(sp_expect(JK_ACK, S, 1, 1000), S - 1);
+        six_out_head_missing(c, S);
         cr_assert_lt(sp_info(c).cwnd, before, "no cut");
         sp_peer_ack(1, S + 6000); /* the original head arrived after all */
         /* round 0: the resend arrives too; round 1: a copy of segment 2,
@@ -331,12 +329,9 @@ T(rack_dsack_widens_reordering_window)
     sp_option(JKTCP_OPT_TAIL_PROBE, 1);
     jktcp_conn *c = syn_sent();
     sp_advance_ms(40); /* every RTT sample 40 ms, the handshake's too */
-    sp_opts o;
-    memset(&o, 0, sizeof o);
+    sp_opts o = full_syn_opts();
     o.mss = 1000;
-    o.ws = true;
-    o.wscale = 7;
-    o.sack_ok = true;
+    o.ts = false;
     sp_send(JK_SYN | JK_ACK, 0, 1, 65535, NULL, 0, &o);
     sp_expect(JK_ACK, 1, 1, 0);
     uint32_t S = 1;

@@ -421,6 +421,22 @@ Test(fault, unit_deterministic)
     free(c);
 }
 
+/* The peer sends three frames inbound: none comes through at once, all
+ * three within 2 s and no sooner than min_us. Returns what came. */
+static struct got *three_in_after(struct upair *u, uint64_t min_us)
+{
+    struct got *g = got_new();
+    peer_send(u, 0, 3);
+    uint64_t t0 = jkt_now_us();
+    wrap_recv_all(u, g, 0);
+    cr_assert_eq(g->n, 0, "a frame came through at once");
+    wrap_recv_until(u, g, 3, 2000);
+    uint64_t dt = jkt_now_us() - t0;
+    cr_assert_eq(g->n, 3);
+    cr_assert(dt >= min_us && dt < 1000000, "inbound delay %" PRIu64 " us", dt);
+    return g;
+}
+
 /* Delayed frames come out on time through the poll fd's timer, both ways
  * (outbound ones at the recv call that follows the wake-up, as the
  * adapter makes one on every wake-up). */
@@ -431,20 +447,12 @@ Test(fault, unit_delay)
     cfg.in.delay_us = cfg.out.delay_us = 30000;
     struct upair u;
     upair_open(&u, &cfg);
-    struct got *g = got_new();
-    peer_send(&u, 0, 3);
-    uint64_t t0 = jkt_now_us();
-    wrap_recv_all(&u, g, 0);
-    cr_assert_eq(g->n, 0);
-    wrap_recv_until(&u, g, 3, 2000);
-    uint64_t dt = jkt_now_us() - t0;
-    cr_assert_eq(g->n, 3);
-    cr_assert(dt >= 29000 && dt < 1000000, "inbound delay %" PRIu64 " us", dt);
+    struct got *g = three_in_after(&u, 29000);
 
     struct got *h = got_new();
     uint8_t b[UFRAME];
     uframe(b, 9);
-    t0 = jkt_now_us();
+    uint64_t t0 = jkt_now_us(), dt;
     cr_assert_eq(jk_transport_send(u.t, b, UFRAME), 0);
     cr_assert_eq(jk_transport_flush(u.t), 0);
     peer_recv_all(&u, h);
@@ -546,21 +554,13 @@ Test(fault, unit_link_delay)
     cfg.link_in.delay_us = cfg.link_out.delay_us = 20000;
     struct upair u;
     upair_open(&u, &cfg);
-    struct got *g = got_new();
-    peer_send(&u, 0, 3);
-    uint64_t t0 = jkt_now_us();
-    wrap_recv_all(&u, g, 0);
-    cr_assert_eq(g->n, 0, "a frame came through the delay line at once");
-    wrap_recv_until(&u, g, 3, 2000);
-    uint64_t dt = jkt_now_us() - t0;
-    cr_assert_eq(g->n, 3);
-    cr_assert(dt >= 19000 && dt < 1000000, "inbound delay %" PRIu64 " us", dt);
+    struct got *g = three_in_after(&u, 19000);
     for (uint32_t i = 0; i < 3; i++)
         cr_assert_eq(g->id[i], i, "out of order");
 
     uint8_t b[UFRAME];
     uframe(b, 7);
-    t0 = jkt_now_us();
+    uint64_t t0 = jkt_now_us();
     cr_assert_eq(jk_transport_send(u.t, b, UFRAME), 0);
     cr_assert_eq(jk_transport_flush(u.t), 0);
     uint64_t at;
