@@ -408,7 +408,8 @@ typedef enum jktcp_option {
     JKTCP_OPT_NODELAY = 3,            /* 1 = Nagle off (default 1) */
     JKTCP_OPT_DELACK_US = 4,          /* delayed-ACK limit in us, default 1000; 0 = ACK at once */
     JKTCP_OPT_CONGESTION = 5,         /* congestion controller, a jktcp_cc value (default
-                                         JKTCP_CC_NEWRENO); 0 = off */
+                                         JKTCP_CC_BBR; earlier versions took any non-zero
+                                         value as NewReno, now only 1; outside 0..3 -EINVAL) */
     JKTCP_OPT_TIMEWAIT_MS = 6,        /* TIME_WAIT length, default 1000 */
     JKTCP_OPT_KEEPALIVE_MS = 7,       /* idle time before keepalive probes, 0 = off (default) */
     JKTCP_OPT_RTO_MIN_MS = 8,         /* default 200 */
@@ -435,7 +436,8 @@ typedef enum jktcp_option {
 } jktcp_option;
 
 /* Congestion controllers (JKTCP_OPT_CONGESTION; docs/design.md, "Congestion
- * control"). A connection keeps the one it was created with. */
+ * control"). A connection starts with its adapter's; jktcp_conn_set_congestion
+ * and jktcp_stream_set_congestion switch it. */
 typedef enum jktcp_cc {
     JKTCP_CC_OFF = 0,     /* no window but the peer's (a reliable pipe, tests) */
     JKTCP_CC_NEWRENO = 1, /* RFC 5681 / 6582 with SACK recovery (RFC 6675) */
@@ -632,7 +634,8 @@ typedef struct jktcp_info {
 JKTCP_API int jktcp_conn_info(jktcp_conn *c, jktcp_info *out, size_t size);
 
 /* This connection's congestion controller (a jktcp_cc), at any time: the
- * new one takes over the window in use. 0, -EINVAL (not a jktcp_cc),
+ * new one takes over the window in use. 0, -EINVAL (not a jktcp_cc, or c
+ * NULL), -EBUSY (a handle owns the adapter: use jktcp_stream_set_congestion),
  * -ENOTCONN (closed). */
 JKTCP_API int jktcp_conn_set_congestion(jktcp_conn *c, int cc);
 
@@ -835,7 +838,8 @@ JKTCP_API int jktcp_stream_info(jktcp_stream s, jktcp_info *out, size_t size);
 
 /* This stream's congestion controller (a jktcp_cc), from any thread at any
  * time (jktcp_conn_set_congestion). 0, -EINVAL (not a jktcp_cc), -EBADF,
- * -ENOTCONN (no connection yet, or closed). */
+ * -ENOTCONN (no connection yet, or closed), or the stream's error once it
+ * failed or its handle is stopping (-ESHUTDOWN, ...), as jktcp_stream_info. */
 JKTCP_API int jktcp_stream_set_congestion(jktcp_stream s, int cc);
 
 /* Readiness, for event loops (poll, epoll, libuv, asyncio). */

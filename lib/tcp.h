@@ -148,6 +148,7 @@ struct jk_bbr {
     uint32_t conserve_round;
     uint64_t round_delivered, round_us; /* delivered and time at round start */
     uint64_t bw[JK_BBR_BW_ROUNDS];      /* delivery rate of recent rounds, bytes/s */
+    uint32_t bw_round[JK_BBR_BW_ROUNDS]; /* the round each was measured in */
     uint64_t full_bw_seen;              /* STARTUP's best rate so far */
     uint32_t min_rtt_us;
     uint64_t min_rtt_at, probe_rtt_end, cycle_at;

@@ -34,8 +34,8 @@ int jk_cc_select(struct jk_tcp *c, long algo)
         return 0;
     bool was_on = c->cfg.congestion;
     c->cfg.congestion = (uint8_t)algo;
-    if (!c->smss || !synchronized(c->state))
-        return 0; /* the handshake's jk_cc_init picks it */
+    if (!c->cc.ops)
+        return 0; /* not started: the handshake's jk_cc_init picks it */
     uint32_t cwnd = c->cc.cwnd, ssthresh = c->cc.ssthresh;
     c->cc.pacing_bps = 0;
     c->cc.cwnd_acc = 0;

@@ -117,6 +117,10 @@ static void update_ack_aggregation(struct jk_tcp *c, uint32_t delivered)
         b->extra_acked[1] = b->extra_acked[0];
         b->extra_acked[0] = 0;
     }
+    if (now - b->ack_epoch_us > 1000000u) { /* a stale epoch; keeps the product small */
+        b->ack_epoch_us = now;
+        b->ack_epoch_bytes = 0;
+    }
     uint64_t expected = bw * (now - b->ack_epoch_us) / 1000000u;
     if (b->ack_epoch_bytes <= expected || b->ack_epoch_bytes + delivered >= (1u << 20)) {
         b->ack_epoch_us = now;
@@ -184,6 +188,21 @@ static void check_full_bw(struct jk_tcp *c, bool app_limited)
     }
 }
 
+/* The max filter keeps samples of the last JK_BBR_BW_ROUNDS rounds (as
+ * Linux's minmax): a new sample first expires the ones older than that.
+ * Rounds that give no sample (application-limited) do not age it, so an
+ * idle stretch does not forget the path's rate. */
+static void add_bw_sample(struct jk_tcp *c, uint64_t sample)
+{
+    struct jk_bbr *b = bbr(c);
+    for (int i = 0; i < JK_BBR_BW_ROUNDS; i++)
+        if (b->round - b->bw_round[i] >= JK_BBR_BW_ROUNDS)
+            b->bw[i] = 0;
+    b->bw[b->bw_slot] = sample;
+    b->bw_round[b->bw_slot] = b->round;
+    b->bw_slot = (uint8_t)((b->bw_slot + 1) % JK_BBR_BW_ROUNDS);
+}
+
 /* A round ended: its delivery rate goes into the max filter. A round the
  * application limited (nothing left to send when it began) says less than
  * the path can do: it only counts if it beats the filter (BBR's rule). */
@@ -192,21 +211,18 @@ static void end_round(struct jk_tcp *c)
     struct jk_bbr *b = bbr(c);
     uint64_t now = NOW(c), us = now - b->round_us;
     /* A round's ACKs may come in a burst (the peer or the pipe batching
-     * them), which would make it look shorter than a round trip: the
-     * interval is at least the smoothed RTT, the time the window takes
-     * to come back at this load (Little's law), so the sample is never
-     * above what was actually delivered per RTT. */
+     * them, or a SACK jump), which would make it look shorter than a
+     * round trip and its rate far above the path's: the interval is at
+     * least the smoothed RTT, the time the window takes to come back at
+     * this load (Little's law), so the sample is never above what was
+     * actually delivered per RTT. (Linux's tcp_rate_gen drops samples
+     * shorter than the min RTT for the same reason.) */
     if (us < c->rtt.srtt_us)
         us = c->rtt.srtt_us;
     uint64_t sample = us ? (c->cc.delivered - b->round_delivered) * 1000000u / us : 0;
     bool app_limited = b->app_limited;
-    /* A round shorter than the min RTT cannot be a round trip of its
-     * data: ACKs that came in a bunch (or a SACK jump) ended it early,
-     * and its rate would be far above the path's (Linux's tcp_rate_gen
-     * drops such samples too). */
-    bool valid = us >= b->min_rtt_us && us > 0;
-    if (valid && (!app_limited || sample > max_bw(c)))
-        b->bw[b->bw_slot++ % JK_BBR_BW_ROUNDS] = sample;
+    if (us && (!app_limited || sample > max_bw(c)))
+        add_bw_sample(c, sample);
     b->round++;
     b->round_end = c->snd_nxt;
     b->round_delivered = c->cc.delivered;
@@ -305,7 +321,7 @@ static void bbr_on_loss(struct jk_tcp *c)
 {
     save_cwnd(c);
     bbr(c)->conserving = true;
-    bbr(c)->conserve_round = bbr(c)->round;
+    bbr(c)->conserve_round = bbr(c)->round + 1; /* the round under way and one more */
     c->cc.cwnd = max_u32(jk_tcp_pipe(c), MIN_CWND_SEGS * c->smss);
 }
 

@@ -160,7 +160,10 @@ static bool pace_allows(struct jk_tcp *c)
 {
     if (!c->cfg.congestion || !c->cc.pacing_bps || c->cc.pace_next_us <= NOW(c))
         return true;
-    c->timer[JK_T_PACE] = c->cc.pace_next_us;
+    bool pending = seq_lt(c->snd_nxt, snd_data_end(c)) || holes_known(c) ||
+                   (c->fin_queued && !c->fin_sent);
+    if (pending) /* an idle connection arms nothing */
+        c->timer[JK_T_PACE] = c->cc.pace_next_us;
     return false;
 }
 

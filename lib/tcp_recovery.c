@@ -48,12 +48,29 @@ void jk_tcp_undo_resent(struct jk_tcp *c, uint32_t seq, uint32_t end)
         c->rec.undo_retrans++;
 }
 
+/* Take [l, r) out of the episode's resent ranges (one range holds it). */
+static void forget_resent(struct jk_tcp *c, uint32_t l, uint32_t r)
+{
+    for (int i = 0; i < c->rec.nresent; i++) {
+        struct jk_range x = c->rec.resent[i];
+        if (seq_le(x.start, l) && seq_le(r, x.end)) {
+            jk_ranges_remove(c->rec.resent, &c->rec.nresent, i);
+            if (seq_lt(x.start, l))
+                jk_ranges_add(c->rec.resent, &c->rec.nresent, JK_UNDO_RANGES, x.start, l, false);
+            if (seq_lt(r, x.end))
+                jk_ranges_add(c->rec.resent, &c->rec.nresent, JK_UNDO_RANGES, r, x.end, false);
+            return;
+        }
+    }
+}
+
 static void undo_on_dsack(struct jk_tcp *c, uint32_t l, uint32_t r)
 {
     if (!c->rec.undo_armed || !c->rec.undo_retrans ||
         !jk_ranges_holds(c->rec.resent, c->rec.nresent, l, r))
         return;
     uint32_t segs = (r - l + c->smss - 1) / c->smss;
+    forget_resent(c, l, r); /* a second copy of the same data is no further evidence */
     c->rec.spurious += segs;
     c->rec.undo_retrans = c->rec.undo_retrans > segs ? c->rec.undo_retrans - segs : 0;
     if (c->rec.undo_retrans)
@@ -308,9 +325,12 @@ static void enter_recovery(struct jk_tcp *c)
 {
     /* a lost path probe is no congestion (jk_path_probe_lost also ends
      * the probe; it is asked only when congestion control is on) */
-    jk_tcp_undo_begin(c);
-    if (c->cfg.congestion && !jk_path_probe_lost(c))
+    if (c->cfg.congestion && !jk_path_probe_lost(c)) {
+        jk_tcp_undo_begin(c);
         jk_cc_on_loss(c);
+    } else {
+        c->rec.undo_armed = false; /* no cut to undo */
+    }
     c->rec.recover = c->snd_max;
     c->rec.in_recovery = true;
     c->recoveries++;
@@ -396,6 +416,7 @@ void jk_tcp_resend_all(struct jk_tcp *c)
     if (!synchronized(c->state) || c->snd_una == c->snd_max || c->state == JKTCP_TIME_WAIT)
         return;
     c->rec.in_recovery = c->rec.rto_recovery = true;
+    c->rec.undo_armed = false; /* no cut: nothing to undo */
     c->rec.rexmit_hi = c->snd_una;
     c->rec.recover = c->snd_max;
     c->rtt.timing = false;

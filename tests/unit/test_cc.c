@@ -285,3 +285,16 @@ Test(cc, bbr_probe_rtt_every_ten_seconds)
                   before);
     free(c);
 }
+
+/* The rate filter is a max over the last 10 rounds that gave a sample:
+ * once the path slows down, the old rate is forgotten within 10 rounds. */
+Test(cc, bbr_forgets_a_faster_path_after_ten_rounds)
+{
+    struct jk_tcp *c = bbr_converged();
+    for (int r = 0; r < 12; r++)
+        fluid_round(c, BW / 2, RTT0);
+    uint64_t rate = jk_cc_delivery_rate(c);
+    cr_assert(rate > BW / 2 * 90 / 100 && rate < BW / 2 * 115 / 100,
+              "rate %lu after 12 rounds at half the old %llu", (unsigned long)rate, BW);
+    free(c);
+}
