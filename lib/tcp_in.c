@@ -158,13 +158,13 @@ static void challenge_ack(struct jk_tcp *c, const struct jk_seg *s)
     jk_tcp_changed(c);
 }
 
-static void on_new_ack(struct jk_tcp *c, uint32_t ack)
+/* `fresh`: the bytes ack newly covers that the peer had not SACKed (what
+ * it got since the last ACK; bytes it had SACKed arrived long ago, and a
+ * cumulative ACK jumping over them after a repair says nothing about the
+ * path now) — cwnd grows by these. */
+static void on_new_ack(struct jk_tcp *c, uint32_t ack, uint32_t fresh)
 {
     uint32_t acked = ack - c->snd_una;
-    /* cwnd grows by what the peer got since the last ACK: bytes it had
-     * SACKed arrived long ago, and a cumulative ACK jumping over them
-     * after a repair says nothing about the path now */
-    uint32_t fresh = acked - jk_tcp_sacked_in(c, c->snd_una, ack);
     uint32_t end = snd_data_end(c);
     uint32_t data_acked = seq_lt(c->snd_buf_seq, seq_min(ack, end))
                               ? seq_min(ack, end) - c->snd_buf_seq
@@ -278,11 +278,10 @@ static bool process_ack(struct jk_tcp *c, const struct jk_seg *s)
     uint32_t sacked = jk_tcp_sacked_bytes(c);
     jk_tcp_take_peer_sack(c, s);
     uint32_t now_sacked = jk_tcp_sacked_bytes(c);
-    /* newly delivered: bytes newly SACKed, plus bytes newly acked that
-     * were not SACKed before (on_new_ack counts those in `fresh`) */
-    uint32_t delivered = now_sacked > sacked ? now_sacked - sacked : 0;
-    if (advanced)
-        delivered += (s->ack - c->snd_una) - jk_tcp_sacked_in(c, c->snd_una, s->ack);
+    uint32_t fresh = advanced ? (s->ack - c->snd_una) - jk_tcp_sacked_in(c, c->snd_una, s->ack) : 0;
+    /* newly delivered: bytes newly SACKed and bytes newly acked that were
+     * not SACKed before */
+    uint32_t delivered = (now_sacked > sacked ? now_sacked - sacked : 0) + fresh;
     if (advanced || now_sacked != sacked) {
         c->rec.delivered_us = NOW(c);
         if (c->rec.in_recovery && c->timer[JK_T_RTO]) { /* still moving: the passes have it */
@@ -300,7 +299,7 @@ static bool process_ack(struct jk_tcp *c, const struct jk_seg *s)
         c->rtt.timing = false;
     }
     if (advanced) {
-        on_new_ack(c, s->ack);
+        on_new_ack(c, s->ack, fresh);
         jk_tcp_changed(c);
     } else if (s->ack == c->snd_una && s->len == 0 && !(s->flags & (JK_SYN | JK_FIN)) &&
                c->snd_max != c->snd_una &&

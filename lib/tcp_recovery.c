@@ -48,8 +48,9 @@ void jk_tcp_undo_resent(struct jk_tcp *c, uint32_t seq, uint32_t end)
         c->rec.undo_retrans++;
 }
 
-/* Take [l, r) out of the episode's resent ranges (one range holds it). */
-static void forget_resent(struct jk_tcp *c, uint32_t l, uint32_t r)
+/* Take [l, r) out of the episode's resent ranges if one of them holds it
+ * all; whether one did. */
+static bool forget_resent(struct jk_tcp *c, uint32_t l, uint32_t r)
 {
     for (int i = 0; i < c->rec.nresent; i++) {
         struct jk_range x = c->rec.resent[i];
@@ -59,18 +60,19 @@ static void forget_resent(struct jk_tcp *c, uint32_t l, uint32_t r)
                 jk_ranges_add(c->rec.resent, &c->rec.nresent, JK_UNDO_RANGES, x.start, l, false);
             if (seq_lt(r, x.end))
                 jk_ranges_add(c->rec.resent, &c->rec.nresent, JK_UNDO_RANGES, r, x.end, false);
-            return;
+            return true;
         }
     }
+    return false;
 }
 
 static void undo_on_dsack(struct jk_tcp *c, uint32_t l, uint32_t r)
 {
-    if (!c->rec.undo_armed || !c->rec.undo_retrans ||
-        !jk_ranges_holds(c->rec.resent, c->rec.nresent, l, r))
+    /* forgotten once credited: a second copy of the same data is no
+     * further evidence */
+    if (!c->rec.undo_armed || !c->rec.undo_retrans || !forget_resent(c, l, r))
         return;
     uint32_t segs = (r - l + c->smss - 1) / c->smss;
-    forget_resent(c, l, r); /* a second copy of the same data is no further evidence */
     c->rec.spurious += segs;
     c->rec.undo_retrans = c->rec.undo_retrans > segs ? c->rec.undo_retrans - segs : 0;
     if (c->rec.undo_retrans)

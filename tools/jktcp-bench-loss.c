@@ -27,6 +27,7 @@
 
 #include "bench-loss/loss.h"
 #include "netns.h"
+#include "netprobe.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -169,14 +170,9 @@ static int add_jktcp(struct lb_sender *s, const char *name)
  * whole machine's, so the parent's view holds in every namespace). */
 static bool kernel_has_cc(const char *name)
 {
-    char list[512] = "", pad[520], want[80];
-    FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_congestion_control", "r");
-    if (!f)
+    char list[512], pad[520], want[80];
+    if (jkt_proc_line("/proc/sys/net/ipv4/tcp_available_congestion_control", list, sizeof list) < 0)
         return false;
-    if (!fgets(list, sizeof list, f))
-        list[0] = 0;
-    fclose(f);
-    list[strcspn(list, "\n")] = 0;
     snprintf(pad, sizeof pad, " %s ", list);
     snprintf(want, sizeof want, " %s ", name);
     return strstr(pad, want) != NULL;

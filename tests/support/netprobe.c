@@ -137,6 +137,18 @@ long jkt_kernel_stat(const char *group, const char *name)
     return v >= 0 ? v : kernel_stat_in("/proc/net/netstat", group, name);
 }
 
+int jkt_proc_line(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -errno;
+    int r = fgets(buf, (int)cap, f) ? 0 : -EIO;
+    fclose(f);
+    if (r == 0)
+        buf[strcspn(buf, "\n")] = 0;
+    return r;
+}
+
 long jkt_kernel_retransmits(void)
 {
     return jkt_kernel_stat("Tcp", "RetransSegs");

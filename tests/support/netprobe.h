@@ -36,6 +36,9 @@ long jkt_kernel_retransmits(void);
  * /proc/net/snmp, "TcpExt" of /proc/net/netstat, ...), or -1 where the
  * kernel has no such counter. */
 long jkt_kernel_stat(const char *group, const char *name);
+/* The first line of a file (a /proc or /sys value) into buf, without its
+ * newline. 0 or -errno. */
+int jkt_proc_line(const char *path, char *buf, size_t cap);
 
 /* Send a UDP datagram of len bytes from the kernel to jktcp's address
  * (family) port dport through the TUN. 0 or -errno. */
