@@ -176,6 +176,17 @@ struct jk_cc {
 
 /* Loss recovery (tcp_recovery.c): the peer's SACK scoreboard, repair
  * passes, tail-loss probes. */
+/* A resend whose fate RACK follows (tcp_rack.c): its range, when it went,
+ * and snd_max then — data above that was first sent after it. */
+struct jk_resend {
+    uint32_t seq, end;
+    uint32_t hi;
+    bool lost; /* RACK found it lost: it goes again before the pass moves on */
+    uint64_t sent_us;
+};
+
+#define JK_RACK_LOG 32 /* resends followed at once; the pass covers the rest */
+
 struct jk_recovery {
     bool in_recovery;
     bool rto_recovery; /* recovery after a timeout: every unSACKed byte is lost */
@@ -200,6 +211,12 @@ struct jk_recovery {
     struct jk_range resent[JK_UNDO_RANGES];
     int nresent;
     uint32_t spurious, undos; /* resends D-SACK showed needless; cuts undone */
+    /* RACK per resend (RFC 8985 §6.2), oldest first */
+    struct jk_resend rlog[JK_RACK_LOG];
+    int nrlog;
+    uint64_t rack_sent_us; /* the latest send time among resends delivered ... */
+    uint32_t rack_end;     /* ... and that resend's end (the RFC's tie-break) */
+    uint32_t rack_lost;    /* resends RACK found lost (statistics) */
     struct jk_range sack[JK_MAX_PEER_SACK]; /* what the peer holds above snd_una */
     int nsack;
 };

@@ -308,6 +308,8 @@ static bool process_ack(struct jk_tcp *c, const struct jk_seg *s)
          * (Linux grows it on every ACK), the SACK blocks say it is one */
         jk_tcp_on_dupack(c);
     }
+    if (c->rec.in_recovery && jk_rack_detect(c))
+        jk_tcp_changed(c);
     if (delivered)
         jk_cc_on_delivered(c, delivered);
     if (advanced || s->opt.nsack)

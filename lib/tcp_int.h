@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The engine's internals, shared by its files (tcp_conn.c, tcp_in.c,
- * tcp_out.c, tcp_recovery.c, tcp_cc.c, tcp_timer.c) and by nothing else:
+ * tcp_out.c, tcp_recovery.c, tcp_rack.c, tcp_cc*.c, tcp_timer.c) and by nothing else:
  * the rest of the library sees tcp.h. */
 #ifndef JK_TCP_INT_H
 #define JK_TCP_INT_H
@@ -128,6 +128,14 @@ void jk_tcp_rack_recovery_done(struct jk_tcp *c);
 void jk_tcp_undo_begin(struct jk_tcp *c);
 void jk_tcp_undo_resent(struct jk_tcp *c, uint32_t seq, uint32_t end);
 void jk_tcp_on_tlp(struct jk_tcp *c);
+uint64_t jk_tcp_reo_wnd_us(struct jk_tcp *c);
+
+/* tcp_rack.c */
+void jk_rack_reset(struct jk_tcp *c);
+void jk_rack_resent(struct jk_tcp *c, uint32_t seq, uint32_t end);
+bool jk_rack_detect(struct jk_tcp *c);
+bool jk_rack_next_lost(struct jk_tcp *c, uint32_t *seq);
+uint32_t jk_rack_lost_bytes(struct jk_tcp *c);
 
 /* tcp_timer.c */
 void jk_tcp_arm_rto(struct jk_tcp *c);

@@ -185,6 +185,7 @@ void jk_tcp_sent_range(struct jk_tcp *c, uint32_t seq, uint32_t len, bool synfin
         c->retransmits++;
         c->env->st->retransmits++;
         jk_tcp_undo_resent(c, seq, seq + len);
+        jk_rack_resent(c, seq, seq + len);
         if (c->rtt.timing && seq_le(seq, c->rtt.seq) && seq_gt(end, c->rtt.seq))
             c->rtt.timing = false; /* Karn: never time a retransmitted byte */
     } else if (!c->rtt.timing && end != seq) {

@@ -174,7 +174,7 @@ uint32_t jk_tcp_sacked_bytes(struct jk_tcp *c)
 /* RACK's reordering window (RFC 8985 §6.2): how long a hole below SACKed
  * data may wait for a late segment before it counts as lost; min_rtt/4,
  * times the multiplier D-SACKs raised, at most SRTT. */
-static uint64_t reo_wnd_us(struct jk_tcp *c)
+uint64_t jk_tcp_reo_wnd_us(struct jk_tcp *c)
 {
     uint32_t w = c->rtt.min_rtt_us / 4 * (c->rec.reo_mult ? c->rec.reo_mult : 1);
     return c->rtt.srtt_us && w > c->rtt.srtt_us ? c->rtt.srtt_us : w;
@@ -246,6 +246,7 @@ uint32_t jk_tcp_pipe(struct jk_tcp *c)
         uint32_t hi = seq_min(hole_limit(c), c->snd_nxt);
         if (seq_lt(from, hi))
             p -= (hi - from) - jk_tcp_sacked_in(c, from, hi);
+        p -= min_u32(p, jk_rack_lost_bytes(c)); /* resends RACK found lost */
     }
     if (!c->sack_ok && !c->rec.in_recovery && c->rec.dupacks) {
         /* limited transmit (RFC 3042): each of the first two duplicate
@@ -273,7 +274,7 @@ static bool head_lost_again(struct jk_tcp *c)
     if (!t || !seq_lt(c->snd_una, c->rec.rexmit_hi))
         return false;
     return c->rec.delivered_us >= t + c->rtt.min_rtt_us &&
-           NOW(c) >= t + c->rtt.srtt_us + reo_wnd_us(c) + 500;
+           NOW(c) >= t + c->rtt.srtt_us + jk_tcp_reo_wnd_us(c) + 500;
 }
 
 /* SACK recovery (RFC 6675 NextSeg rule 1): resend the next hole this
@@ -291,8 +292,14 @@ int jk_tcp_send_hole(struct jk_tcp *c)
         int n = retransmit_at(c, c->snd_una);
         return n < 0 ? n : n > 0;
     }
+    if (jk_rack_next_lost(c, &hole)) { /* a lost resend, also out of turn */
+        if (jk_tcp_cwnd_room(c) == 0)
+            return 0;
+        int n = retransmit_at(c, hole);
+        return n < 0 ? n : n > 0;
+    }
     if (!next_hole(c, c->rec.rexmit_hi, &hole)) {
-        uint64_t due = c->rec.rexmit_last_us + c->rtt.srtt_us + reo_wnd_us(c) + 1000;
+        uint64_t due = c->rec.rexmit_last_us + c->rtt.srtt_us + jk_tcp_reo_wnd_us(c) + 1000;
         if (!next_hole(c, c->snd_una, &hole))
             return 0;
         if (c->rec.delivered_us <= c->rec.rexmit_last_us)
@@ -317,7 +324,7 @@ int jk_tcp_send_hole(struct jk_tcp *c)
 static void arm_reorder_timer(struct jk_tcp *c)
 {
     if (c->cfg.tlp && c->rec.nsack && !c->timer[JK_T_RACK])
-        c->timer[JK_T_RACK] = NOW(c) + reo_wnd_us(c) + 1;
+        c->timer[JK_T_RACK] = NOW(c) + jk_tcp_reo_wnd_us(c) + 1;
 }
 
 /* RFC 6675 §5 with RFC 6582's guard: halve, then let send_hole and the
@@ -337,6 +344,7 @@ static void enter_recovery(struct jk_tcp *c)
     c->rec.in_recovery = true;
     c->recoveries++;
     c->rec.rexmit_hi = c->snd_una;
+    jk_rack_reset(c);
     jk_tcp_pass_resend(c, c->snd_una); /* the first repair goes regardless of cwnd */
     jk_tcp_changed(c);
 }
@@ -347,8 +355,10 @@ void jk_tcp_on_rack(struct jk_tcp *c)
     c->timer[JK_T_RACK] = 0;
     if (!synchronized(c->state))
         return;
-    if (c->rec.in_recovery)
-        jk_tcp_changed(c); /* send_hole decides on a new pass */
+    if (c->rec.in_recovery) {
+        jk_rack_detect(c);
+        jk_tcp_changed(c); /* send_hole resends what is lost, or begins a new pass */
+    }
     else if (seq_ge(c->snd_una, c->rec.recover) && next_hole(c, c->snd_una, &hole))
         enter_recovery(c);
 }
@@ -420,6 +430,7 @@ void jk_tcp_resend_all(struct jk_tcp *c)
     c->rec.in_recovery = c->rec.rto_recovery = true;
     c->rec.undo_armed = false; /* no cut: nothing to undo */
     c->rec.rexmit_hi = c->snd_una;
+    jk_rack_reset(c);
     c->rec.recover = c->snd_max;
     c->rtt.timing = false;
     jk_tcp_changed(c);

@@ -101,6 +101,7 @@ static void on_rto(struct jk_tcp *c)
          * paced by slow start, and resends again what a pass loses */
         c->rec.in_recovery = c->rec.rto_recovery = true;
         c->rec.rexmit_hi = c->snd_una;
+        jk_rack_reset(c);
     } else {
         c->rec.in_recovery = false;
         c->snd_nxt = c->iss;

@@ -101,3 +101,48 @@ size_t find_ts_opt(const uint8_t *f)
     cr_assert_fail("no TS option in the built frame");
     return 0;
 }
+
+/* Adapter -> peer transfer of n bytes starting at relative seq *nxt; the
+ * peer ACKs every segment as it arrives (slow start grows cwnd). */
+void transfer_acked(jktcp_conn *c, uint32_t *nxt, size_t n)
+{
+    sp_write_pat(c, *nxt - 1, n);
+    uint32_t end = *nxt + (uint32_t)n, acked = *nxt;
+    while (seq_lt(acked, end)) {
+        const sp_seg *g = sp_next();
+        cr_assert(g, "transfer stalled at %u of %u", acked, end);
+        cr_assert(g->s.len > 0 && g->seq == acked, "expected data at seq %u, got %s", acked,
+                  sp_str(g));
+        sp_assert_payload(g, g->seq - 1);
+        acked = g->seq + g->s.len;
+        sp_peer_ack(1, acked);
+    }
+    *nxt = end;
+    sp_expect_none();
+}
+
+/* An ACK of ack carrying the SACK blocks blk[0..n). */
+void sp_sack_ack(uint32_t ack, const uint32_t (*blk)[2], int n)
+{
+    sp_opts o;
+    memset(&o, 0, sizeof o);
+    o.nsack = (uint8_t)n;
+    for (int i = 0; i < n; i++) {
+        o.sack[i].left = blk[i][0];
+        o.sack[i].right = blk[i][1];
+    }
+    sp_send(JK_ACK, 1, ack, SP_WND, NULL, 0, &o);
+}
+
+/* A SACK peer (MSS 1000, window scale 7) after 20,000 bytes of slow start:
+ * cwnd 30,000; *S is the next sequence number. */
+jktcp_conn *sack_peer_warmed(uint32_t *S)
+{
+    sp_hs hs = sp_plain(1000, 65535);
+    hs.wscale = 7;
+    hs.sack = true;
+    jktcp_conn *c = sp_connect(&hs);
+    *S = 1;
+    transfer_acked(c, S, 20000);
+    return c;
+}

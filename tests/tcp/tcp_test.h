@@ -44,6 +44,17 @@ void rtt_round(jktcp_conn *c, uint32_t *nxt, uint32_t rtt_ms);
  * waits of minutes. */
 const sp_seg *wait_seg(uint64_t max_ms, uint64_t *elapsed_ms);
 
+/* Adapter -> peer transfer of n bytes starting at relative seq *nxt; the
+ * peer ACKs every segment as it arrives (slow start grows cwnd). */
+void transfer_acked(jktcp_conn *c, uint32_t *nxt, size_t n);
+
+/* An ACK of ack carrying the SACK blocks blk[0..n). */
+void sp_sack_ack(uint32_t ack, const uint32_t (*blk)[2], int n);
+
+/* A SACK peer (MSS 1000, window scale 7) after 20,000 bytes of slow start:
+ * cwnd 30,000; *S is the next sequence number. */
+jktcp_conn *sack_peer_warmed(uint32_t *S);
+
 /* A byte pattern different from sp_pat at every offset (for conflicting
  * retransmissions). */
 const uint8_t *alt_pat(size_t off);

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * RACK per resend (RFC 8985 §6.2, lib/tcp_rack.c): a retransmission that
+ * is lost again is found by time — something sent after it arrived, and
+ * a round trip plus the reordering window passed — and goes again at
+ * once, not when the repair pass has come round.
+ *
+ * Suite `scripted` (T): the macros are in tcp_test.h. Relative sequence
+ * numbers as in scripted.h: the SYN is seq 0, the first data byte seq 1.
+ */
+#include "scripted.h"
+#include "tcp.h"
+#include "tcp_test.h"
+
+#include <string.h>
+
+/* Collect the data segments the adapter sends now: a bit per segment
+ * index (seq - S) / 1000; each at most once. */
+static uint32_t resent_mask(uint32_t S)
+{
+    uint32_t seen = 0;
+    const sp_seg *g;
+    while ((g = sp_next()) != NULL) {
+        cr_assert(g->s.len == 1000, "%s", sp_str(g));
+        sp_assert_payload(g, g->seq - 1);
+        uint32_t k = (g->seq - S) / 1000;
+        cr_assert(k < 32 && !(seen & (1u << k)), "segment %u sent twice", k);
+        seen |= 1u << k;
+    }
+    return seen;
+}
+
+/* Twenty segments out, the first twelve lost. cwnd (half the flight)
+ * lets ten resends go; then the peer SACKs resends 2..9 — resends 0 and 1,
+ * sent before them, were lost again. The head (0) has its own rule; 1 is
+ * RACK's: it goes now with the pass's last two holes (10, 11). Without
+ * RACK per resend, 1 waited until the pass was over and a round trip had
+ * passed since its last resend. */
+T(rack_lost_resend_goes_again_before_the_pass_ends)
+{
+    sp_option(JKTCP_OPT_CONGESTION, JKTCP_CC_NEWRENO); /* a window we can count */
+    uint32_t S;
+    jktcp_conn *c = sack_peer_warmed(&S);
+    sp_write_pat(c, S - 1, 20000);
+    sp_brief b[32];
+    cr_assert_eq(sp_drain(b, 32), 20);
+    const uint32_t blk[1][2] = {{S + 12000, S + 20000}};
+    sp_sack_ack(S, blk, 1);
+    cr_assert_eq(resent_mask(S), 0x3ffu, "the first pass: segments 0..9");
+    cr_assert_eq(sp_info(c).cwnd, 10000);
+    sp_advance_ms(5);
+    const uint32_t blk2[2][2] = {{S + 2000, S + 10000}, {S + 12000, S + 20000}};
+    sp_sack_ack(S, blk2, 2);
+    uint32_t seen = resent_mask(S);
+    cr_assert_eq(seen, 0xc03u, "resent %#x: want 0, 1 (lost again) and 10, 11 (the pass)", seen);
+    jktcp_info i = sp_info(c);
+    cr_assert_eq(i.timeouts, 0);
+    cr_assert_eq(i.recoveries, 1);
+    sp_peer_ack(1, S + 20000);
+    sp_expect_none();
+}
+
+/* On a 40 ms path (reordering window min_rtt/4 = 10 ms) a resend that a
+ * later one overtook waits its round trip and the window — 50 ms from
+ * when it went — and then goes without any further ACK (the RACK timer),
+ * long before the RTO. The peer here SACKs resends 2 and 3 of 0..4 at
+ * 20 ms; 0 and 1 were lost again. */
+T(rack_lost_resend_waits_rtt_and_reordering_window)
+{
+    sp_option(JKTCP_OPT_CONGESTION, JKTCP_CC_NEWRENO);
+    jktcp_conn *c = syn_sent();
+    sp_advance_ms(40);
+    sp_opts o = full_syn_opts();
+    o.mss = 1000;
+    o.ts = false;
+    sp_send(JK_SYN | JK_ACK, 0, 1, 65535, NULL, 0, &o);
+    sp_expect(JK_ACK, 1, 1, 0);
+    uint32_t S = 1;
+    for (int i = 0; i < 4; i++)
+        rtt_round(c, &S, 40);
+    sp_write_pat(c, S - 1, 10000);
+    sp_brief b[16];
+    cr_assert_eq(sp_drain(b, 16), 10);
+    const uint32_t blk[1][2] = {{S + 6000, S + 10000}}; /* 0..5 lost */
+    sp_sack_ack(S, blk, 1);
+    cr_assert_eq(resent_mask(S), 0x1fu, "the pass within cwnd 5000: segments 0..4");
+    sp_advance_ms(20);
+    const uint32_t blk2[2][2] = {{S + 2000, S + 4000}, {S + 6000, S + 10000}};
+    sp_sack_ack(S, blk2, 2);
+    cr_assert_eq(resent_mask(S), 0x20u, "the pass goes on with segment 5 only");
+    uint32_t waited;
+    const sp_seg *g = sp_wait(500, &waited);
+    cr_assert(g, "nothing resent");
+    cr_assert(waited >= 29 && waited <= 32, "resent after %u ms, want 30 (50 ms after it went)",
+              waited);
+    uint32_t seen = 1u << ((g->seq - S) / 1000);
+    seen |= resent_mask(S);
+    cr_assert_eq(seen, 0x3u, "resent %#x: want 0 and 1", seen);
+    cr_assert_eq(sp_info(c).timeouts, 0, "the RTO fired");
+    sp_peer_ack(1, S + 10000);
+    sp_expect_none();
+}
