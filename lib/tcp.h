@@ -211,6 +211,9 @@ struct jk_recovery {
     struct jk_range resent[JK_UNDO_RANGES];
     int nresent;
     uint32_t spurious, undos; /* resends D-SACK showed needless; cuts undone */
+    /* Proportional Rate Reduction (RFC 6937, tcp_prr.c) */
+    bool prr_on;
+    uint32_t prr_delivered, prr_out, recover_fs;
     /* RACK per resend (RFC 8985 §6.2), oldest first */
     struct jk_resend rlog[JK_RACK_LOG];
     int nrlog;

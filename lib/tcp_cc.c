@@ -175,6 +175,7 @@ static void reno_on_rto(struct jk_tcp *c)
 
 const struct jk_cc_ops jk_cc_newreno = {
     .name = "newreno",
+    .prr = true,
     .init = reno_init,
     .on_ack = reno_on_ack,
     .on_loss = reno_on_loss,

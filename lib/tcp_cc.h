@@ -18,6 +18,10 @@ struct jk_tcp;
 
 struct jk_cc_ops {
     const char *name;
+    /* In SACK recovery the engine sets cwnd by Proportional Rate
+     * Reduction (RFC 6937, tcp_prr.c) from the ssthresh on_loss chose;
+     * false for a controller that sets the window itself (BBR). */
+    bool prr;
     /* The handshake fixed the segment size: the initial window. */
     void (*init)(struct jk_tcp *c);
     /* acked bytes newly delivered (not SACKed before), outside fast

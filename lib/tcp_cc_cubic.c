@@ -150,6 +150,7 @@ static void cubic_on_undo(struct jk_tcp *c)
 
 const struct jk_cc_ops jk_cc_cubic = {
     .name = "cubic",
+    .prr = true,
     .init = cubic_init,
     .on_ack = cubic_on_ack,
     .on_loss = cubic_on_loss,

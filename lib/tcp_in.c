@@ -310,6 +310,7 @@ static bool process_ack(struct jk_tcp *c, const struct jk_seg *s)
     }
     if (c->rec.in_recovery && jk_rack_detect(c))
         jk_tcp_changed(c);
+    jk_prr_on_ack(c, delivered);
     if (delivered)
         jk_cc_on_delivered(c, delivered);
     if (advanced || s->opt.nsack)

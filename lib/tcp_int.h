@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The engine's internals, shared by its files (tcp_conn.c, tcp_in.c,
- * tcp_out.c, tcp_recovery.c, tcp_rack.c, tcp_cc*.c, tcp_timer.c) and by nothing else:
+ * tcp_out.c, tcp_recovery.c, tcp_rack.c, tcp_prr.c, tcp_cc*.c, tcp_timer.c) and by nothing else:
  * the rest of the library sees tcp.h. */
 #ifndef JK_TCP_INT_H
 #define JK_TCP_INT_H
@@ -129,6 +129,11 @@ void jk_tcp_undo_begin(struct jk_tcp *c);
 void jk_tcp_undo_resent(struct jk_tcp *c, uint32_t seq, uint32_t end);
 void jk_tcp_on_tlp(struct jk_tcp *c);
 uint64_t jk_tcp_reo_wnd_us(struct jk_tcp *c);
+
+/* tcp_prr.c */
+void jk_prr_begin(struct jk_tcp *c);
+void jk_prr_sent(struct jk_tcp *c, uint32_t len);
+void jk_prr_on_ack(struct jk_tcp *c, uint32_t delivered);
 
 /* tcp_rack.c */
 void jk_rack_reset(struct jk_tcp *c);

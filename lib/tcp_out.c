@@ -195,6 +195,7 @@ void jk_tcp_sent_range(struct jk_tcp *c, uint32_t seq, uint32_t len, bool synfin
     }
     if (!rexmit && len)
         c->rec.tail_seq = seq;
+    jk_prr_sent(c, len);
     pace_sent(c, len);
     if (seq_gt(end, c->snd_max))
         c->snd_max = end;

@@ -78,6 +78,7 @@ static void undo_on_dsack(struct jk_tcp *c, uint32_t l, uint32_t r)
     if (c->rec.undo_retrans)
         return;
     c->rec.undo_armed = false;
+    c->rec.prr_on = false; /* the window is the old one again: no reduction */
     c->rec.undos++;
     c->cc.cwnd = max_u32(c->cc.cwnd, c->rec.undo_cwnd);
     c->cc.ssthresh = max_u32(c->cc.ssthresh, c->rec.undo_ssthresh);
@@ -345,6 +346,7 @@ static void enter_recovery(struct jk_tcp *c)
     c->recoveries++;
     c->rec.rexmit_hi = c->snd_una;
     jk_rack_reset(c);
+    jk_prr_begin(c);
     jk_tcp_pass_resend(c, c->snd_una); /* the first repair goes regardless of cwnd */
     jk_tcp_changed(c);
 }
