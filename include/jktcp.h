@@ -627,7 +627,10 @@ typedef struct jktcp_info {
     uint64_t delivery_rate;    /* bytes/s: JKTCP_CC_BBR's bottleneck estimate (0 otherwise) */
     uint64_t pacing_rate;      /* bytes/s the controller paces at (0 = not paced) */
     uint32_t spurious;         /* resent segments a D-SACK showed needless */
-    uint32_t undos;            /* window cuts undone: every resend of the episode was needless */
+    uint32_t undos;            /* window cuts undone: every resend of the episode was
+                                  needless (D-SACK), or a timeout was (timestamps) */
+    uint32_t spurious_rtos;    /* timeouts found needless: the ACK after one echoed a
+                                  timestamp from before it (RFC 3522) */
 } jktcp_info;
 
 /* Copy the connection's info (size = sizeof *out). */

@@ -261,5 +261,6 @@ int jk_conn_info_internal(struct jktcp_conn *c, jktcp_info *o)
     o->pacing_rate = c->tcp.cc.pacing_bps;
     o->spurious = c->tcp.rec.spurious;
     o->undos = c->tcp.rec.undos;
+    o->spurious_rtos = c->tcp.rec.spurious_rtos;
     return 0;
 }

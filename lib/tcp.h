@@ -211,6 +211,11 @@ struct jk_recovery {
     struct jk_range resent[JK_UNDO_RANGES];
     int nresent;
     uint32_t spurious, undos; /* resends D-SACK showed needless; cuts undone */
+    /* Spurious-timeout detection by timestamps (RFC 3522, jk_tcp_eifel_*) */
+    bool eifel_armed;
+    uint32_t eifel_tsval;               /* TSval of the timeout's first resend */
+    uint32_t eifel_cwnd, eifel_ssthresh; /* the window before that timeout */
+    uint32_t spurious_rtos;
     /* Proportional Rate Reduction (RFC 6937, tcp_prr.c) */
     bool prr_on;
     uint32_t prr_delivered, prr_out, recover_fs;

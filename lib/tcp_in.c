@@ -299,6 +299,8 @@ static bool process_ack(struct jk_tcp *c, const struct jk_seg *s)
         c->rtt.timing = false;
     }
     if (advanced) {
+        if (c->rec.eifel_armed)
+            jk_tcp_eifel_check(c, s); /* before on_new_ack: it may end the recovery */
         on_new_ack(c, s->ack, fresh);
         jk_tcp_changed(c);
     } else if (s->ack == c->snd_una && s->len == 0 && !(s->flags & (JK_SYN | JK_FIN)) &&

@@ -129,6 +129,8 @@ void jk_tcp_undo_begin(struct jk_tcp *c);
 void jk_tcp_undo_resent(struct jk_tcp *c, uint32_t seq, uint32_t end);
 void jk_tcp_on_tlp(struct jk_tcp *c);
 uint64_t jk_tcp_reo_wnd_us(struct jk_tcp *c);
+void jk_tcp_eifel_arm(struct jk_tcp *c);
+void jk_tcp_eifel_check(struct jk_tcp *c, const struct jk_seg *s);
 
 /* tcp_prr.c */
 void jk_prr_begin(struct jk_tcp *c);

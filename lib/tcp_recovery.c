@@ -86,6 +86,39 @@ static void undo_on_dsack(struct jk_tcp *c, uint32_t l, uint32_t r)
     jk_tcp_changed(c);
 }
 
+/* Spurious timeouts (RFC 3522, Eifel detection): the first ACK that
+ * acknowledges new data after a timeout echoes the TSval of the segment
+ * that made the peer send it. Older than the timeout's first resend means
+ * the original arrived — it was late, not lost — and the timeout was
+ * needless: the window comes back and the resends stop (the response of
+ * RFC 4015, as Linux's undo of a loss state on timestamps). One decision
+ * per timeout episode; a second timeout in a row keeps the first's
+ * values. */
+void jk_tcp_eifel_arm(struct jk_tcp *c)
+{
+    if (!c->ts_ok || c->rec.eifel_armed)
+        return;
+    c->rec.eifel_armed = true;
+    c->rec.eifel_tsval = jk_tcp_ts_now(c); /* the resend goes in this pass */
+    c->rec.eifel_cwnd = c->cc.cwnd;
+    c->rec.eifel_ssthresh = c->cc.ssthresh;
+}
+
+void jk_tcp_eifel_check(struct jk_tcp *c, const struct jk_seg *s)
+{
+    c->rec.eifel_armed = false;
+    if (!c->rec.rto_recovery || !s->opt.has_ts || !seq_lt(s->opt.tsecr, c->rec.eifel_tsval))
+        return;
+    c->rec.spurious_rtos++;
+    c->rec.undos++;
+    c->rec.in_recovery = c->rec.rto_recovery = false;
+    c->rec.undo_armed = false;
+    c->cc.cwnd = max_u32(c->cc.cwnd, c->rec.eifel_cwnd);
+    c->cc.ssthresh = max_u32(c->cc.ssthresh, c->rec.eifel_ssthresh);
+    jk_cc_on_undo(c);
+    jk_tcp_changed(c);
+}
+
 /* RFC 8985 §6.2 step 4: a D-SACK says a resend was needless — the
  * reordering window was too short for this path. Widen it by min_rtt/4,
  * at most once per round trip, and keep it wide for 16 recoveries. */

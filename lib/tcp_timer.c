@@ -86,6 +86,7 @@ static void on_rto(struct jk_tcp *c)
     if (synchronized(c->state)) {
         if (!c->rec.in_recovery)
             jk_tcp_undo_begin(c); /* a timeout inside a recovery keeps its episode */
+        jk_tcp_eifel_arm(c);
         jk_cc_on_rto(c);
     }
     c->rec.recover = c->snd_max;

@@ -100,3 +100,38 @@ T(rack_lost_resend_waits_rtt_and_reordering_window)
     sp_peer_ack(1, S + 10000);
     sp_expect_none();
 }
+
+/* The pipe is alive while SACKs keep coming: each ACK that SACKs new data
+ * in recovery restarts the retransmission timer, so a lost resend of the
+ * head is found by RACK (a round trip after it went, data sent later
+ * having arrived), never by a timeout that would collapse the window to
+ * one segment (RFC 8985 §6.3: the RTO is the last resort). Here the
+ * peer SACKs one segment every half RTO for eight RTOs. */
+T(rack_no_timeout_while_sacks_show_the_pipe_alive)
+{
+    sp_option(JKTCP_OPT_CONGESTION, JKTCP_CC_NEWRENO);
+    uint32_t S;
+    jktcp_conn *c = sack_peer_warmed(&S);
+    sp_write_pat(c, S - 1, 20000);
+    sp_brief b[32];
+    cr_assert_eq(sp_drain(b, 32), 20);
+    const uint32_t blk[1][2] = {{S + 1000, S + 4000}};
+    sp_sack_ack(S, blk, 1); /* recovery: the head goes again (and is lost again) */
+    sp_drain(b, 32);
+    uint32_t rto_ms = sp_info(c).rto_us / 1000;
+    cr_assert(rto_ms >= 4, "rto %u ms", rto_ms);
+    int head_resends = 0;
+    for (uint32_t k = 4; k < 20; k++) {
+        sp_advance_ms(rto_ms / 2);
+        const uint32_t more[1][2] = {{S + 1000, S + 1000 * (k + 1)}};
+        sp_sack_ack(S, more, 1);
+        int n = sp_drain(b, 32);
+        for (int j = 0; j < n; j++)
+            head_resends += b[j].seq == S;
+        jktcp_info i = sp_info(c);
+        cr_assert_eq(i.timeouts, 0, "a timeout %u ms into the SACKs", (k - 3) * rto_ms / 2);
+        cr_assert(i.cwnd >= 2000, "cwnd %u: collapsed", i.cwnd);
+    }
+    cr_assert(head_resends >= 1, "the lost head was never resent");
+    sp_peer_ack(1, S + 20000);
+}

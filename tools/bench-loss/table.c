@@ -30,7 +30,8 @@ static void print_counters(const char *who, const jktcp_info *n)
 {
     printf("  %s rexmit %u rto %u recoveries %u tlp %u", who, n->retransmits, n->timeouts,
            n->recoveries, n->tail_probes);
-    printf(" dsack %u spurious %u undo %u", n->dsacks, n->spurious, n->undos);
+    printf(" dsack %u spurious %u undo %u spurious-rto %u", n->dsacks, n->spurious, n->undos,
+           n->spurious_rtos);
     if (n->delivery_rate)
         printf(" model %.1f MB/s", (double)n->delivery_rate / 1e6);
 }

@@ -181,6 +181,7 @@ class Info(_Struct):
         ("pacing_rate", c_uint64),
         ("spurious", c_uint32),
         ("undos", c_uint32),
+        ("spurious_rtos", c_uint32),
     ]
 
     @property
