@@ -109,12 +109,16 @@ $(B)/tools/bench/%.o: tools/bench/%.c $(wildcard tools/bench/*.h) include/jktcp.
 	$(CC) $(TEST_CFLAGS) -c $< -o $@
 # The loss table (tools/jktcp-bench-loss.c, its parts in tools/bench-loss/):
 # the support objects above and the lossy link to the kernel (lossylink.o).
+# kshare.o (a kernel flow sharing the bottleneck) drives the fault transport
+# through the internal lib/transport.h, as the unit tests do: it links the
+# static archive like every tool.
 SUPPORT_LOSS_OBJ := $(B)/tests/support/lossylink.o
 BENCH_LOSS_OBJ := $(patsubst tools/bench-loss/%.c,$(B)/tools/bench-loss/%.o,$(wildcard tools/bench-loss/*.c))
 $(B)/tools/jktcp-bench-loss: $(SUPPORT_NET_OBJ) $(SUPPORT_LOSS_OBJ) $(BENCH_LOSS_OBJ)
 $(B)/tools/bench-loss/%.o: tools/bench-loss/%.c $(wildcard tools/bench-loss/*.h) include/jktcp.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -c $< -o $@
+$(B)/tools/bench-loss/kshare.o: lib/transport.h
 TOOL_OBJ := $(SUPPORT_NET_OBJ) $(SUPPORT_LOSS_OBJ) $(BENCH_OBJ) $(BENCH_LOSS_OBJ)
 $(B)/tools/%: tools/%.c $(STATIC) include/jktcp.h
 	@mkdir -p $(dir $@)

@@ -10,18 +10,11 @@
  *   (RTT 20 ms; the ACK path has the delay but no rate), no random loss.
  *   Alone, a flow should fill the rate with the queue's delay bounded;
  *   two flows with different controllers show each one's share.
+ * - bottleneck with a kernel flow (kernel_cc): the same link, shared with
+ *   one Linux kernel TCP upload (kshare.c: the link is driven by a switch
+ *   thread that both senders' frames pass through); with nflows 0, the
+ *   kernel flow alone through it (the reference for what it gets).
  * - fairness: 8 flows with the default controller over loss_faults(p).
- *
- * Why no kernel flow shares the bottleneck: the queue is inside this
- * process's fault transport, which only sees the frames of its own adapter.
- * A kernel sender's frames never pass through it (the kernel's uploads to
- * jktcp cross link_in, the other direction's queue, and a kernel-to-kernel
- * flow does not touch the TUN at all). Putting one in the same queue would
- * need a userspace router (two namespaces, the kernel flow's frames read
- * from one TUN and written to the other through the same link as the
- * adapter's), which this bench does not build: "does not starve a kernel
- * flow" is not measured here; jktcp against jktcp with another controller
- * is.
  */
 #include "loss.h"
 
@@ -118,8 +111,8 @@ static void sample(struct flow *fl, int n)
 
 /* Every flow writes as fast as its connection takes it, until secs are up.
  * The srtt samples' maximum is kept in r as they come. */
-static void pump(jktcp_adapter *a, const struct lb_shared_case *c, struct flow *fl,
-                 struct lb_shared_result *r)
+static void pump(jktcp_adapter *a, struct lb_kshare *ks, const struct lb_shared_case *c,
+                 struct flow *fl, struct lb_shared_result *r)
 {
     uint8_t *buf = malloc(SH_CHUNK);
     if (!buf) {
@@ -127,6 +120,8 @@ static void pump(jktcp_adapter *a, const struct lb_shared_case *c, struct flow *
         return;
     }
     uint64_t t0 = jkt_now_us(), end = t0 + (uint64_t)c->secs * 1000000u, next = t0;
+    if (ks)
+        lb_kshare_go(ks);
     while (r->status == LB_OK && jkt_now_us() < end) {
         for (int i = 0; i < c->nflows; i++)
             feed(&fl[i], buf);
@@ -134,6 +129,8 @@ static void pump(jktcp_adapter *a, const struct lb_shared_case *c, struct flow *
             SH_FAIL(r, "the adapter's transport failed");
         if (jkt_now_us() >= next) {
             sample(fl, c->nflows);
+            if (ks)
+                lb_kshare_sample(ks);
             for (int i = 0; i < c->nflows; i++) {
                 jktcp_info in;
                 if (jktcp_conn_info(fl[i].c, &in, sizeof in) == 0 &&
@@ -144,6 +141,8 @@ static void pump(jktcp_adapter *a, const struct lb_shared_case *c, struct flow *
         }
     }
     r->secs = (double)(jkt_now_us() - t0) / 1e6;
+    if (ks)
+        lb_kshare_result(ks, r->secs, &r->f[c->nflows]);
     for (int i = 0; i < c->nflows; i++) {
         struct lb_flow_result *o = &r->f[i];
         o->bytes = atomic_load(&fl[i].sink.bytes_in);
@@ -157,11 +156,13 @@ static void pump(jktcp_adapter *a, const struct lb_shared_case *c, struct flow *
 
 /* Counters, then close everything; what a sink saw is known only once it
  * has stopped. */
-static void finish(jktcp_adapter *a, jktcp_transport *ft,
+static void finish(jktcp_adapter *a, jktcp_transport *ft, struct lb_kshare *ks,
                    struct flow *fl, int opened, struct lb_shared_result *r)
 {
     jktcp_fault_stats st;
-    if (jktcp_transport_fault_stats(ft, &st, sizeof st) == 0)
+    if (ks)
+        lb_kshare_link(ks, &r->link);
+    else if (jktcp_transport_fault_stats(ft, &st, sizeof st) == 0)
         r->link = st.link_out;
     for (int i = 0; i < opened; i++) {
         jktcp_info in;
@@ -192,19 +193,33 @@ void lb_shared_run(const struct lb_shared_case *c, struct lb_shared_result *r)
     jktcp_fault_config cfg = link_config(c);
     jktcp_transport *ft = NULL;
     jktcp_adapter *a = NULL;
+    struct lb_kshare *ks = NULL;
     struct flow fl[LB_MAX_FLOWS];
     int opened = 0;
     memset(fl, 0, sizeof fl);
     if (rc != 0)
         SH_FAIL(r, "kernel tuning (status %d): %.90s", rc, out);
+    else if (c->kernel_cc[0])
+        r->status = lb_kshare_open(&tun, &cfg, c->kernel_cc, &ks, &a, r->why, sizeof r->why);
     else if ((rc = jkt_lossy_adapter(tun.fd, &cfg, &ft, &a)) < 0)
         SH_FAIL(r, "lossy adapter: %s", jktcp_strerror(rc));
     while (r->status == LB_OK && opened < c->nflows && open_flow(a, c, opened, &fl[opened], r) == 0)
         opened++;
     if (r->status == LB_OK)
-        pump(a, c, fl, r);
+        pump(a, ks, c, fl, r);
     if (a)
-        finish(a, ft, fl, opened, r);
+        finish(a, ft, ks, fl, opened, r);
     jktcp_adapter_free(a);
+    if (ks) {
+        char why[sizeof r->why];
+        int st = lb_kshare_close(ks, &r->f[c->nflows], &r->sw, why, sizeof why);
+        if (st != LB_OK && r->status == LB_OK)
+            r->status = st, snprintf(r->why, sizeof r->why, "%s", why);
+    }
     jkt_tun_close(&tun);
+}
+
+int lb_case_flows(const struct lb_shared_case *c)
+{
+    return c->nflows + (c->kernel_cc[0] ? 1 : 0);
 }

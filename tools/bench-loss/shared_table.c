@@ -3,12 +3,13 @@
  * jktcp-bench-loss's output for the shared-link cases (shared.c): a line
  * per run, the bottleneck table (each flow's share of the 100 Mbit/s, its
  * mean and largest smoothed RTT against the path's 20 ms, the queue's drops
- * and mean wait) and the fairness table (each of the 8 flows' Mbit/s and
- * Jain's index).
+ * and mean wait; a kernel flow sharing the queue is a flow like the others)
+ * and the fairness table (each of the 8 flows' Mbit/s and Jain's index).
  */
 #include "loss.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 
 static const char *cc_name(long v)
@@ -19,6 +20,15 @@ static const char *cc_name(long v)
     case JKTCP_CC_BBR: return "bbr";
     default: return "?";
     }
+}
+
+/* Flow i of case c: a jktcp controller's name, or the kernel flow's. */
+static const char *flow_name(const struct lb_shared_case *c, int i, char *buf, size_t cap)
+{
+    if (i < c->nflows)
+        return cc_name(c->cc[i]);
+    snprintf(buf, cap, "kernel %s", c->kernel_cc);
+    return buf;
 }
 
 double lb_jain(const double *x, int n)
@@ -43,20 +53,29 @@ static double queue_wait_ms(const jktcp_fault_link_stats *l)
 
 void lb_print_shared_run(const struct lb_shared_case *c, const struct lb_shared_result *r)
 {
-    printf("%-28s ", c->label);
+    printf("%-32s ", c->label);
     if (r->status != LB_OK) {
-        printf("FAILED: %s\n", r->why);
+        printf("%s: %s\n", r->status == LB_NA ? "n/a" : "FAILED", r->why);
         fflush(stdout);
         return;
     }
     printf("%.1f s:", r->secs);
-    for (int i = 0; i < c->nflows; i++)
-        printf(" [%s %.1f Mbit/s srtt %.1f/%.1f ms rexmit %u rto %u]", cc_name(c->cc[i]),
-               r->f[i].mbit_s, r->f[i].srtt_mean_ms, r->f[i].srtt_max_ms, r->f[i].retransmits,
-               r->f[i].timeouts);
+    double total = 0;
+    for (int i = 0; i < lb_case_flows(c); i++) {
+        char nb[32];
+        printf(" [%s %.1f Mbit/s srtt %.1f/%.1f ms rexmit %u rto %u]",
+               flow_name(c, i, nb, sizeof nb), r->f[i].mbit_s, r->f[i].srtt_mean_ms,
+               r->f[i].srtt_max_ms, r->f[i].retransmits, r->f[i].timeouts);
+        total += r->f[i].mbit_s;
+    }
     if (c->bottleneck)
-        printf(" queue: drops %" PRIu64 ", max %" PRIu64 " B, mean wait %.2f ms",
-               r->link.queue_drops, r->link.max_queue_bytes, queue_wait_ms(&r->link));
+        printf(" link: %.0f%% used, queue drops %" PRIu64 ", max %" PRIu64 " B, mean wait %.2f ms",
+               100 * total / rate_mbit(), r->link.queue_drops, r->link.max_queue_bytes,
+               queue_wait_ms(&r->link));
+    if (c->kernel_cc[0])
+        printf(" switch: in %" PRIu64 " jktcp + %" PRIu64 " kernel, out %" PRIu64 " + %" PRIu64
+               ", stray %" PRIu64 ", lost %" PRIu64,
+               r->sw.up_jk, r->sw.up_k, r->sw.down_jk, r->sw.down_k, r->sw.stray, r->sw.lost);
     printf("\n");
     fflush(stdout);
 }
@@ -64,18 +83,23 @@ void lb_print_shared_run(const struct lb_shared_case *c, const struct lb_shared_
 static void print_bn_row(const struct lb_shared_case *c, const struct lb_shared_result *r)
 {
     double rtt = 2.0 * LB_BN_DELAY_US / 1000.0, total = 0;
-    for (int i = 0; i < c->nflows; i++)
+    int n = lb_case_flows(c);
+    for (int i = 0; i < n; i++)
         total += r->f[i].mbit_s;
-    for (int i = 0; i < c->nflows; i++) {
+    for (int i = 0; i < n; i++) {
         const struct lb_flow_result *f = &r->f[i];
+        char nb[32], use[16] = "";
+        if (i == 0)
+            snprintf(use, sizeof use, "%.0f%%", 100 * total / rate_mbit());
         /* the link's own view: every data frame's path delay is the RTT
          * plus its wait. jktcp's srtt times one segment a round and drops
          * the timing across a retransmission or recovery (Karn), so while
          * the queue overflows it takes no samples */
-        printf("| %s | %s | %.1f | %.0f%% | %.0f%% | %.1f | %.1f | %.2fx | %u | %" PRIu64
+        printf("| %s | %s | %.1f | %.0f%% | %.0f%% | %s | %.1f | %.1f | %.2fx | %u | %" PRIu64
                " | %.2f | %.2fx |\n",
-               i ? "" : c->label, cc_name(c->cc[i]), f->mbit_s, 100 * f->mbit_s / rate_mbit(),
-               100 * f->mbit_s / (total > 0 ? total : 1), f->srtt_mean_ms, f->srtt_max_ms,
+               i ? "" : c->label, flow_name(c, i, nb, sizeof nb), f->mbit_s,
+               100 * f->mbit_s / rate_mbit(), 100 * f->mbit_s / (total > 0 ? total : 1), use,
+               f->srtt_mean_ms, f->srtt_max_ms,
                f->srtt_mean_ms / rtt, f->retransmits, r->link.queue_drops,
                queue_wait_ms(&r->link), (rtt + queue_wait_ms(&r->link)) / rtt);
     }
@@ -86,19 +110,22 @@ void lb_print_bottleneck_table(const struct lb_shared_case *c, const struct lb_s
 {
     printf("\n## Bottleneck: %.0f Mbit/s, RTT %.0f ms, %u KiB drop-tail queue, no random loss\n\n"
            "jktcp uploads to kernel sinks through the fault transport's link for %d s per run "
-           "(goodput = what the sinks read / the whole run, slow start included). srtt: "
-           "jktcp_info.srtt_us every 50 ms, mean / max; inflation = mean srtt / %.0f ms. The "
-           "queue's drops and mean wait (per data frame, serialization included) are the link's, "
-           "all flows together; link inflation = (RTT + mean wait) / RTT. No kernel flow shares "
-           "the queue (see docs/benchmarks.md).\n\n"
-           "| case | flow | Mbit/s | of rate | share | mean srtt ms | max srtt ms | inflation | "
-           "rexmit | queue drops | queue wait ms | link inflation |\n"
-           "|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+           "(goodput = what the sinks read / the whole run, slow start included); in the "
+           "\"kernel\" rows a Linux kernel flow uploads through the same queue (a switch "
+           "thread drives the link, see docs/benchmarks.md). link use = all flows' goodput / "
+           "the rate. srtt: jktcp_info.srtt_us (a kernel flow's TCP_INFO tcpi_rtt) every 50 ms, "
+           "mean / max; inflation = mean srtt / %.0f ms. The queue's drops and mean wait (per "
+           "data frame, serialization included) are the link's, all flows together; link "
+           "inflation = (RTT + mean wait) / RTT.\n\n"
+           "| case | flow | Mbit/s | of rate | share | link use | mean srtt ms | max srtt ms | "
+           "inflation | rexmit | queue drops | queue wait ms | link inflation |\n"
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
            rate_mbit(), 2.0 * LB_BN_DELAY_US / 1000.0, LB_BN_QUEUE / 1024, n ? c[0].secs : 0,
            2.0 * LB_BN_DELAY_US / 1000.0);
     for (int k = 0; k < n; k++) {
         if (r[k].status != LB_OK)
-            printf("| %s | FAILED: %s |\n", c[k].label, r[k].why);
+            printf("| %s | %s: %s |\n", c[k].label, r[k].status == LB_NA ? "n/a" : "FAILED",
+                   r[k].why);
         else
             print_bn_row(&c[k], &r[k]);
     }
