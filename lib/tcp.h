@@ -142,6 +142,7 @@ struct jk_bbr {
     bool full_bw;         /* STARTUP found the pipe full */
     bool conserving;      /* first round of a recovery: packet conservation */
     bool app_limited;     /* this round began with nothing more to send */
+    bool loss_round;      /* this round spent time restarting after a timeout */
     uint8_t bw_slot;      /* next slot of bw[] to write */
     uint32_t round;       /* round trips counted */
     uint32_t round_end;   /* a round ends once the peer holds this byte */
@@ -216,6 +217,10 @@ struct jk_recovery {
     uint32_t eifel_tsval;               /* TSval of the timeout's first resend */
     uint32_t eifel_cwnd, eifel_ssthresh; /* the window before that timeout */
     uint32_t spurious_rtos;
+    /* SACKed bytes forgotten with the scoreboard (a second timeout in a
+     * row): counted delivered once already, not again when acked or
+     * SACKed anew below forgot_end */
+    uint32_t forgot, forgot_end;
     /* Proportional Rate Reduction (RFC 6937, tcp_prr.c) */
     bool prr_on;
     uint32_t prr_delivered, prr_out, recover_fs;

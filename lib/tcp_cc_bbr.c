@@ -220,7 +220,14 @@ static void end_round(struct jk_tcp *c)
     if (us < c->rtt.srtt_us)
         us = c->rtt.srtt_us;
     uint64_t sample = us ? (c->cc.delivered - b->round_delivered) * 1000000u / us : 0;
-    bool app_limited = b->app_limited;
+    /* A round that spent time restarting after a timeout was held back
+     * by a window growing again from one segment, not by the path: like
+     * one the application limited, it only counts if it beats the filter.
+     * Otherwise the rounds of that restart flush the filter and the model
+     * reads a fraction of the path (seen on the 100 Mbit/s bottleneck:
+     * 95 -> 11 Mbit/s after one timeout in STARTUP). Fast recovery rounds
+     * count: the window stays near the pipe there. */
+    bool app_limited = b->app_limited || b->loss_round;
     if (us && (!app_limited || sample > max_bw(c)))
         add_bw_sample(c, sample);
     b->round++;
@@ -228,6 +235,7 @@ static void end_round(struct jk_tcp *c)
     b->round_delivered = c->cc.delivered;
     b->round_us = now;
     b->app_limited = c->snd_nxt == snd_data_end(c);
+    b->loss_round = c->rec.rto_recovery;
     if (b->conserving && b->round > b->conserve_round)
         b->conserving = false;
     check_full_bw(c, app_limited);
@@ -276,7 +284,10 @@ static void set_pacing_rate(struct jk_tcp *c)
     uint64_t bw = max_bw(c);
     if (!bw && c->rtt.srtt_us)
         bw = (uint64_t)c->cc.cwnd * 1000000u / c->rtt.srtt_us;
-    uint64_t rate = bw * pacing_gain(c) / 1000;
+    /* 1% below the model (Linux's bbr_pacing_margin_percent): the
+     * model's rate is the bottleneck's, and pacing at exactly it never
+     * lets a queue that built up drain */
+    uint64_t rate = bw * pacing_gain(c) / 1000 * 99 / 100;
     uint64_t floor = (uint64_t)c->smss * 1000u;
     c->cc.pacing_bps = bw ? (rate > floor ? rate : floor) : 0;
 }
@@ -338,6 +349,7 @@ static void restore_cwnd(struct jk_tcp *c)
 static void bbr_on_rto(struct jk_tcp *c)
 {
     save_cwnd(c);
+    bbr(c)->loss_round = true;
     bbr(c)->conserving = false;
     c->cc.cwnd = c->smss;
 }

@@ -275,14 +275,18 @@ static bool process_ack(struct jk_tcp *c, const struct jk_seg *s)
     }
     uint32_t old_wnd = c->snd_wnd;
     bool advanced = seq_gt(s->ack, c->snd_una);
-    uint32_t sacked = jk_tcp_sacked_bytes(c);
-    jk_tcp_take_peer_sack(c, s);
-    uint32_t now_sacked = jk_tcp_sacked_bytes(c);
+    uint32_t newly_sacked = jk_tcp_take_peer_sack(c, s);
     uint32_t fresh = advanced ? (s->ack - c->snd_una) - jk_tcp_sacked_in(c, c->snd_una, s->ack) : 0;
     /* newly delivered: bytes newly SACKed and bytes newly acked that were
      * not SACKed before */
-    uint32_t delivered = (now_sacked > sacked ? now_sacked - sacked : 0) + fresh;
-    if (advanced || now_sacked != sacked) {
+    uint32_t delivered = newly_sacked + fresh;
+    if (c->rec.forgot) { /* delivered before the scoreboard was dropped */
+        uint32_t again = seq_ge(c->snd_una, c->rec.forgot_end) ? c->rec.forgot
+                                                                : min_u32(c->rec.forgot, delivered);
+        c->rec.forgot -= again;
+        delivered -= min_u32(again, delivered);
+    }
+    if (advanced || newly_sacked) {
         c->rec.delivered_us = NOW(c);
         if (c->rec.in_recovery && c->timer[JK_T_RTO]) { /* still moving: the passes have it */
             c->timer[JK_T_RTO] = 0;

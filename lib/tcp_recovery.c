@@ -143,10 +143,26 @@ void jk_tcp_rack_recovery_done(struct jk_tcp *c)
         c->rec.reo_mult = 1;
 }
 
-void jk_tcp_take_peer_sack(struct jk_tcp *c, const struct jk_seg *s)
+/* The lowest range leaves a full scoreboard: its bytes were counted
+ * delivered; if the peer reports them again they must not count twice. */
+static void forget_lowest_sack(struct jk_tcp *c)
 {
+    int lo = 0;
+    for (int i = 1; i < c->rec.nsack; i++)
+        if (seq_lt(c->rec.sack[i].start, c->rec.sack[lo].start))
+            lo = i;
+    c->rec.forgot += c->rec.sack[lo].end - c->rec.sack[lo].start;
+    c->rec.forgot_end = c->snd_max;
+    jk_ranges_forget_lowest(c->rec.sack, &c->rec.nsack);
+}
+
+/* Take the SACK blocks of s into the scoreboard; the bytes they newly
+ * cover (what arrived since the last ACK, above snd_una). */
+uint32_t jk_tcp_take_peer_sack(struct jk_tcp *c, const struct jk_seg *s)
+{
+    uint32_t newly = 0;
     if (!c->sack_ok)
-        return;
+        return 0;
     if (is_dsack(s)) {
         rack_widen_on_dsack(c);
         undo_on_dsack(c, s->opt.sack[0].left, s->opt.sack[0].right);
@@ -156,11 +172,15 @@ void jk_tcp_take_peer_sack(struct jk_tcp *c, const struct jk_seg *s)
         /* only blocks inside data we actually sent and that is unacked */
         if (!seq_lt(l, r) || !seq_gt(l, c->snd_una) || seq_gt(r, c->snd_max))
             continue;
+        uint32_t had = jk_ranges_covered(c->rec.sack, c->rec.nsack, l, r);
+        if (had == r - l)
+            continue;
         if (c->rec.nsack == JK_MAX_PEER_SACK)
-            jk_ranges_forget_lowest(c->rec.sack, &c->rec.nsack); /* newer news first; at
-                                                                     * worst a byte goes twice */
+            forget_lowest_sack(c); /* newer news first; at worst a byte goes twice */
         jk_ranges_add(c->rec.sack, &c->rec.nsack, JK_MAX_PEER_SACK, l, r, false);
+        newly += (r - l) - had;
     }
+    return newly;
 }
 
 void jk_tcp_prune_peer_sack(struct jk_tcp *c)

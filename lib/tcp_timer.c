@@ -95,8 +95,11 @@ static void on_rto(struct jk_tcp *c)
     /* Keep the SACK scoreboard through one timeout (the resends skip what
      * the peer holds, as Linux does); drop it on the second in a row in
      * case the receiver reneged (RFC 2018 §8). */
-    if (c->retries > 1)
+    if (c->retries > 1 && c->rec.nsack) {
+        c->rec.forgot += jk_tcp_sacked_bytes(c);
+        c->rec.forgot_end = c->snd_max;
         c->rec.nsack = 0;
+    }
     if (synchronized(c->state)) {
         /* everything unSACKed is lost: send_hole resends it in order,
          * paced by slow start, and resends again what a pass loses */

@@ -105,6 +105,10 @@ static void sample(struct flow *fl, int n)
         if (jktcp_conn_info(fl[i].c, &in, sizeof in) == 0 && in.srtt_us) {
             fl[i].srtt_sum_ms += in.srtt_us / 1000.0;
             fl[i].samples++;
+            if (getenv("LB_TRACE") && fl[i].samples % 10 == 0)
+                fprintf(stderr, "flow %d: srtt %.1f ms cwnd %u rate %.1f pace %.1f Mbit/s rexmit %u rec %u q %llu\n", i,
+                        in.srtt_us / 1000.0, in.cwnd, in.delivery_rate * 8 / 1e6, in.pacing_rate * 8 / 1e6,
+                        in.retransmits, in.recoveries, (unsigned long long)in.bytes_queued);
         }
     }
 }
