@@ -41,10 +41,20 @@ void jk_rack_resent(struct jk_tcp *c, uint32_t seq, uint32_t end)
 {
     if (!c->rec.in_recovery || !c->sack_ok || !seq_lt(seq, end))
         return;
+    uint32_t lo = seq, hi = end;
     for (int i = 0; i < c->rec.nrlog;) {
         struct jk_resend *r = &c->rec.rlog[i];
         if (!seq_lt(seq, r->end) || !seq_lt(r->seq, end)) { /* no overlap */
             i++;
+            continue;
+        }
+        if (seq_gt(seq, r->seq) && seq_lt(end, r->end)) {
+            /* sent again in its middle (the bytes before were SACKed
+             * meanwhile): the new resend stands for all of it, or the
+             * older one would stay lost and be picked again forever */
+            lo = r->seq;
+            hi = r->end;
+            log_remove(c, i);
             continue;
         }
         if (seq_le(seq, r->seq) && seq_ge(end, r->end)) {
@@ -53,14 +63,14 @@ void jk_rack_resent(struct jk_tcp *c, uint32_t seq, uint32_t end)
         }
         if (seq_le(seq, r->seq))
             r->seq = end;
-        else if (seq_ge(end, r->end))
+        else
             r->end = seq;
-        i++; /* sent again in its middle: the older times of its ends stand */
+        i++;
     }
     if (c->rec.nrlog == JK_RACK_LOG)
         log_remove(c, 0);
     c->rec.rlog[c->rec.nrlog++] = (struct jk_resend){
-        .seq = seq, .end = end, .hi = c->snd_max, .sent_us = NOW(c)};
+        .seq = lo, .end = hi, .hi = c->snd_max, .sent_us = NOW(c)};
 }
 
 static bool delivered(struct jk_tcp *c, const struct jk_resend *r)
