@@ -110,8 +110,8 @@ void jkt_kernel_tcp_sockets(int *open_, int *timewait)
 }
 
 /* One file of name lines and value lines ("Tcp: RtoAlgorithm ..." then
- * "Tcp: 1 ..."): the value of name in the group, or -1. */
-static long kernel_stat_in(const char *path, const char *group, const char *name)
+ * "Tcp: 1 ..."): the value of name in the group, or -1 (netprobe.h). */
+long jkt_kernel_stat_in(const char *path, const char *group, const char *name)
 {
     FILE *f = fopen(path, "r");
     char names[4096], values[4096];
@@ -133,8 +133,8 @@ static long kernel_stat_in(const char *path, const char *group, const char *name
 
 long jkt_kernel_stat(const char *group, const char *name)
 {
-    long v = kernel_stat_in("/proc/net/snmp", group, name);
-    return v >= 0 ? v : kernel_stat_in("/proc/net/netstat", group, name);
+    long v = jkt_kernel_stat_in("/proc/net/snmp", group, name);
+    return v >= 0 ? v : jkt_kernel_stat_in("/proc/net/netstat", group, name);
 }
 
 int jkt_proc_line(const char *path, char *buf, size_t cap)

@@ -36,6 +36,9 @@ long jkt_kernel_retransmits(void);
  * /proc/net/snmp, "TcpExt" of /proc/net/netstat, ...), or -1 where the
  * kernel has no such counter. */
 long jkt_kernel_stat(const char *group, const char *name);
+/* The same from one file of name and value lines (e.g.
+ * "/proc/thread-self/net/netstat" for a thread in a namespace of its own). */
+long jkt_kernel_stat_in(const char *path, const char *group, const char *name);
 /* The first line of a file (a /proc or /sys value) into buf, without its
  * newline. 0 or -errno. */
 int jkt_proc_line(const char *path, char *buf, size_t cap);

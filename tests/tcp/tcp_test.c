@@ -146,3 +146,22 @@ jktcp_conn *sack_peer_warmed(uint32_t *S)
     transfer_acked(c, S, 20000);
     return c;
 }
+
+/* A SACK peer (MSS 1000, no timestamps) on a 40 ms path: the handshake
+ * and four 100-byte rounds each took 40 ms, so min RTT and SRTT are 40 ms
+ * (the reordering window min_rtt / 4 = 10 ms); *S is the next sequence
+ * number. */
+jktcp_conn *sack_peer_40ms(uint32_t *S)
+{
+    jktcp_conn *c = syn_sent();
+    sp_advance_ms(40); /* every RTT sample 40 ms, the handshake's too */
+    sp_opts o = full_syn_opts();
+    o.mss = 1000;
+    o.ts = false;
+    sp_send(JK_SYN | JK_ACK, 0, 1, 65535, NULL, 0, &o);
+    sp_expect(JK_ACK, 1, 1, 0);
+    *S = 1;
+    for (int i = 0; i < 4; i++)
+        rtt_round(c, S, 40);
+    return c;
+}

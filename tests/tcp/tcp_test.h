@@ -55,6 +55,10 @@ void sp_sack_ack(uint32_t ack, const uint32_t (*blk)[2], int n);
  * cwnd 30,000; *S is the next sequence number. */
 jktcp_conn *sack_peer_warmed(uint32_t *S);
 
+/* A SACK peer (MSS 1000, no timestamps) on a 40 ms path: min RTT and SRTT
+ * 40 ms; *S is the next sequence number. */
+jktcp_conn *sack_peer_40ms(uint32_t *S);
+
 /* A byte pattern different from sp_pat at every offset (for conflicting
  * retransmissions). */
 const uint8_t *alt_pat(size_t off);

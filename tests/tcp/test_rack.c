@@ -68,16 +68,8 @@ T(rack_lost_resend_goes_again_before_the_pass_ends)
 T(rack_lost_resend_waits_rtt_and_reordering_window)
 {
     sp_option(JKTCP_OPT_CONGESTION, JKTCP_CC_NEWRENO);
-    jktcp_conn *c = syn_sent();
-    sp_advance_ms(40);
-    sp_opts o = full_syn_opts();
-    o.mss = 1000;
-    o.ts = false;
-    sp_send(JK_SYN | JK_ACK, 0, 1, 65535, NULL, 0, &o);
-    sp_expect(JK_ACK, 1, 1, 0);
-    uint32_t S = 1;
-    for (int i = 0; i < 4; i++)
-        rtt_round(c, &S, 40);
+    uint32_t S;
+    jktcp_conn *c = sack_peer_40ms(&S);
     sp_write_pat(c, S - 1, 10000);
     sp_brief b[16];
     cr_assert_eq(sp_drain(b, 16), 10);

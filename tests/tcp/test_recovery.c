@@ -282,16 +282,8 @@ static uint32_t reorder_wait_ms(jktcp_conn *c, uint32_t *S)
 T(rack_dsack_widens_reordering_window)
 {
     sp_option(JKTCP_OPT_TAIL_PROBE, 1);
-    jktcp_conn *c = syn_sent();
-    sp_advance_ms(40); /* every RTT sample 40 ms, the handshake's too */
-    sp_opts o = full_syn_opts();
-    o.mss = 1000;
-    o.ts = false;
-    sp_send(JK_SYN | JK_ACK, 0, 1, 65535, NULL, 0, &o);
-    sp_expect(JK_ACK, 1, 1, 0);
-    uint32_t S = 1;
-    for (int i = 0; i < 4; i++)
-        rtt_round(c, &S, 40);
+    uint32_t S;
+    jktcp_conn *c = sack_peer_40ms(&S);
     uint32_t first = reorder_wait_ms(c, &S);
     cr_assert(first >= 10 && first <= 12, "reordering window %u ms, want min_rtt/4 = 10", first);
     /* the resent segment arrived twice: D-SACK below the cumulative ACK */

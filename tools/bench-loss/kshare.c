@@ -41,6 +41,7 @@
 #include "kserver.h"
 #include "lossylink.h"
 #include "netns.h"
+#include "netprobe.h"
 #include "transport.h" /* lib/: the internal transport calls, see above */
 
 #include <arpa/inet.h>
@@ -112,27 +113,6 @@ static int client_fail(struct lb_kshare *k, int status, const char *what, int er
     k->cl_status = status;
     snprintf(k->cl_why, sizeof k->cl_why, "kernel client: %s: %s", what, strerror(err));
     return -1;
-}
-
-/* A TcpExt counter in the calling thread's namespace (-1: none). The
- * client's namespace holds its connection only. */
-static long thread_tcpext(const char *name)
-{
-    FILE *f = fopen("/proc/thread-self/net/netstat", "r");
-    char names[4096], values[4096];
-    long result = -1;
-    if (!f)
-        return -1;
-    while (result < 0 && fgets(names, sizeof names, f)) {
-        if (strncmp(names, "TcpExt:", 7) != 0 || !fgets(values, sizeof values, f))
-            continue;
-        char *sn, *sv, *n = strtok_r(names, " \n", &sn), *v = strtok_r(values, " \n", &sv);
-        for (; n && v; n = strtok_r(NULL, " \n", &sn), v = strtok_r(NULL, " \n", &sv))
-            if (strcmp(n, name) == 0)
-                result = atol(v);
-    }
-    fclose(f);
-    return result;
 }
 
 /* The namespace and its TUN: KS_CLIENT_IP, the sinks' network on the TUN
@@ -235,7 +215,7 @@ static void *client_main(void *arg)
         socklen_t tl = sizeof ti;
         if (getsockopt(k->cfd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0)
             k->retrans = ti.tcpi_total_retrans;
-        long t = thread_tcpext("TCPTimeouts");
+        long t = jkt_kernel_stat_in("/proc/thread-self/net/netstat", "TcpExt", "TCPTimeouts");
         k->rtos = t > 0 ? (uint32_t)t : 0;
     }
     if (k->cfd >= 0) { /* the time is up: a reset, as jktcp's flows get */
