@@ -142,14 +142,17 @@ struct jk_bbr {
     bool full_bw;         /* STARTUP found the pipe full */
     bool conserving;      /* first round of a recovery: packet conservation */
     bool app_limited;     /* this round began with nothing more to send */
-    bool loss_round;      /* this round spent time restarting after a timeout */
+    bool held_round;      /* this round the window held back: restarting after a
+                             timeout, or PROBE_RTT's floor */
     uint8_t bw_slot;      /* next slot of bw[] to write */
     uint32_t round;       /* round trips counted */
     uint32_t round_end;   /* a round ends once the peer holds this byte */
     uint32_t conserve_round;
     uint64_t round_delivered, round_us; /* delivered and time at round start */
     uint64_t bw[JK_BBR_BW_ROUNDS];      /* delivery rate of recent rounds, bytes/s */
-    uint32_t bw_round[JK_BBR_BW_ROUNDS]; /* the round each was measured in */
+    uint32_t bw_round[JK_BBR_BW_ROUNDS]; /* `sampled` when each was measured */
+    uint32_t sampled;     /* rounds that gave the filter a sample: its clock, so
+                             limited rounds (idle, PROBE_RTT) do not age it */
     uint64_t full_bw_seen;              /* STARTUP's best rate so far */
     uint32_t min_rtt_us;
     uint64_t min_rtt_at, probe_rtt_end, cycle_at;
@@ -216,10 +219,11 @@ struct jk_recovery {
     bool eifel_armed;
     uint32_t eifel_tsval;               /* TSval of the timeout's first resend */
     uint32_t eifel_cwnd, eifel_ssthresh; /* the window before that timeout */
+    uint32_t eifel_recover;             /* the recovery point before it */
     uint32_t spurious_rtos;
-    /* SACKed bytes forgotten with the scoreboard (a second timeout in a
-     * row): counted delivered once already, not again when acked or
-     * SACKed anew below forgot_end */
+    /* SACKed bytes forgotten with the scoreboard (full, or dropped on a
+     * second timeout in a row), all below forgot_end: counted delivered
+     * once already, not again when acked or SACKed anew there */
     uint32_t forgot, forgot_end;
     /* Proportional Rate Reduction (RFC 6937, tcp_prr.c) */
     bool prr_on;

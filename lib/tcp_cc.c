@@ -37,6 +37,7 @@ int jk_cc_select(struct jk_tcp *c, long algo)
     if (!c->cc.ops)
         return 0; /* not started: the handshake's jk_cc_init picks it */
     uint32_t cwnd = c->cc.cwnd, ssthresh = c->cc.ssthresh;
+    c->rec.prr_on = false; /* a reduction under way was the old law's */
     c->cc.pacing_bps = 0;
     c->cc.cwnd_acc = 0;
     memset(&c->cc.u, 0, sizeof c->cc.u);

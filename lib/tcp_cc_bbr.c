@@ -190,16 +190,18 @@ static void check_full_bw(struct jk_tcp *c, bool app_limited)
 
 /* The max filter keeps samples of the last JK_BBR_BW_ROUNDS rounds (as
  * Linux's minmax): a new sample first expires the ones older than that.
- * Rounds that give no sample (application-limited) do not age it, so an
- * idle stretch does not forget the path's rate. */
+ * Rounds that give no sample (application-limited, or held back by the
+ * window: PROBE_RTT, a timeout's restart) do not age it — its clock is
+ * `sampled`, not the round count — so neither an idle stretch nor the
+ * 200 ms of PROBE_RTT forgets the path's rate. */
 static void add_bw_sample(struct jk_tcp *c, uint64_t sample)
 {
     struct jk_bbr *b = bbr(c);
     for (int i = 0; i < JK_BBR_BW_ROUNDS; i++)
-        if (b->round - b->bw_round[i] >= JK_BBR_BW_ROUNDS)
+        if (b->sampled - b->bw_round[i] >= JK_BBR_BW_ROUNDS)
             b->bw[i] = 0;
     b->bw[b->bw_slot] = sample;
-    b->bw_round[b->bw_slot] = b->round;
+    b->bw_round[b->bw_slot] = b->sampled;
     b->bw_slot = (uint8_t)((b->bw_slot + 1) % JK_BBR_BW_ROUNDS);
 }
 
@@ -220,22 +222,26 @@ static void end_round(struct jk_tcp *c)
     if (us < c->rtt.srtt_us)
         us = c->rtt.srtt_us;
     uint64_t sample = us ? (c->cc.delivered - b->round_delivered) * 1000000u / us : 0;
-    /* A round that spent time restarting after a timeout was held back
-     * by a window growing again from one segment, not by the path: like
-     * one the application limited, it only counts if it beats the filter.
-     * Otherwise the rounds of that restart flush the filter and the model
-     * reads a fraction of the path (seen on the 100 Mbit/s bottleneck:
-     * 95 -> 11 Mbit/s after one timeout in STARTUP). Fast recovery rounds
-     * count: the window stays near the pipe there. */
-    bool app_limited = b->app_limited || b->loss_round;
-    if (us && (!app_limited || sample > max_bw(c)))
+    /* A round the window held back — restarting after a timeout (growing
+     * again from one segment), or PROBE_RTT's four segments — says nothing
+     * about the path: like one the application limited, it only counts if
+     * it beats the filter (Linux marks PROBE_RTT application-limited for
+     * the same reason). Otherwise those rounds flush the filter and the
+     * model reads a fraction of the path (seen on the 100 Mbit/s
+     * bottleneck: 95 -> 11 Mbit/s after a timeout in STARTUP, and after
+     * every PROBE_RTT, whose 200 ms are ten 20 ms rounds). Fast recovery
+     * rounds count: the window stays near the pipe there. */
+    bool app_limited = b->app_limited || b->held_round;
+    if (us && (!app_limited || sample > max_bw(c))) {
+        b->sampled++;
         add_bw_sample(c, sample);
+    }
     b->round++;
     b->round_end = c->snd_nxt;
     b->round_delivered = c->cc.delivered;
     b->round_us = now;
     b->app_limited = c->snd_nxt == snd_data_end(c);
-    b->loss_round = c->rec.rto_recovery;
+    b->held_round = c->rec.rto_recovery || b->mode == JK_BBR_PROBE_RTT;
     if (b->conserving && b->round > b->conserve_round)
         b->conserving = false;
     check_full_bw(c, app_limited);
@@ -246,6 +252,7 @@ static void enter_probe_rtt(struct jk_tcp *c)
     struct jk_bbr *b = bbr(c);
     b->prior_cwnd = max_u32(b->prior_cwnd, c->cc.cwnd);
     b->mode = JK_BBR_PROBE_RTT;
+    b->held_round = true;
     b->probe_rtt_end = NOW(c) + max_u32(PROBE_RTT_US, b->min_rtt_us);
 }
 
@@ -349,7 +356,7 @@ static void restore_cwnd(struct jk_tcp *c)
 static void bbr_on_rto(struct jk_tcp *c)
 {
     save_cwnd(c);
-    bbr(c)->loss_round = true;
+    bbr(c)->held_round = true;
     bbr(c)->conserving = false;
     c->cc.cwnd = c->smss;
 }

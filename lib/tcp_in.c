@@ -244,6 +244,26 @@ static void update_send_window(struct jk_tcp *c, const struct jk_seg *s, bool ad
     }
 }
 
+/* SACKed bytes forgotten with the scoreboard were counted delivered when
+ * first SACKed: of what this ACK delivers below the highest of them
+ * (newly SACKed there, or acked there and not SACKed now), that much is
+ * the same bytes again. Returns what to take off; the credit is gone once
+ * snd_una passes them all. */
+static uint32_t delivered_again(struct jk_tcp *c, const struct jk_seg *s, bool advanced,
+                                uint32_t newly_low)
+{
+    uint32_t low = newly_low;
+    if (advanced && seq_lt(c->snd_una, c->rec.forgot_end)) {
+        uint32_t top = seq_min(s->ack, c->rec.forgot_end);
+        low += (top - c->snd_una) - jk_tcp_sacked_in(c, c->snd_una, top);
+    }
+    uint32_t again = min_u32(c->rec.forgot, low);
+    c->rec.forgot -= again;
+    if (advanced && seq_ge(s->ack, c->rec.forgot_end))
+        c->rec.forgot = 0;
+    return again;
+}
+
 static bool process_ack(struct jk_tcp *c, const struct jk_seg *s)
 {
     if (c->state == JKTCP_SYN_RCVD) {
@@ -275,17 +295,13 @@ static bool process_ack(struct jk_tcp *c, const struct jk_seg *s)
     }
     uint32_t old_wnd = c->snd_wnd;
     bool advanced = seq_gt(s->ack, c->snd_una);
-    uint32_t newly_sacked = jk_tcp_take_peer_sack(c, s);
+    uint32_t newly_low, newly_sacked = jk_tcp_take_peer_sack(c, s, c->rec.forgot_end, &newly_low);
     uint32_t fresh = advanced ? (s->ack - c->snd_una) - jk_tcp_sacked_in(c, c->snd_una, s->ack) : 0;
     /* newly delivered: bytes newly SACKed and bytes newly acked that were
      * not SACKed before */
     uint32_t delivered = newly_sacked + fresh;
-    if (c->rec.forgot) { /* delivered before the scoreboard was dropped */
-        uint32_t again = seq_ge(c->snd_una, c->rec.forgot_end) ? c->rec.forgot
-                                                                : min_u32(c->rec.forgot, delivered);
-        c->rec.forgot -= again;
-        delivered -= min_u32(again, delivered);
-    }
+    if (c->rec.forgot)
+        delivered -= delivered_again(c, s, advanced, newly_low);
     if (advanced || newly_sacked) {
         c->rec.delivered_us = NOW(c);
         if (c->rec.in_recovery && c->timer[JK_T_RTO]) { /* still moving: the passes have it */

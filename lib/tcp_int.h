@@ -119,7 +119,8 @@ uint32_t jk_tcp_pipe(struct jk_tcp *c);
 uint32_t jk_tcp_cwnd_room(struct jk_tcp *c);
 uint32_t jk_tcp_highest_delivered(struct jk_tcp *c);
 int jk_tcp_send_hole(struct jk_tcp *c);
-uint32_t jk_tcp_take_peer_sack(struct jk_tcp *c, const struct jk_seg *s);
+uint32_t jk_tcp_take_peer_sack(struct jk_tcp *c, const struct jk_seg *s, uint32_t below,
+                               uint32_t *low);
 void jk_tcp_prune_peer_sack(struct jk_tcp *c);
 void jk_tcp_on_rack(struct jk_tcp *c);
 uint32_t jk_tcp_sacked_bytes(struct jk_tcp *c);

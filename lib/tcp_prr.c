@@ -45,8 +45,8 @@ void jk_prr_sent(struct jk_tcp *c, uint32_t len)
  * (RFC 6937's DeliveredData). */
 void jk_prr_on_ack(struct jk_tcp *c, uint32_t delivered)
 {
-    if (!prr_active(c))
-        return;
+    if (!prr_active(c) || !delivered)
+        return; /* a window update or the peer's data: no ACK clock (as Linux) */
     c->rec.prr_delivered += delivered;
     uint32_t pipe = jk_tcp_pipe(c);
     uint32_t ssthresh = c->cc.ssthresh;

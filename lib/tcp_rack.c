@@ -103,8 +103,9 @@ bool jk_rack_detect(struct jk_tcp *c)
             i++;
             continue;
         }
-        if (r->sent_us > c->rec.rack_sent_us ||
-            (r->sent_us == c->rec.rack_sent_us && seq_gt(r->end, c->rec.rack_end))) {
+        bool original = NOW(c) - r->sent_us < c->rtt.min_rtt_us; /* §6.2 step 2 */
+        if (!original && (r->sent_us > c->rec.rack_sent_us ||
+                          (r->sent_us == c->rec.rack_sent_us && seq_gt(r->end, c->rec.rack_end)))) {
             c->rec.rack_sent_us = r->sent_us;
             c->rec.rack_end = r->end;
         }

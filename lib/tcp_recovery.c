@@ -91,9 +91,12 @@ static void undo_on_dsack(struct jk_tcp *c, uint32_t l, uint32_t r)
  * that made the peer send it. Older than the timeout's first resend means
  * the original arrived — it was late, not lost — and the timeout was
  * needless: the window comes back and the resends stop (the response of
- * RFC 4015, as Linux's undo of a loss state on timestamps). One decision
- * per timeout episode; a second timeout in a row keeps the first's
- * values. */
+ * RFC 4015, as Linux's undo of a loss state on timestamps). Only for a
+ * timeout outside a recovery: inside one, earlier resends of the episode
+ * carry older TSvals, and an ACK they drew would look like proof (Linux
+ * compares with the episode's first resend for the same reason). One
+ * decision per timeout episode; a second timeout in a row keeps the
+ * first's values. */
 void jk_tcp_eifel_arm(struct jk_tcp *c)
 {
     if (!c->ts_ok || c->rec.eifel_armed)
@@ -102,6 +105,7 @@ void jk_tcp_eifel_arm(struct jk_tcp *c)
     c->rec.eifel_tsval = jk_tcp_ts_now(c); /* the resend goes in this pass */
     c->rec.eifel_cwnd = c->cc.cwnd;
     c->rec.eifel_ssthresh = c->cc.ssthresh;
+    c->rec.eifel_recover = c->rec.recover; /* before the timeout moves it */
 }
 
 void jk_tcp_eifel_check(struct jk_tcp *c, const struct jk_seg *s)
@@ -112,6 +116,7 @@ void jk_tcp_eifel_check(struct jk_tcp *c, const struct jk_seg *s)
     c->rec.spurious_rtos++;
     c->rec.undos++;
     c->rec.in_recovery = c->rec.rto_recovery = false;
+    c->rec.recover = c->rec.eifel_recover; /* a real hole may still begin a recovery */
     c->rec.undo_armed = false;
     c->cc.cwnd = max_u32(c->cc.cwnd, c->rec.eifel_cwnd);
     c->cc.ssthresh = max_u32(c->cc.ssthresh, c->rec.eifel_ssthresh);
@@ -151,16 +156,21 @@ static void forget_lowest_sack(struct jk_tcp *c)
     for (int i = 1; i < c->rec.nsack; i++)
         if (seq_lt(c->rec.sack[i].start, c->rec.sack[lo].start))
             lo = i;
-    c->rec.forgot += c->rec.sack[lo].end - c->rec.sack[lo].start;
-    c->rec.forgot_end = c->snd_max;
+    uint32_t end = c->rec.sack[lo].end;
+    if (!c->rec.forgot || seq_gt(end, c->rec.forgot_end))
+        c->rec.forgot_end = end;
+    c->rec.forgot += end - c->rec.sack[lo].start;
     jk_ranges_forget_lowest(c->rec.sack, &c->rec.nsack);
 }
 
 /* Take the SACK blocks of s into the scoreboard; the bytes they newly
- * cover (what arrived since the last ACK, above snd_una). */
-uint32_t jk_tcp_take_peer_sack(struct jk_tcp *c, const struct jk_seg *s)
+ * cover (what arrived since the last ACK, above snd_una), and in *low
+ * those of them below `below`. */
+uint32_t jk_tcp_take_peer_sack(struct jk_tcp *c, const struct jk_seg *s, uint32_t below,
+                               uint32_t *low)
 {
     uint32_t newly = 0;
+    *low = 0;
     if (!c->sack_ok)
         return 0;
     if (is_dsack(s)) {
@@ -175,6 +185,10 @@ uint32_t jk_tcp_take_peer_sack(struct jk_tcp *c, const struct jk_seg *s)
         uint32_t had = jk_ranges_covered(c->rec.sack, c->rec.nsack, l, r);
         if (had == r - l)
             continue;
+        if (seq_lt(l, below)) {
+            uint32_t top = seq_min(r, below);
+            *low += (top - l) - jk_ranges_covered(c->rec.sack, c->rec.nsack, l, top);
+        }
         if (c->rec.nsack == JK_MAX_PEER_SACK)
             forget_lowest_sack(c); /* newer news first; at worst a byte goes twice */
         jk_ranges_add(c->rec.sack, &c->rec.nsack, JK_MAX_PEER_SACK, l, r, false);
@@ -349,6 +363,8 @@ int jk_tcp_send_hole(struct jk_tcp *c)
     if (jk_rack_next_lost(c, &hole)) { /* a lost resend, also out of turn */
         if (jk_tcp_cwnd_room(c) == 0)
             return 0;
+        if (hole != c->snd_una && !seq_lt(hole, c->snd_una + c->snd_wnd))
+            return 0;
         int n = retransmit_at(c, hole);
         return n < 0 ? n : n > 0;
     }
@@ -388,7 +404,8 @@ static void enter_recovery(struct jk_tcp *c)
 {
     /* a lost path probe is no congestion (jk_path_probe_lost also ends
      * the probe; it is asked only when congestion control is on) */
-    if (c->cfg.congestion && !jk_path_probe_lost(c)) {
+    bool cut = c->cfg.congestion && !jk_path_probe_lost(c);
+    if (cut) {
         jk_tcp_undo_begin(c);
         jk_cc_on_loss(c);
     } else {
@@ -400,6 +417,7 @@ static void enter_recovery(struct jk_tcp *c)
     c->rec.rexmit_hi = c->snd_una;
     jk_rack_reset(c);
     jk_prr_begin(c);
+    c->rec.prr_on &= cut; /* no cut: no reduction to spread */
     jk_tcp_pass_resend(c, c->snd_una); /* the first repair goes regardless of cwnd */
     jk_tcp_changed(c);
 }

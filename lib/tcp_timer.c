@@ -84,9 +84,10 @@ static void on_rto(struct jk_tcp *c)
     uint32_t doubled = c->rtt.rto_us * 2 > c->rtt.rto_us ? c->rtt.rto_us * 2 : UINT32_MAX;
     c->rtt.rto_us = min_u32(doubled, c->cfg.rto_max_us);
     if (synchronized(c->state)) {
-        if (!c->rec.in_recovery)
+        if (!c->rec.in_recovery) {
             jk_tcp_undo_begin(c); /* a timeout inside a recovery keeps its episode */
-        jk_tcp_eifel_arm(c);
+            jk_tcp_eifel_arm(c);  /* its first resend is this timeout's */
+        }
         jk_cc_on_rto(c);
     }
     c->rec.recover = c->snd_max;
@@ -96,8 +97,10 @@ static void on_rto(struct jk_tcp *c)
      * the peer holds, as Linux does); drop it on the second in a row in
      * case the receiver reneged (RFC 2018 §8). */
     if (c->retries > 1 && c->rec.nsack) {
+        uint32_t end = jk_tcp_highest_delivered(c);
+        if (!c->rec.forgot || seq_gt(end, c->rec.forgot_end))
+            c->rec.forgot_end = end;
         c->rec.forgot += jk_tcp_sacked_bytes(c);
-        c->rec.forgot_end = c->snd_max;
         c->rec.nsack = 0;
     }
     if (synchronized(c->state)) {

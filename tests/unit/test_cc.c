@@ -286,6 +286,33 @@ Test(cc, bbr_probe_rtt_every_ten_seconds)
     free(c);
 }
 
+/* PROBE_RTT's rounds run at the 4-segment floor: they say nothing about
+ * the path and must not flush the rate filter (200 ms is 100 rounds of
+ * this 2 ms path; after ten the model would read 4 segments per RTT and
+ * the window would not come back). */
+Test(cc, bbr_probe_rtt_keeps_the_rate)
+{
+    struct jk_tcp *c = bbr_converged();
+    uint64_t rate = jk_cc_delivery_rate(c);
+    uint32_t before = c->cc.cwnd;
+    env.now += 10000001;
+    for (int r = 0; r < 20; r++)
+        fluid_round(c, BW, RTT0);
+    cr_assert_eq(c->cc.u.bbr.mode, 3 /* JK_BBR_PROBE_RTT */, "mode %d", c->cc.u.bbr.mode);
+    cr_assert_eq(c->cc.cwnd, 4 * SMSS, "PROBE_RTT window %u", c->cc.cwnd);
+    cr_assert_geq(jk_cc_delivery_rate(c), rate * 95 / 100,
+                  "rate %lu after 20 rounds at the floor, was %lu",
+                  (unsigned long)jk_cc_delivery_rate(c), (unsigned long)rate);
+    env.now += 200001;
+    fluid_round(c, BW, RTT0);
+    fluid_round(c, BW, RTT0);
+    cr_assert_geq(c->cc.cwnd, before * 95 / 100, "after PROBE_RTT and a round %u, before %u",
+                  c->cc.cwnd, before);
+    cr_assert_geq(jk_cc_delivery_rate(c), rate * 95 / 100, "rate %lu after PROBE_RTT, was %lu",
+                  (unsigned long)jk_cc_delivery_rate(c), (unsigned long)rate);
+    free(c);
+}
+
 /* The rate filter is a max over the last 10 rounds that gave a sample:
  * once the path slows down, the old rate is forgotten within 10 rounds. */
 Test(cc, bbr_forgets_a_faster_path_after_ten_rounds)
