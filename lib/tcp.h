@@ -218,7 +218,6 @@ struct jk_recovery {
     /* Spurious-timeout detection by timestamps (RFC 3522, jk_tcp_eifel_*) */
     bool eifel_armed;
     uint32_t eifel_tsval;               /* TSval of the timeout's first resend */
-    uint32_t eifel_cwnd, eifel_ssthresh; /* the window before that timeout */
     uint32_t eifel_recover;             /* the recovery point before it */
     uint32_t spurious_rtos;
     /* SACKed bytes forgotten with the scoreboard (full, or dropped on a

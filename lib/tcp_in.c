@@ -295,7 +295,8 @@ static bool process_ack(struct jk_tcp *c, const struct jk_seg *s)
     }
     uint32_t old_wnd = c->snd_wnd;
     bool advanced = seq_gt(s->ack, c->snd_una);
-    uint32_t newly_low, newly_sacked = jk_tcp_take_peer_sack(c, s, c->rec.forgot_end, &newly_low);
+    uint32_t below = c->rec.forgot ? c->rec.forgot_end : c->snd_una; /* nothing to credit: none */
+    uint32_t newly_low, newly_sacked = jk_tcp_take_peer_sack(c, s, below, &newly_low);
     uint32_t fresh = advanced ? (s->ack - c->snd_una) - jk_tcp_sacked_in(c, c->snd_una, s->ack) : 0;
     /* newly delivered: bytes newly SACKed and bytes newly acked that were
      * not SACKed before */

@@ -134,7 +134,7 @@ void jk_tcp_eifel_arm(struct jk_tcp *c);
 void jk_tcp_eifel_check(struct jk_tcp *c, const struct jk_seg *s);
 
 /* tcp_prr.c */
-void jk_prr_begin(struct jk_tcp *c);
+void jk_prr_begin(struct jk_tcp *c, bool cut);
 void jk_prr_sent(struct jk_tcp *c, uint32_t len);
 void jk_prr_on_ack(struct jk_tcp *c, uint32_t delivered);
 

@@ -20,9 +20,11 @@
  */
 #include "tcp_int.h"
 
-void jk_prr_begin(struct jk_tcp *c)
+/* A recovery begins; `cut`: the controller lowered ssthresh (not a lost
+ * path-MTU probe), so there is a reduction to spread. */
+void jk_prr_begin(struct jk_tcp *c, bool cut)
 {
-    c->rec.prr_on = c->cfg.congestion && c->sack_ok && c->cc.ops->prr;
+    c->rec.prr_on = cut && c->sack_ok && c->cc.ops->prr;
     c->rec.prr_delivered = 0;
     c->rec.prr_out = 0;
     c->rec.recover_fs = max_u32(c->snd_nxt - c->snd_una, 1); /* RFC 6937 §3: RecoverFS */

@@ -66,6 +66,19 @@ static bool forget_resent(struct jk_tcp *c, uint32_t l, uint32_t r)
     return false;
 }
 
+/* The episode's cut was needless: the window from before it comes back
+ * (jk_tcp_undo_begin kept it) and the controller restores its own state. */
+static void undo_cut(struct jk_tcp *c)
+{
+    c->rec.undo_armed = false;
+    c->rec.prr_on = false; /* the window is the old one again: no reduction */
+    c->rec.undos++;
+    c->cc.cwnd = max_u32(c->cc.cwnd, c->rec.undo_cwnd);
+    c->cc.ssthresh = max_u32(c->cc.ssthresh, c->rec.undo_ssthresh);
+    jk_cc_on_undo(c);
+    jk_tcp_changed(c);
+}
+
 static void undo_on_dsack(struct jk_tcp *c, uint32_t l, uint32_t r)
 {
     /* forgotten once credited: a second copy of the same data is no
@@ -75,15 +88,8 @@ static void undo_on_dsack(struct jk_tcp *c, uint32_t l, uint32_t r)
     uint32_t segs = (r - l + c->smss - 1) / c->smss;
     c->rec.spurious += segs;
     c->rec.undo_retrans = c->rec.undo_retrans > segs ? c->rec.undo_retrans - segs : 0;
-    if (c->rec.undo_retrans)
-        return;
-    c->rec.undo_armed = false;
-    c->rec.prr_on = false; /* the window is the old one again: no reduction */
-    c->rec.undos++;
-    c->cc.cwnd = max_u32(c->cc.cwnd, c->rec.undo_cwnd);
-    c->cc.ssthresh = max_u32(c->cc.ssthresh, c->rec.undo_ssthresh);
-    jk_cc_on_undo(c);
-    jk_tcp_changed(c);
+    if (!c->rec.undo_retrans)
+        undo_cut(c);
 }
 
 /* Spurious timeouts (RFC 3522, Eifel detection): the first ACK that
@@ -96,15 +102,14 @@ static void undo_on_dsack(struct jk_tcp *c, uint32_t l, uint32_t r)
  * carry older TSvals, and an ACK they drew would look like proof (Linux
  * compares with the episode's first resend for the same reason). One
  * decision per timeout episode; a second timeout in a row keeps the
- * first's values. */
+ * first's values. Called right after jk_tcp_undo_begin: the window to
+ * restore is the one it kept. */
 void jk_tcp_eifel_arm(struct jk_tcp *c)
 {
     if (!c->ts_ok || c->rec.eifel_armed)
         return;
     c->rec.eifel_armed = true;
     c->rec.eifel_tsval = jk_tcp_ts_now(c); /* the resend goes in this pass */
-    c->rec.eifel_cwnd = c->cc.cwnd;
-    c->rec.eifel_ssthresh = c->cc.ssthresh;
     c->rec.eifel_recover = c->rec.recover; /* before the timeout moves it */
 }
 
@@ -114,14 +119,9 @@ void jk_tcp_eifel_check(struct jk_tcp *c, const struct jk_seg *s)
     if (!c->rec.rto_recovery || !s->opt.has_ts || !seq_lt(s->opt.tsecr, c->rec.eifel_tsval))
         return;
     c->rec.spurious_rtos++;
-    c->rec.undos++;
     c->rec.in_recovery = c->rec.rto_recovery = false;
     c->rec.recover = c->rec.eifel_recover; /* a real hole may still begin a recovery */
-    c->rec.undo_armed = false;
-    c->cc.cwnd = max_u32(c->cc.cwnd, c->rec.eifel_cwnd);
-    c->cc.ssthresh = max_u32(c->cc.ssthresh, c->rec.eifel_ssthresh);
-    jk_cc_on_undo(c);
-    jk_tcp_changed(c);
+    undo_cut(c);
 }
 
 /* RFC 8985 §6.2 step 4: a D-SACK says a resend was needless — the
@@ -185,10 +185,10 @@ uint32_t jk_tcp_take_peer_sack(struct jk_tcp *c, const struct jk_seg *s, uint32_
         uint32_t had = jk_ranges_covered(c->rec.sack, c->rec.nsack, l, r);
         if (had == r - l)
             continue;
-        if (seq_lt(l, below)) {
-            uint32_t top = seq_min(r, below);
-            *low += (top - l) - jk_ranges_covered(c->rec.sack, c->rec.nsack, l, top);
-        }
+        if (seq_le(r, below))
+            *low += (r - l) - had;
+        else if (seq_lt(l, below))
+            *low += (below - l) - jk_ranges_covered(c->rec.sack, c->rec.nsack, l, below);
         if (c->rec.nsack == JK_MAX_PEER_SACK)
             forget_lowest_sack(c); /* newer news first; at worst a byte goes twice */
         jk_ranges_add(c->rec.sack, &c->rec.nsack, JK_MAX_PEER_SACK, l, r, false);
@@ -416,8 +416,7 @@ static void enter_recovery(struct jk_tcp *c)
     c->recoveries++;
     c->rec.rexmit_hi = c->snd_una;
     jk_rack_reset(c);
-    jk_prr_begin(c);
-    c->rec.prr_on &= cut; /* no cut: no reduction to spread */
+    jk_prr_begin(c, cut);
     jk_tcp_pass_resend(c, c->snd_una); /* the first repair goes regardless of cwnd */
     jk_tcp_changed(c);
 }

@@ -616,13 +616,9 @@ static double tun_limit(unsigned mtu, int family, void *arg)
         return -1;
     int fd = socket(family, SOCK_DGRAM, 0);
     struct sockaddr_storage ss;
-    socklen_t sl = jkt_local_sockaddr(family, 9999, &ss);
     /* bound to the kernel address: frames are delivered, then dropped on
      * a full socket buffer — the kernel still does the IP/UDP work */
-    if (family == AF_INET)
-        inet_pton(AF_INET, JKT_KERNEL_IP4, &((struct sockaddr_in *)&ss)->sin_addr);
-    else
-        inet_pton(AF_INET6, JKT_KERNEL_IP6, &((struct sockaddr_in6 *)&ss)->sin6_addr);
+    socklen_t sl = jkt_sockaddr(family, jkt_kernel_ip(family), 9999, &ss);
     if (bind(fd, (struct sockaddr *)&ss, sl) < 0)
         return -1;
     uint8_t frame[65536];

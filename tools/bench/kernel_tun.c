@@ -5,7 +5,6 @@
 #include "netns.h"
 #include "netprobe.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -62,10 +61,6 @@ double bench_kernel_tun(unsigned mtu, int family, uint16_t port, uint64_t bytes)
         setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         struct sockaddr_storage ss;
         socklen_t sl = jkt_local_sockaddr(family, port, &ss);
-        if (family == AF_INET)
-            inet_pton(AF_INET, JKT_LOCAL_IP4, &((struct sockaddr_in *)&ss)->sin_addr);
-        else
-            inet_pton(AF_INET6, JKT_LOCAL_IP6, &((struct sockaddr_in6 *)&ss)->sin6_addr);
         if (bind(ls, (struct sockaddr *)&ss, sl) < 0 || listen(ls, 4) < 0)
             _exit(3);
         /* hand tun B to the parent, which runs the forwarder */
@@ -110,10 +105,6 @@ double bench_kernel_tun(unsigned mtu, int family, uint16_t port, uint64_t bytes)
     int s = socket(family, SOCK_STREAM, 0);
     struct sockaddr_storage ss;
     socklen_t sl = jkt_local_sockaddr(family, port, &ss);
-    if (family == AF_INET)
-        inet_pton(AF_INET, JKT_LOCAL_IP4, &((struct sockaddr_in *)&ss)->sin_addr);
-    else
-        inet_pton(AF_INET6, JKT_LOCAL_IP6, &((struct sockaddr_in6 *)&ss)->sin6_addr);
     if (connect(s, (struct sockaddr *)&ss, sl) < 0)
         return -1;
     static uint8_t buf[1 << 18];
