@@ -17,6 +17,7 @@
 #include "adapter.h"
 
 #include "icmp.h"
+#include "tcp_cc.h"
 #include "platform.h"
 #include "transport.h"
 
@@ -155,6 +156,7 @@ static void free_conn(struct jktcp_conn *c)
     jk_list_del(&c->dirty_link);
     jk_list_del(&c->acc_link);
     a->nconns--;
+    jk_cc_share_leave(&c->tcp); /* closed connections left already; to be sure */
     jk_tcp_free_buffers(&c->tcp);
     free(c);
 }

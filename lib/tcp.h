@@ -109,6 +109,12 @@ struct jk_tcp_env_ops {
     void (*set_pmtu)(struct jk_tcp_env *e, uint32_t mtu);
 };
 
+/* The adapter's shared path model (tcp_cc_share.c): sums over the flows that joined. */
+struct jk_cc_share {
+    uint32_t n;
+    uint64_t bw_sum, rtt_sum;
+};
+
 /* The engine's world, owned by the adapter (one per adapter: one peer). */
 struct jk_tcp_env {
     const struct jk_tcp_env_ops *ops;
@@ -121,6 +127,7 @@ struct jk_tcp_env {
     bool tx_blocked;    /* the transport refused a frame this pass */
     uint8_t *txbuf;     /* one frame, reused for every segment */
     jktcp_stats *st;    /* counters the engine adds to */
+    struct jk_cc_share cc_share; /* the model-based flows' shared path model */
 };
 
 struct jk_cc_ops;
@@ -164,6 +171,13 @@ struct jk_bbr {
     uint32_t extra_round; /* round at which extra_acked[] last rotated */
 };
 
+/* What one flow added to its adapter's shared path model (tcp_cc_share.c). */
+struct jk_cc_member {
+    bool joined;
+    uint32_t min_rtt_us;
+    uint64_t bw; /* bytes/s */
+};
+
 /* Congestion control state (tcp_cc.c; the algorithm behind ops). */
 struct jk_cc {
     const struct jk_cc_ops *ops;
@@ -172,6 +186,7 @@ struct jk_cc {
     uint64_t delivered; /* bytes acked or SACKed, ever (delivery-rate sampling) */
     uint64_t pacing_bps; /* the controller's pacing rate, bytes/s (0 = none) */
     uint64_t pace_next_us; /* pacing: the next segment may leave at this time */
+    struct jk_cc_member share; /* in the adapter's shared model (tcp_cc_share.c) */
     union {
         struct jk_cubic cubic;
         struct jk_bbr bbr;

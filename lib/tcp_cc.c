@@ -19,6 +19,7 @@ static const struct jk_cc_ops *const algos[] = {
 void jk_cc_init(struct jk_tcp *c)
 {
     unsigned a = c->cfg.congestion;
+    jk_cc_share_leave(c); /* a restart (new segment size, new controller) */
     c->cc.ops = a < sizeof algos / sizeof algos[0] && algos[a] ? algos[a] : &jk_cc_newreno;
     if (!c->cfg.congestion)
         c->cc.cwnd = UINT32_MAX;

@@ -12,6 +12,7 @@
 #ifndef JK_TCP_CC_H
 #define JK_TCP_CC_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct jk_tcp;
@@ -78,6 +79,12 @@ void jk_cc_on_rto_recovery_exit(struct jk_tcp *c);
 void jk_cc_on_undo(struct jk_tcp *c);
 /* The controller's bottleneck-rate estimate, bytes/s (0: it has none). */
 uint64_t jk_cc_delivery_rate(struct jk_tcp *c);
+/* The adapter's shared path model (tcp_cc_share.c): join it or update
+ * what this flow adds (its rate estimate, bytes/s, and min RTT); leave it
+ * (a no-op if not in); the mean model, if c is in it with another flow. */
+void jk_cc_share_set(struct jk_tcp *c, uint64_t bw, uint32_t min_rtt_us);
+void jk_cc_share_leave(struct jk_tcp *c);
+bool jk_cc_share_model(const struct jk_tcp *c, uint64_t *bw, uint32_t *min_rtt_us);
 /* cwnd, held to the peer's largest window plus 16 segments: growing far
  * past what the peer allows only makes a later cut meaningless. */
 uint32_t jk_cc_cap(struct jk_tcp *c, uint32_t cwnd);

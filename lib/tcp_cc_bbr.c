@@ -58,12 +58,25 @@ uint64_t jk_cc_delivery_rate(struct jk_tcp *c)
 
 /* gain · bandwidth-delay product in bytes; before the model has a rate
  * and an RTT, the initial window. */
+/* The model the window and the pacing rate come from: this flow's own,
+ * or — moving bulk data beside other flows of the adapter — the path's
+ * shared one (tcp_cc_share.c). */
+static uint64_t model(struct jk_tcp *c, uint32_t *min_rtt_us)
+{
+    uint64_t bw;
+    if (jk_cc_share_model(c, &bw, min_rtt_us))
+        return bw;
+    *min_rtt_us = bbr(c)->min_rtt_us;
+    return max_bw(c);
+}
+
 static uint32_t bdp(struct jk_tcp *c, uint32_t gain_x1k)
 {
-    uint64_t bw = max_bw(c);
-    if (!bw || !bbr(c)->min_rtt_us)
+    uint32_t rtt;
+    uint64_t bw = model(c, &rtt);
+    if (!bw || !rtt)
         return (uint32_t)((uint64_t)10u * c->smss * gain_x1k / 1000);
-    uint64_t b = bw * bbr(c)->min_rtt_us / 1000000u * gain_x1k / 1000;
+    uint64_t b = bw * rtt / 1000000u * gain_x1k / 1000;
     return b > UINT32_MAX / 2 ? UINT32_MAX / 2 : (uint32_t)b;
 }
 
@@ -163,6 +176,8 @@ static void bbr_on_rtt(struct jk_tcp *c, uint32_t rtt_us)
     if (!b->min_rtt_us || rtt_us <= b->min_rtt_us || expired) {
         b->min_rtt_us = rtt_us;
         b->min_rtt_at = NOW(c);
+        if (c->cc.share.joined)
+            jk_cc_share_set(c, max_bw(c), rtt_us);
     }
     if (expired && b->mode != JK_BBR_PROBE_RTT)
         enter_probe_rtt(c);
@@ -205,6 +220,18 @@ static void add_bw_sample(struct jk_tcp *c, uint64_t sample)
     b->bw_slot = (uint8_t)((b->bw_slot + 1) % JK_BBR_BW_ROUNDS);
 }
 
+/* A round ended: what this flow adds to the adapter's shared model
+ * (tcp_cc_share.c). In once STARTUP found the pipe full and while it moves
+ * bulk data; out for a round the application limited (it is not using
+ * its share). */
+static void share(struct jk_tcp *c, bool app_limited)
+{
+    if (!bbr(c)->full_bw || app_limited)
+        jk_cc_share_leave(c);
+    else
+        jk_cc_share_set(c, max_bw(c), bbr(c)->min_rtt_us);
+}
+
 /* A round ended: its delivery rate goes into the max filter. A round the
  * application limited (nothing left to send when it began) says less than
  * the path can do: it only counts if it beats the filter (BBR's rule). */
@@ -236,6 +263,7 @@ static void end_round(struct jk_tcp *c)
         b->sampled++;
         add_bw_sample(c, sample);
     }
+    share(c, b->app_limited);
     b->round++;
     b->round_end = c->snd_nxt;
     b->round_delivered = c->cc.delivered;
@@ -288,7 +316,8 @@ static void update_mode(struct jk_tcp *c)
  * flow to a trickle. */
 static void set_pacing_rate(struct jk_tcp *c)
 {
-    uint64_t bw = max_bw(c);
+    uint32_t rtt;
+    uint64_t bw = model(c, &rtt);
     if (!bw && c->rtt.srtt_us)
         bw = (uint64_t)c->cc.cwnd * 1000000u / c->rtt.srtt_us;
     /* 1% below the model (Linux's bbr_pacing_margin_percent): the

@@ -82,6 +82,7 @@ void jk_tcp_to_closed(struct jk_tcp *c, int err)
     if (err && !c->err)
         c->err = err;
     jk_path_conn_gone(c);
+    jk_cc_share_leave(c);
     c->state = JKTCP_CLOSED;
     memset(c->timer, 0, sizeof c->timer);
     c->ack_now = false;
@@ -91,6 +92,7 @@ void jk_tcp_to_closed(struct jk_tcp *c, int err)
 void jk_tcp_to_time_wait(struct jk_tcp *c)
 {
     c->state = JKTCP_TIME_WAIT;
+    jk_cc_share_leave(c); /* it sends no more data */
     if (c->user_released)
         jk_tcp_free_buffers(c); /* nothing left to send or read */
     for (int i = 0; i < JK_T_COUNT; i++) /* only a delayed ACK may still be owed */

@@ -406,20 +406,24 @@ static bool bottleneck(const struct opts *o, const struct lb_sender *snd, int ns
     return failed;
 }
 
+/* 8 flows over the lossy link at 1% and 5%, then over the bottleneck. */
 static bool fairness(const struct opts *o)
 {
-    static const double loss[] = {0.01, 0.05};
-    struct lb_shared_case c[2];
-    struct lb_shared_result r[2];
-    for (int k = 0; k < 2; k++) {
-        c[k] = (struct lb_shared_case){.loss = loss[k], .seed = 1, .nflows = LB_MAX_FLOWS,
-                                       .secs = o->secs ? o->secs : 10};
+    static const double loss[] = {0.01, 0.05, 0};
+    struct lb_shared_case c[3];
+    struct lb_shared_result r[3];
+    for (int k = 0; k < 3; k++) {
+        c[k] = (struct lb_shared_case){.loss = loss[k], .bottleneck = loss[k] == 0, .seed = 1,
+                                       .nflows = LB_MAX_FLOWS, .secs = o->secs ? o->secs : 10};
         for (int i = 0; i < LB_MAX_FLOWS; i++)
             c[k].cc[i] = JKTCP_CC_BBR; /* the default controller */
-        snprintf(c[k].label, sizeof c[k].label, "fairness 8 flows loss %g%%", loss[k] * 100);
+        if (c[k].bottleneck)
+            snprintf(c[k].label, sizeof c[k].label, "fairness 8 flows bottleneck");
+        else
+            snprintf(c[k].label, sizeof c[k].label, "fairness 8 flows loss %g%%", loss[k] * 100);
     }
-    bool failed = run_shared(c, 2, r);
-    lb_print_fairness_table(c, r, 2);
+    bool failed = run_shared(c, 3, r);
+    lb_print_fairness_table(c, r, 3);
     return failed;
 }
 

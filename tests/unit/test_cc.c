@@ -12,6 +12,7 @@
 
 #include "tcp.h"
 #include "tcp_cc.h"
+#include "tcp_int.h"
 
 #define SMSS 1000u
 
@@ -324,4 +325,99 @@ Test(cc, bbr_forgets_a_faster_path_after_ten_rounds)
     cr_assert(rate > BW / 2 * 90 / 100 && rate < BW / 2 * 115 / 100,
               "rate %lu after 12 rounds at half the old %llu", (unsigned long)rate, BW);
     free(c);
+}
+
+/* ---- the adapter's shared path model (tcp_cc_share.c) ------------------ */
+
+static void no_event(struct jk_tcp_env *e, struct jk_tcp *c, enum jk_tcp_event ev)
+{
+    (void)e, (void)c, (void)ev;
+}
+
+static const struct jk_tcp_env_ops quiet_ops = {.event = no_event};
+
+/* Flow b, converged on a bottleneck of `bw`, on the same adapter (env) as
+ * the flows already there. */
+static struct jk_tcp *bbr_beside(uint64_t bw)
+{
+    struct jk_tcp *c = calloc(1, sizeof *c);
+    cr_assert(c);
+    c->env = &env;
+    c->cfg.congestion = JKTCP_CC_BBR;
+    c->smss = SMSS;
+    c->sack_ok = true;
+    c->max_snd_wnd = 1u << 28;
+    c->snd_una = c->snd_nxt = c->snd_max = 1;
+    c->rtt.srtt_us = RTT0;
+    c->cc.ssthresh = UINT32_MAX;
+    jk_cc_init(c);
+    for (int r = 0; r < 40; r++)
+        fluid_round(c, bw, RTT0);
+    return c;
+}
+
+static bool within(uint64_t x, uint64_t want, unsigned pct)
+{
+    return x * 100 >= want * (100 - pct) && x * 100 <= want * (100 + pct);
+}
+
+/* Pacing at 99% of the gain of its PROBE_BW phase (3/4, 1 or 5/4) times
+ * `bw`. */
+static bool paced_at_mean(const struct jk_tcp *c, uint64_t bw)
+{
+    uint64_t base = bw * 99 / 100;
+    return within(c->cc.pacing_bps, base * 3 / 4, 3) || within(c->cc.pacing_bps, base, 3) ||
+           within(c->cc.pacing_bps, base * 5 / 4, 3);
+}
+
+/* Two flows of one adapter (one peer, one path) with different rate
+ * estimates: once both move bulk data, both size their window and pacing
+ * from the mean model, 2 · (50 + 30) / 2 MB/s · 2 ms, not each from its
+ * own (2 · 50 and 2 · 30 MB/s · 2 ms) — which is what lets 8 flows share
+ * a link equally. A flow leaves the model when its controller changes,
+ * when it closes, and for a round the application limited; alone, a flow
+ * uses its own model. */
+Test(cc, bbr_flows_of_one_adapter_share_one_model)
+{
+    struct jk_tcp *a = bbr_converged();
+    env.ops = &quiet_ops;
+    cr_assert_eq(env.cc_share.n, 1, "a flow moving bulk data joins");
+    uint32_t own_a = a->cc.cwnd;
+    cr_assert(within(own_a, 2 * 100000 + 3 * SMSS, 5), "alone: its own model, cwnd %u", own_a);
+
+    struct jk_tcp *b = bbr_beside(BW * 3 / 5);
+    cr_assert_eq(env.cc_share.n, 2);
+    fluid_round(a, BW, RTT0);
+    fluid_round(b, BW * 3 / 5, RTT0);
+    uint32_t mean = 2 * (BW * 4 / 5) * RTT0 / 1000000 + 3 * SMSS; /* 163,000 */
+    cr_assert(within(a->cc.cwnd, mean, 5), "a: cwnd %u, want the mean model's %u", a->cc.cwnd,
+              mean);
+    cr_assert(within(b->cc.cwnd, mean, 5), "b: cwnd %u, want %u", b->cc.cwnd, mean);
+    cr_assert(paced_at_mean(a, BW * 4 / 5), "a paced at %lu", (unsigned long)a->cc.pacing_bps);
+    cr_assert(paced_at_mean(b, BW * 4 / 5), "b paced at %lu", (unsigned long)b->cc.pacing_bps);
+
+    jk_cc_select(b, JKTCP_CC_NEWRENO);
+    cr_assert_eq(env.cc_share.n, 1, "a new controller leaves the model");
+    fluid_round(a, BW, RTT0);
+    cr_assert(within(a->cc.cwnd, own_a, 5), "alone again: cwnd %u, own %u", a->cc.cwnd, own_a);
+
+    jk_cc_select(b, JKTCP_CC_BBR);
+    for (int r = 0; r < 40; r++)
+        fluid_round(b, BW * 3 / 5, RTT0);
+    cr_assert_eq(env.cc_share.n, 2, "back in once its STARTUP is over");
+    jk_tcp_to_closed(b, 0);
+    cr_assert_eq(env.cc_share.n, 1, "a closed connection leaves");
+
+    for (int r = 0; r < 3; r++) { /* nothing more to send */
+        a->snd_nxt = a->snd_max = a->snd_una + SMSS;
+        a->snd_buf_seq = a->snd_nxt;
+        env.now += RTT0;
+        a->snd_una = a->snd_nxt;
+        jk_cc_on_delivered(a, SMSS);
+    }
+    cr_assert_eq(env.cc_share.n, 0, "an application-limited round leaves");
+    cr_assert_eq(env.cc_share.bw_sum, 0);
+    cr_assert_eq(env.cc_share.rtt_sum, 0);
+    free(a);
+    free(b);
 }

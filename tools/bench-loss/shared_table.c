@@ -135,9 +135,10 @@ void lb_print_fairness_table(const struct lb_shared_case *c, const struct lb_sha
                              int n)
 {
     int nf = n ? c[0].nflows : 0;
-    printf("\n## Fairness: %d jktcp flows (default controller) on one adapter, %d s, lossy link\n\n"
+    printf("\n## Fairness: %d jktcp flows (default controller) on one adapter, %d s\n\n"
            "Each flow's Mbit/s at its kernel sink (data verified); Jain's index (sum x)^2 / "
-           "(n sum x^2): 1 = equal shares; max/min the spread.\n\n| loss |",
+           "(n sum x^2): 1 = equal shares; max/min the spread. Link: the lossy one (no rate "
+           "limit: the I/O thread is the bottleneck), or the 100 Mbit/s bottleneck.\n\n| link |",
            nf, n ? c[0].secs : 0);
     for (int i = 0; i < nf; i++)
         printf(" %d |", i + 1);
@@ -146,7 +147,10 @@ void lb_print_fairness_table(const struct lb_shared_case *c, const struct lb_sha
         printf("---|");
     printf("\n");
     for (int k = 0; k < n; k++) {
-        printf("| %g%% |", c[k].loss * 100);
+        if (c[k].bottleneck)
+            printf("| 100 Mbit/s |");
+        else
+            printf("| %g%% loss |", c[k].loss * 100);
         if (r[k].status != LB_OK) {
             printf(" FAILED: %s |\n", r[k].why);
             continue;
