@@ -206,6 +206,15 @@ struct jk_resend {
 
 #define JK_RACK_LOG 32 /* resends followed at once; the pass covers the rest */
 
+/* The sent list (tcp_rack.c): new data in flight by when it first went,
+ * oldest first — bytes below `end` (and above the entry before) went at
+ * `at` (µs, low 32 bits) or within a granule of min_rtt/16 after it. */
+struct jk_sent {
+    uint32_t end, at;
+};
+
+#define JK_SENT_LOG 32 /* entries; when full the newest one grows */
+
 struct jk_recovery {
     bool in_recovery;
     bool rto_recovery; /* recovery after a timeout: every unSACKed byte is lost */
@@ -244,6 +253,9 @@ struct jk_recovery {
     uint32_t prr_delivered, prr_out, recover_fs;
     /* RACK per resend (RFC 8985 §6.2), oldest first */
     struct jk_resend rlog[JK_RACK_LOG];
+    struct jk_sent sent[JK_SENT_LOG]; /* a ring: sent_head is the oldest */
+    uint32_t sent_start;              /* the first byte the list covers */
+    uint8_t sent_head, nsent;
     int nrlog;
     uint64_t rack_sent_us; /* the latest send time among resends delivered ... */
     uint32_t rack_end;     /* ... and that resend's end (the RFC's tie-break) */

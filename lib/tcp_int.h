@@ -144,6 +144,9 @@ void jk_rack_resent(struct jk_tcp *c, uint32_t seq, uint32_t end);
 bool jk_rack_detect(struct jk_tcp *c);
 bool jk_rack_next_lost(struct jk_tcp *c, uint32_t *seq);
 uint32_t jk_rack_lost_bytes(struct jk_tcp *c);
+void jk_rack_sent_new(struct jk_tcp *c, uint32_t seq, uint32_t end);
+void jk_rack_sent_forget(struct jk_tcp *c);
+bool jk_rack_sent_at(struct jk_tcp *c, uint32_t seq, uint64_t *at_us);
 
 /* tcp_timer.c */
 void jk_tcp_arm_rto(struct jk_tcp *c);

@@ -193,8 +193,10 @@ void jk_tcp_sent_range(struct jk_tcp *c, uint32_t seq, uint32_t len, bool synfin
         c->rtt.seq = seq;
         c->rtt.start = NOW(c);
     }
-    if (!rexmit && len)
+    if (!rexmit && len) {
         c->rec.tail_seq = seq;
+        jk_rack_sent_new(c, seq, seq + len);
+    }
     jk_prr_sent(c, len);
     pace_sent(c, len);
     if (seq_gt(end, c->snd_max))

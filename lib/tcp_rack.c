@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * RACK per resend (RFC 8985 §6.2): a lost retransmission found by time,
- * not by waiting for the pass to come round.
+ * RACK (RFC 8985 §6.2): a lost retransmission found by time, not by
+ * waiting for the pass to come round; and when each byte of new data in
+ * flight went (the sent list), for the hole that starts a recovery.
  *
  * The repair pass (tcp_recovery.c) resends the holes in order. A resend
  * can be lost too; before this file only the one at snd_una was checked
  * on its own (head_lost_again), the others when the whole pass was over.
  * Here each resend of a recovery episode keeps its send time, in a log
- * ordered by that time (RFC 8985's time-ordered list, for the segments
- * whose time is out of sequence order: new data goes out in sequence
- * order, so its send order is its sequence order). A resend is lost once
+ * ordered by that time; with the sent list at the end of this file (when
+ * new data went, in runs: new data goes out in sequence order) it is RFC
+ * 8985's time-ordered list of transmissions. A resend is lost once
  * something sent after it has been delivered — a later resend, or new
  * data above what had been sent when it went — and a round trip plus the
  * reordering window has passed since it went (RFC 8985 §6.2 step 5). It
@@ -168,4 +169,65 @@ uint32_t jk_rack_lost_bytes(struct jk_tcp *c)
             n += (to - from) - jk_tcp_sacked_in(c, from, to);
     }
     return n;
+}
+
+/* ---- the sent list: when each byte of new data in flight went ----------
+ * RFC 8985 keeps a transmit time per segment. New data leaves in sequence
+ * order, so its times need no record per segment: the list holds runs of
+ * bytes sent within a granule (min_rtt/16, well inside the reordering
+ * window of min_rtt/4), oldest first; resends are in the log above. */
+
+static struct jk_sent *sent_entry(struct jk_tcp *c, unsigned i)
+{
+    return &c->rec.sent[(c->rec.sent_head + i) % JK_SENT_LOG];
+}
+
+/* Drop the runs the peer has acknowledged. */
+static void sent_trim(struct jk_tcp *c)
+{
+    while (c->rec.nsent && seq_le(sent_entry(c, 0)->end, c->snd_una)) {
+        c->rec.sent_start = sent_entry(c, 0)->end;
+        c->rec.sent_head = (uint8_t)((c->rec.sent_head + 1) % JK_SENT_LOG);
+        c->rec.nsent--;
+    }
+}
+
+void jk_rack_sent_forget(struct jk_tcp *c)
+{
+    c->rec.nsent = 0;
+}
+
+/* New data [seq, end) went for the first time now. */
+void jk_rack_sent_new(struct jk_tcp *c, uint32_t seq, uint32_t end)
+{
+    uint32_t now = (uint32_t)NOW(c), granule = c->rtt.min_rtt_us / 16;
+    sent_trim(c);
+    struct jk_sent *last = c->rec.nsent ? sent_entry(c, c->rec.nsent - 1u) : NULL;
+    if (last && last->end != seq) { /* not where the list ends: start over */
+        c->rec.nsent = 0;
+        last = NULL;
+    }
+    if (!last)
+        c->rec.sent_start = seq;
+    if (last && (now - last->at <= granule || c->rec.nsent == JK_SENT_LOG)) {
+        last->end = end;
+        return;
+    }
+    *sent_entry(c, c->rec.nsent++) = (struct jk_sent){.end = end, .at = now};
+}
+
+/* When the byte at seq first went, if the list covers it. */
+bool jk_rack_sent_at(struct jk_tcp *c, uint32_t seq, uint64_t *at_us)
+{
+    sent_trim(c);
+    if (!c->rec.nsent || seq_lt(seq, c->rec.sent_start))
+        return false;
+    for (unsigned i = 0; i < c->rec.nsent; i++) {
+        const struct jk_sent *e = sent_entry(c, i);
+        if (seq_lt(seq, e->end)) {
+            *at_us = NOW(c) - (uint32_t)((uint32_t)NOW(c) - e->at);
+            return true;
+        }
+    }
+    return false;
 }

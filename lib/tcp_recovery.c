@@ -389,12 +389,27 @@ int jk_tcp_send_hole(struct jk_tcp *c)
 }
 
 /* A SACK showed a hole, too few for DupThresh. Data above it, sent after
- * it, arrived: once the reordering window passes, the hole is lost (RFC
- * 8985 §6.2) — with a small window there may never be three duplicates. */
-static void arm_reorder_timer(struct jk_tcp *c)
+ * it, arrived: the hole is lost once its send time plus RACK's RTT (that
+ * of the latest-sent data delivered) plus the reordering window has
+ * passed (RFC 8985 §6.2 step 5) — with a small window there may never be
+ * three duplicates. The sent list gives both send times; a hole that went
+ * well before the data that arrived (an application that wrote in
+ * bursts) is lost at once, one sent with it waits the window. Without
+ * the times (after a timeout), the window from now. True if it is lost
+ * now. */
+static bool reorder_lost(struct jk_tcp *c)
 {
-    if (c->cfg.tlp && c->rec.nsack && !c->timer[JK_T_RACK])
-        c->timer[JK_T_RACK] = NOW(c) + jk_tcp_reo_wnd_us(c) + 1;
+    if (!c->cfg.tlp || !c->rec.nsack)
+        return false;
+    uint64_t due = NOW(c) + jk_tcp_reo_wnd_us(c) + 1, hole_at, top_at;
+    if (jk_rack_sent_at(c, c->snd_una, &hole_at) &&
+        jk_rack_sent_at(c, jk_tcp_highest_delivered(c) - 1, &top_at) && top_at >= hole_at)
+        due = hole_at + (NOW(c) - top_at) + jk_tcp_reo_wnd_us(c) + 1;
+    if (due <= NOW(c))
+        return true;
+    if (!c->timer[JK_T_RACK] || c->timer[JK_T_RACK] > due)
+        c->timer[JK_T_RACK] = due;
+    return false;
 }
 
 /* RFC 6675 §5 with RFC 6582's guard: halve, then let send_hole and the
@@ -451,8 +466,8 @@ void jk_tcp_on_dupack(struct jk_tcp *c)
          * probe came a PTO after the hole was sent, so it is lost, not
          * reordered). RFC 6582 §3.2: not twice for the same loss. */
         enter_recovery(c);
-    } else if (seq_ge(c->snd_una, c->rec.recover)) {
-        arm_reorder_timer(c);
+    } else if (seq_ge(c->snd_una, c->rec.recover) && reorder_lost(c)) {
+        enter_recovery(c);
     }
     jk_tcp_changed(c);
 }

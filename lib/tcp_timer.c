@@ -93,6 +93,7 @@ static void on_rto(struct jk_tcp *c)
     c->rec.recover = c->snd_max;
     c->rec.dupacks = 0;
     c->rtt.timing = false;
+    jk_rack_sent_forget(c); /* everything goes again: its first times say nothing */
     /* Keep the SACK scoreboard through one timeout (the resends skip what
      * the peer holds, as Linux does); drop it on the second in a row in
      * case the receiver reneged (RFC 2018 §8). */

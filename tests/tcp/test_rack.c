@@ -127,3 +127,57 @@ T(rack_no_timeout_while_sacks_show_the_pipe_alive)
     cr_assert(head_resends >= 1, "the lost head was never resent");
     sp_peer_ack(1, S + 20000);
 }
+
+/* RACK by send time for new data (RFC 8985 §6.2 step 5, the sent list):
+ * on a 40 ms path (reordering window 10 ms) segment 0 goes, the
+ * application writes segment 1 20 ms later, and the peer SACKs 1 only. 0
+ * went 20 ms before 1, whose round trip was 40 ms: 0 has had its round
+ * trip and more than the window, so it is lost now and goes at once.
+ * Without send times the hole waited the reordering window from the SACK. */
+T(rack_hole_sent_well_before_the_sacked_data_is_lost_at_once)
+{
+    sp_option(JKTCP_OPT_CONGESTION, JKTCP_CC_NEWRENO);
+    sp_option(JKTCP_OPT_TAIL_PROBE, 1); /* RACK's reordering timer comes with it */
+    uint32_t S;
+    jktcp_conn *c = sack_peer_40ms(&S);
+    sp_write_pat(c, S - 1, 1000);
+    sp_expect(JK_ACK, S, 1, 1000);
+    sp_advance_ms(20);
+    sp_write_pat(c, S - 1 + 1000, 1000);
+    sp_expect(JK_ACK, S + 1000, 1, 1000);
+    sp_advance_ms(40);
+    const uint32_t blk[1][2] = {{S + 1000, S + 2000}};
+    sp_sack_ack(S, blk, 1);
+    const sp_seg *g = sp_next();
+    cr_assert(g, "segment 0 not resent on the SACK");
+    cr_assert_eq(g->seq, S, "%s", sp_str(g));
+    cr_assert_eq(g->s.len, 1000);
+    cr_assert_eq(sp_info(c).recoveries, 1);
+    sp_peer_ack(1, S + 2000);
+    sp_expect_none();
+}
+
+/* The same, but both segments went together: 0 may only be late (the
+ * network reordered them), so it waits the reordering window from the
+ * SACK — 10 ms — before it counts as lost and goes again. */
+T(rack_hole_sent_with_the_sacked_data_waits_the_window)
+{
+    sp_option(JKTCP_OPT_CONGESTION, JKTCP_CC_NEWRENO);
+    sp_option(JKTCP_OPT_TAIL_PROBE, 1); /* RACK's reordering timer comes with it */
+    uint32_t S;
+    jktcp_conn *c = sack_peer_40ms(&S);
+    sp_write_pat(c, S - 1, 2000);
+    sp_expect(JK_ACK, S, 1, 1000);
+    sp_expect(JK_ACK, S + 1000, 1, 1000);
+    sp_advance_ms(40);
+    const uint32_t blk[1][2] = {{S + 1000, S + 2000}};
+    sp_sack_ack(S, blk, 1);
+    uint32_t waited;
+    const sp_seg *g = sp_wait(100, &waited);
+    cr_assert(g, "segment 0 never resent");
+    cr_assert_eq(g->seq, S, "%s", sp_str(g));
+    cr_assert(waited >= 9 && waited <= 12, "resent after %u ms, want the 10 ms window", waited);
+    cr_assert_eq(sp_info(c).recoveries, 1);
+    sp_peer_ack(1, S + 2000);
+    sp_expect_none();
+}
