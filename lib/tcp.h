@@ -187,6 +187,9 @@ struct jk_cc {
     uint64_t pacing_bps; /* the controller's pacing rate, bytes/s (0 = none) */
     uint64_t pace_next_us; /* pacing: the next segment may leave at this time */
     struct jk_cc_member share; /* in the adapter's shared model (tcp_cc_share.c) */
+    bool limited_elsewhere; /* an output pass stopped for want of data or of the
+                               peer's window, not for cwnd or pacing (reset by the
+                               controller at each round) */
     union {
         struct jk_cubic cubic;
         struct jk_bbr bbr;
@@ -207,10 +210,11 @@ struct jk_resend {
 #define JK_RACK_LOG 32 /* resends followed at once; the pass covers the rest */
 
 /* The sent list (tcp_rack.c): new data in flight by when it first went,
- * oldest first — bytes below `end` (and above the entry before) went at
- * `at` (µs, low 32 bits) or within a granule of min_rtt/16 after it. */
+ * oldest first — bytes below `end` (and above the entry before) went
+ * between `first` and `last` (µs, low 32 bits; a run spans at most a
+ * granule of min_rtt/16 unless the list is full). */
 struct jk_sent {
-    uint32_t end, at;
+    uint32_t end, first, last;
 };
 
 #define JK_SENT_LOG 32 /* entries; when full the newest one grows */
@@ -253,7 +257,7 @@ struct jk_recovery {
     uint32_t prr_delivered, prr_out, recover_fs;
     /* RACK per resend (RFC 8985 §6.2), oldest first */
     struct jk_resend rlog[JK_RACK_LOG];
-    struct jk_sent sent[JK_SENT_LOG]; /* a ring: sent_head is the oldest */
+    struct jk_sent sent[JK_SENT_LOG]; /* a ring: sent_head is the oldest (tcp_rack.c) */
     uint32_t sent_start;              /* the first byte the list covers */
     uint8_t sent_head, nsent;
     int nrlog;

@@ -221,9 +221,11 @@ static void add_bw_sample(struct jk_tcp *c, uint64_t sample)
 }
 
 /* A round ended: what this flow adds to the adapter's shared model
- * (tcp_cc_share.c). In once STARTUP found the pipe full and while it moves
- * bulk data; out for a round the application limited (it is not using
- * its share). */
+ * (tcp_cc_share.c). In once STARTUP found the pipe full and while only
+ * the path limits it; out for a round in which something else did — the
+ * application (nothing to send) or the peer's window — since its rate
+ * then says nothing about the path, and as part of the mean it would
+ * drag the others' windows down toward its own rate. */
 static void share(struct jk_tcp *c, bool app_limited)
 {
     if (!bbr(c)->full_bw || app_limited)
@@ -263,7 +265,8 @@ static void end_round(struct jk_tcp *c)
         b->sampled++;
         add_bw_sample(c, sample);
     }
-    share(c, b->app_limited);
+    share(c, b->app_limited || c->cc.limited_elsewhere);
+    c->cc.limited_elsewhere = false;
     b->round++;
     b->round_end = c->snd_nxt;
     b->round_delivered = c->cc.delivered;
@@ -384,6 +387,7 @@ static void restore_cwnd(struct jk_tcp *c)
  * floor and it grows by what is delivered from there. */
 static void bbr_on_rto(struct jk_tcp *c)
 {
+    jk_cc_share_leave(c); /* a whole RTO with nothing delivered: not the path's rate now */
     save_cwnd(c);
     bbr(c)->held_round = true;
     bbr(c)->conserving = false;

@@ -16,10 +16,12 @@
  * flow's samples (8 flows on one adapter: fastest 1.2–1.65× the slowest
  * over 10 s). With one model they get one window.
  *
- * A flow joins once its STARTUP found the pipe full and a round of it was
- * not limited by the application; it leaves when a round is, when its
- * controller changes or restarts, and when the connection stops sending
- * (TIME-WAIT, CLOSED). Alone on the path it uses its own model.
+ * A flow joins once its STARTUP found the pipe full and only the path
+ * limited a round of it; it leaves for a round in which the application
+ * (nothing to send) or the peer's window held it back — its rate is then
+ * not the path's, and in the mean it would pull the others toward it —
+ * when its controller changes or restarts, and when the connection stops
+ * sending (TIME-WAIT, CLOSED). Alone on the path it uses its own model.
  * O(1) per update: the adapter keeps the sums, each flow what it added.
  */
 #include "tcp_int.h"

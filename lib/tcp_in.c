@@ -212,6 +212,7 @@ static void on_new_ack(struct jk_tcp *c, uint32_t ack, uint32_t fresh)
                 jk_tcp_pass_resend(c, ack);
         }
     } else {
+        jk_tcp_rack_rearm(c);
         jk_cc_on_ack(c, fresh);
     }
     c->timer[JK_T_RTO] = 0;

@@ -126,6 +126,7 @@ void jk_tcp_on_rack(struct jk_tcp *c);
 uint32_t jk_tcp_sacked_bytes(struct jk_tcp *c);
 void jk_tcp_on_dupack(struct jk_tcp *c);
 void jk_tcp_rack_recovery_done(struct jk_tcp *c);
+void jk_tcp_rack_rearm(struct jk_tcp *c);
 void jk_tcp_undo_begin(struct jk_tcp *c);
 void jk_tcp_undo_resent(struct jk_tcp *c, uint32_t seq, uint32_t end);
 void jk_tcp_on_tlp(struct jk_tcp *c);
@@ -146,7 +147,7 @@ bool jk_rack_next_lost(struct jk_tcp *c, uint32_t *seq);
 uint32_t jk_rack_lost_bytes(struct jk_tcp *c);
 void jk_rack_sent_new(struct jk_tcp *c, uint32_t seq, uint32_t end);
 void jk_rack_sent_forget(struct jk_tcp *c);
-bool jk_rack_sent_at(struct jk_tcp *c, uint32_t seq, uint64_t *at_us);
+bool jk_rack_sent_at(struct jk_tcp *c, uint32_t seq, bool latest, uint64_t *at_us);
 
 /* tcp_timer.c */
 void jk_tcp_arm_rto(struct jk_tcp *c);

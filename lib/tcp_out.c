@@ -233,9 +233,12 @@ static bool sws_send_ok(const struct jk_tcp *c, uint32_t len)
  * the FIN, as fast as the pacing rate allows. */
 static int send_data(struct jk_tcp *c)
 {
+    bool net_limited = false; /* stopped by pacing or cwnd, not by data or the peer */
     for (;;) {
-        if (!pace_allows(c))
+        if (!pace_allows(c)) {
+            net_limited = seq_lt(c->snd_nxt, snd_data_end(c)) || c->rec.in_recovery;
             break;
+        }
         int h = jk_tcp_send_hole(c);
         if (h < 0)
             return h;
@@ -259,6 +262,7 @@ static int send_data(struct jk_tcp *c)
             continue;
         }
         bool fin = c->fin_queued && !c->fin_sent && c->snd_nxt + len == end;
+        net_limited = usable < min_u32(avail, peer_room); /* cwnd cut it short */
         if (avail && !len) {
             if (c->snd_wnd <= flight && flight == 0)
                 jk_tcp_arm_persist(c);
@@ -291,6 +295,10 @@ static int send_data(struct jk_tcp *c)
         }
         jk_tcp_sent_range(c, seq, sent, fin_out);
     }
+    if (!net_limited)
+        c->cc.limited_elsewhere = true; /* tcp_cc_share.c: not the path's limit */
+    if (c->snd_una == c->snd_max && !seq_lt(c->snd_nxt, snd_data_end(c)))
+        jk_cc_share_leave(c); /* idle: no round will end to say so */
     return 0;
 }
 

@@ -209,15 +209,19 @@ void jk_rack_sent_new(struct jk_tcp *c, uint32_t seq, uint32_t end)
     }
     if (!last)
         c->rec.sent_start = seq;
-    if (last && (now - last->at <= granule || c->rec.nsent == JK_SENT_LOG)) {
+    if (last && (now - last->first <= granule || c->rec.nsent == JK_SENT_LOG)) {
         last->end = end;
+        last->last = now;
         return;
     }
-    *sent_entry(c, c->rec.nsent++) = (struct jk_sent){.end = end, .at = now};
+    *sent_entry(c, c->rec.nsent++) = (struct jk_sent){.end = end, .first = now, .last = now};
 }
 
-/* When the byte at seq first went, if the list covers it. */
-bool jk_rack_sent_at(struct jk_tcp *c, uint32_t seq, uint64_t *at_us)
+/* When the byte at seq first went, if the list covers it: the earliest
+ * or the latest time its run allows (a run spans a granule, or more when
+ * the list was full) — each caller takes the bound that can only delay a
+ * loss, never declare one early. */
+bool jk_rack_sent_at(struct jk_tcp *c, uint32_t seq, bool latest, uint64_t *at_us)
 {
     sent_trim(c);
     if (!c->rec.nsent || seq_lt(seq, c->rec.sent_start))
@@ -225,7 +229,8 @@ bool jk_rack_sent_at(struct jk_tcp *c, uint32_t seq, uint64_t *at_us)
     for (unsigned i = 0; i < c->rec.nsent; i++) {
         const struct jk_sent *e = sent_entry(c, i);
         if (seq_lt(seq, e->end)) {
-            *at_us = NOW(c) - (uint32_t)((uint32_t)NOW(c) - e->at);
+            uint32_t at = latest ? e->last : e->first;
+            *at_us = NOW(c) - (uint32_t)((uint32_t)NOW(c) - at);
             return true;
         }
     }

@@ -402,14 +402,25 @@ static bool reorder_lost(struct jk_tcp *c)
     if (!c->cfg.tlp || !c->rec.nsack)
         return false;
     uint64_t due = NOW(c) + jk_tcp_reo_wnd_us(c) + 1, hole_at, top_at;
-    if (jk_rack_sent_at(c, c->snd_una, &hole_at) &&
-        jk_rack_sent_at(c, jk_tcp_highest_delivered(c) - 1, &top_at) && top_at >= hole_at)
+    if (jk_rack_sent_at(c, c->snd_una, true, &hole_at) &&
+        jk_rack_sent_at(c, jk_tcp_highest_delivered(c) - 1, false, &top_at) && top_at >= hole_at)
         due = hole_at + (NOW(c) - top_at) + jk_tcp_reo_wnd_us(c) + 1;
     if (due <= NOW(c))
         return true;
     if (!c->timer[JK_T_RACK] || c->timer[JK_T_RACK] > due)
         c->timer[JK_T_RACK] = due;
     return false;
+}
+
+/* The cumulative ACK moved outside a recovery: the reordering timer was
+ * for the hole that was at snd_una, which is filled now. Any hole left is
+ * timed afresh (at once if its time has already come; the timer pass
+ * then starts the recovery). */
+void jk_tcp_rack_rearm(struct jk_tcp *c)
+{
+    c->timer[JK_T_RACK] = 0;
+    if (seq_ge(c->snd_una, c->rec.recover) && reorder_lost(c))
+        c->timer[JK_T_RACK] = NOW(c);
 }
 
 /* RFC 6675 §5 with RFC 6582's guard: halve, then let send_hole and the

@@ -181,3 +181,35 @@ T(rack_hole_sent_with_the_sacked_data_waits_the_window)
     sp_peer_ack(1, S + 2000);
     sp_expect_none();
 }
+
+/* The reordering timer belongs to the hole it was armed for. A SACK shows
+ * segment 0 missing (timer for 10 ms later); 0 arrives 2 ms later (the
+ * cumulative ACK moves: the timer goes); 7 ms after that a SACK shows 2
+ * missing, sent with 3 in one burst, so 2 has its own 10 ms. 2 arrives
+ * 3 ms later. Nothing was lost: no recovery, no resend. (Before, the
+ * first hole's timer fired at 10 ms and took 2 for lost: a needless cut.) */
+T(rack_timer_is_for_the_hole_it_was_armed_for)
+{
+    sp_option(JKTCP_OPT_CONGESTION, JKTCP_CC_NEWRENO);
+    sp_option(JKTCP_OPT_TAIL_PROBE, 1);
+    uint32_t S;
+    jktcp_conn *c = sack_peer_40ms(&S);
+    sp_write_pat(c, S - 1, 4000);
+    sp_brief b[8];
+    cr_assert_eq(sp_drain(b, 8), 4);
+    sp_advance_ms(40);
+    const uint32_t blk[1][2] = {{S + 1000, S + 2000}};
+    sp_sack_ack(S, blk, 1);
+    sp_expect_none();
+    sp_advance_ms(2);
+    sp_peer_ack(1, S + 2000); /* 0 was only late */
+    sp_advance_ms(7);
+    const uint32_t blk2[1][2] = {{S + 3000, S + 4000}};
+    sp_sack_ack(S + 2000, blk2, 1);
+    sp_advance_ms(3);
+    sp_expect_none();
+    sp_peer_ack(1, S + 4000);
+    cr_assert_eq(sp_info(c).recoveries, 0, "a needless recovery");
+    cr_assert_eq(sp_info(c).retransmits, 0);
+    sp_expect_none();
+}

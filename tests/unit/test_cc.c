@@ -149,6 +149,8 @@ Test(cc, cubic_timeout_restarts_from_one_segment)
  * more in flight than the pipe holds, as long as the bottleneck needs to
  * drain it (the queue adds delay); its ACKs come one segment at a time,
  * spaced by the bottleneck, the last at the round's end. */
+static bool held_by_peer; /* fluid_round: the peer's window, not cwnd, holds the flow */
+
 static void fluid_round(struct jk_tcp *c, uint64_t bw, uint64_t rtt0)
 {
     uint32_t w = c->cc.cwnd, n = (w + SMSS - 1) / SMSS;
@@ -165,6 +167,8 @@ static void fluid_round(struct jk_tcp *c, uint64_t bw, uint64_t rtt0)
             env.now = at;
         uint32_t seg = k + 1 < n ? SMSS : w - (n - 1) * SMSS;
         c->snd_una += seg;
+        if (held_by_peer)
+            c->cc.limited_elsewhere = true; /* as each output pass would find it */
         jk_cc_on_delivered(c, seg);
     }
 }
@@ -375,8 +379,8 @@ static bool paced_at_mean(const struct jk_tcp *c, uint64_t bw)
  * from the mean model, 2 · (50 + 30) / 2 MB/s · 2 ms, not each from its
  * own (2 · 50 and 2 · 30 MB/s · 2 ms) — which is what lets 8 flows share
  * a link equally. A flow leaves the model when its controller changes,
- * when it closes, and for a round the application limited; alone, a flow
- * uses its own model. */
+ * when it closes, at a timeout, and for a round the application or the
+ * peer's window limited; alone, a flow uses its own model. */
 Test(cc, bbr_flows_of_one_adapter_share_one_model)
 {
     struct jk_tcp *a = bbr_converged();
@@ -405,6 +409,22 @@ Test(cc, bbr_flows_of_one_adapter_share_one_model)
     for (int r = 0; r < 40; r++)
         fluid_round(b, BW * 3 / 5, RTT0);
     cr_assert_eq(env.cc_share.n, 2, "back in once its STARTUP is over");
+    /* held back by its peer's window (the output pass says so): its rate
+     * is not the path's, and in the mean it would pull a down toward it */
+    held_by_peer = true;
+    fluid_round(b, BW / 10, RTT0);
+    held_by_peer = false;
+    cr_assert_eq(env.cc_share.n, 1, "a flow limited elsewhere leaves");
+    fluid_round(a, BW, RTT0);
+    cr_assert(within(a->cc.cwnd, own_a, 5), "beside a limited flow: cwnd %u, own %u", a->cc.cwnd,
+              own_a);
+    fluid_round(b, BW * 3 / 5, RTT0);
+    cr_assert_eq(env.cc_share.n, 2, "in again after a round only the path limited");
+    jk_cc_on_rto(b);
+    cr_assert_eq(env.cc_share.n, 1, "a timeout leaves: a whole RTO delivered nothing");
+    jk_cc_on_rto_recovery_exit(b);
+    fluid_round(b, BW * 3 / 5, RTT0);
+    cr_assert_eq(env.cc_share.n, 2, "in again once it delivers");
     jk_tcp_to_closed(b, 0);
     cr_assert_eq(env.cc_share.n, 1, "a closed connection leaves");
 
