@@ -128,6 +128,15 @@ T(rack_no_timeout_while_sacks_show_the_pipe_alive)
     sp_peer_ack(1, S + 20000);
 }
 
+/* NewReno (a window we can count) on the 40 ms SACK path, with the tail
+ * probe on: RACK's reordering timer comes with it. */
+static jktcp_conn *rack_path_40ms(uint32_t *S)
+{
+    sp_option(JKTCP_OPT_CONGESTION, JKTCP_CC_NEWRENO);
+    sp_option(JKTCP_OPT_TAIL_PROBE, 1);
+    return sack_peer_40ms(S);
+}
+
 /* RACK by send time for new data (RFC 8985 §6.2 step 5, the sent list):
  * on a 40 ms path (reordering window 10 ms) segment 0 goes, the
  * application writes segment 1 20 ms later, and the peer SACKs 1 only. 0
@@ -136,10 +145,8 @@ T(rack_no_timeout_while_sacks_show_the_pipe_alive)
  * Without send times the hole waited the reordering window from the SACK. */
 T(rack_hole_sent_well_before_the_sacked_data_is_lost_at_once)
 {
-    sp_option(JKTCP_OPT_CONGESTION, JKTCP_CC_NEWRENO);
-    sp_option(JKTCP_OPT_TAIL_PROBE, 1); /* RACK's reordering timer comes with it */
     uint32_t S;
-    jktcp_conn *c = sack_peer_40ms(&S);
+    jktcp_conn *c = rack_path_40ms(&S);
     sp_write_pat(c, S - 1, 1000);
     sp_expect(JK_ACK, S, 1, 1000);
     sp_advance_ms(20);
@@ -162,10 +169,8 @@ T(rack_hole_sent_well_before_the_sacked_data_is_lost_at_once)
  * SACK — 10 ms — before it counts as lost and goes again. */
 T(rack_hole_sent_with_the_sacked_data_waits_the_window)
 {
-    sp_option(JKTCP_OPT_CONGESTION, JKTCP_CC_NEWRENO);
-    sp_option(JKTCP_OPT_TAIL_PROBE, 1); /* RACK's reordering timer comes with it */
     uint32_t S;
-    jktcp_conn *c = sack_peer_40ms(&S);
+    jktcp_conn *c = rack_path_40ms(&S);
     sp_write_pat(c, S - 1, 2000);
     sp_expect(JK_ACK, S, 1, 1000);
     sp_expect(JK_ACK, S + 1000, 1, 1000);
@@ -190,10 +195,8 @@ T(rack_hole_sent_with_the_sacked_data_waits_the_window)
  * first hole's timer fired at 10 ms and took 2 for lost: a needless cut.) */
 T(rack_timer_is_for_the_hole_it_was_armed_for)
 {
-    sp_option(JKTCP_OPT_CONGESTION, JKTCP_CC_NEWRENO);
-    sp_option(JKTCP_OPT_TAIL_PROBE, 1);
     uint32_t S;
-    jktcp_conn *c = sack_peer_40ms(&S);
+    jktcp_conn *c = rack_path_40ms(&S);
     sp_write_pat(c, S - 1, 4000);
     sp_brief b[8];
     cr_assert_eq(sp_drain(b, 8), 4);

@@ -18,10 +18,10 @@
 
 static struct jk_tcp_env env;
 
-static struct jk_tcp *bare(uint8_t algo)
+/* A connection on the adapter's environment as it is (tests with several
+ * flows on one adapter add them this way). */
+static struct jk_tcp *conn_on_env(uint8_t algo)
 {
-    memset(&env, 0, sizeof env);
-    env.now = 1000000;
     struct jk_tcp *c = calloc(1, sizeof *c);
     cr_assert(c);
     c->env = &env;
@@ -34,6 +34,14 @@ static struct jk_tcp *bare(uint8_t algo)
     c->cc.ssthresh = UINT32_MAX;
     jk_cc_init(c);
     return c;
+}
+
+/* A connection alone on a fresh environment. */
+static struct jk_tcp *bare(uint8_t algo)
+{
+    memset(&env, 0, sizeof env);
+    env.now = 1000000;
+    return conn_on_env(algo);
 }
 
 /* A whole window sent and acked one RTT later (congestion avoidance). */
@@ -176,14 +184,22 @@ static void fluid_round(struct jk_tcp *c, uint64_t bw, uint64_t rtt0)
 #define BW 50000000ull /* 50 MB/s */
 #define RTT0 2000ull   /* 2 ms: BDP 100,000 bytes */
 
-static struct jk_tcp *bbr_converged(void)
+/* A BBR flow on the environment as it is, converged on a bottleneck of bw. */
+static struct jk_tcp *bbr_on_env(uint64_t bw)
 {
-    struct jk_tcp *c = bare(JKTCP_CC_BBR);
+    struct jk_tcp *c = conn_on_env(JKTCP_CC_BBR);
     c->rtt.min_rtt_us = 0; /* no RTT known before the model has one */
     jk_cc_init(c);
     for (int r = 0; r < 40; r++)
-        fluid_round(c, BW, RTT0);
+        fluid_round(c, bw, RTT0);
     return c;
+}
+
+static struct jk_tcp *bbr_converged(void)
+{
+    memset(&env, 0, sizeof env);
+    env.now = 1000000;
+    return bbr_on_env(BW);
 }
 
 /* The model finds the bottleneck rate and the base RTT and sizes the
@@ -340,26 +356,6 @@ static void no_event(struct jk_tcp_env *e, struct jk_tcp *c, enum jk_tcp_event e
 
 static const struct jk_tcp_env_ops quiet_ops = {.event = no_event};
 
-/* Flow b, converged on a bottleneck of `bw`, on the same adapter (env) as
- * the flows already there. */
-static struct jk_tcp *bbr_beside(uint64_t bw)
-{
-    struct jk_tcp *c = calloc(1, sizeof *c);
-    cr_assert(c);
-    c->env = &env;
-    c->cfg.congestion = JKTCP_CC_BBR;
-    c->smss = SMSS;
-    c->sack_ok = true;
-    c->max_snd_wnd = 1u << 28;
-    c->snd_una = c->snd_nxt = c->snd_max = 1;
-    c->rtt.srtt_us = RTT0;
-    c->cc.ssthresh = UINT32_MAX;
-    jk_cc_init(c);
-    for (int r = 0; r < 40; r++)
-        fluid_round(c, bw, RTT0);
-    return c;
-}
-
 static bool within(uint64_t x, uint64_t want, unsigned pct)
 {
     return x * 100 >= want * (100 - pct) && x * 100 <= want * (100 + pct);
@@ -389,7 +385,7 @@ Test(cc, bbr_flows_of_one_adapter_share_one_model)
     uint32_t own_a = a->cc.cwnd;
     cr_assert(within(own_a, 2 * 100000 + 3 * SMSS, 5), "alone: its own model, cwnd %u", own_a);
 
-    struct jk_tcp *b = bbr_beside(BW * 3 / 5);
+    struct jk_tcp *b = bbr_on_env(BW * 3 / 5);
     cr_assert_eq(env.cc_share.n, 2);
     fluid_round(a, BW, RTT0);
     fluid_round(b, BW * 3 / 5, RTT0);
