@@ -56,8 +56,6 @@ uint64_t jk_cc_delivery_rate(struct jk_tcp *c)
     return c->cc.ops == &jk_cc_bbr ? max_bw(c) : 0;
 }
 
-/* gain · bandwidth-delay product in bytes; before the model has a rate
- * and an RTT, the initial window. */
 /* The model the window and the pacing rate come from: this flow's own,
  * or — moving bulk data beside other flows of the adapter — the path's
  * shared one (tcp_cc_share.c). */
@@ -70,6 +68,8 @@ static uint64_t model(struct jk_tcp *c, uint32_t *min_rtt_us)
     return max_bw(c);
 }
 
+/* gain · bandwidth-delay product in bytes; before the model has a rate
+ * and an RTT, the initial window. */
 static uint32_t bdp(struct jk_tcp *c, uint32_t gain_x1k)
 {
     uint32_t rtt;
