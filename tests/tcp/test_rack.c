@@ -137,6 +137,24 @@ static jktcp_conn *rack_path_40ms(uint32_t *S)
     return sack_peer_40ms(S);
 }
 
+/* A round trip after segments 0 and 1 went, the peer SACKs 1 only. */
+static void sack_second_segment(uint32_t S)
+{
+    sp_advance_ms(40);
+    const uint32_t blk[1][2] = {{S + 1000, S + 2000}};
+    sp_sack_ack(S, blk, 1);
+}
+
+/* g is segment 0 resent, in the connection's one recovery; then both
+ * arrive and nothing more goes. */
+static void head_resent_in_one_recovery(jktcp_conn *c, uint32_t S, const sp_seg *g)
+{
+    cr_assert_eq(g->seq, S, "%s", sp_str(g));
+    cr_assert_eq(sp_info(c).recoveries, 1);
+    sp_peer_ack(1, S + 2000);
+    sp_expect_none();
+}
+
 /* RACK by send time for new data (RFC 8985 §6.2 step 5, the sent list):
  * on a 40 ms path (reordering window 10 ms) segment 0 goes, the
  * application writes segment 1 20 ms later, and the peer SACKs 1 only. 0
@@ -152,16 +170,11 @@ T(rack_hole_sent_well_before_the_sacked_data_is_lost_at_once)
     sp_advance_ms(20);
     sp_write_pat(c, S - 1 + 1000, 1000);
     sp_expect(JK_ACK, S + 1000, 1, 1000);
-    sp_advance_ms(40);
-    const uint32_t blk[1][2] = {{S + 1000, S + 2000}};
-    sp_sack_ack(S, blk, 1);
+    sack_second_segment(S);
     const sp_seg *g = sp_next();
     cr_assert(g, "segment 0 not resent on the SACK");
-    cr_assert_eq(g->seq, S, "%s", sp_str(g));
     cr_assert_eq(g->s.len, 1000);
-    cr_assert_eq(sp_info(c).recoveries, 1);
-    sp_peer_ack(1, S + 2000);
-    sp_expect_none();
+    head_resent_in_one_recovery(c, S, g);
 }
 
 /* The same, but both segments went together: 0 may only be late (the
@@ -174,17 +187,12 @@ T(rack_hole_sent_with_the_sacked_data_waits_the_window)
     sp_write_pat(c, S - 1, 2000);
     sp_expect(JK_ACK, S, 1, 1000);
     sp_expect(JK_ACK, S + 1000, 1, 1000);
-    sp_advance_ms(40);
-    const uint32_t blk[1][2] = {{S + 1000, S + 2000}};
-    sp_sack_ack(S, blk, 1);
+    sack_second_segment(S);
     uint32_t waited;
     const sp_seg *g = sp_wait(100, &waited);
     cr_assert(g, "segment 0 never resent");
-    cr_assert_eq(g->seq, S, "%s", sp_str(g));
     cr_assert(waited >= 9 && waited <= 12, "resent after %u ms, want the 10 ms window", waited);
-    cr_assert_eq(sp_info(c).recoveries, 1);
-    sp_peer_ack(1, S + 2000);
-    sp_expect_none();
+    head_resent_in_one_recovery(c, S, g);
 }
 
 /* The reordering timer belongs to the hole it was armed for. A SACK shows
