@@ -428,11 +428,14 @@ typedef enum jktcp_option {
                                      a row: fall to 1200 / 1280 bytes, then probe up),
                                      2 = always (start there, probe up to the MTU) */
     JKTCP_OPT_BUSY_POLL_US = 18,       /* threaded handle: after frames moved, its I/O thread
-                                     polls the transport and its command queue this many
-                                     microseconds before it sleeps (0 = off, default; at most
-                                     1000). Trades CPU for latency, as Linux's SO_BUSY_POLL:
-                                     64-byte ping-pong p50 ~66 -> ~45 us here; never spins
-                                     while idle */
+                                     polls the transport and its command queue for up to
+                                     this many microseconds before it sleeps (default 50;
+                                     0 = off; at most 1000). The spin adapts: it grows
+                                     while answers come within the limit and shrinks when
+                                     they do not, so it costs about as long as the answers
+                                     take. Trades CPU for latency, as Linux's SO_BUSY_POLL:
+                                     64-byte ping-pong p50 65-90 -> 26-28 us here; never
+                                     spins while idle */
 } jktcp_option;
 
 /* Congestion controllers (JKTCP_OPT_CONGESTION; docs/design.md, "Congestion
@@ -515,6 +518,9 @@ typedef struct jktcp_stats {
     uint64_t pmtu_blackholes; /* falls to the base MTU after timeouts in a row */
     uint64_t frags_reassembled; /* IP datagrams put together from fragments (at most 4
                                    at once, 64 KiB each; the oldest gives way) */
+    uint64_t io_sleeps;       /* threaded handle: times the I/O thread went to sleep in
+                                 poll(2) (io_wakeups less the passes that found work
+                                 at once or while busy-polling) */
 } jktcp_stats;
 
 /* Copy the counters (size = sizeof *out). */

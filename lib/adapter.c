@@ -698,6 +698,7 @@ int jk_adapter_create(jktcp_transport *t, const char *local_ip, const char *peer
     a->env.mtu = 1500;
     jk_path_reset(&a->env);
     a->max_conns = 4096;
+    a->busy_poll_us = 50; /* handle.c, io_idle: adaptive, measured in make bench */
     default_cfg(&a->env.cfg);
     a->clock = mono_us;
     if (getrandom(&a->rng, sizeof a->rng, 0) != sizeof a->rng || !a->rng)

@@ -117,12 +117,14 @@ struct jk_handle {
     atomic_int irefs;         /* the handle's own + one per stream/listener record */
     atomic_bool close_called;
     atomic_int terr;          /* the transport's error, published */
-    atomic_ulong wakeups;
+    atomic_ulong wakeups, sleeps;
+    uint64_t spin_max_ns;     /* JKTCP_OPT_BUSY_POLL_US, fixed at start */
     /* I/O thread */
     struct jk_list streams;   /* every stream it knows */
     struct jk_list listeners; /* every listener it knows */
     int linger_ms;
-    bool closing; /* STOP received */
+    bool closing;     /* STOP received */
+    uint32_t spin_ns; /* the I/O thread's busy-poll window (io_spin_adapt) */
 };
 
 /* handle.c */

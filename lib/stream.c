@@ -239,8 +239,11 @@ static void fail(struct jk_stream *s, int err)
 void jk_io_stream_event(struct jk_handle *h, struct jk_stream *s, struct jktcp_conn *c)
 {
     (void)h;
-    if (atomic_load_explicit(&s->cstate, memory_order_relaxed) == JK_CONNECTING &&
-        c->tcp.state != JKTCP_SYN_SENT && c->tcp.state != JKTCP_SYN_RCVD) {
+    if (atomic_load_explicit(&s->cstate, memory_order_relaxed) == JK_CONNECTING) {
+        /* still handshaking (the SYN went out, or again): nothing a caller
+         * waits for changed, so no wake-up (a blocking connect sleeps once) */
+        if (c->tcp.state == JKTCP_SYN_SENT || c->tcp.state == JKTCP_SYN_RCVD)
+            return;
         if (c->tcp.state == JKTCP_CLOSED) {
             fail(s, c->tcp.err ? c->tcp.err : -ECONNREFUSED);
             return;
@@ -274,7 +277,11 @@ void jk_io_connect(struct jk_handle *h, struct jk_stream *s)
     jk_io_stream_bind(h, s, c);
     atomic_store(&s->cstate, JK_CONNECTING);
     atomic_store(&s->setup, 0);
-    jk_stream_signal(s); /* the connecting call learns the setup went well */
+    /* only a non-blocking connect waits for the setup (setup_wait); a
+     * blocking one sleeps until connected, so a signal now would only
+     * wake it for nothing (and cost this thread a futex call) */
+    if (s->connect_cmd.timeout_ms == 0)
+        jk_stream_signal(s);
     jk_tcp_connect(&c->tcp);
 }
 
@@ -441,6 +448,7 @@ JKTCP_API int jktcp_handle_connect(jktcp_handle hid, int port, int timeout_ms, j
     }
     jk_obj_ref(&s->obj); /* this call's reference */
     s->connect_cmd.port = port;
+    s->connect_cmd.timeout_ms = timeout_ms;
     if ((r = jk_submit(h, &s->connect_cmd)) < 0) {
         owner_drop(s); /* the I/O thread never saw it */
         stream_end(s, CMD_ABORT);

@@ -33,14 +33,6 @@
 #include "netns.h"
 #include "thread_test.h"
 
-static double cpu_seconds(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
 /* ------------------------------------------------------------------------ */
 /* A thousand streams open at once                                          */
 /* ------------------------------------------------------------------------ */

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -132,6 +133,14 @@ long rss_bytes(void)
     return n == 2 ? res * sysconf(_SC_PAGESIZE) : -1;
 }
 
+double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Namespace, TUN, handle                                                   */
 /* ------------------------------------------------------------------------ */
@@ -168,7 +177,8 @@ jktcp_handle tt_handle(struct tt *t, const char *peer, long sndbuf, long rcvbuf)
         JT_ASSERT(rc == 0, "RCVBUF: %s", jktcp_strerror(rc));
     }
     if (t->busy_poll_us) {
-        rc = jktcp_adapter_set_option(a, JKTCP_OPT_BUSY_POLL_US, t->busy_poll_us);
+        rc = jktcp_adapter_set_option(a, JKTCP_OPT_BUSY_POLL_US,
+                                      t->busy_poll_us == TT_BUSY_POLL_OFF ? 0 : t->busy_poll_us);
         JT_ASSERT(rc == 0, "BUSY_POLL_US: %s", jktcp_strerror(rc));
     }
     rc = jktcp_handle_start(a, &h);

@@ -75,15 +75,20 @@ void join_or_fail(pthread_t th, int ms, const char *what);
 ssize_t read_exact(jktcp_stream s, void *buf, size_t n, int timeout_ms);
 /* Resident set size in bytes (/proc/self/statm). */
 long rss_bytes(void);
+/* CPU seconds (user + system) of the whole process. */
+double cpu_seconds(void);
 
 /* ---- namespace, TUN, handle -------------------------------------------- */
+
+#define TT_BUSY_POLL_OFF (-1L)
 
 struct tt {
     int family;
     unsigned mtu;
     struct jkt_tun tun;
     jktcp_handle h;
-    long busy_poll_us; /* set before tt_handle: JKTCP_OPT_BUSY_POLL_US (0: off) */
+    long busy_poll_us; /* set before tt_handle: JKTCP_OPT_BUSY_POLL_US (0: the default,
+                          TT_BUSY_POLL_OFF: 0) */
 };
 
 /* Enter a namespace with TUN "jkt0" at mtu (or skip the test). */

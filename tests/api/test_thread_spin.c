@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Suite `thread`, busy_poll_* and connect_*: how often the threads of a
+ * handle sleep. The I/O thread spins before it sleeps once frames moved
+ * (JKTCP_OPT_BUSY_POLL_US; the window adapts, handle.c io_idle), and a
+ * blocking connect sleeps once, until connected. Against the kernel's echo
+ * server in a private namespace; built on minitest.h, so it runs under
+ * ThreadSanitizer too (make test-tsan).
+ */
+#include "minitest.h"
+
+#include <stdint.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "jktcp.h"
+#include "kserver.h"
+#include "netns.h"
+#include "streamio.h"
+#include "thread_test.h"
+
+static void pause_us(long us)
+{
+    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+}
+
+static uint64_t io_sleeps(jktcp_handle h)
+{
+    jktcp_stats st;
+    JT_ASSERT(jktcp_handle_stats(h, &st, sizeof st) == 0, "stats");
+    return st.io_sleeps;
+}
+
+/* rounds of 64 bytes out and back, pause_between_us between them */
+static void echo_rounds(jktcp_stream s, int rounds, long pause_between_us)
+{
+    uint8_t msg[64], back[64];
+    for (int i = 0; i < rounds; i++) {
+        jkt_pattern_fill(msg, sizeof msg, (uint64_t)i * 64, 0x5b);
+        ssize_t w = jktcp_stream_write(s, msg, sizeof msg, IO_TIMEOUT);
+        JT_ASSERT(w == 64, "round %d: write %zd (%s)", i, w, err_name(w));
+        ssize_t r = read_exact(s, back, sizeof back, IO_TIMEOUT);
+        JT_ASSERT(r == 64, "round %d: read %zd (%s)", i, r, err_name(r));
+        JT_ASSERT(memcmp(msg, back, sizeof msg) == 0, "round %d: echo mismatch", i);
+        if (pause_between_us)
+            pause_us(pause_between_us);
+    }
+}
+
+struct spin_run {
+    double sleeps_per_round; /* the I/O thread's */
+    double cpu_per_round_us; /* the whole process's */
+};
+
+static struct spin_run spin_run(long busy_poll_us, int rounds, long pause_between_us)
+{
+    struct tt t;
+    tt_up(&t, AF_INET, 1500);
+    t.busy_poll_us = busy_poll_us;
+    jktcp_handle h = tt_handle(&t, NULL, 0, 0);
+    struct jkt_server srv = {0};
+    server_up(&t, &srv, JKT_SRV_ECHO);
+    jktcp_stream s = connect_ok(h, srv.port);
+    echo_rounds(s, 20, pause_between_us); /* the window settles */
+    uint64_t s0 = io_sleeps(h);
+    double c0 = cpu_seconds();
+    echo_rounds(s, rounds, pause_between_us);
+    double c1 = cpu_seconds();
+    uint64_t s1 = io_sleeps(h);
+    JT_ASSERT(jktcp_stream_close(s) == 0, "close");
+    tt_down(&t);
+    jkt_server_stop(&srv);
+    struct spin_run r = {(double)(s1 - s0 - 1) / rounds, (c1 - c0) * 1e6 / rounds};
+    JT_LOG("busy poll %ld us, %d rounds, %ld us apart: %.2f I/O-thread sleeps and %.0f us CPU "
+           "per round",
+           busy_poll_us, rounds, pause_between_us, r.sleeps_per_round, r.cpu_per_round_us);
+    return r;
+}
+
+/* Answers that come within the limit are caught spinning: without the spin
+ * the I/O thread sleeps at least once per round trip (after the answer,
+ * until the next write), with it almost never. */
+JT_TEST(thread, busy_poll_spins_through_a_ping_pong, 60)
+{
+    struct spin_run off = spin_run(TT_BUSY_POLL_OFF, 400, 0);
+    struct spin_run on = spin_run(1000, 400, 0);
+    JT_ASSERT(off.sleeps_per_round >= 0.9, "no spin: %.2f sleeps per round",
+              off.sleeps_per_round);
+    JT_ASSERT(on.sleeps_per_round <= 0.25, "spinning: %.2f sleeps per round",
+              on.sleeps_per_round);
+}
+
+/* An application that writes every 3 ms: the spin after each answer finds
+ * nothing, so the window shrinks and the thread spins about as long as the
+ * answers take, not the 1 ms limit each time (that would be >= 1000 us of
+ * CPU per round). */
+JT_TEST(thread, busy_poll_window_follows_the_answers, 60)
+{
+    struct spin_run off = spin_run(TT_BUSY_POLL_OFF, 150, 3000);
+    struct spin_run on = spin_run(1000, 150, 3000);
+    JT_ASSERT(on.cpu_per_round_us - off.cpu_per_round_us < 400,
+              "spinning cost %.0f us of CPU per round more than sleeping",
+              on.cpu_per_round_us - off.cpu_per_round_us);
+}
+
+static long voluntary_switches(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_THREAD, &ru);
+    return ru.ru_nvcsw;
+}
+
+/* A blocking connect sleeps once, until the handshake is done: the I/O
+ * thread does not wake it when it merely set the connection up. */
+JT_TEST(thread, connect_blocking_sleeps_once, 30)
+{
+    enum { N = 40 };
+    struct tt t;
+    tt_up(&t, AF_INET, 1500);
+    t.busy_poll_us = TT_BUSY_POLL_OFF; /* the I/O thread sleeps: each connect wakes it */
+    jktcp_handle h = tt_handle(&t, NULL, 0, 0);
+    struct jkt_server srv = {0};
+    server_up(&t, &srv, JKT_SRV_ECHO);
+    jktcp_stream s[N];
+    long sw = 0;
+    for (int i = 0; i < N; i++) {
+        long v0 = voluntary_switches();
+        int rc = jktcp_handle_connect(h, srv.port, IO_TIMEOUT, &s[i]);
+        sw += voluntary_switches() - v0;
+        JT_ASSERT(rc == 0, "connect %d: %s", i, jktcp_strerror(rc));
+    }
+    JT_LOG("%d blocking connects: %ld voluntary context switches of the caller", N, sw);
+    JT_ASSERT(sw <= N + N / 4, "%ld sleeps for %d connects", sw, N);
+    for (int i = 0; i < N; i++)
+        JT_ASSERT(jktcp_stream_close(s[i]) == 0, "close");
+    tt_down(&t);
+    jkt_server_stop(&srv);
+}
