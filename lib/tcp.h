@@ -186,6 +186,7 @@ struct jk_cc {
     uint64_t delivered; /* bytes acked or SACKed, ever (delivery-rate sampling) */
     uint64_t pacing_bps; /* the controller's pacing rate, bytes/s (0 = none) */
     uint64_t pace_next_us; /* pacing: the next segment may leave at this time */
+    bool pace_held;        /* pacing stopped the flow: it resumes a chunk later */
     struct jk_cc_member share; /* in the adapter's shared model (tcp_cc_share.c) */
     bool limited_elsewhere; /* an output pass stopped for want of data or of the
                                peer's window, not for cwnd or pacing (reset by the

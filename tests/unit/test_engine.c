@@ -374,35 +374,71 @@ Test(engine, idle_buffers_give_their_pages_back)
     free(c);
 }
 
-/* Pacing (tcp_out.c): at the controller's rate, from a bucket 2 ms deep.
- * At 1460 bytes per ms a full bucket lets three segments go at once
- * (two ms of tokens and the one that empties it); after that one segment
- * per ms, each when the pacing timer says, and nothing in between. */
-Test(engine, pacing_spaces_segments_at_the_rate)
+/* Pacing (tcp_out.c): at the controller's rate, from a bucket 2 ms deep,
+ * in chunks. At 1460 bytes per ms a full bucket lets three segments go at
+ * once (two ms of tokens and the one that empties it). Stopped by pacing,
+ * the flow resumes only when a chunk is due (here the 2-segment minimum:
+ * 2 ms) and then sends back to back what is due: three segments every 3 ms,
+ * the rate, each burst at the pacing timer and nothing in between (one
+ * segment per ms would wake a reader per segment). */
+Test(engine, pacing_spaces_chunks_at_the_rate)
 {
     struct jk_tcp *c = open_active();
     c->cc.cwnd = 1u << 20; /* only pacing limits */
     c->cc.pacing_bps = 1460000;
-    static uint8_t data[20 * 1460];
+    c->cfg.tlp = false; /* no ACK comes: a tail probe would go after 2 RTTs */
+    static uint8_t data[40 * 1460];
     cr_assert_eq(jk_ring_write(&c->snd, data, sizeof data), sizeof data);
     size_t before = F.nframes;
+    uint64_t t0 = F.env.now;
     cr_assert_eq(jk_tcp_output(c), 0);
     cr_assert_eq(F.nframes - before, 3, "burst of %zu segments", F.nframes - before);
     for (int i = 0; i < 5; i++) {
         uint64_t due = c->timer[JK_T_PACE];
-        cr_assert_eq(due, F.env.now + 1000, "next segment due in %ld us",
-                     (long)(due - F.env.now));
+        cr_assert_eq(due, F.env.now + 3000, "next chunk due in %ld us", (long)(due - F.env.now));
         size_t sent = F.nframes;
         F.env.now = due - 1;
         jk_tcp_timers(c);
         cr_assert_eq(jk_tcp_output(c), 0);
-        cr_assert_eq(F.nframes, sent, "a segment left before its time");
+        cr_assert_eq(F.nframes, sent, "round %d: %zu segments left before the chunk was due", i, F.nframes - sent);
         F.env.now = due;
         jk_tcp_timers(c);
         cr_assert_eq(jk_tcp_output(c), 0);
-        cr_assert_eq(F.nframes, sent + 1, "%zu segments at the pacing timer", F.nframes - sent);
-        cr_assert_eq(frame(sent).len, 1460);
+        cr_assert_eq(F.nframes, sent + 3, "%zu segments at the pacing timer", F.nframes - sent);
+        for (size_t k = sent; k < F.nframes; k++)
+            cr_assert_eq(frame(k).len, 1460);
     }
+    /* 18 segments in 15 ms: the bucket's 2 ms and one per ms */
+    cr_assert_eq(F.nframes - before, 18);
+    cr_assert_eq(F.env.now - t0, 15000);
+    jk_tcp_free_buffers(c);
+    free(c);
+}
+
+/* A chunk is at most 64 KiB: at 1 GB/s (1 ms = 1 MB) a flow that pacing
+ * stopped resumes 64 KiB worth of time later (65 us), not a millisecond
+ * later, and then sends what is due back to back. */
+Test(engine, pacing_chunk_is_at_most_64k)
+{
+    struct jk_tcp *c = open_active();
+    c->cc.cwnd = 1u << 24;
+    c->cc.pacing_bps = 1000000000;
+    c->cfg.tlp = false;
+    c->snd_wnd = c->max_snd_wnd = 1u << 24;
+    c->cc.pace_next_us = F.env.now; /* the bucket just ran empty */
+    static uint8_t data[65536];     /* the fixture's send buffer */
+    cr_assert_eq(jk_ring_write(&c->snd, data, sizeof data), sizeof data);
+    size_t before = F.nframes;
+    cr_assert_eq(jk_tcp_output(c), 0);
+    cr_assert_eq(F.nframes - before, 1, "the segment due now goes at once");
+    uint64_t due = c->timer[JK_T_PACE];
+    uint64_t chunk_us = 65536ull * 1000000u / 1000000000u; /* 65 us */
+    cr_assert(due - F.env.now >= chunk_us && due - F.env.now <= chunk_us + 2,
+              "resumes %ld us later", (long)(due - F.env.now));
+    F.env.now = due;
+    jk_tcp_timers(c);
+    cr_assert_eq(jk_tcp_output(c), 0);
+    cr_assert_eq(c->snd_nxt - c->snd_una, sizeof data, "the rest goes back to back");
     jk_tcp_free_buffers(c);
     free(c);
 }
