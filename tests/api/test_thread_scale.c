@@ -403,60 +403,6 @@ JT_TEST(thread, bulk_8x8MiB_mtu16000, 120)
 }
 
 /* ------------------------------------------------------------------------ */
-/* An idle handle does not spin                                             */
-/* ------------------------------------------------------------------------ */
-
-/* 4 streams echo, then 1 s of silence: the I/O thread sleeps (a busy poll
- * follows traffic only, never idleness). */
-static void idle_sleeps(long busy_poll_us)
-{
-    struct tt t;
-    tt_up(&t, AF_INET, 1500);
-    t.busy_poll_us = busy_poll_us;
-    jktcp_handle h = tt_handle(&t, NULL, 0, 0);
-    struct jkt_server srv = {0};
-    server_up(&t, &srv, JKT_SRV_ECHO);
-    jktcp_stream s[4];
-    for (int i = 0; i < 4; i++) {
-        s[i] = connect_ok(h, srv.port);
-        char msg[100], back[100];
-        memset(msg, 'a' + i, sizeof msg);
-        JT_ASSERT(jktcp_stream_write_all(s[i], msg, sizeof msg, IO_TIMEOUT) == sizeof msg, "write");
-        JT_ASSERT(read_exact(s[i], back, sizeof back, IO_TIMEOUT) == sizeof back, "read");
-        JT_ASSERT(memcmp(msg, back, sizeof msg) == 0, "echo");
-    }
-    /* delayed ACKs on both sides settle, and the buffers' one trim
-     * (JK_TRIM_IDLE_US after the last data, on a JK_TRIM_GRAIN_US slot) */
-    sleep_ms(1600);
-    jktcp_stats a, b;
-    JT_ASSERT(jktcp_handle_stats(h, &a, sizeof a) == 0, "stats");
-    double cpu0 = cpu_seconds();
-    sleep_ms(1000);
-    double cpu1 = cpu_seconds();
-    JT_ASSERT(jktcp_handle_stats(h, &b, sizeof b) == 0, "stats");
-    /* the second stats call wakes the I/O thread once itself */
-    long idle = (long)(b.io_wakeups - a.io_wakeups) - 1;
-    JT_LOG("idle 1 s with 4 open streams (busy poll %ld us): %ld I/O-thread wake-ups, %.1f ms CPU",
-           busy_poll_us, idle, (cpu1 - cpu0) * 1e3);
-    JT_ASSERT(idle < 5, "%ld wake-ups in 1 s idle", idle);
-    JT_ASSERT(cpu1 - cpu0 < 0.05 * SLOW_FACTOR, "%.1f ms CPU in 1 s idle", (cpu1 - cpu0) * 1e3);
-    for (int i = 0; i < 4; i++)
-        JT_ASSERT(jktcp_stream_close(s[i]) == 0, "close");
-    tt_down(&t);
-    jkt_server_stop(&srv);
-}
-
-JT_TEST(thread, idle_handle_sleeps, 30)
-{
-    idle_sleeps(0);
-}
-
-JT_TEST(thread, busy_poll_echoes_then_sleeps, 30)
-{
-    idle_sleeps(1000);
-}
-
-/* ------------------------------------------------------------------------ */
 /* 64-byte ping-pong latency                                                */
 /* ------------------------------------------------------------------------ */
 
