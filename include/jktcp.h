@@ -518,9 +518,9 @@ typedef struct jktcp_stats {
     uint64_t pmtu_blackholes; /* falls to the base MTU after timeouts in a row */
     uint64_t frags_reassembled; /* IP datagrams put together from fragments (at most 4
                                    at once, 64 KiB each; the oldest gives way) */
-    uint64_t io_sleeps;       /* threaded handle: times the I/O thread went to sleep in
-                                 poll(2) (io_wakeups less the passes that found work
-                                 at once or while busy-polling) */
+    uint64_t io_sleeps;       /* threaded handle: times the I/O thread called poll(2) to
+                                 sleep (it returns at once when work is already
+                                 waiting); a busy poll that found work is not one */
 } jktcp_stats;
 
 /* Copy the counters (size = sizeof *out). */

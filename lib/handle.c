@@ -326,14 +326,17 @@ static void io_spin_adapt(struct jk_handle *h, uint64_t waited_ns)
     h->spin_ns = (uint32_t)(w < max ? w : max);
 }
 
-/* Look for the next frame or command for the window. True: work. */
+/* Look for the next frame, command or due timer for the window. True:
+ * work. */
 static bool io_busy_poll(struct jk_handle *h)
 {
     struct jktcp_adapter *a = h->a;
     uint64_t end = jk_mono_ns() + h->spin_ns;
     struct pollfd p = {jk_transport_poll_fd(a->t), jk_transport_poll_events(a->t), 0};
+    if (a->env.tx_blocked)
+        p.events |= POLLOUT;
     do {
-        if (!cds_wfcq_empty(&h->qhead, &h->qtail))
+        if (!cds_wfcq_empty(&h->qhead, &h->qtail) || jk_adapter_next_timeout(a) == 0)
             return true;
         if (poll(&p, 1, 0) > 0)
             return true;

@@ -40,6 +40,7 @@ int jk_cc_select(struct jk_tcp *c, long algo)
     uint32_t cwnd = c->cc.cwnd, ssthresh = c->cc.ssthresh;
     c->rec.prr_on = false; /* a reduction under way was the old law's */
     c->cc.pacing_bps = 0;
+    c->cc.pace_held = false;
     c->cc.cwnd_acc = 0;
     memset(&c->cc.u, 0, sizeof c->cc.u);
     jk_cc_init(c);

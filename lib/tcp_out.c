@@ -156,9 +156,9 @@ uint32_t jk_tcp_acceptable_seq(struct jk_tcp *c)
  * bucket of a little more than one lets the rate hold without a wake-up
  * per segment; an idle flow starts with a full bucket. When the bucket is
  * empty the pacing timer fires when the next segment may go. */
-/* A flow that pacing stopped resumes only once a chunk is due (the rate
- * for 1 ms, at least 2 segments, at most 64 KiB: what Linux's
- * tcp_tso_autosize puts in one burst) and then sends it back to back. Why:
+/* A flow that pacing stopped with data waiting resumes only once a chunk
+ * is due (the rate for 1 ms, at least 2 segments, else at most 64 KiB:
+ * what Linux's tcp_tso_autosize puts in one burst) and then sends it back to back. Why:
  * resuming as soon as one segment is due makes flows that share the
  * output pass interleave segment by segment, and a receiver reading one
  * socket per flow is then woken per segment (8 kernel sinks: their
@@ -181,14 +181,15 @@ static bool pace_allows(struct jk_tcp *c)
         c->cc.pace_held = false;
         return true;
     }
+    bool pending = seq_lt(c->snd_nxt, snd_data_end(c)) || holes_known(c) ||
+                   (c->fin_queued && !c->fin_sent);
+    if (!pending) /* an idle connection arms nothing, and is not held: */
+        return false; /* its next write goes when its segment is due */
     if (!c->cc.pace_held) {
         c->cc.pace_held = true;
         due += pace_chunk_us(c);
     }
-    bool pending = seq_lt(c->snd_nxt, snd_data_end(c)) || holes_known(c) ||
-                   (c->fin_queued && !c->fin_sent);
-    if (pending) /* an idle connection arms nothing */
-        c->timer[JK_T_PACE] = due;
+    c->timer[JK_T_PACE] = due;
     return false;
 }
 

@@ -98,8 +98,11 @@ JT_TEST(thread, busy_poll_spins_through_a_ping_pong, 60)
     struct spin_run on = spin_run(1000, 400, 0);
     JT_ASSERT(off.sleeps_per_round >= 0.9, "no spin: %.2f sleeps per round",
               off.sleeps_per_round);
-    JT_ASSERT(on.sleeps_per_round <= 0.25, "spinning: %.2f sleeps per round",
-              on.sleeps_per_round);
+    /* relative, so a loaded machine (answers later than 1 ms now and
+     * then) cannot fail it; here it is about 0 against 2 */
+    JT_ASSERT(on.sleeps_per_round <= off.sleeps_per_round / 2,
+              "spinning: %.2f sleeps per round, %.2f without", on.sleeps_per_round,
+              off.sleeps_per_round);
 }
 
 /* An application that writes every 3 ms: the spin after each answer finds
@@ -110,7 +113,7 @@ JT_TEST(thread, busy_poll_window_follows_the_answers, 60)
 {
     struct spin_run off = spin_run(TT_BUSY_POLL_OFF, 150, 3000);
     struct spin_run on = spin_run(1000, 150, 3000);
-    JT_ASSERT(on.cpu_per_round_us - off.cpu_per_round_us < 400,
+    JT_ASSERT(on.cpu_per_round_us - off.cpu_per_round_us < 500,
               "spinning cost %.0f us of CPU per round more than sleeping",
               on.cpu_per_round_us - off.cpu_per_round_us);
 }
@@ -196,6 +199,11 @@ static void idle_sleeps(long busy_poll_us)
 JT_TEST(thread, idle_handle_sleeps, 30)
 {
     idle_sleeps(0);
+}
+
+JT_TEST(thread, idle_handle_without_spin_sleeps, 30)
+{
+    idle_sleeps(TT_BUSY_POLL_OFF);
 }
 
 JT_TEST(thread, busy_poll_echoes_then_sleeps, 30)

@@ -415,6 +415,29 @@ Test(engine, pacing_spaces_chunks_at_the_rate)
     free(c);
 }
 
+/* Pacing holds only a flow with data waiting: one that sent all it had
+ * (a reply that emptied the bucket) sends its next write as soon as that
+ * segment is due, not a chunk later. */
+Test(engine, pacing_does_not_hold_a_flow_that_sent_everything)
+{
+    struct jk_tcp *c = open_active();
+    c->cc.cwnd = 1u << 20;
+    c->cc.pacing_bps = 1460000;
+    c->cfg.tlp = false;
+    static uint8_t data[3 * 1460];
+    cr_assert_eq(jk_ring_write(&c->snd, data, sizeof data), sizeof data);
+    size_t before = F.nframes;
+    cr_assert_eq(jk_tcp_output(c), 0);
+    cr_assert_eq(F.nframes - before, 3, "the bucket's burst, all of it");
+    cr_assert_eq(c->timer[JK_T_PACE], 0, "nothing waits: no pacing timer");
+    F.env.now += 1000; /* the next segment is due */
+    cr_assert_eq(jk_ring_write(&c->snd, data, 1460), 1460);
+    cr_assert_eq(jk_tcp_output(c), 0);
+    cr_assert_eq(F.nframes - before, 4, "the new write went at once");
+    jk_tcp_free_buffers(c);
+    free(c);
+}
+
 /* A chunk is at most 64 KiB: at 1 GB/s (1 ms = 1 MB) a flow that pacing
  * stopped resumes 64 KiB worth of time later (65 us), not a millisecond
  * later, and then sends what is due back to back. */
