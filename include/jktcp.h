@@ -434,7 +434,7 @@ typedef enum jktcp_option {
                                      while answers come within the limit and shrinks when
                                      they do not, so it costs about as long as the answers
                                      take. Trades CPU for latency, as Linux's SO_BUSY_POLL:
-                                     64-byte ping-pong p50 65-90 -> 26-28 us here; never
+                                     64-byte ping-pong p50 61-90 -> 26-41 us here; never
                                      spins while idle */
 } jktcp_option;
 
