@@ -91,9 +91,11 @@ static void *br_up(void *arg)
     }
     bool seqpacket = (b->flags & JKT_BRIDGE_SEQPACKET) != 0;
     bool random_chunks = !seqpacket && (b->flags & JKT_BRIDGE_RANDOM_CHUNKS) != 0;
+    bool more = false; /* the last read got a frame: try the next before polling */
     for (;;) {
-        if (!br_wait(b, b->tunfd, POLLIN))
+        if (atomic_load(&b->stopping) || (!more && !br_wait(b, b->tunfd, POLLIN)))
             break;
+        more = false;
         size_t used = 0;
         unsigned frames = 0;
         /* One frame, or (random mode) a random number of queued frames. */
@@ -118,6 +120,7 @@ static void *br_up(void *arg)
         }
         if (used == 0)
             continue;
+        more = true;
         atomic_fetch_add(&b->frames_to_sock, frames);
         if (!random_chunks) {
             if (br_sock_write(b, buf, used) != 0)
