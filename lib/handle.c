@@ -318,7 +318,7 @@ enum { SPIN_MIN_NS = 8000 };
 
 static void io_spin_adapt(struct jk_handle *h, uint64_t waited_ns)
 {
-    uint64_t w = h->spin_ns, max = h->spin_max_ns;
+    uint64_t w = h->spin_ns, max = (uint64_t)h->a->busy_poll_us * 1000u;
     if (waited_ns <= max)
         w = w < SPIN_MIN_NS ? SPIN_MIN_NS : 2 * w;
     else
@@ -349,7 +349,7 @@ static bool io_busy_poll(struct jk_handle *h)
  * the thread never spins. */
 static void io_idle(struct jk_handle *h, bool moved)
 {
-    if (!moved || !h->spin_max_ns || h->a->err) {
+    if (!moved || !h->a->busy_poll_us || h->a->err) {
         io_sleep(h, -1);
         return;
     }
@@ -403,7 +403,6 @@ JKTCP_API int jktcp_handle_start(jktcp_adapter *a, jktcp_handle *out)
     jk_obj_init(&h->obj, JK_OBJ_HANDLE, handle_last_ref);
     atomic_init(&h->irefs, 1);
     h->a = a;
-    h->spin_max_ns = (uint64_t)a->busy_poll_us * 1000u;
     cds_wfcq_init(&h->qhead, &h->qtail);
     jk_list_init(&h->streams);
     jk_list_init(&h->listeners);

@@ -118,7 +118,6 @@ struct jk_handle {
     atomic_bool close_called;
     atomic_int terr;          /* the transport's error, published */
     atomic_ulong wakeups, sleeps;
-    uint64_t spin_max_ns;     /* JKTCP_OPT_BUSY_POLL_US, fixed at start */
     /* I/O thread */
     struct jk_list streams;   /* every stream it knows */
     struct jk_list listeners; /* every listener it knows */

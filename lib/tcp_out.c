@@ -154,16 +154,17 @@ uint32_t jk_tcp_acceptable_seq(struct jk_tcp *c)
 /* Pacing (the controller's rate, c->cc.pacing_bps): a token bucket
  * JK_PACE_BURST_US deep. The I/O loop sleeps in whole milliseconds, so a
  * bucket of a little more than one lets the rate hold without a wake-up
- * per segment; an idle flow starts with a full bucket. When the bucket is
- * empty the pacing timer fires when the next segment may go. */
-/* A flow that pacing stopped with data waiting resumes only once a chunk
- * is due (the rate for 1 ms, at least 2 segments, else at most 64 KiB:
- * what Linux's tcp_tso_autosize puts in one burst) and then sends it back to back. Why:
+ * per segment; an idle flow starts with a full bucket.
+ *
+ * When the bucket runs empty with data waiting, the flow is held: it
+ * resumes only once a chunk is due (the rate for 1 ms, at least 2
+ * segments, else at most 64 KiB: what Linux's tcp_tso_autosize puts in one
+ * burst), when the pacing timer fires, and then sends back to back. Why:
  * resuming as soon as one segment is due makes flows that share the
  * output pass interleave segment by segment, and a receiver reading one
  * socket per flow is then woken per segment (8 kernel sinks: their
  * wake-ups inside our TUN writes were a fifth of the upload's CPU). A flow
- * that pacing never stopped (a request, a ping-pong) sends at once. */
+ * that sent all it had (a request, a reply) is not held. */
 static uint64_t pace_chunk_us(const struct jk_tcp *c)
 {
     uint64_t bytes = c->cc.pacing_bps / 1000u;

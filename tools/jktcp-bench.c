@@ -743,6 +743,17 @@ static void row(const char *name, bench_fn fn, unsigned mtu, int family, double 
         *out = m;
 }
 
+/* median_of with JKTCP_OPT_BUSY_POLL_US = 0 (no spin), for the rows that
+ * show what the default's spin buys. */
+static double median_no_spin(bench_fn fn, unsigned mtu, double *all)
+{
+    long keep = g_busy_poll_us;
+    g_busy_poll_us = 0;
+    double m = median_of(fn, mtu, AF_INET6, NULL, all);
+    g_busy_poll_us = keep;
+    return m;
+}
+
 /* Ping-pong and connection rate, jktcp's handle next to the kernel's TCP
  * over a veth pair (kernel_veth), in the same run. */
 static void latency_and_rate(double *all)
@@ -756,10 +767,7 @@ static void latency_and_rate(double *all)
     printf("\n64-byte ping-pong (MTU 1500): jktcp handle p50 %.0f us, p99 %.0f us; "
            "kernel over veth p50 %.0f us, p99 %.0f us; ratio p50 %.2f, p99 %.2f\n",
            j50, j99, k50, k99, k50 > 0 ? j50 / k50 : 0, k99 > 0 ? j99 / k99 : 0);
-    long keep = g_busy_poll_us;
-    g_busy_poll_us = 0;
-    double b = median_of(handle_pingpong, 1500, AF_INET6, NULL, all);
-    g_busy_poll_us = keep;
+    double b = median_no_spin(handle_pingpong, 1500, all);
     uint64_t bp = b < 0 ? 0 : (uint64_t)b;
     double b50 = (double)(bp % 1000000u), b99 = (double)(bp / 1000000u);
     printf("  with JKTCP_OPT_BUSY_POLL_US=0 (no spin): p50 %.0f us, p99 %.0f us; ratio p50 %.2f, "
@@ -771,9 +779,7 @@ static void latency_and_rate(double *all)
     for (unsigned mtu = 1500; mtu <= 16000; mtu = mtu == 1500 ? 16000 : 99999) {
         double jc = median_of(handle_conns, mtu, AF_INET6, NULL, all);
         double kc = median_of(kernel_veth, mtu, AF_INET6, &conns_case, all);
-        g_busy_poll_us = 0;
-        double bc = median_of(handle_conns, mtu, AF_INET6, NULL, all);
-        g_busy_poll_us = keep;
+        double bc = median_no_spin(handle_conns, mtu, all);
         printf("  MTU %5u: jktcp handle %7.0f (no spin: %.0f)  kernel over veth %7.0f  "
                "ratio %.2f (%.2f)\n",
                mtu, jc, bc, kc, kc > 0 ? jc / kc : 0, kc > 0 ? bc / kc : 0);

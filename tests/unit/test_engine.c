@@ -374,6 +374,17 @@ Test(engine, idle_buffers_give_their_pages_back)
     free(c);
 }
 
+/* An established connection that only pacing limits, at bps: the window
+ * open, and no tail probe (no ACK comes; one would go after 2 RTTs). */
+static struct jk_tcp *open_paced(uint64_t bps)
+{
+    struct jk_tcp *c = open_active();
+    c->cc.cwnd = 1u << 24;
+    c->cc.pacing_bps = bps;
+    c->cfg.tlp = false;
+    return c;
+}
+
 /* Pacing (tcp_out.c): at the controller's rate, from a bucket 2 ms deep,
  * in chunks. At 1460 bytes per ms a full bucket lets three segments go at
  * once (two ms of tokens and the one that empties it). Stopped by pacing,
@@ -383,10 +394,7 @@ Test(engine, idle_buffers_give_their_pages_back)
  * segment per ms would wake a reader per segment). */
 Test(engine, pacing_spaces_chunks_at_the_rate)
 {
-    struct jk_tcp *c = open_active();
-    c->cc.cwnd = 1u << 20; /* only pacing limits */
-    c->cc.pacing_bps = 1460000;
-    c->cfg.tlp = false; /* no ACK comes: a tail probe would go after 2 RTTs */
+    struct jk_tcp *c = open_paced(1460000);
     static uint8_t data[40 * 1460];
     cr_assert_eq(jk_ring_write(&c->snd, data, sizeof data), sizeof data);
     size_t before = F.nframes;
@@ -420,10 +428,7 @@ Test(engine, pacing_spaces_chunks_at_the_rate)
  * segment is due, not a chunk later. */
 Test(engine, pacing_does_not_hold_a_flow_that_sent_everything)
 {
-    struct jk_tcp *c = open_active();
-    c->cc.cwnd = 1u << 20;
-    c->cc.pacing_bps = 1460000;
-    c->cfg.tlp = false;
+    struct jk_tcp *c = open_paced(1460000);
     static uint8_t data[3 * 1460];
     cr_assert_eq(jk_ring_write(&c->snd, data, sizeof data), sizeof data);
     size_t before = F.nframes;
@@ -443,10 +448,7 @@ Test(engine, pacing_does_not_hold_a_flow_that_sent_everything)
  * later, and then sends what is due back to back. */
 Test(engine, pacing_chunk_is_at_most_64k)
 {
-    struct jk_tcp *c = open_active();
-    c->cc.cwnd = 1u << 24;
-    c->cc.pacing_bps = 1000000000;
-    c->cfg.tlp = false;
+    struct jk_tcp *c = open_paced(1000000000);
     c->snd_wnd = c->max_snd_wnd = 1u << 24;
     c->cc.pace_next_us = F.env.now; /* the bucket just ran empty */
     static uint8_t data[65536];     /* the fixture's send buffer */
