@@ -541,8 +541,6 @@ int main(int argc, char **argv)
     }
     if (rc == 0 && (rc = jkt_tun_open("jkdemo1", TUNNEL_MTU, JKT_FAM_IPV6, &tun6)) != 0)
         jkt_tun_close(&tun4);
-    for (int i = 0; rc == 0 && i < 2; i++) /* room for bursts toward jktcp */
-        (void)jkt_tun_set_txqlen(i ? &tun6 : &tun4, 10000);
     if (rc != 0) {
         printf("FAILED: setting up the TUN devices: %s\n", strerror(-rc));
         return 1;

@@ -71,11 +71,16 @@ struct jkt_tun {
  * JKT_TUN_VNET_HDR the fd is opened with IFF_VNET_HDR) and wait
  * until the addresses are usable (the IPv6 local route included). Runs no
  * external program: ioctls and /proc only. 0 or -errno (-ENOENT if
- * /dev/net/tun is missing).
+ * /dev/net/tun is missing). The transmit queue is JKT_TUN_TXQLEN packets.
  */
 int jkt_tun_open(const char *name, unsigned mtu, int family_flags, struct jkt_tun *out);
 void jkt_tun_close(struct jkt_tun *t);
-/* The device's transmit queue (kernel -> TUN reader) in packets. 0 or -errno. */
+/* The device's transmit queue (kernel -> TUN reader) in packets. 0 or -errno.
+ * jkt_tun_open sets JKT_TUN_TXQLEN: a TUN device frees each packet as it
+ * queues it (skb_orphan), so TCP small queues never hold a kernel sender
+ * back, and several paced (BBR) senders overrun a 1,000-packet queue in
+ * bursts (docs/benchmarks.md, 2026-12-05 b); 10,000 is what make demo uses. */
+#define JKT_TUN_TXQLEN 10000u
 int jkt_tun_set_txqlen(const struct jkt_tun *t, unsigned qlen);
 /* The device's packet counters as the kernel keeps them (/proc/net/dev of
  * the calling thread's namespace): rx = packets written into the TUN fd
