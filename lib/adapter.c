@@ -455,7 +455,8 @@ static const struct jk_tcp_env_ops env_ops = {
     .set_pmtu = env_set_pmtu,
 };
 
-static void input_packet(struct jktcp_adapter *a, const uint8_t *frame, size_t len, bool whole);
+static void input_packet(struct jktcp_adapter *a, const uint8_t *frame, size_t len, bool whole,
+                         bool csum_ours);
 
 /* A piece of a fragmented datagram: kept until the datagram is whole,
  * which then goes in as one packet. */
@@ -468,7 +469,7 @@ static void input_fragment(struct jktcp_adapter *a, const uint8_t *frame, const 
     a->st.drop_fragment += a->reasm.dropped - dropped;
     if (r == JK_REASM_DONE) {
         a->st.frags_reassembled++;
-        input_packet(a, pkt, n, true);
+        input_packet(a, pkt, n, true, false);
     }
 }
 
@@ -476,14 +477,16 @@ static void input_frame(struct jktcp_adapter *a, const uint8_t *frame, size_t le
 {
     a->st.frames_in++;
     a->st.bytes_in += len;
-    input_packet(a, frame, len, false);
+    input_packet(a, frame, len, false, jk_transport_rx_csum_ours(a->t));
 }
 
-/* One IP packet; whole: put together from fragments (it cannot be one). */
-static void input_packet(struct jktcp_adapter *a, const uint8_t *frame, size_t len, bool whole)
+/* One IP packet; whole: put together from fragments (it cannot be one);
+ * csum_ours: its transport made its TCP checksum (not summed again). */
+static void input_packet(struct jktcp_adapter *a, const uint8_t *frame, size_t len, bool whole,
+                         bool csum_ours)
 {
     struct jk_seg s;
-    enum jk_parse p = jk_parse_frame(frame, len, &s);
+    enum jk_parse p = jk_parse_frame_as(frame, len, &s, csum_ours);
     if (p == JK_PARSE_FRAGMENT) {
         struct jk_ip ip;
         if (!whole && jk_parse_ip(frame, len, &ip) == JK_PARSE_FRAGMENT)

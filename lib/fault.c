@@ -758,7 +758,7 @@ JKTCP_API int jktcp_transport_faulty(jktcp_transport *inner, const jktcp_fault_c
         jktcp_transport_free(inner);
         return -ENOMEM;
     }
-    f->base = (jktcp_transport){&fault_ops, jk_transport_framing(inner)};
+    f->base = (jktcp_transport){.ops = &fault_ops, .framing = jk_transport_framing(inner)};
     f->inner = inner;
     f->epfd = f->tfd = -1;
     f->slot_bytes = cfg->slot_bytes ? cfg->slot_bytes : JK_MAX_FRAME;

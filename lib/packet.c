@@ -300,7 +300,7 @@ static void parse_opts(struct jk_tcp_opts *o, const uint8_t *p, size_t n)
     }
 }
 
-static enum jk_parse parse_tcp(const struct jk_ip *l4, struct jk_seg *seg)
+static enum jk_parse parse_tcp(const struct jk_ip *l4, struct jk_seg *seg, bool csum_ours)
 {
     const uint8_t *t = l4->l4;
     if (l4->len < TCP_HDR)
@@ -310,7 +310,7 @@ static enum jk_parse parse_tcp(const struct jk_ip *l4, struct jk_seg *seg)
         return JK_PARSE_OPTIONS;
     /* the upper-layer length is 32 bits; it fits 16 here (no jumbograms) */
     uint32_t pseudo = l4->addr_sum + JK_IPPROTO_TCP + (uint32_t)l4->len;
-    if (jk_csum_fold(jk_csum_add(pseudo, t, l4->len)) != 0)
+    if (!csum_ours && jk_csum_fold(jk_csum_add(pseudo, t, l4->len)) != 0)
         return JK_PARSE_CHECKSUM;
     memset(&seg->opt, 0, sizeof seg->opt);
     parse_opts(&seg->opt, t + TCP_HDR, doff - TCP_HDR);
@@ -349,6 +349,12 @@ enum jk_parse jk_parse_ip(const uint8_t *frame, size_t len, struct jk_ip *ip)
 
 enum jk_parse jk_parse_frame(const uint8_t *frame, size_t len, struct jk_seg *seg)
 {
+    return jk_parse_frame_as(frame, len, seg, false);
+}
+
+enum jk_parse jk_parse_frame_as(const uint8_t *frame, size_t len, struct jk_seg *seg,
+                                bool csum_ours)
+{
     struct jk_ip ip;
     enum jk_parse r = jk_parse_ip(frame, len, &ip);
     if (r != JK_PARSE_TCP)
@@ -357,7 +363,7 @@ enum jk_parse jk_parse_frame(const uint8_t *frame, size_t len, struct jk_seg *se
         return JK_PARSE_ICMP;
     if (ip.proto != JK_IPPROTO_TCP)
         return JK_PARSE_OTHER_PROTO;
-    r = parse_tcp(&ip, seg);
+    r = parse_tcp(&ip, seg, csum_ours);
     if (r != JK_PARSE_TCP)
         return r;
     seg->src = ip.src;

@@ -115,6 +115,11 @@ enum jk_parse jk_parse_ip(const uint8_t *frame, size_t len, struct jk_ip *ip);
  * are ignored.
  */
 enum jk_parse jk_parse_frame(const uint8_t *frame, size_t len, struct jk_seg *seg);
+/* jk_parse_frame for a frame whose TCP checksum its transport computed
+ * itself (csum_ours: jktcp_transport.rx_csum_ours): everything is checked
+ * but that sum. */
+enum jk_parse jk_parse_frame_as(const uint8_t *frame, size_t len, struct jk_seg *seg,
+                                bool csum_ours);
 
 /*
  * Length of the IP frame starting at buf, from its header, given `avail`

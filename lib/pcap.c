@@ -104,8 +104,10 @@ static int pc_recv(jktcp_transport *base, const uint8_t **frame, size_t *len)
 {
     struct pcap_transport *t = (struct pcap_transport *)base;
     int r = jk_transport_recv(t->inner, frame, len);
-    if (r == 1)
+    if (r == 1) {
         jk_pcap_write(t->cap, *frame, *len);
+        base->rx_csum_ours = jk_transport_rx_csum_ours(t->inner); /* the same bytes */
+    }
     return r;
 }
 
@@ -182,7 +184,7 @@ int jk_pcap_capture(jktcp_transport **tp, const char *path)
             jk_pcap_close(cap);
             return -ENOMEM;
         }
-        w->base = (jktcp_transport){&pcap_ops, jk_transport_framing(*tp)};
+        w->base = (jktcp_transport){.ops = &pcap_ops, .framing = jk_transport_framing(*tp)};
         w->inner = *tp;
         w->cap = cap;
         *tp = &w->base;

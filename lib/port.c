@@ -427,7 +427,7 @@ static int port_transport_new(jktcp_port *p, jktcp_transport **out)
     struct port_transport *t = malloc(sizeof *t + JK_MAX_FRAME);
     if (!t)
         return -ENOMEM;
-    t->base = (jktcp_transport){&port_ops, JKTCP_FRAMING_PACKET};
+    t->base = (jktcp_transport){.ops = &port_ops, .framing = JKTCP_FRAMING_PACKET};
     t->port = p;
     t->rx_err = 0;
     *out = &t->base;

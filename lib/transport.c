@@ -9,6 +9,7 @@
 
 int jk_transport_recv(jktcp_transport *t, const uint8_t **frame, size_t *len)
 {
+    t->rx_csum_ours = false;
     return t->ops->recv(t, frame, len);
 }
 

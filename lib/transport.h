@@ -42,6 +42,12 @@ struct jk_transport_ops {
 struct jktcp_transport {
     const struct jk_transport_ops *ops;
     int framing; /* JKTCP_FRAMING_*; a wrapper has its inner transport's */
+    /* Set by recv with the frame it returns (jk_transport_recv clears it
+     * first): the frame's TCP checksum is the transport's own work, made
+     * over the bytes as they are (the TUN offload transport's cut of a
+     * super-segment), so the adapter does not sum them again. A wrapper
+     * that hands on its inner transport's frame unchanged may copy it. */
+    bool rx_csum_ours;
 };
 
 /*
@@ -54,6 +60,8 @@ struct jktcp_transport {
  * a frame may arrive split across any number of reads.
  */
 int jk_transport_recv(jktcp_transport *t, const uint8_t **frame, size_t *len);
+/* After a recv that returned 1: see jktcp_transport.rx_csum_ours. */
+static inline bool jk_transport_rx_csum_ours(const jktcp_transport *t) { return t->rx_csum_ours; }
 
 /*
  * Send one whole frame. 0: accepted (written, or — partially written or

@@ -383,7 +383,7 @@ static struct fd_transport *t_new(int framing, const jktcp_io_ops *io, void *ctx
     struct fd_transport *t = calloc(1, sizeof *t);
     if (!t)
         return NULL;
-    t->base = (jktcp_transport){&fd_ops, framing};
+    t->base = (jktcp_transport){.ops = &fd_ops, .framing = framing};
     t->rfd = t->wfd = t->epfd = -1;
     t->io = *io;
     t->ctx = ctx;

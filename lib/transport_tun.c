@@ -46,8 +46,10 @@ static int tun_recv(jktcp_transport *base, const uint8_t **frame, size_t *len)
     if (t->rx_err)
         return t->rx_err;
     for (;;) {
-        if (jk_vnet_split_next(&t->split, frame, len))
+        if (jk_vnet_split_next(&t->split, frame, len)) {
+            base->rx_csum_ours = t->split.csum_ours;
             return 1;
+        }
         ssize_t n;
         do
             n = read(t->fd, t->in, IN_CAP);
@@ -201,7 +203,7 @@ int jk_transport_tun_new(int fd, jktcp_transport **out)
     struct tun_transport *t = calloc(1, sizeof *t);
     if (!t)
         return -ENOMEM;
-    t->base = (jktcp_transport){&tun_ops, JKTCP_FRAMING_TUN_OFFLOAD};
+    t->base = (jktcp_transport){.ops = &tun_ops, .framing = JKTCP_FRAMING_TUN_OFFLOAD};
     t->fd = fd;
     t->in = malloc(IN_CAP);
     t->co.buf = malloc(JK_VNET_HDR_LEN + JK_VNET_MAX_SUPER);

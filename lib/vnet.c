@@ -61,6 +61,7 @@ static int pass_whole(struct jk_vnet_split *s, int ret)
 {
     s->n = 1;
     s->gso = 0;
+    s->csum_ours = false;
     return ret;
 }
 
@@ -133,6 +134,7 @@ int jk_vnet_split_begin(struct jk_vnet_split *s, uint8_t *pkt, size_t len,
     s->seq = jk_rd32(t + TCP_SEQ);
     s->tflags = t[TCP_FLAGS];
     s->addr_sum = addr_sum(pkt, s->family);
+    s->csum_ours = true; /* split_next sums every frame it makes */
     memcpy(s->hdrs, pkt, s->hl);
     return (int)s->n;
 }

@@ -52,6 +52,9 @@ struct jk_vnet_split {
     bool fixed_id;       /* IPv4 id 0 with DF: every frame keeps id 0 (RFC 6864) */
     uint32_t seq;        /* sequence number of the first frame */
     uint32_t addr_sum;   /* checksum of the addresses (pseudo-header part) */
+    bool csum_ours;      /* the frames' TCP checksums are the split's own work
+                          * (a super-segment cut): checking them again would
+                          * only repeat the sum */
     uint8_t hdrs[JK_VNET_MAX_HDRS]; /* the headers as received */
 };
 

@@ -152,6 +152,27 @@ Test(packet, bad_tcp_checksum)
     }
 }
 
+/* A frame whose TCP checksum its transport made (a cut super-segment):
+ * that sum is not repeated, every other check still holds. */
+Test(packet, csum_ours_skips_only_the_tcp_sum)
+{
+    uint8_t b[200];
+    struct jk_seg s;
+    for (int fam = 4; fam <= 6; fam += 2) {
+        size_t len = full_frame(b, sizeof b, fam, 11);
+        b[len - 1] ^= 0x10;
+        cr_assert_eq(jk_parse_frame_as(b, len, &s, false), JK_PARSE_CHECKSUM);
+        cr_assert_eq(jk_parse_frame_as(b, len, &s, true), JK_PARSE_TCP, "IPv%d", fam);
+        cr_assert_eq(s.len, 11);
+        cr_assert_eq(s.payload[10], b[len - 1]);
+        cr_assert_eq(jk_parse_frame_as(b, len - 1, &s, true), JK_PARSE_LENGTH,
+                     "IP length past the bytes: still refused");
+    }
+    size_t len = full_frame(b, sizeof b, 4, 10);
+    b[8] ^= 0x01; /* TTL: the IPv4 header checksum is still checked */
+    cr_assert_eq(jk_parse_frame_as(b, len, &s, true), JK_PARSE_CHECKSUM);
+}
+
 /* The pseudo-header is covered: a changed address breaks the TCP checksum. */
 Test(packet, tcp_checksum_covers_pseudo_header)
 {

@@ -91,6 +91,7 @@ static void split_checks(int fam, size_t plen, uint8_t flags, uint16_t id)
     struct jk_vnet_split sp;
     uint32_t want = (uint32_t)((plen + GSO - 1) / GSO);
     cr_assert_eq(jk_vnet_split_begin(&sp, buf, len, &h), (int)want);
+    cr_assert(sp.csum_ours, "the split sums what it cuts: the adapter need not");
     const uint8_t *f;
     size_t n, off = 0;
     uint32_t i = 0;
@@ -151,6 +152,8 @@ Test(vnet, split_completes_partial_checksum)
         cr_assert_eq(jk_parse_frame(buf, len, &s), JK_PARSE_CHECKSUM, "partial before");
         struct jk_vnet_split sp;
         cr_assert_eq(jk_vnet_split_begin(&sp, buf, len, &h), 1);
+        /* completed from where the kernel says: the parser still checks it */
+        cr_assert_not(sp.csum_ours);
         const uint8_t *f;
         size_t n;
         cr_assert(jk_vnet_split_next(&sp, &f, &n));
@@ -179,6 +182,7 @@ Test(vnet, split_passes_what_it_cannot_cut)
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         struct jk_vnet_split sp;
         cr_assert_eq(jk_vnet_split_begin(&sp, buf, len, &bad[k]), 0, "case %zu", k);
+        cr_assert_not(sp.csum_ours, "case %zu: passed on, checked as any frame", k);
         const uint8_t *f;
         size_t n;
         cr_assert(jk_vnet_split_next(&sp, &f, &n));
