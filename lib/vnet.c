@@ -134,7 +134,11 @@ int jk_vnet_split_begin(struct jk_vnet_split *s, uint8_t *pkt, size_t len,
     s->seq = jk_rd32(t + TCP_SEQ);
     s->tflags = t[TCP_FLAGS];
     s->addr_sum = addr_sum(pkt, s->family);
-    s->csum_ours = true; /* split_next sums every frame it makes */
+    /* split_next sums every frame it makes, from where TCP starts; the
+     * parser agrees on where that is unless IPv6 extension headers come
+     * first (the kernel's csum_start is trusted for those): then the
+     * parser checks the sum, as for any frame */
+    s->csum_ours = s->family == 4 || pkt[6] == JK_IPPROTO_TCP;
     memcpy(s->hdrs, pkt, s->hl);
     return (int)s->n;
 }

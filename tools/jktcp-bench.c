@@ -150,12 +150,19 @@ static long g_cc = -1;      /* JKTCP_OPT_CONGESTION of the adapters made (-1: de
 static bool g_stream;
 static struct jkt_bridge g_bridge;
 
+/* The TUN's transmit queue for the next measurement: 0 = the harness's
+ * JKT_TUN_TXQLEN (10,000); the "TUN queue 1000" row sets 1,000. */
+static unsigned g_txqlen;
+
 /* The TUN device of a measurement: opened with IFF_VNET_HDR for the
  * offload transport (JKTCP_FRAMING_TUN_OFFLOAD). */
 static int open_tun(unsigned mtu, int framing, struct jkt_tun *tun)
 {
-    return jkt_tun_open(NULL, mtu, framing == JKTCP_FRAMING_TUN_OFFLOAD ? JKT_TUN_VNET_HDR : 0,
-                        tun);
+    int rc = jkt_tun_open(NULL, mtu, framing == JKTCP_FRAMING_TUN_OFFLOAD ? JKT_TUN_VNET_HDR : 0,
+                          tun);
+    if (rc == 0 && g_txqlen && (rc = jkt_tun_set_txqlen(tun, g_txqlen)) < 0)
+        jkt_tun_close(tun);
+    return rc;
 }
 
 static jktcp_adapter *make_adapter_framed(int tunfd, unsigned mtu, int family, int framing)
@@ -432,6 +439,16 @@ static double handle_up1(unsigned m, int f, void *a) { (void)a; return handle_xf
 static double handle_down1(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 1, true, PKT); }
 static double handle_up8(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 8, false, PKT); }
 static double handle_down8(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 8, true, PKT); }
+/* x8 download on a 1,000-packet TUN queue: what eight kernel BBR senders
+ * do to a short queue (docs/api.md, "The TUN's queue") */
+static double handle_down8_q1000(unsigned m, int f, void *a)
+{
+    (void)a;
+    g_txqlen = 1000;
+    double r = handle_xfer(m, f, 8, true, PKT);
+    g_txqlen = 0;
+    return r;
+}
 static double handle_up1_off(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 1, false, OFF); }
 static double handle_down1_off(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 1, true, OFF); }
 /* One stream, 8 threads writing to it at once (a worker pool sharing a
@@ -888,6 +905,8 @@ int main(int argc, char **argv)
             printf("|   8 threads sharing a stream / 1 thread: %.2f (target >= 0.7) |\n", sh8 / up1);
         row("jktcp handle upload x8", handle_up8, mtu, AF_INET6, tun, kern, NULL);
         row("jktcp handle download x8", handle_down8, mtu, AF_INET6, tun, kern, NULL);
+        row("handle download x8, TUN queue 1000", handle_down8_q1000, mtu, AF_INET6, tun, kern,
+            NULL);
         row("jktcp handle upload x64", handle_up64, mtu, AF_INET6, tun, kern, NULL);
         row("jktcp handle download x64", handle_down64, mtu, AF_INET6, tun, kern, NULL);
     }

@@ -139,6 +139,24 @@ Test(vnet, split_keeps_id_zero_with_df) { split_checks(4, 5 * GSO, JK_ACK, 0); }
 
 Test(vnet, split_wrapping_id_and_sequence) { split_checks(4, 40 * GSO, JK_ACK, 0xfffe); }
 
+/* IPv6 with an extension header first: the split goes by the kernel's
+ * csum_start, the parser by the header chain, so the parser checks the sum. */
+Test(vnet, split_behind_v6_extension_headers_is_checked)
+{
+    uint8_t *buf = malloc(MAXF);
+    cr_assert_not_null(buf);
+    struct jk_vnet_hdr h;
+    size_t len = kernel_super(buf, 6, 3 * GSO, JK_ACK, 0, &h);
+    struct jk_vnet_split sp;
+    cr_assert_eq(jk_vnet_split_begin(&sp, buf, len, &h), 3);
+    cr_assert(sp.csum_ours);
+    len = kernel_super(buf, 6, 3 * GSO, JK_ACK, 0, &h);
+    buf[6] = 60; /* next header: destination options (csum_start still 40) */
+    cr_assert_eq(jk_vnet_split_begin(&sp, buf, len, &h), 3);
+    cr_assert_not(sp.csum_ours);
+    free(buf);
+}
+
 /* No GSO, checksum left partial: completed in place, the frame parses. */
 Test(vnet, split_completes_partial_checksum)
 {
