@@ -521,6 +521,9 @@ typedef struct jktcp_stats {
     uint64_t io_sleeps;       /* threaded handle: times the I/O thread called poll(2) to
                                  sleep (it returns at once when work is already
                                  waiting); a busy poll that found work is not one */
+    uint64_t io_caller_wakes; /* threaded handle: wake-ups (futex calls) the I/O thread
+                                 made for callers blocked on a stream's data, space or
+                                 state: at most one per stream per step of the loop */
 } jktcp_stats;
 
 /* Copy the counters (size = sizeof *out). */

@@ -163,6 +163,7 @@ static void do_sync(struct jk_handle *h, struct jk_cmd *cmd)
         *(jktcp_stats *)cmd->out = h->a->st;
         ((jktcp_stats *)cmd->out)->io_wakeups = atomic_load(&h->wakeups);
         ((jktcp_stats *)cmd->out)->io_sleeps = atomic_load(&h->sleeps);
+        ((jktcp_stats *)cmd->out)->io_caller_wakes = atomic_load(&h->caller_wakes);
         break;
     case CMD_INFO:
         r = jk_io_stream_info(cmd->s, cmd->out);
@@ -255,6 +256,7 @@ static void io_step(struct jk_handle *h)
 {
     struct jktcp_adapter *a = h->a;
     jk_adapter_step(a);
+    jk_io_wake_pending(h);
     if (a->err && !atomic_load_explicit(&h->terr, memory_order_relaxed))
         atomic_store(&h->terr, a->err);
 }
@@ -405,6 +407,7 @@ JKTCP_API int jktcp_handle_start(jktcp_adapter *a, jktcp_handle *out)
     h->a = a;
     cds_wfcq_init(&h->qhead, &h->qtail);
     jk_list_init(&h->streams);
+    jk_list_init(&h->wake_pending);
     jk_list_init(&h->listeners);
     if (jk_obj_publish(&h->obj) < 0) {
         handle_free(&h->obj);

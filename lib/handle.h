@@ -86,6 +86,7 @@ struct jk_stream {
     struct jktcp_conn *c;
     bool close_done;
     struct jk_list io_link; /* on h->streams */
+    struct jk_list wake_link; /* on h->wake_pending: waiters to wake after this step */
 };
 
 struct jk_listener {
@@ -117,9 +118,10 @@ struct jk_handle {
     atomic_int irefs;         /* the handle's own + one per stream/listener record */
     atomic_bool close_called;
     atomic_int terr;          /* the transport's error, published */
-    atomic_ulong wakeups, sleeps;
+    atomic_ulong wakeups, sleeps, caller_wakes;
     /* I/O thread */
     struct jk_list streams;   /* every stream it knows */
+    struct jk_list wake_pending; /* streams whose waiters this step owes a wake-up */
     struct jk_list listeners; /* every listener it knows */
     int linger_ms;
     bool closing;     /* STOP received */

@@ -75,6 +75,7 @@ struct jk_stream *jk_stream_new(struct jk_handle *h)
     s->release_cmd.s = s;
     cds_wfcq_node_init(&s->acc_node);
     jk_list_init(&s->io_link);
+    jk_list_init(&s->wake_link);
     return s;
 }
 
@@ -207,6 +208,34 @@ static void unbind(struct jk_stream *s)
     jk_adapter_release(c);
 }
 
+/* An event from an output pass: the sequence moves now (a caller about to
+ * wait sees it and does not sleep), the futex wake of one already asleep
+ * waits for the end of the step (jk_io_wake_pending). Why: a step drains up
+ * to JK_STEP_FRAMES frames with an output pass every JK_BATCH, and with
+ * many streams each pass had news for most of them: 64 streams
+ * downloading, the I/O thread spent 46% of its time in futex wake-ups, one
+ * per stream per pass. A wake-up is late by at most the rest of the step
+ * (its remaining frames), nothing when the input has drained, as it has
+ * between the messages of a request/response exchange. */
+static void signal_later(struct jk_stream *s)
+{
+    atomic_fetch_add(&s->seq, 1);
+    if (!jk_list_linked(&s->wake_link))
+        jk_list_push_back(&s->h->wake_pending, &s->wake_link);
+}
+
+void jk_io_wake_pending(struct jk_handle *h)
+{
+    while (!jk_list_empty(&h->wake_pending)) {
+        struct jk_stream *s = jk_list_entry(h->wake_pending.next, struct jk_stream, wake_link);
+        jk_list_del(&s->wake_link);
+        if (atomic_load(&s->waiters)) {
+            jk_wake_all(&s->seq);
+            atomic_fetch_add_explicit(&h->caller_wakes, 1, memory_order_relaxed);
+        }
+    }
+}
+
 static void publish(struct jk_stream *s, struct jktcp_conn *c)
 {
     if (c->tcp.err)
@@ -219,7 +248,7 @@ static void publish(struct jk_stream *s, struct jktcp_conn *c)
      * look again (pairs with maybe_window_update) */
     if (atomic_exchange(&s->rd_since, false))
         jk_tcp_app_read(&c->tcp);
-    jk_stream_signal(s);
+    signal_later(s);
     /* the conditions read the rings: this thread is the one that frees
      * them, so no read-side section is needed here */
     if (atomic_load_explicit(&s->rd_ready.fd, memory_order_relaxed) >= 0 && read_ready(s))
@@ -305,6 +334,7 @@ void jk_io_stream_release(struct jk_handle *h, struct jk_stream *s)
     jk_io_stream_close(h, s, false);
     unbind(s); /* the engine keeps the connection as an orphan */
     jk_list_del(&s->io_link);
+    jk_list_del(&s->wake_link); /* nobody left to wake */
     jk_obj_free_later(&s->obj, stream_free);
 }
 
@@ -317,6 +347,7 @@ void jk_io_stream_discard(struct jk_handle *h, struct jk_stream *s)
     }
     unbind(s);
     jk_list_del(&s->io_link);
+    jk_list_del(&s->wake_link);
     jk_obj_free_later(&s->obj, stream_free);
 }
 
@@ -366,6 +397,7 @@ void jk_io_kill_streams(struct jk_handle *h)
     while (!jk_list_empty(&h->streams)) {
         struct jk_stream *s = jk_list_entry(h->streams.next, struct jk_stream, io_link);
         jk_list_del(&s->io_link);
+        jk_list_del(&s->wake_link);
         if (s->c) {
             s->c->user = NULL;
             s->c = NULL;

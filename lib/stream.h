@@ -16,6 +16,8 @@ void jk_io_stream_kick(struct jk_handle *h, struct jk_stream *s);
 void jk_io_stream_add(struct jk_handle *h, struct jk_stream *s);
 void jk_io_stream_bind(struct jk_handle *h, struct jk_stream *s, struct jktcp_conn *c);
 void jk_io_stream_event(struct jk_handle *h, struct jk_stream *s, struct jktcp_conn *c);
+/* Wake the waiters that this step's events owe a wake-up (end of a step). */
+void jk_io_wake_pending(struct jk_handle *h);
 /* The connection's buffers went idle: trim the send ring unless a writer
  * holds the stream's write lock (then it is not idle). */
 void jk_io_stream_idle(struct jk_handle *h, struct jk_stream *s, struct jktcp_conn *c);

@@ -199,7 +199,7 @@ class Stats(_Struct):
         "drop_options", "drop_address", "ignored_proto", "drop_no_conn", "drop_invalid",
         "rst_sent", "retransmits", "conns_active", "conns_opened", "io_wakeups",
         "acks_limited", "icmp_in", "icmp_ignored", "pmtu_probes", "pmtu_probe_fails",
-        "pmtu_blackholes", "frags_reassembled", "io_sleeps")]
+        "pmtu_blackholes", "frags_reassembled", "io_sleeps", "io_caller_wakes")]
 
 
 class FaultDir(_Struct):
