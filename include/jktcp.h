@@ -522,8 +522,9 @@ typedef struct jktcp_stats {
                                  sleep (it returns at once when work is already
                                  waiting); a busy poll that found work is not one */
     uint64_t io_caller_wakes; /* threaded handle: wake-ups (futex calls) the I/O thread
-                                 made for callers blocked on a stream's data, space or
-                                 state: at most one per stream per step of the loop */
+                                 made for callers blocked on a stream, for its events
+                                 (data, space, state; not failures or handle close):
+                                 at most two per stream per step of the loop */
 } jktcp_stats;
 
 /* Copy the counters (size = sizeof *out). */

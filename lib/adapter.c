@@ -555,8 +555,11 @@ static int drain_input(struct jktcp_adapter *a)
         }
         jk_now(a);
         input_frame(a, frame, len);
-        if (++n % JK_BATCH == 0)
+        if (++n % JK_BATCH == 0) {
+            a->mid_input = true;
             jk_adapter_output(a);
+            a->mid_input = false;
+        }
     }
 }
 

@@ -65,6 +65,8 @@ struct jktcp_adapter {
     struct jk_reasm reasm; /* IP fragments being put together */
     int err; /* transport failure, sticky */
     bool input_more; /* the last step stopped with input still ready */
+    bool mid_input;  /* an output pass between batches of a step's input (more
+                        input follows it in the same step) */
 
     struct jktcp_conn *buckets[JK_HASH_BUCKETS];
     struct jk_list all;   /* every connection (all_link) */

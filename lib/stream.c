@@ -208,20 +208,12 @@ static void unbind(struct jk_stream *s)
     jk_adapter_release(c);
 }
 
-/* An event from an output pass: the sequence moves now (a caller about to
- * wait sees it and does not sleep), the futex wake of one already asleep
- * waits for the end of the step (jk_io_wake_pending). Why: a step drains up
- * to JK_STEP_FRAMES frames with an output pass every JK_BATCH, and with
- * many streams each pass had news for most of them: 64 streams
- * downloading, the I/O thread spent 46% of its time in futex wake-ups, one
- * per stream per pass. A wake-up is late by at most the rest of the step
- * (its remaining frames), nothing when the input has drained, as it has
- * between the messages of a request/response exchange. */
-static void signal_later(struct jk_stream *s)
+static void wake_waiters(struct jk_handle *h, struct jk_stream *s)
 {
-    atomic_fetch_add(&s->seq, 1);
-    if (!jk_list_linked(&s->wake_link))
-        jk_list_push_back(&s->h->wake_pending, &s->wake_link);
+    if (atomic_load(&s->waiters)) {
+        jk_wake_all(&s->seq);
+        atomic_fetch_add_explicit(&h->caller_wakes, 1, memory_order_relaxed);
+    }
 }
 
 void jk_io_wake_pending(struct jk_handle *h)
@@ -229,11 +221,33 @@ void jk_io_wake_pending(struct jk_handle *h)
     while (!jk_list_empty(&h->wake_pending)) {
         struct jk_stream *s = jk_list_entry(h->wake_pending.next, struct jk_stream, wake_link);
         jk_list_del(&s->wake_link);
-        if (atomic_load(&s->waiters)) {
-            jk_wake_all(&s->seq);
-            atomic_fetch_add_explicit(&h->caller_wakes, 1, memory_order_relaxed);
-        }
+        wake_waiters(h, s);
     }
+}
+
+/* An event from an output pass: the sequence moves now (a caller about to
+ * wait sees it and does not sleep). The futex wake of one already asleep
+ * waits, in a pass between batches of a step's input (more input follows
+ * in the same step), until the input has drained: the step's last pass
+ * (which first wakes all that waited) or the step's end
+ * (jk_io_wake_pending). Why: a step drains up to JK_STEP_FRAMES frames with
+ * an output pass every JK_BATCH, and with many streams each pass had news
+ * for most of them: 64 streams downloading, the I/O thread spent 46% of
+ * its time in futex wake-ups, one per stream per pass. So a caller is
+ * woken at most twice per step, late by at most the rest of the step's
+ * input; a request/response exchange, whose input drains between
+ * messages, is woken in the last pass as before. */
+static void signal_event(struct jk_stream *s, struct jktcp_conn *c)
+{
+    struct jk_handle *h = s->h;
+    atomic_fetch_add(&s->seq, 1);
+    if (c->a->mid_input) {
+        if (!jk_list_linked(&s->wake_link))
+            jk_list_push_back(&h->wake_pending, &s->wake_link);
+        return;
+    }
+    jk_io_wake_pending(h);
+    wake_waiters(h, s);
 }
 
 static void publish(struct jk_stream *s, struct jktcp_conn *c)
@@ -248,7 +262,7 @@ static void publish(struct jk_stream *s, struct jktcp_conn *c)
      * look again (pairs with maybe_window_update) */
     if (atomic_exchange(&s->rd_since, false))
         jk_tcp_app_read(&c->tcp);
-    signal_later(s);
+    signal_event(s, c);
     /* the conditions read the rings: this thread is the one that frees
      * them, so no read-side section is needed here */
     if (atomic_load_explicit(&s->rd_ready.fd, memory_order_relaxed) >= 0 && read_ready(s))
