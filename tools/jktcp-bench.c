@@ -504,6 +504,12 @@ static double stream_down1(unsigned m, int f, void *a)
 }
 static double handle_up64(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 64, false, PKT); }
 static double handle_down64(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 64, true, PKT); }
+/* the many-stream cases again over the offload transport: how much of
+ * their per-frame cost is the one-frame-per-syscall TUN */
+static double handle_up8_off(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 8, false, OFF); }
+static double handle_down8_off(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 8, true, OFF); }
+static double handle_up64_off(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 64, false, OFF); }
+static double handle_down64_off(unsigned m, int f, void *a) { (void)a; return handle_xfer(m, f, 64, true, OFF); }
 
 /* A handle over a fresh TUN device, a kernel echo server behind it. */
 static int echo_handle(unsigned mtu, int family, struct jkt_server *srv, jktcp_handle *h)
@@ -909,6 +915,11 @@ int main(int argc, char **argv)
             NULL);
         row("jktcp handle upload x64", handle_up64, mtu, AF_INET6, tun, kern, NULL);
         row("jktcp handle download x64", handle_down64, mtu, AF_INET6, tun, kern, NULL);
+        row("handle upload x8 (TUN offload)", handle_up8_off, mtu, AF_INET6, tun, kern, NULL);
+        row("handle download x8 (TUN offload)", handle_down8_off, mtu, AF_INET6, tun, kern, NULL);
+        row("handle upload x64 (TUN offload)", handle_up64_off, mtu, AF_INET6, tun, kern, NULL);
+        row("handle download x64 (TUN offload)", handle_down64_off, mtu, AF_INET6, tun, kern,
+            NULL);
     }
     g_busy_poll_us = -1; /* the library's default; the sections below set 0 where they compare */
     if (getenv("JKTCP_BENCH_ONLY"))
