@@ -435,7 +435,9 @@ typedef enum jktcp_option {
                                      they do not, so it costs about as long as the answers
                                      take. Trades CPU for latency, as Linux's SO_BUSY_POLL:
                                      64-byte ping-pong p50 61-90 -> 26-41 us here; never
-                                     spins while idle */
+                                     spins while idle. A blocking jktcp_handle_connect
+                                     also polls for the handshake up to twice this long
+                                     before it sleeps */
 } jktcp_option;
 
 /* Congestion controllers (JKTCP_OPT_CONGESTION; docs/design.md, "Congestion
@@ -735,7 +737,8 @@ JKTCP_API void jktcp_adapter_unlisten(jktcp_conn_listener *l);
  *     call sleeps in several waits (it wakes for news, re-checks, sleeps
  *     again); a signal landing between two of them runs its handler but
  *     does not end the call, as a signal between two system calls would
- *     not: the next one does.
+ *     not: the next one does. A blocking connect's first spin for the
+ *     handshake (up to twice JKTCP_OPT_BUSY_POLL_US) is such a gap too.
  *  9. The single-threaded adapter API stays pointer-based (see above).
  */
 
@@ -767,7 +770,10 @@ JKTCP_API int jktcp_handle_error(jktcp_handle h);
  *    abandoned, call again), -ENETDOWN, -EMFILE, -EADDRNOTAVAIL,
  *    -ESHUTDOWN (the handle is stopping), -EBADF (handle closed or
  *    unknown), -EINVAL. On failure *out is {0} and there is nothing to
- *    close.
+ *    close. The calling thread spins for up to twice
+ *    JKTCP_OPT_BUSY_POLL_US (100 us by default) before it sleeps: a near
+ *    peer's handshake ends within it (one thread per handle at a time;
+ *    others sleep at once).
  *  - timeout_ms == 0 (non-blocking): returns -EINPROGRESS with *out set to
  *    a stream that is connecting, without waiting for the network (only
  *    for the I/O thread to send the SYN: errors found there, -EMFILE,

@@ -315,7 +315,9 @@ static void drain_final(struct jk_handle *h)
  * longer wait means nothing answers that soon, so it halves, and below the
  * minimum it is 0 (sleep at once). A spin that found work keeps it. Only
  * this thread spins: a caller spinning in its wait as well measured worse
- * p99 on 2 cores (two spinners and the peer's thread on two CPUs). */
+ * p99 on 2 cores (two spinners and the peer's thread on two CPUs); a
+ * blocking connect's bounded spin for its handshake is the one exception
+ * (stream.c, connect_spin). */
 enum { SPIN_MIN_NS = 8000 };
 
 static void io_spin_adapt(struct jk_handle *h, uint64_t waited_ns)
@@ -404,7 +406,11 @@ JKTCP_API int jktcp_handle_start(jktcp_adapter *a, jktcp_handle *out)
     }
     jk_obj_init(&h->obj, JK_OBJ_HANDLE, handle_last_ref);
     atomic_init(&h->irefs, 1);
+    atomic_init(&h->connect_spinners, 0);
     h->a = a;
+    /* options are fixed from now on; a handshake is two of the answers the
+     * I/O thread's spin is sized for (its SYN's and its ACK's) */
+    h->connect_spin_ns = (uint64_t)a->busy_poll_us * 2000u;
     cds_wfcq_init(&h->qhead, &h->qtail);
     jk_list_init(&h->streams);
     jk_list_init(&h->wake_pending);

@@ -119,6 +119,8 @@ struct jk_handle {
     atomic_bool close_called;
     atomic_int terr;          /* the transport's error, published */
     atomic_ulong wakeups, sleeps, caller_wakes;
+    uint64_t connect_spin_ns; /* 2 x JKTCP_OPT_BUSY_POLL_US, fixed at start (connect_spin) */
+    atomic_int connect_spinners; /* callers in connect_spin: one at a time */
     /* I/O thread */
     struct jk_list streams;   /* every stream it knows */
     struct jk_list wake_pending; /* streams whose waiters this step owes a wake-up */

@@ -35,6 +35,17 @@ uint64_t jk_mono_us(void);
 /* Absolute deadline for a timeout in ms (< 0: JK_FOREVER, 0: now). */
 uint64_t jk_deadline(int timeout_ms);
 
+/* A busy-wait loop's pause: lets a sibling hyperthread (or, on a VM, the
+ * host's pause-loop exiting) know this CPU only spins. */
+static inline void jk_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 /* ---- pages (platform.c) ------------------------------------------------ */
 
 /* n bytes of zeroed, page-aligned memory whose pages are backed only once

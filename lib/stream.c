@@ -454,8 +454,40 @@ static int setup_wait(struct jk_stream *s)
     }
 }
 
+/* Why a blocking connect spins first: on a near peer the handshake ends
+ * some 35-60 us after the call, and a caller asleep by then is woken
+ * ~45 us later still (a halted vCPU: an IPI and a VM exit), which was half
+ * of a connect here (the kernel's own connect never sleeps: its SYN,
+ * SYN-ACK and ACK run in the caller's system call). So the caller polls
+ * the state for up to twice JKTCP_OPT_BUSY_POLL_US first (100 us by
+ * default: 50 caught the handshakes that found the I/O thread awake, not
+ * those that had to wake it); a far peer costs that much CPU once per
+ * connect, then the caller sleeps as before. One caller
+ * spins at a time: many connecting at once are not waiting on latency, and
+ * their spins would take the CPUs the I/O thread needs. */
+static void connect_spin(struct jk_stream *s, uint64_t deadline)
+{
+    struct jk_handle *h = s->h;
+    if (!h->connect_spin_ns)
+        return;
+    if (atomic_fetch_add(&h->connect_spinners, 1) == 0) {
+        uint64_t now = jk_mono_ns(), end = now + h->connect_spin_ns;
+        if (end > deadline)
+            end = deadline;
+        for (; now < end; now = jk_mono_ns()) {
+            int cs = atomic_load(&s->cstate);
+            if (cs == JK_CONNECTED || cs == JK_FAILED || atomic_load(&s->closed) ||
+                atomic_load(&s->dead))
+                break;
+            jk_cpu_relax();
+        }
+    }
+    atomic_fetch_sub(&h->connect_spinners, 1);
+}
+
 static int connect_wait(struct jk_stream *s, uint64_t deadline)
 {
+    connect_spin(s, deadline);
     for (;;) {
         unsigned seq = atomic_load(&s->seq);
         if (atomic_load(&s->closed))

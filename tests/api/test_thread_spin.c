@@ -3,7 +3,8 @@
  * Suite `thread`, busy_poll_*, connect_* and idle_*: how often the threads
  * of a handle sleep. The I/O thread spins before it sleeps once frames moved
  * (JKTCP_OPT_BUSY_POLL_US; the window adapts, handle.c io_idle), and a
- * blocking connect sleeps once, until connected. Against the kernel's echo
+ * blocking connect spins twice as long for the handshake, then sleeps
+ * once, until connected. Against the kernel's echo
  * server in a private namespace; built on minitest.h, so it runs under
  * ThreadSanitizer too (make test-tsan).
  */
@@ -151,6 +152,47 @@ JT_TEST(thread, connect_blocking_sleeps_once, 30)
     const char *plat = getenv("JKT_EXPECT_PLATFORM");
     if (!plat || strcmp(plat, "posix") != 0)
         JT_ASSERT(sw <= N + N / 4, "%ld sleeps for %d connects", sw, N);
+    /* and it does sleep: with the busy poll off the caller does not spin
+     * for the handshake either (connect_spin) */
+    JT_ASSERT(sw >= N / 2, "%ld sleeps for %d connects", sw, N);
+    for (int i = 0; i < N; i++)
+        JT_ASSERT(jktcp_stream_close(s[i]) == 0, "close");
+    tt_down(&t);
+    jkt_server_stop(&srv);
+}
+
+/* With a busy poll, a blocking connect waits for the handshake spinning
+ * (up to twice JKTCP_OPT_BUSY_POLL_US: 2 ms here), not asleep. A connect
+ * that returned within 1 ms was inside the spin the whole time, so it must
+ * not have slept; one slept in every connect before (the test above shows
+ * what no spin costs). To a near peer a handshake takes ~40 us (~10x that
+ * under TSan), so most connects are that fast; a connect slowed by load
+ * (a busy CPU, a parallel test) may sleep and is only counted. */
+JT_TEST(thread, connect_blocking_spins_through_handshake, 30)
+{
+    enum { N = 40 };
+    struct tt t;
+    struct jkt_server srv;
+    jktcp_handle h = echo_handle(&t, 1000, &srv);
+    jktcp_stream s[N];
+    long sw = 0, fast = 0, fast_slept = 0;
+    for (int i = 0; i < N; i++) {
+        long v0 = voluntary_switches();
+        uint64_t t0 = now_ns();
+        int rc = jktcp_handle_connect(h, srv.port, IO_TIMEOUT, &s[i]);
+        double ms = ms_since(t0, now_ns());
+        long d = voluntary_switches() - v0;
+        JT_ASSERT(rc == 0, "connect %d: %s", i, jktcp_strerror(rc));
+        sw += d;
+        if (ms < 1.0) {
+            fast++;
+            fast_slept += d > 0;
+        }
+    }
+    JT_LOG("%d blocking connects spinning up to 2 ms: %ld within 1 ms, %ld of them slept; "
+           "%ld voluntary context switches of the caller in all", N, fast, fast_slept, sw);
+    JT_ASSERT(fast >= N / 4, "only %ld of %d connects within 1 ms", fast, N);
+    JT_ASSERT(fast_slept <= 2, "%ld of %ld connects within 1 ms slept", fast_slept, fast);
     for (int i = 0; i < N; i++)
         JT_ASSERT(jktcp_stream_close(s[i]) == 0, "close");
     tt_down(&t);
