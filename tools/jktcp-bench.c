@@ -690,6 +690,81 @@ static double tun_limit(unsigned mtu, int family, void *arg)
     return mbps(n * len, dt);
 }
 
+/* The other direction's ceiling: what the kernel pushes into a TUN reader.
+ * A kernel UDP socket in a thread of its own sends MTU-sized datagrams to
+ * jktcp's address (routed into the TUN, as the kernel's TCP segments to
+ * jktcp are) as fast as send(2) takes them, a full queue dropping the rest,
+ * while this thread reads the TUN one frame per read(2) for 1 s: MB/s of
+ * frames read. Download rows are read against it. The sender hands the
+ * kernel up to 64 KiB per call, cut into datagrams by UDP segmentation
+ * offload (UDP_SEGMENT; the TUN has no offloads, so the stack cuts them
+ * before the device), as the kernel's TCP hands its segments down in
+ * 64 KiB GSO packets: one datagram per send(2) measured the sender's
+ * system calls (543 MB/s at MTU 1500, against 920 for jktcp's download). */
+#define JKT_UDP_SEGMENT 103 /* linux/udp.h, Linux 4.18 */
+
+struct tun_push {
+    int family;
+    unsigned mtu;
+    atomic_bool stop;
+};
+
+static void *tun_push_main(void *arg)
+{
+    struct tun_push *p = arg;
+    struct sockaddr_storage ss;
+    socklen_t sl = jkt_sockaddr(p->family, jkt_local_ip(p->family), 9999, &ss);
+    int fd = socket(p->family, SOCK_DGRAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&ss, sl) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    static uint8_t payload[65536];
+    int seg = (int)p->mtu - (p->family == AF_INET ? 28 : 48); /* IP + UDP headers */
+    size_t n = (size_t)seg;
+    if (setsockopt(fd, IPPROTO_UDP, JKT_UDP_SEGMENT, &seg, sizeof seg) == 0)
+        n = (size_t)seg * (size_t)(60000 / seg > 64 ? 64 : 60000 / seg);
+    while (!atomic_load_explicit(&p->stop, memory_order_relaxed))
+        for (int i = 0; i < 16; i++)
+            (void)send(fd, payload, n, 0); /* ENOBUFS when the queue is full: go on */
+    close(fd);
+    return NULL;
+}
+
+static double tun_read_limit(unsigned mtu, int family, void *arg)
+{
+    (void)arg;
+    struct jkt_tun tun;
+    if (jkt_tun_open(NULL, mtu, 0, &tun) < 0)
+        return -1;
+    struct tun_push p = {.family = family, .mtu = mtu};
+    pthread_t th;
+    if (pthread_create(&th, NULL, tun_push_main, &p) != 0) {
+        jkt_tun_close(&tun);
+        return -1;
+    }
+    static uint8_t frame[65536];
+    uint64_t bytes = 0;
+    double t0 = jkt_now_s(), dt, c0 = proc_cpu_s();
+    while ((dt = jkt_now_s() - t0) < 1.0) {
+        ssize_t r = read(tun.fd, frame, sizeof frame);
+        if (r > 0)
+            bytes += (uint64_t)r;
+        else if (r < 0 && errno != EAGAIN && errno != EINTR)
+            break;
+        else if (r < 0) {
+            struct pollfd pf = {tun.fd, POLLIN, 0};
+            poll(&pf, 1, 10);
+        }
+    }
+    note_cpu(proc_cpu_s() - c0, NULL, bytes);
+    atomic_store(&p.stop, true);
+    pthread_join(th, NULL);
+    jkt_tun_close(&tun);
+    return bytes ? mbps(bytes, dt) : -1;
+}
+
 /* The kernel's TCP over TUN: kernel client (this namespace, tun A) ->
  * forwarder -> tun B (child namespace, kernel sink); tools/bench/kernel_tun.c. */
 static double kernel_tun(unsigned mtu, int family, void *arg)
@@ -889,8 +964,9 @@ int main(int argc, char **argv)
     snprintf(buf, sizeof buf, "%s", mtus);
     for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         unsigned mtu = (unsigned)atoi(tok);
-        double tun = 0, kern = 0;
+        double tun = 0, kern = 0, rd = 0;
         row("tun-limit (1 writer thread)", tun_limit, mtu, AF_INET6, 0, 0, &tun);
+        row("tun-read-limit (kernel -> 1 reader)", tun_read_limit, mtu, AF_INET6, 0, 0, &rd);
         row("kernel TCP over TUN", kernel_tun, mtu, AF_INET6, tun, 0, &kern);
         row("jktcp adapter upload", adapter_up, mtu, AF_INET6, tun, kern, NULL);
         row("jktcp adapter download", adapter_down, mtu, AF_INET6, tun, kern, NULL);
@@ -900,8 +976,9 @@ int main(int argc, char **argv)
         row("handle up x1, stream fd", stream_up1, mtu, AF_INET6, tun, kern, &sup1);
         row("handle down x1, stream fd", stream_down1, mtu, AF_INET6, tun, kern, &sdown1);
         row("jktcp handle upload x1 (TUN offload)", handle_up1_off, mtu, AF_INET6, tun, kern, NULL);
+        double doff = 0, d8 = 0, d64 = 0;
         row("jktcp handle download x1 (TUN offload)", handle_down1_off, mtu, AF_INET6, tun, kern,
-            NULL);
+            &doff);
         if (up1 > 0 && down1 > 0 && sup1 > 0 && sdown1 > 0)
             printf("|   stream fd / packet fd: upload %.2f, download %.2f (target >= 0.8) |\n",
                    sup1 / up1, sdown1 / down1);
@@ -910,11 +987,15 @@ int main(int argc, char **argv)
         if (up1 > 0 && sh8 > 0)
             printf("|   8 threads sharing a stream / 1 thread: %.2f (target >= 0.7) |\n", sh8 / up1);
         row("jktcp handle upload x8", handle_up8, mtu, AF_INET6, tun, kern, NULL);
-        row("jktcp handle download x8", handle_down8, mtu, AF_INET6, tun, kern, NULL);
+        row("jktcp handle download x8", handle_down8, mtu, AF_INET6, tun, kern, &d8);
         row("handle download x8, TUN queue 1000", handle_down8_q1000, mtu, AF_INET6, tun, kern,
             NULL);
         row("jktcp handle upload x64", handle_up64, mtu, AF_INET6, tun, kern, NULL);
-        row("jktcp handle download x64", handle_down64, mtu, AF_INET6, tun, kern, NULL);
+        row("jktcp handle download x64", handle_down64, mtu, AF_INET6, tun, kern, &d64);
+        if (rd > 0 && down1 > 0)
+            printf("|   download / tun-read-limit: x1 %.2f, stream fd %.2f, x8 %.2f, x64 %.2f, "
+                   "offload x1 %.2f |\n",
+                   down1 / rd, sdown1 / rd, d8 / rd, d64 / rd, doff / rd);
         row("handle upload x8 (TUN offload)", handle_up8_off, mtu, AF_INET6, tun, kern, NULL);
         row("handle download x8 (TUN offload)", handle_down8_off, mtu, AF_INET6, tun, kern, NULL);
         row("handle upload x64 (TUN offload)", handle_up64_off, mtu, AF_INET6, tun, kern, NULL);
