@@ -976,9 +976,9 @@ static double scale_case(unsigned mtu, int family, void *arg)
 {
     int n = *(int *)arg;
     struct scale_result r;
-    if (bench_scale(mtu, family, n, 64, &r) < 0)
+    if (bench_scale(mtu, family, n, 256, &r) < 0)
         return -1;
-    printf("scale (MTU %u): a stream that echoed 64 MiB: RSS +%.1f MiB busy, +%.1f MiB once idle; "
+    printf("scale (MTU %u): a stream that echoed 256 MiB: RSS +%.1f MiB busy, +%.1f MiB once idle; "
            "%d streams opened one after another in %.1f s, 64 B echoed on each, %d verified; "
            "RSS per idle stream %.1f KiB\n",
            mtu, r.busy_mib, r.idle_mib, r.streams, r.open_s, r.verified, r.per_stream_kib);
